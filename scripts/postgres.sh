@@ -1,0 +1,64 @@
+# Throwaway PostgreSQL cluster for tests and benchmarks. Source this file, then:
+#   pg_start   starts a cluster on a free port in a temp dir and exports CS_TEST_POSTGRES_URL
+#   pg_stop    stops it and removes the dir (call it from a trap)
+# PostgreSQL refuses to run as root: as root the cluster runs as the `postgres` user.
+
+pg_bindir() {
+    local dir
+    dir=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
+    if [ -z "$dir" ] && command -v pg_ctl >/dev/null 2>&1; then
+        dir=$(dirname "$(command -v pg_ctl)")
+    fi
+    echo "$dir"
+}
+
+pg_ensure_installed() {
+    if [ -n "$(pg_bindir)" ]; then
+        return 0
+    fi
+    if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
+        echo "== installing PostgreSQL (apt)"
+        apt-get update -qq
+        apt-get install -y -qq --no-install-recommends postgresql >/dev/null
+    else
+        echo "PostgreSQL server binaries not found. Install them (Debian: apt-get install postgresql) and run again." >&2
+        return 1
+    fi
+}
+
+free_port() {
+    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+pg_as_owner() {
+    if [ "$(id -u)" -eq 0 ]; then
+        setpriv --reuid=postgres --regid=postgres --init-groups --reset-env -- "$@"
+    else
+        "$@"
+    fi
+}
+
+pg_start() {
+    pg_ensure_installed || return 1
+    local bindir
+    bindir=$(pg_bindir)
+    PG_TEST_DIR=$(mktemp -d /tmp/cs-pg.XXXXXX)
+    PG_TEST_PORT=$(free_port)
+    if [ "$(id -u)" -eq 0 ]; then
+        chown postgres:postgres "$PG_TEST_DIR"
+    fi
+    pg_as_owner "$bindir/initdb" -D "$PG_TEST_DIR/data" -U postgres -A trust -E UTF8 --locale=C --no-sync >/dev/null
+    pg_as_owner "$bindir/pg_ctl" -D "$PG_TEST_DIR/data" -l "$PG_TEST_DIR/log" -w \
+        -o "-p $PG_TEST_PORT -k $PG_TEST_DIR -c listen_addresses=127.0.0.1 -c max_connections=400 -F -c synchronous_commit=off -c full_page_writes=off" \
+        start >/dev/null
+    export PG_TEST_DIR PG_TEST_PORT
+    export CS_TEST_POSTGRES_URL="postgres://postgres@127.0.0.1:$PG_TEST_PORT/postgres"
+    echo "== PostgreSQL $("$bindir/postgres" --version | awk '{print $3}') on 127.0.0.1:$PG_TEST_PORT ($PG_TEST_DIR)"
+}
+
+pg_stop() {
+    if [ -n "${PG_TEST_DIR:-}" ] && [ -d "$PG_TEST_DIR/data" ]; then
+        pg_as_owner "$(pg_bindir)/pg_ctl" -D "$PG_TEST_DIR/data" -m immediate stop >/dev/null 2>&1 || true
+        rm -rf "$PG_TEST_DIR"
+    fi
+}

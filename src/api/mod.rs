@@ -1,0 +1,116 @@
+//! HTTP: thin handlers (extract, authorise, call a service, map to JSON), the route table, and
+//! the OpenAPI document generated from the handlers' annotations.
+
+pub mod access;
+pub mod accounts;
+pub mod extract;
+pub mod health;
+pub mod organisations;
+pub mod problem;
+pub mod request_context;
+pub mod rules;
+
+use actix_web::{web, HttpResponse};
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+use crate::error::AppError;
+
+/// The route table. Each path is one resource, so a known path with another method is 405.
+/// Access rules are the extractors the handlers take (see `access`).
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(web::resource("/health").get(health::health))
+        .service(web::resource("/ready").get(health::ready))
+        .service(
+            web::scope("/api/v1")
+                .service(web::resource("/openapi.json").get(openapi_json))
+                .service(web::resource("/auth/register").post(accounts::register))
+                .service(web::resource("/auth/login").post(accounts::login))
+                .service(web::resource("/auth/refresh").post(accounts::refresh))
+                .service(web::resource("/auth/logout").post(accounts::logout))
+                .service(web::resource("/me").get(accounts::me))
+                .service(
+                    web::resource("/me/profile")
+                        .get(accounts::get_profile)
+                        .put(accounts::put_profile),
+                )
+                .service(web::resource("/societies").post(organisations::create_society))
+                .service(web::resource("/societies/{id}").get(organisations::get_society))
+                .service(
+                    web::resource("/societies/{id}/admins").post(organisations::add_society_admin),
+                )
+                .service(
+                    web::resource("/societies/{id}/bank-details")
+                        .put(organisations::put_bank_details),
+                )
+                .service(web::resource("/funders").post(organisations::create_funder))
+                .service(
+                    web::resource("/funders/{id}/admins").post(organisations::add_funder_admin),
+                ),
+        );
+}
+
+/// Any path not in the route table.
+pub async fn not_found() -> Result<HttpResponse, AppError> {
+    Err(AppError::NotFound("route"))
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "community-shares",
+        description = "Community share offers with match funding. Errors are RFC 9457 problems (application/problem+json).",
+        license(name = "AGPL-3.0-or-later"),
+    ),
+    paths(
+        health::health,
+        health::ready,
+        accounts::register,
+        accounts::login,
+        accounts::refresh,
+        accounts::logout,
+        accounts::me,
+        accounts::get_profile,
+        accounts::put_profile,
+        organisations::create_society,
+        organisations::get_society,
+        organisations::add_society_admin,
+        organisations::put_bank_details,
+        organisations::create_funder,
+        organisations::add_funder_admin,
+    ),
+    components(schemas(problem::Problem, crate::error::FieldError, crate::domain::money::Pence)),
+    modifiers(&BearerAuth),
+)]
+pub struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .build(),
+            ),
+        );
+    }
+}
+
+/// The OpenAPI document as served and as checked in (`openapi.json`).
+pub fn openapi_document() -> String {
+    ApiDoc::openapi()
+        .to_pretty_json()
+        .expect("the OpenAPI document is plain data and always serialises")
+        + "\n"
+}
+
+async fn openapi_json() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("application/json")
+        .body(openapi_document())
+}

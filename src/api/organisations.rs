@@ -1,0 +1,189 @@
+//! Societies and funders.
+
+use actix_web::{web, HttpResponse};
+use serde::Deserialize;
+use utoipa::ToSchema;
+use validator::Validate;
+
+use crate::api::access::{FunderManager, PlatformAdmin, SocietyAdmin};
+use crate::api::extract::Json;
+use crate::api::problem::Problem;
+use crate::api::rules;
+use crate::domain::identity::{Email, Postcode};
+use crate::error::AppError;
+use crate::services::organisations::{
+    self, Admin, BankDetails, Funder, NewSociety, Organisation, Society, SocietyKind,
+};
+use crate::services::sessions::Caller;
+use crate::state::AppState;
+
+#[derive(Deserialize, Validate, ToSchema)]
+pub struct SocietyRequest {
+    #[validate(custom(function = "rules::not_blank"), length(max = 200))]
+    name: String,
+    kind: SocietyKind,
+    /// The society's number in the FCA Mutuals Public Register.
+    #[validate(custom(function = "rules::not_blank"), length(max = 20))]
+    registration_number: String,
+    #[validate(custom(function = "rules::postcode"))]
+    postcode: String,
+}
+
+/// Registers a society on the platform; the caller becomes its first admin.
+#[utoipa::path(post, path = "/api/v1/societies", tag = "societies", security(("bearer" = [])), request_body = SocietyRequest,
+    responses(
+        (status = 201, body = Society),
+        (status = 409, description = "Registration number already on the platform", body = Problem, content_type = "application/problem+json"),
+        (status = 422, body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn create_society(
+    state: web::Data<AppState>,
+    caller: Caller,
+    body: Json<SocietyRequest>,
+) -> Result<HttpResponse, AppError> {
+    let body = body.0;
+    let new = NewSociety {
+        name: body.name.trim().to_owned(),
+        kind: body.kind,
+        registration_number: body.registration_number.trim().to_uppercase(),
+        postcode: Postcode::parse(&body.postcode).map_err(|m| AppError::field("postcode", m))?,
+    };
+    let society = state
+        .db
+        .write(move |conn| organisations::create_society(conn, &caller.user_id, &new))
+        .await?;
+    Ok(HttpResponse::Created().json(society))
+}
+
+/// A society's public profile.
+#[utoipa::path(get, path = "/api/v1/societies/{id}", tag = "societies",
+    params(("id" = String, Path)),
+    responses(
+        (status = 200, body = Society),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn get_society(
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, AppError> {
+    let id = id.into_inner();
+    let society = state
+        .db
+        .run(move |conn| organisations::get_society(conn, &id))
+        .await?;
+    Ok(HttpResponse::Ok().json(society))
+}
+
+#[derive(Deserialize, Validate, ToSchema)]
+pub struct AdminRequest {
+    #[validate(custom(function = "rules::email"))]
+    email: String,
+}
+
+/// Makes an existing account an admin of the society.
+#[utoipa::path(post, path = "/api/v1/societies/{id}/admins", tag = "societies", security(("bearer" = [])),
+    params(("id" = String, Path)), request_body = AdminRequest,
+    responses(
+        (status = 201, body = Admin),
+        (status = 409, description = "Already an admin", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "No account has this email", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn add_society_admin(
+    state: web::Data<AppState>,
+    admin: SocietyAdmin,
+    body: Json<AdminRequest>,
+) -> Result<HttpResponse, AppError> {
+    let email = Email::parse(&body.email).map_err(|m| AppError::field("email", m))?;
+    let added = state
+        .db
+        .write(move |conn| {
+            organisations::add_admin(conn, Organisation::Society(&admin.society_id), &email)
+        })
+        .await?;
+    Ok(HttpResponse::Created().json(added))
+}
+
+#[derive(Deserialize, Validate, ToSchema)]
+pub struct BankDetailsRequest {
+    #[validate(custom(function = "rules::not_blank"), length(max = 100))]
+    account_name: String,
+    /// Six digits; spaces and dashes are ignored (`12-34-56`).
+    #[validate(custom(function = "rules::sort_code"))]
+    sort_code: String,
+    /// Eight digits.
+    #[validate(custom(function = "rules::account_number"))]
+    account_number: String,
+}
+
+/// Sets the account investors pay into by bank transfer.
+#[utoipa::path(put, path = "/api/v1/societies/{id}/bank-details", tag = "societies", security(("bearer" = [])),
+    params(("id" = String, Path)), request_body = BankDetailsRequest,
+    responses(
+        (status = 200, body = BankDetails),
+        (status = 422, body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn put_bank_details(
+    state: web::Data<AppState>,
+    admin: SocietyAdmin,
+    body: Json<BankDetailsRequest>,
+) -> Result<HttpResponse, AppError> {
+    let body = body.0;
+    let details = BankDetails {
+        account_name: body.account_name.trim().to_owned(),
+        sort_code: rules::only_digits(&body.sort_code),
+        account_number: rules::only_digits(&body.account_number),
+    };
+    let saved = state
+        .db
+        .write(move |conn| organisations::set_bank_details(conn, &admin.society_id, &details))
+        .await?;
+    Ok(HttpResponse::Ok().json(saved))
+}
+
+#[derive(Deserialize, Validate, ToSchema)]
+pub struct FunderRequest {
+    #[validate(custom(function = "rules::not_blank"), length(max = 200))]
+    name: String,
+}
+
+/// Registers a funder (a council, a lottery fund, a programme).
+#[utoipa::path(post, path = "/api/v1/funders", tag = "funders", security(("bearer" = [])), request_body = FunderRequest,
+    responses(
+        (status = 201, body = Funder),
+        (status = 422, body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn create_funder(
+    state: web::Data<AppState>,
+    _admin: PlatformAdmin,
+    body: Json<FunderRequest>,
+) -> Result<HttpResponse, AppError> {
+    let name = body.name.trim().to_owned();
+    let funder = state
+        .db
+        .write(move |conn| organisations::create_funder(conn, &name))
+        .await?;
+    Ok(HttpResponse::Created().json(funder))
+}
+
+/// Makes an existing account an admin of the funder.
+#[utoipa::path(post, path = "/api/v1/funders/{id}/admins", tag = "funders", security(("bearer" = [])),
+    params(("id" = String, Path)), request_body = AdminRequest,
+    responses(
+        (status = 201, body = Admin),
+        (status = 409, description = "Already an admin", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "No account has this email", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn add_funder_admin(
+    state: web::Data<AppState>,
+    manager: FunderManager,
+    body: Json<AdminRequest>,
+) -> Result<HttpResponse, AppError> {
+    let email = Email::parse(&body.email).map_err(|m| AppError::field("email", m))?;
+    let added = state
+        .db
+        .write(move |conn| {
+            organisations::add_admin(conn, Organisation::Funder(&manager.funder_id), &email)
+        })
+        .await?;
+    Ok(HttpResponse::Created().json(added))
+}

@@ -1,0 +1,17 @@
+//! The wall clock, read in one place. Times are UTC `NaiveDateTime` at microsecond precision
+//! (what PostgreSQL keeps), so a value reads back from either backend unchanged.
+
+use chrono::{DateTime, NaiveDateTime, SubsecRound, Utc};
+
+pub fn now() -> NaiveDateTime {
+    Utc::now().naive_utc().trunc_subsecs(6)
+}
+
+/// A stored UTC time as the API shows it (RFC 3339, `Z`).
+pub fn utc(time: NaiveDateTime) -> DateTime<Utc> {
+    time.and_utc()
+}
+
+pub fn new_id() -> String {
+    uuid::Uuid::now_v7().to_string()
+}

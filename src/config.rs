@@ -1,0 +1,477 @@
+//! Typed configuration: built-in defaults ← `config/default.toml` ← `config/$CS_PROFILE.toml` ←
+//! environment (`CS__SECTION__KEY`). Loaded and validated once at start; a bad value is reported
+//! as one line naming the key (the binary exits with code 2).
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use secrecy::SecretString;
+use serde::Deserialize;
+
+/// The whole configuration. Every section has defaults, so an empty environment is valid.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct Settings {
+    pub server: ServerSettings,
+    pub database: DatabaseSettings,
+    pub jobs: JobSettings,
+    pub log: LogSettings,
+    pub auth: AuthSettings,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerSettings {
+    /// Address and port to listen on; port 0 picks a free port (used by the tests).
+    pub bind: String,
+    /// HTTP worker threads; 0 means one per CPU core.
+    pub workers: usize,
+    /// Largest request body accepted, in bytes; larger bodies get 413.
+    pub body_limit_bytes: usize,
+    /// How long in-flight requests may take to finish after SIGTERM.
+    pub shutdown_timeout_secs: u64,
+}
+
+impl Default for ServerSettings {
+    fn default() -> Self {
+        Self {
+            bind: "127.0.0.1:8080".into(),
+            workers: 0,
+            body_limit_bytes: 64 * 1024,
+            shutdown_timeout_secs: 30,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DatabaseSettings {
+    /// `sqlite://relative/path.db`, `sqlite:///absolute/path.db` or `postgres://...`.
+    /// Held as a secret because a PostgreSQL URL may carry a password.
+    pub url: SecretString,
+    /// Connections in the pool.
+    pub pool_size: u32,
+    /// How long a request waits for a free connection before 503.
+    pub pool_timeout_ms: u64,
+    /// SQLite only: how long a writer waits for the write lock before giving up.
+    pub sqlite_busy_timeout_ms: u32,
+}
+
+impl Default for DatabaseSettings {
+    fn default() -> Self {
+        Self {
+            url: SecretString::from("sqlite://data/community-shares.db"),
+            pool_size: 10,
+            pool_timeout_ms: 5_000,
+            sqlite_busy_timeout_ms: 5_000,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct JobSettings {
+    /// Scheduler tick in milliseconds.
+    pub tick_ms: u64,
+}
+
+impl Default for JobSettings {
+    fn default() -> Self {
+        Self { tick_ms: 1_000 }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LogSettings {
+    pub format: LogFormat,
+    /// A `tracing` filter directive, e.g. `info` or `info,community_shares=debug`.
+    pub filter: String,
+}
+
+impl Default for LogSettings {
+    fn default() -> Self {
+        Self {
+            format: LogFormat::Text,
+            filter: "info".into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuthSettings {
+    /// HMAC key for access tokens (at least 32 bytes). When unset and
+    /// `generate_secret_if_missing` is true, one is generated and kept in `secret_file`.
+    pub jwt_secret: Option<SecretString>,
+    /// Whether a missing `jwt_secret` may be generated (the default profile); a production
+    /// profile sets this to false and refuses to start without a secret.
+    pub generate_secret_if_missing: bool,
+    /// Where a generated secret is kept between starts.
+    pub secret_file: PathBuf,
+    /// Lifetime of an access token.
+    pub access_token_ttl_secs: u64,
+    /// Lifetime of a refresh token (each use rotates it).
+    pub refresh_token_ttl_secs: u64,
+    /// argon2id memory cost in KiB.
+    pub argon2_memory_kib: u32,
+    /// argon2id passes.
+    pub argon2_iterations: u32,
+    /// argon2id lanes.
+    pub argon2_parallelism: u32,
+    /// Failed logins allowed per email, and per client address, in one window.
+    pub login_max_failures: u32,
+    /// The throttling window.
+    pub login_window_secs: u64,
+    /// Set from the profile, not from a key: the `production` profile always needs a secret.
+    #[serde(skip)]
+    pub require_secret: bool,
+}
+
+impl Default for AuthSettings {
+    fn default() -> Self {
+        Self {
+            jwt_secret: None,
+            generate_secret_if_missing: true,
+            secret_file: PathBuf::from("data/jwt-secret"),
+            access_token_ttl_secs: 15 * 60,
+            refresh_token_ttl_secs: 30 * 24 * 3600,
+            // OWASP's second recommended argon2id configuration (19 MiB, 2 passes, 1 lane).
+            argon2_memory_kib: 19 * 1024,
+            argon2_iterations: 2,
+            argon2_parallelism: 1,
+            login_max_failures: 10,
+            login_window_secs: 15 * 60,
+            require_secret: false,
+        }
+    }
+}
+
+/// A configuration problem: the key it concerns and what is wrong.
+#[derive(Debug, thiserror::Error)]
+#[error("configuration error: {key}: {message}")]
+pub struct ConfigError {
+    pub key: String,
+    pub message: String,
+}
+
+impl ConfigError {
+    pub fn new(key: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            key: key.into(),
+            message: message.into(),
+        }
+    }
+}
+
+/// Which database a URL names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DatabaseTarget {
+    Sqlite(PathBuf),
+    Postgres(String),
+}
+
+impl Settings {
+    /// Loads the layered configuration from `config_dir` (files are optional), `CS_PROFILE` and
+    /// the environment, then validates it.
+    pub fn load(config_dir: &Path) -> Result<Self, ConfigError> {
+        let profile = std::env::var("CS_PROFILE").unwrap_or_else(|_| "default".into());
+        Self::load_from(config_dir, &profile, std::env::vars())
+    }
+
+    /// As [`Settings::load`], with the profile and the environment given (for tests).
+    pub fn load_from(
+        config_dir: &Path,
+        profile: &str,
+        vars: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Self, ConfigError> {
+        if profile.is_empty()
+            || !profile
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        {
+            return Err(ConfigError::new(
+                "CS_PROFILE",
+                "must be letters, digits, '-' or '_'",
+            ));
+        }
+        let env: config::Map<String, String> = vars
+            .into_iter()
+            .filter(|(k, _)| k.starts_with("CS__"))
+            .collect();
+        let mut builder = config::Config::builder()
+            .add_source(config::File::from(config_dir.join("default.toml")).required(false));
+        if profile != "default" {
+            let file = config_dir.join(format!("{profile}.toml"));
+            if !file.exists() {
+                return Err(ConfigError::new(
+                    "CS_PROFILE",
+                    format!("profile {profile:?} has no file {}", file.display()),
+                ));
+            }
+            builder = builder.add_source(config::File::from(file));
+        }
+        let built = builder
+            .add_source(
+                config::Environment::with_prefix("CS")
+                    .prefix_separator("__")
+                    .separator("__")
+                    .try_parsing(true)
+                    .source(Some(env)),
+            )
+            .build()
+            .map_err(describe_config_error)?;
+        let mut settings: Settings = built.try_deserialize().map_err(describe_config_error)?;
+        settings.auth.require_secret = profile == "production";
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        self.server.bind.parse::<SocketAddr>().map_err(|e| {
+            ConfigError::new(
+                "server.bind",
+                format!("{e} (expected host:port, e.g. 127.0.0.1:8080)"),
+            )
+        })?;
+        if self.server.body_limit_bytes < 1024 {
+            return Err(ConfigError::new(
+                "server.body_limit_bytes",
+                "must be at least 1024",
+            ));
+        }
+        self.database_target()?;
+        if self.database.pool_size == 0 {
+            return Err(ConfigError::new("database.pool_size", "must be at least 1"));
+        }
+        if self.jobs.tick_ms == 0 {
+            return Err(ConfigError::new("jobs.tick_ms", "must be at least 1"));
+        }
+        tracing_subscriber::EnvFilter::try_new(&self.log.filter)
+            .map_err(|e| ConfigError::new("log.filter", e.to_string()))?;
+        self.auth.validate()
+    }
+
+    /// Parses `database.url` into the backend it names.
+    pub fn database_target(&self) -> Result<DatabaseTarget, ConfigError> {
+        use secrecy::ExposeSecret;
+        let url = self.database.url.expose_secret();
+        if let Some(path) = url.strip_prefix("sqlite://") {
+            if path.is_empty() || path.contains(":memory:") {
+                return Err(ConfigError::new(
+                    "database.url",
+                    "a SQLite URL needs a file path (sqlite://data/community-shares.db); in-memory databases are not supported",
+                ));
+            }
+            Ok(DatabaseTarget::Sqlite(PathBuf::from(path)))
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Ok(DatabaseTarget::Postgres(url.to_owned()))
+        } else {
+            // The value itself is not echoed: it may hold a password.
+            Err(ConfigError::new(
+                "database.url",
+                "must start with sqlite:// or postgres://",
+            ))
+        }
+    }
+}
+
+impl AuthSettings {
+    fn validate(&self) -> Result<(), ConfigError> {
+        use secrecy::ExposeSecret;
+        match &self.jwt_secret {
+            Some(secret) if secret.expose_secret().len() < 32 => {
+                return Err(ConfigError::new(
+                    "auth.jwt_secret",
+                    "must be at least 32 bytes",
+                ))
+            }
+            Some(_) => {}
+            None if self.require_secret || !self.generate_secret_if_missing => {
+                return Err(ConfigError::new(
+                    "auth.jwt_secret",
+                    "is required (set CS__AUTH__JWT_SECRET); this profile does not generate one",
+                ))
+            }
+            None => {}
+        }
+        if self.access_token_ttl_secs == 0 || self.access_token_ttl_secs > 3600 {
+            return Err(ConfigError::new(
+                "auth.access_token_ttl_secs",
+                "must be between 1 and 3600 (access tokens are short-lived)",
+            ));
+        }
+        if self.refresh_token_ttl_secs < self.access_token_ttl_secs {
+            return Err(ConfigError::new(
+                "auth.refresh_token_ttl_secs",
+                "must not be shorter than auth.access_token_ttl_secs",
+            ));
+        }
+        if self.argon2_memory_kib < 8 * self.argon2_parallelism.max(1) {
+            return Err(ConfigError::new(
+                "auth.argon2_memory_kib",
+                "must be at least 8 × argon2_parallelism",
+            ));
+        }
+        if self.argon2_iterations == 0 {
+            return Err(ConfigError::new(
+                "auth.argon2_iterations",
+                "must be at least 1",
+            ));
+        }
+        if self.argon2_parallelism == 0 {
+            return Err(ConfigError::new(
+                "auth.argon2_parallelism",
+                "must be at least 1",
+            ));
+        }
+        if self.login_max_failures == 0 {
+            return Err(ConfigError::new(
+                "auth.login_max_failures",
+                "must be at least 1",
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Turns the `config` crate's errors into one line that names the key.
+fn describe_config_error(err: config::ConfigError) -> ConfigError {
+    match err {
+        // The value found is not printed: it may be a secret.
+        config::ConfigError::Type { key, expected, .. } => ConfigError::new(
+            key.unwrap_or_else(|| "?".into()),
+            format!("expected {expected}"),
+        ),
+        config::ConfigError::FileParse { uri, cause } => ConfigError::new(
+            uri.unwrap_or_else(|| "config file".into()),
+            cause.to_string(),
+        ),
+        other => {
+            let text = other.to_string();
+            let key = text
+                .split("for key `")
+                .nth(1)
+                .and_then(|rest| rest.split('`').next())
+                .unwrap_or("configuration")
+                .to_owned();
+            ConfigError::new(key, text)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config_dir() -> PathBuf {
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("config")
+    }
+
+    fn vars(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn the_shipped_default_toml_equals_the_built_in_defaults() {
+        let from_file = Settings::load_from(&config_dir(), "default", vars(&[])).unwrap();
+        let built_in =
+            Settings::load_from(Path::new("/nonexistent"), "default", vars(&[])).unwrap();
+        assert_eq!(format!("{from_file:?}"), format!("{built_in:?}"));
+        use secrecy::ExposeSecret;
+        assert_eq!(
+            from_file.database.url.expose_secret(),
+            built_in.database.url.expose_secret()
+        );
+        assert_eq!(from_file.server.bind, "127.0.0.1:8080");
+        assert_eq!(
+            from_file.database_target().unwrap(),
+            DatabaseTarget::Sqlite(PathBuf::from("data/community-shares.db"))
+        );
+    }
+
+    #[test]
+    fn the_environment_overrides_files_and_profiles_layer_over_default() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("default.toml"),
+            "[jobs]\ntick_ms = 500\n[log]\nfilter = \"warn\"\n",
+        )
+        .unwrap();
+        std::fs::write(dir.path().join("staging.toml"), "[jobs]\ntick_ms = 250\n").unwrap();
+        let settings =
+            Settings::load_from(dir.path(), "staging", vars(&[("CS__LOG__FORMAT", "json")]))
+                .unwrap();
+        assert_eq!(settings.jobs.tick_ms, 250);
+        assert_eq!(settings.log.filter, "warn");
+        assert_eq!(settings.log.format, LogFormat::Json);
+        let settings =
+            Settings::load_from(dir.path(), "staging", vars(&[("CS__JOBS__TICK_MS", "10")]))
+                .unwrap();
+        assert_eq!(settings.jobs.tick_ms, 10);
+    }
+
+    #[test]
+    fn a_postgres_url_selects_postgres() {
+        let settings = Settings::load_from(
+            Path::new("/nonexistent"),
+            "default",
+            vars(&[("CS__DATABASE__URL", "postgres://u@h/db")]),
+        )
+        .unwrap();
+        assert_eq!(
+            settings.database_target().unwrap(),
+            DatabaseTarget::Postgres("postgres://u@h/db".into())
+        );
+    }
+
+    #[test]
+    fn secrets_do_not_print() {
+        let settings = Settings::load_from(
+            Path::new("/nonexistent"),
+            "default",
+            vars(&[
+                (
+                    "CS__AUTH__JWT_SECRET",
+                    "a-secret-that-is-long-enough-to-be-valid",
+                ),
+                ("CS__DATABASE__URL", "postgres://u:pw123@h/db"),
+            ]),
+        )
+        .unwrap();
+        let printed = format!("{settings:?}");
+        assert!(!printed.contains("a-secret-that"));
+        assert!(!printed.contains("pw123"));
+    }
+
+    #[test]
+    fn the_production_profile_needs_a_secret() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::copy(
+            config_dir().join("production.example.toml"),
+            dir.path().join("production.toml"),
+        )
+        .unwrap();
+        let err = Settings::load_from(dir.path(), "production", vars(&[])).unwrap_err();
+        assert_eq!(err.key, "auth.jwt_secret");
+        let ok = Settings::load_from(
+            dir.path(),
+            "production",
+            vars(&[(
+                "CS__AUTH__JWT_SECRET",
+                "a-secret-that-is-long-enough-to-be-valid",
+            )]),
+        );
+        assert!(ok.is_ok());
+    }
+}

@@ -1,0 +1,235 @@
+//! Storage: one code path over SQLite and PostgreSQL through diesel's `MultiConnection`, an r2d2
+//! pool whose connections are set up per backend, write transactions (`BEGIN IMMEDIATE` on
+//! SQLite) with retry, and running blocking database work off the async executor.
+
+pub mod migrate;
+pub mod schema;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use diesel::connection::{AnsiTransactionManager, SimpleConnection, TransactionManager};
+use diesel::prelude::*;
+use diesel::r2d2::{ManageConnection, Pool, PooledConnection, R2D2Connection};
+
+use crate::config::{DatabaseSettings, DatabaseTarget};
+use crate::error::AppError;
+
+/// A connection to either backend. Queries built with diesel's DSL run on both.
+#[derive(diesel::MultiConnection)]
+pub enum DbConnection {
+    Postgresql(diesel::PgConnection),
+    Sqlite(diesel::SqliteConnection),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl DbConnection {
+    pub fn backend(&self) -> Backend {
+        match self {
+            DbConnection::Postgresql(_) => Backend::Postgres,
+            DbConnection::Sqlite(_) => Backend::Sqlite,
+        }
+    }
+}
+
+/// Opens connections for the backend the URL names. (The derived `establish` tries every
+/// backend and drops their errors, so a PostgreSQL server that is down would show as a bad URL.)
+#[derive(Debug)]
+pub struct ConnectionManager {
+    target: DatabaseTarget,
+    sqlite_busy_timeout_ms: u32,
+}
+
+impl ManageConnection for ConnectionManager {
+    type Connection = DbConnection;
+    type Error = diesel::ConnectionError;
+
+    fn connect(&self) -> Result<DbConnection, Self::Error> {
+        match &self.target {
+            DatabaseTarget::Postgres(url) => Ok(DbConnection::Postgresql(
+                diesel::PgConnection::establish(url)?,
+            )),
+            DatabaseTarget::Sqlite(path) => {
+                let mut conn = diesel::SqliteConnection::establish(&path.to_string_lossy())?;
+                // The busy timeout comes first so that even switching to WAL waits for a lock
+                // instead of failing. WAL lets readers run beside the one writer; NORMAL sync is
+                // durable at checkpoints under WAL.
+                conn.batch_execute(&format!(
+                    "PRAGMA busy_timeout = {}; PRAGMA journal_mode = WAL; PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;",
+                    self.sqlite_busy_timeout_ms
+                ))
+                .map_err(diesel::ConnectionError::CouldntSetupConfiguration)?;
+                Ok(DbConnection::Sqlite(conn))
+            }
+        }
+    }
+
+    fn is_valid(&self, conn: &mut DbConnection) -> Result<(), Self::Error> {
+        conn.ping()
+            .map_err(diesel::ConnectionError::CouldntSetupConfiguration)
+    }
+
+    fn has_broken(&self, conn: &mut DbConnection) -> bool {
+        conn.is_broken()
+    }
+}
+
+pub type DbPool = Pool<ConnectionManager>;
+pub type PooledDb = PooledConnection<ConnectionManager>;
+
+/// The database handle shared by handlers and workers.
+#[derive(Clone)]
+pub struct Db {
+    pool: DbPool,
+    backend: Backend,
+}
+
+/// How many times a transaction that hit a serialization failure, deadlock or busy database is
+/// tried in all.
+const TRANSACTION_ATTEMPTS: u32 = 8;
+
+impl Db {
+    /// Creates the pool and opens a first connection, so that a wrong URL or an unreachable
+    /// server stops the start with the real error. Creates the SQLite file's folder.
+    pub fn connect(settings: &DatabaseSettings, target: DatabaseTarget) -> anyhow::Result<Self> {
+        let backend = match &target {
+            DatabaseTarget::Sqlite(path) => {
+                create_parent_dir(path)?;
+                Backend::Sqlite
+            }
+            DatabaseTarget::Postgres(_) => Backend::Postgres,
+        };
+        let manager = ConnectionManager {
+            target,
+            sqlite_busy_timeout_ms: settings.sqlite_busy_timeout_ms,
+        };
+        // Open one connection by hand first: r2d2 would only report a time-out.
+        let first = manager
+            .connect()
+            .map_err(|e| anyhow::anyhow!("cannot connect to the database: {e}"))?;
+        drop(first);
+        let pool = Pool::builder()
+            .max_size(settings.pool_size)
+            .min_idle(Some(1))
+            .connection_timeout(Duration::from_millis(settings.pool_timeout_ms))
+            .build(manager)
+            .map_err(|e| anyhow::anyhow!("cannot open the database pool: {e}"))?;
+        Ok(Self { pool, backend })
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// A connection from the pool, for blocking code (workers, the CLI).
+    pub fn conn(&self) -> Result<PooledDb, AppError> {
+        self.pool
+            .get()
+            .map_err(|e| AppError::Unavailable(format!("no database connection available: {e}")))
+    }
+
+    /// Runs blocking database work on the blocking thread pool, inside the caller's tracing span.
+    pub async fn run<T, F>(&self, work: F) -> Result<T, AppError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut DbConnection) -> Result<T, AppError> + Send + 'static,
+    {
+        let db = self.clone();
+        spawn_blocking_in_span(move || {
+            let mut conn = db.conn()?;
+            work(&mut conn)
+        })
+        .await
+    }
+
+    /// Runs `work` in a write transaction (see [`write_transaction`]) on the blocking pool.
+    pub async fn write<T, F>(&self, work: F) -> Result<T, AppError>
+    where
+        T: Send + 'static,
+        F: FnMut(&mut DbConnection) -> Result<T, AppError> + Send + 'static,
+    {
+        self.run(move |conn| write_transaction(conn, work)).await
+    }
+}
+
+/// Runs a blocking closure on tokio's blocking pool, keeping the current tracing span.
+pub async fn spawn_blocking_in_span<T, F>(work: F) -> Result<T, AppError>
+where
+    T: Send + 'static,
+    F: FnOnce() -> Result<T, AppError> + Send + 'static,
+{
+    let span = tracing::Span::current();
+    tokio::task::spawn_blocking(move || span.in_scope(work))
+        .await
+        .map_err(|e| AppError::Internal(anyhow::anyhow!("blocking task failed: {e}")))?
+}
+
+/// Runs `work` in one database transaction that takes the write lock up front (`BEGIN
+/// IMMEDIATE` on SQLite, so concurrent writers queue on the busy timeout instead of failing on
+/// upgrade), committing on `Ok` and rolling back on `Err`. A serialization failure, deadlock or
+/// busy database retries the whole closure, so it must do nothing outside the database.
+pub fn write_transaction<T, F>(conn: &mut DbConnection, mut work: F) -> Result<T, AppError>
+where
+    F: FnMut(&mut DbConnection) -> Result<T, AppError>,
+{
+    let mut attempt = 1;
+    loop {
+        match transaction_once(conn, &mut work) {
+            Err(e) if e.is_retryable() && attempt < TRANSACTION_ATTEMPTS => {
+                tracing::debug!(attempt, error = %e, "retrying transaction");
+                std::thread::sleep(Duration::from_millis(2u64 << attempt.min(6)));
+                attempt += 1;
+            }
+            result => return result,
+        }
+    }
+}
+
+fn transaction_once<T, F>(conn: &mut DbConnection, work: &mut F) -> Result<T, AppError>
+where
+    F: FnMut(&mut DbConnection) -> Result<T, AppError>,
+{
+    match conn {
+        DbConnection::Sqlite(c) => {
+            AnsiTransactionManager::begin_transaction_sql(c, "BEGIN IMMEDIATE")?
+        }
+        DbConnection::Postgresql(c) => AnsiTransactionManager::begin_transaction(c)?,
+    }
+    match work(conn) {
+        Ok(value) => {
+            match conn {
+                DbConnection::Sqlite(c) => AnsiTransactionManager::commit_transaction(c)?,
+                DbConnection::Postgresql(c) => AnsiTransactionManager::commit_transaction(c)?,
+            }
+            Ok(value)
+        }
+        Err(e) => {
+            let rolled_back = match conn {
+                DbConnection::Sqlite(c) => AnsiTransactionManager::rollback_transaction(c),
+                DbConnection::Postgresql(c) => AnsiTransactionManager::rollback_transaction(c),
+            };
+            if let Err(rollback_error) = rolled_back {
+                tracing::error!(error = %rollback_error, "rollback failed");
+            }
+            Err(e)
+        }
+    }
+}
+
+fn create_parent_dir(path: &std::path::Path) -> anyhow::Result<()> {
+    let parent: PathBuf = path.parent().map(PathBuf::from).unwrap_or_default();
+    if !parent.as_os_str().is_empty() {
+        std::fs::create_dir_all(&parent).map_err(|e| {
+            anyhow::anyhow!(
+                "cannot create the database folder {}: {e}",
+                parent.display()
+            )
+        })?;
+    }
+    Ok(())
+}

@@ -1,0 +1,105 @@
+//! The portable schema: the same tables on SQLite and PostgreSQL (migrations per backend).
+//! Ids are `Text`, times `Timestamp` in UTC, money `BigInt` pence.
+
+diesel::table! {
+    users (id) {
+        id -> Text,
+        email -> Text,
+        password_hash -> Text,
+        display_name -> Text,
+        is_platform_admin -> Bool,
+        full_name -> Nullable<Text>,
+        address_line1 -> Nullable<Text>,
+        address_line2 -> Nullable<Text>,
+        town -> Nullable<Text>,
+        postcode -> Nullable<Text>,
+        date_of_birth -> Nullable<Date>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    refresh_families (id) {
+        id -> Text,
+        user_id -> Text,
+        created_at -> Timestamp,
+        revoked_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    refresh_tokens (id) {
+        id -> Text,
+        family_id -> Text,
+        token_hash -> Text,
+        created_at -> Timestamp,
+        expires_at -> Timestamp,
+        used_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    login_failures (id) {
+        id -> Text,
+        scope -> Text,
+        failed_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    societies (id) {
+        id -> Text,
+        name -> Text,
+        kind -> Text,
+        registration_number -> Text,
+        postcode -> Text,
+        bank_account_name -> Nullable<Text>,
+        bank_sort_code -> Nullable<Text>,
+        bank_account_number -> Nullable<Text>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    society_admins (society_id, user_id) {
+        society_id -> Text,
+        user_id -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    funders (id) {
+        id -> Text,
+        name -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    funder_admins (funder_id, user_id) {
+        funder_id -> Text,
+        user_id -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::joinable!(refresh_families -> users (user_id));
+diesel::joinable!(refresh_tokens -> refresh_families (family_id));
+diesel::joinable!(society_admins -> societies (society_id));
+diesel::joinable!(society_admins -> users (user_id));
+diesel::joinable!(funder_admins -> funders (funder_id));
+diesel::joinable!(funder_admins -> users (user_id));
+
+diesel::allow_tables_to_appear_in_same_query!(
+    users,
+    refresh_families,
+    refresh_tokens,
+    login_failures,
+    societies,
+    society_admins,
+    funders,
+    funder_admins,
+);

@@ -1,0 +1,4 @@
+//! Pure domain rules: no I/O, no clock (times are parameters), no database.
+
+pub mod identity;
+pub mod money;

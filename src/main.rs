@@ -1,0 +1,189 @@
+//! The `community-shares` binary: `serve`, `worker`, `migrate`, `admin create-user`.
+//! Exit codes: 0 success, 1 failure, 2 bad configuration or usage.
+
+use std::io::BufRead;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use secrecy::{ExposeSecret, SecretString};
+
+use community_shares::config::Settings;
+use community_shares::db::{migrate, Db};
+use community_shares::domain::identity::{check_password, Email};
+use community_shares::jobs::JobRunner;
+use community_shares::server::Application;
+use community_shares::services::accounts::{self, NewUser};
+use community_shares::state::AppState;
+use community_shares::telemetry;
+
+#[derive(Parser)]
+#[command(
+    name = "community-shares",
+    version,
+    about = "Community share offers with match funding"
+)]
+struct Cli {
+    /// Folder holding default.toml and <profile>.toml.
+    #[arg(long, env = "CS_CONFIG_DIR", default_value = "config", global = true)]
+    config_dir: PathBuf,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the API and run the background jobs.
+    Serve,
+    /// Run the background jobs only.
+    Worker,
+    /// Apply pending database migrations and exit.
+    Migrate,
+    /// Administration.
+    #[command(subcommand)]
+    Admin(AdminCommand),
+}
+
+#[derive(Subcommand)]
+enum AdminCommand {
+    /// Create a user. The password is read from standard input (one line) or from the
+    /// CS_ADMIN_PASSWORD environment variable, never from the command line.
+    CreateUser {
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        display_name: String,
+        /// Make the user a platform admin.
+        #[arg(long)]
+        platform_admin: bool,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let settings = match Settings::load(&cli.config_dir) {
+        Ok(settings) => settings,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(2);
+        }
+    };
+    telemetry::init(&settings.log);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("cannot start the runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    match runtime.block_on(run(cli.command, settings)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("{e:#}");
+            eprintln!("error: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
+    match command {
+        Command::Serve => {
+            Application::build(settings)
+                .await?
+                .run_until_stopped()
+                .await?
+        }
+        Command::Worker => {
+            let state = AppState::initialise(settings).await?;
+            let jobs = JobRunner::spawn(state);
+            shutdown_signal().await;
+            jobs.stop().await;
+        }
+        Command::Migrate => {
+            let applied = tokio::task::spawn_blocking(move || -> anyhow::Result<usize> {
+                let db = Db::connect(&settings.database, settings.database_target()?)?;
+                migrate::run_pending(&mut *db.conn()?)
+            })
+            .await??;
+            println!("applied {applied} migrations");
+        }
+        Command::Admin(AdminCommand::CreateUser {
+            email,
+            display_name,
+            platform_admin,
+        }) => {
+            let email = Email::parse(&email).map_err(|m| anyhow::anyhow!("--email {m}"))?;
+            if display_name.trim().is_empty() {
+                anyhow::bail!("--display-name must not be blank");
+            }
+            let password = read_password()?;
+            check_password(password.expose_secret())
+                .map_err(|m| anyhow::anyhow!("the password {m}"))?;
+            let state = AppState::initialise(settings).await?;
+            let password_hash = state.passwords.hash(password).await?;
+            let new = NewUser {
+                email,
+                display_name: display_name.trim().to_owned(),
+                postcode: None,
+                password_hash,
+                is_platform_admin: platform_admin,
+            };
+            let user = state
+                .db
+                .write(move |conn| accounts::create_user(conn, &new))
+                .await?;
+            println!(
+                "created user {} ({}){}",
+                user.id,
+                user.email,
+                if platform_admin {
+                    " as platform admin"
+                } else {
+                    ""
+                }
+            );
+        }
+    }
+    Ok(())
+}
+
+fn read_password() -> anyhow::Result<SecretString> {
+    if let Ok(password) = std::env::var("CS_ADMIN_PASSWORD") {
+        return Ok(SecretString::from(password));
+    }
+    let mut line = String::new();
+    std::io::stdin().lock().read_line(&mut line)?;
+    let password = line.trim_end_matches(['\r', '\n']).to_owned();
+    if password.is_empty() {
+        anyhow::bail!("no password on standard input (or CS_ADMIN_PASSWORD)");
+    }
+    Ok(SecretString::from(password))
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = ctrl_c => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = ctrl_c.await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
+    tracing::info!("stop signal received");
+}

@@ -1,0 +1,6 @@
+//! Use cases: each function is one database transaction (or a short sequence of them) that calls
+//! the pure rules in `domain`. Handlers call these and only map the results to JSON.
+
+pub mod accounts;
+pub mod organisations;
+pub mod sessions;

@@ -1,0 +1,292 @@
+//! Societies and funders, and who administers them.
+
+use diesel::prelude::*;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::clock;
+use crate::db::schema::{funder_admins, funders, societies, society_admins, users};
+use crate::db::DbConnection;
+use crate::domain::identity::{Email, Postcode};
+use crate::error::AppError;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum SocietyKind {
+    CoOperative,
+    CommunityBenefitSociety,
+}
+
+impl SocietyKind {
+    fn as_str(self) -> &'static str {
+        match self {
+            SocietyKind::CoOperative => "co_operative",
+            SocietyKind::CommunityBenefitSociety => "community_benefit_society",
+        }
+    }
+
+    fn from_db(text: &str) -> Result<Self, AppError> {
+        match text {
+            "co_operative" => Ok(SocietyKind::CoOperative),
+            "community_benefit_society" => Ok(SocietyKind::CommunityBenefitSociety),
+            other => Err(AppError::Internal(anyhow::anyhow!(
+                "unknown society kind {other:?} in the database"
+            ))),
+        }
+    }
+}
+
+/// A society as anyone may see it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Society {
+    pub id: String,
+    pub name: String,
+    pub kind: SocietyKind,
+    pub registration_number: String,
+    pub postcode: String,
+    /// Whether investors can be told where to pay by bank transfer.
+    pub has_bank_details: bool,
+    pub created_at: chrono::DateTime<chrono::Utc>,
+}
+
+/// Where investors pay by bank transfer.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct BankDetails {
+    pub account_name: String,
+    /// Six digits, e.g. `123456`.
+    pub sort_code: String,
+    /// Eight digits.
+    pub account_number: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Funder {
+    pub id: String,
+    pub name: String,
+    pub created_at: chrono::DateTime<chrono::Utc>,
+}
+
+/// A membership just granted.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Admin {
+    pub user_id: String,
+    pub email: String,
+    pub display_name: String,
+}
+
+pub struct NewSociety {
+    pub name: String,
+    pub kind: SocietyKind,
+    pub registration_number: String,
+    pub postcode: Postcode,
+}
+
+/// Creates a society with its creator as its first admin.
+pub fn create_society(
+    conn: &mut DbConnection,
+    creator_id: &str,
+    new: &NewSociety,
+) -> Result<Society, AppError> {
+    let now = clock::now();
+    let id = clock::new_id();
+    let inserted = diesel::insert_into(societies::table)
+        .values((
+            societies::id.eq(&id),
+            societies::name.eq(&new.name),
+            societies::kind.eq(new.kind.as_str()),
+            societies::registration_number.eq(&new.registration_number),
+            societies::postcode.eq(new.postcode.as_str()),
+            societies::created_at.eq(now),
+            societies::updated_at.eq(now),
+        ))
+        .execute(conn)
+        .map_err(AppError::from);
+    match inserted {
+        Err(e) if e.is_unique_violation() => {
+            return Err(AppError::conflict(
+                "a society with this registration number already exists",
+            ))
+        }
+        other => other?,
+    };
+    diesel::insert_into(society_admins::table)
+        .values((
+            society_admins::society_id.eq(&id),
+            society_admins::user_id.eq(creator_id),
+            society_admins::created_at.eq(now),
+        ))
+        .execute(conn)?;
+    get_society(conn, &id)
+}
+
+pub fn get_society(conn: &mut DbConnection, id: &str) -> Result<Society, AppError> {
+    type Row = (
+        String,
+        String,
+        String,
+        String,
+        String,
+        Option<String>,
+        chrono::NaiveDateTime,
+    );
+    let row: Option<Row> = societies::table
+        .find(id)
+        .select((
+            societies::id,
+            societies::name,
+            societies::kind,
+            societies::registration_number,
+            societies::postcode,
+            societies::bank_sort_code,
+            societies::created_at,
+        ))
+        .first(conn)
+        .optional()?;
+    let (id, name, kind, registration_number, postcode, sort_code, created_at) =
+        row.ok_or(AppError::NotFound("society"))?;
+    Ok(Society {
+        id,
+        name,
+        kind: SocietyKind::from_db(&kind)?,
+        registration_number,
+        postcode,
+        has_bank_details: sort_code.is_some(),
+        created_at: clock::utc(created_at),
+    })
+}
+
+pub fn society_exists(conn: &mut DbConnection, id: &str) -> Result<bool, AppError> {
+    Ok(societies::table
+        .find(id)
+        .select(societies::id)
+        .first::<String>(conn)
+        .optional()?
+        .is_some())
+}
+
+pub fn is_society_admin(
+    conn: &mut DbConnection,
+    society_id: &str,
+    user_id: &str,
+) -> Result<bool, AppError> {
+    Ok(society_admins::table
+        .find((society_id, user_id))
+        .select(society_admins::user_id)
+        .first::<String>(conn)
+        .optional()?
+        .is_some())
+}
+
+pub fn set_bank_details(
+    conn: &mut DbConnection,
+    society_id: &str,
+    details: &BankDetails,
+) -> Result<BankDetails, AppError> {
+    let changed = diesel::update(societies::table.find(society_id))
+        .set((
+            societies::bank_account_name.eq(&details.account_name),
+            societies::bank_sort_code.eq(&details.sort_code),
+            societies::bank_account_number.eq(&details.account_number),
+            societies::updated_at.eq(clock::now()),
+        ))
+        .execute(conn)?;
+    if changed == 0 {
+        return Err(AppError::NotFound("society"));
+    }
+    Ok(details.clone())
+}
+
+pub fn create_funder(conn: &mut DbConnection, name: &str) -> Result<Funder, AppError> {
+    let now = clock::now();
+    let id = clock::new_id();
+    diesel::insert_into(funders::table)
+        .values((
+            funders::id.eq(&id),
+            funders::name.eq(name),
+            funders::created_at.eq(now),
+        ))
+        .execute(conn)?;
+    Ok(Funder {
+        id,
+        name: name.to_owned(),
+        created_at: clock::utc(now),
+    })
+}
+
+pub fn funder_exists(conn: &mut DbConnection, id: &str) -> Result<bool, AppError> {
+    Ok(funders::table
+        .find(id)
+        .select(funders::id)
+        .first::<String>(conn)
+        .optional()?
+        .is_some())
+}
+
+pub fn is_funder_admin(
+    conn: &mut DbConnection,
+    funder_id: &str,
+    user_id: &str,
+) -> Result<bool, AppError> {
+    Ok(funder_admins::table
+        .find((funder_id, user_id))
+        .select(funder_admins::user_id)
+        .first::<String>(conn)
+        .optional()?
+        .is_some())
+}
+
+/// Which organisation a new admin joins.
+#[derive(Debug, Clone, Copy)]
+pub enum Organisation<'a> {
+    Society(&'a str),
+    Funder(&'a str),
+}
+
+/// Grants an existing account admin rights over a society or funder. An email with no account
+/// is 422 on `email`; an existing admin is 409.
+pub fn add_admin(
+    conn: &mut DbConnection,
+    organisation: Organisation<'_>,
+    email: &Email,
+) -> Result<Admin, AppError> {
+    let user: Option<(String, String, String)> = users::table
+        .filter(users::email.eq(email.as_str()))
+        .select((users::id, users::email, users::display_name))
+        .first(conn)
+        .optional()?;
+    let (user_id, email, display_name) = user.ok_or_else(|| {
+        AppError::field(
+            "email",
+            "no account has this email; ask them to register first",
+        )
+    })?;
+    let now = clock::now();
+    let inserted = match organisation {
+        Organisation::Society(id) => diesel::insert_into(society_admins::table)
+            .values((
+                society_admins::society_id.eq(id),
+                society_admins::user_id.eq(&user_id),
+                society_admins::created_at.eq(now),
+            ))
+            .execute(conn),
+        Organisation::Funder(id) => diesel::insert_into(funder_admins::table)
+            .values((
+                funder_admins::funder_id.eq(id),
+                funder_admins::user_id.eq(&user_id),
+                funder_admins::created_at.eq(now),
+            ))
+            .execute(conn),
+    }
+    .map_err(AppError::from);
+    match inserted {
+        Err(e) if e.is_unique_violation() => {
+            Err(AppError::conflict("this account is already an admin"))
+        }
+        Err(e) => Err(e),
+        Ok(_) => Ok(Admin {
+            user_id,
+            email,
+            display_name,
+        }),
+    }
+}

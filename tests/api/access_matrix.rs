@@ -1,0 +1,287 @@
+//! Who may call what: every route of the OpenAPI document × every kind of caller → the status
+//! expected. A route in the document without a row (or a row for a route not in it) fails.
+
+use std::collections::BTreeSet;
+
+use serde_json::{json, Value};
+
+use crate::both_backends;
+use crate::support::{TestApp, TestUser, PASSWORD};
+
+const ROLES: [&str; 7] = [
+    "anonymous",
+    "investor",
+    "other investor",
+    "society admin",
+    "other society's admin",
+    "funder admin",
+    "platform admin",
+];
+
+/// What `{id}` stands for in a row's path.
+#[derive(Clone, Copy)]
+enum Id {
+    None,
+    Society,
+    Funder,
+}
+
+struct Row {
+    method: &'static str,
+    path: &'static str,
+    id: Id,
+    /// Expected status per role, in the order of `ROLES`.
+    expect: [u16; 7],
+    body: fn(&Ctx, usize) -> Option<Value>,
+    /// Call with a session of its own (for calls that end the session).
+    fresh_session: bool,
+}
+
+struct Ctx {
+    /// The caller per role (`None` for anonymous).
+    callers: Vec<Option<TestUser>>,
+    /// Accounts with no role, one per caller, to be added as admins.
+    spares: Vec<TestUser>,
+    /// Unused refresh tokens, one per caller.
+    refresh_tokens: Vec<String>,
+    login_email: String,
+    society: String,
+    funder: String,
+}
+
+fn none(_: &Ctx, _: usize) -> Option<Value> {
+    None
+}
+
+fn rows() -> Vec<Row> {
+    const ANY: [u16; 7] = [200; 7];
+    vec![
+        Row {
+            method: "get",
+            path: "/health",
+            id: Id::None,
+            expect: ANY,
+            body: none,
+            fresh_session: false,
+        },
+        Row {
+            method: "get",
+            path: "/ready",
+            id: Id::None,
+            expect: ANY,
+            body: none,
+            fresh_session: false,
+        },
+        Row {
+            method: "post",
+            path: "/api/v1/auth/register",
+            id: Id::None,
+            expect: [201; 7],
+            fresh_session: false,
+            body: |_, role| {
+                Some(
+                    json!({"email": format!("matrix-new-{role}@example.org"), "password": PASSWORD, "display_name": "New"}),
+                )
+            },
+        },
+        Row {
+            method: "post",
+            path: "/api/v1/auth/login",
+            id: Id::None,
+            expect: ANY,
+            fresh_session: false,
+            body: |ctx, _| Some(json!({"email": ctx.login_email, "password": PASSWORD})),
+        },
+        Row {
+            method: "post",
+            path: "/api/v1/auth/refresh",
+            id: Id::None,
+            expect: ANY,
+            fresh_session: false,
+            body: |ctx, role| Some(json!({"refresh_token": ctx.refresh_tokens[role]})),
+        },
+        Row {
+            method: "post",
+            path: "/api/v1/auth/logout",
+            id: Id::None,
+            expect: [401, 204, 204, 204, 204, 204, 204],
+            body: none,
+            fresh_session: true,
+        },
+        Row {
+            method: "get",
+            path: "/api/v1/me",
+            id: Id::None,
+            expect: [401, 200, 200, 200, 200, 200, 200],
+            body: none,
+            fresh_session: false,
+        },
+        Row {
+            method: "get",
+            path: "/api/v1/me/profile",
+            id: Id::None,
+            expect: [401, 200, 200, 200, 200, 200, 200],
+            body: none,
+            fresh_session: false,
+        },
+        Row {
+            method: "put",
+            path: "/api/v1/me/profile",
+            id: Id::None,
+            expect: [401, 200, 200, 200, 200, 200, 200],
+            fresh_session: false,
+            body: |_, _| {
+                Some(json!({
+                    "full_name": "Matrix Person", "address_line1": "2 Quay St", "town": "Bristol",
+                    "postcode": "BS1 4DJ", "date_of_birth": "1975-06-01",
+                }))
+            },
+        },
+        Row {
+            method: "post",
+            path: "/api/v1/societies",
+            id: Id::None,
+            expect: [401, 201, 201, 201, 201, 201, 201],
+            fresh_session: false,
+            body: |_, role| {
+                Some(json!({
+                    "name": "Matrix Society", "kind": "co_operative",
+                    "registration_number": format!("MX{role}"), "postcode": "BS1 4DJ",
+                }))
+            },
+        },
+        Row {
+            method: "get",
+            path: "/api/v1/societies/{id}",
+            id: Id::Society,
+            expect: ANY,
+            body: none,
+            fresh_session: false,
+        },
+        Row {
+            method: "post",
+            path: "/api/v1/societies/{id}/admins",
+            id: Id::Society,
+            expect: [401, 403, 403, 201, 403, 403, 403],
+            fresh_session: false,
+            body: |ctx, role| Some(json!({"email": ctx.spares[role].email})),
+        },
+        Row {
+            method: "put",
+            path: "/api/v1/societies/{id}/bank-details",
+            id: Id::Society,
+            expect: [401, 403, 403, 200, 403, 403, 403],
+            fresh_session: false,
+            body: |_, _| {
+                Some(
+                    json!({"account_name": "Matrix", "sort_code": "123456", "account_number": "12345678"}),
+                )
+            },
+        },
+        Row {
+            method: "post",
+            path: "/api/v1/funders",
+            id: Id::None,
+            expect: [401, 403, 403, 403, 403, 403, 201],
+            fresh_session: false,
+            body: |_, _| Some(json!({"name": "Matrix Fund"})),
+        },
+        Row {
+            method: "post",
+            path: "/api/v1/funders/{id}/admins",
+            id: Id::Funder,
+            expect: [401, 403, 403, 403, 403, 201, 201],
+            fresh_session: false,
+            body: |ctx, role| Some(json!({"email": ctx.spares[role].email})),
+        },
+    ]
+}
+
+async fn context(app: &TestApp) -> Ctx {
+    let investor = app.user("investor").await;
+    let other_investor = app.user("other-investor").await;
+    let society_admin = app.user("society-admin").await;
+    let other_society_admin = app.user("other-society-admin").await;
+    let funder_admin = app.user("funder-admin").await;
+    let platform_admin = app.platform_admin().await;
+    let society = app.society(&society_admin).await;
+    app.society(&other_society_admin).await;
+    let funder = app.funder(&platform_admin, &funder_admin).await;
+    let mut spares = Vec::new();
+    for _ in ROLES {
+        spares.push(app.user("spare").await);
+    }
+    let login_user = app.user("login").await;
+    let mut refresh_tokens = Vec::new();
+    for _ in ROLES {
+        refresh_tokens.push(app.login(&login_user.email, PASSWORD).await.refresh_token);
+    }
+    Ctx {
+        callers: vec![
+            None,
+            Some(investor),
+            Some(other_investor),
+            Some(society_admin),
+            Some(other_society_admin),
+            Some(funder_admin),
+            Some(platform_admin),
+        ],
+        spares,
+        refresh_tokens,
+        login_email: login_user.email,
+        society,
+        funder,
+    }
+}
+
+both_backends! {
+    async fn every_route_answers_each_kind_of_caller_as_declared(backend) {
+        let app = TestApp::spawn(backend).await;
+        let document = app.get("/api/v1/openapi.json", None).await.body;
+        let documented: BTreeSet<(String, String)> = document["paths"]
+            .as_object()
+            .expect("paths")
+            .iter()
+            .flat_map(|(path, item)| {
+                item.as_object()
+                    .into_iter()
+                    .flat_map(|ops| ops.keys())
+                    .filter(|m| ["get", "put", "post", "patch", "delete"].contains(&m.as_str()))
+                    .map(move |method| (method.clone(), path.clone()))
+            })
+            .collect();
+        let rows = rows();
+        let covered: BTreeSet<(String, String)> = rows.iter().map(|r| (r.method.to_owned(), r.path.to_owned())).collect();
+        let missing: Vec<_> = documented.difference(&covered).collect();
+        let stale: Vec<_> = covered.difference(&documented).collect();
+        assert!(missing.is_empty(), "routes in the OpenAPI document with no access row: {missing:?}");
+        assert!(stale.is_empty(), "access rows for routes not in the OpenAPI document: {stale:?}");
+
+        let ctx = context(&app).await;
+        let mut failures = Vec::new();
+        for row in &rows {
+            let path = match row.id {
+                Id::None => row.path.to_owned(),
+                Id::Society => row.path.replace("{id}", &ctx.society),
+                Id::Funder => row.path.replace("{id}", &ctx.funder),
+            };
+            for (role, name) in ROLES.iter().enumerate() {
+                let token = match (&ctx.callers[role], row.fresh_session) {
+                    (None, _) => None,
+                    (Some(user), true) => Some(app.login(&user.email, PASSWORD).await.access_token),
+                    (Some(user), false) => Some(user.access_token.clone()),
+                };
+                let method = row.method.to_uppercase().parse().expect("method");
+                let body = (row.body)(&ctx, role);
+                let answer = app.call(method, &path, token.as_deref(), body.as_ref()).await;
+                if answer.status != row.expect[role] {
+                    failures.push(format!(
+                        "{} {} as {name}: expected {}, got {} {}",
+                        row.method, row.path, row.expect[role], answer.status, answer.text
+                    ));
+                }
+            }
+        }
+        assert!(failures.is_empty(), "access matrix mismatches:\n{}", failures.join("\n"));
+    }
+}

@@ -1,0 +1,204 @@
+//! The binary: configuration errors, serving with no configuration, the admin CLI, and logs
+//! that never carry a secret.
+
+use serde_json::json;
+
+use crate::both_backends;
+use crate::support::binary::{self, RunningServer};
+use crate::support::{TestDatabase, PASSWORD};
+
+fn config_error(envs: &[(&str, &str)]) -> (i32, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut command = binary::command(dir.path());
+    command.arg("migrate");
+    for (key, value) in envs {
+        command.env(key, value);
+    }
+    let output = binary::run(command, "");
+    (
+        output.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn a_bad_configuration_value_stops_with_one_line_naming_the_key_and_exit_2() {
+    let cases: &[(&[(&str, &str)], &str)] = &[
+        (&[("CS__JOBS__TICK_MS", "soon")], "jobs.tick_ms"),
+        (&[("CS__JOBS__TICK_MS", "0")], "jobs.tick_ms"),
+        (&[("CS__SERVER__BIND", "everywhere")], "server.bind"),
+        (
+            &[("CS__DATABASE__URL", "mysql://user:hunter2@db/x")],
+            "database.url",
+        ),
+        (&[("CS__LOG__FORMAT", "xml")], "log.format"),
+        (&[("CS__SERVER__NO_SUCH_KEY", "1")], "no_such_key"),
+        (&[("CS__AUTH__JWT_SECRET", "too-short")], "auth.jwt_secret"),
+    ];
+    for (envs, key) in cases {
+        let (code, stderr) = config_error(envs);
+        assert_eq!(code, 2, "{envs:?}: {stderr}");
+        assert_eq!(stderr.trim().lines().count(), 1, "{envs:?}: {stderr}");
+        assert!(stderr.contains(key), "{envs:?}: {stderr}");
+        assert!(!stderr.contains("hunter2"), "a secret was echoed: {stderr}");
+        assert!(
+            !stderr.contains("too-short"),
+            "a secret was echoed: {stderr}"
+        );
+    }
+}
+
+#[test]
+fn the_production_profile_refuses_to_start_without_a_jwt_secret() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("config")).unwrap();
+    std::fs::write(
+        dir.path().join("config/production.toml"),
+        "[log]\nformat = \"json\"\n",
+    )
+    .unwrap();
+    let mut command = binary::command(dir.path());
+    command
+        .arg("migrate")
+        .env("CS_CONFIG_DIR", dir.path().join("config"))
+        .env("CS_PROFILE", "production");
+    let output = binary::run(command, "");
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("auth.jwt_secret"));
+    // A profile with no file is an error too.
+    let mut command = binary::command(dir.path());
+    command.arg("migrate").env("CS_PROFILE", "staging");
+    assert_eq!(binary::run(command, "").status.code(), Some(2));
+}
+
+#[test]
+fn serve_with_no_configuration_creates_its_sqlite_file_and_stops_cleanly_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut command = binary::command(dir.path());
+    // Only the port differs from the defaults, so parallel tests do not fight over 8080.
+    command.env("CS__SERVER__BIND", "127.0.0.1:0");
+    let mut server = RunningServer::start(command);
+    let health: serde_json::Value = reqwest::blocking_get(&format!("{}/health", server.base_url));
+    assert_eq!(health, json!({"status": "ok"}));
+    assert!(dir.path().join("data/community-shares.db").exists());
+    assert!(dir.path().join("data/jwt-secret").exists());
+    let status = server.terminate();
+    assert!(status.success(), "exit status {status:?}");
+    assert!(server.log_text().contains("stopped"));
+}
+
+both_backends! {
+    async fn admin_create_user_reads_the_password_from_stdin_and_makes_a_platform_admin(backend) {
+        let database = TestDatabase::new(backend).await;
+        let dir = database.dir.path().to_owned();
+        let url = database.url.clone();
+        let output = tokio::task::spawn_blocking(move || {
+            let mut command = binary::command(&dir);
+            command
+                .args(["admin", "create-user", "--email", "Root@Example.org", "--display-name", "Root", "--platform-admin"])
+                .env("CS__DATABASE__URL", &url);
+            binary::run(command, &format!("{PASSWORD}\n"))
+        })
+        .await
+        .unwrap();
+        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+        let app = crate::support::TestApp::spawn_with(backend, database, |_| {}).await;
+        let admin = app.login("root@example.org", PASSWORD).await;
+        let me = app.get("/api/v1/me", Some(&admin.access_token)).await;
+        assert_eq!(me.body["roles"], json!(["investor", "platform_admin"]));
+        // A weak password is refused before anything is written.
+        let mut command = binary::command(app.database.dir.path());
+        command
+            .args(["admin", "create-user", "--email", "weak@example.org", "--display-name", "Weak"])
+            .env("CS__DATABASE__URL", &app.database.url);
+        let output = binary::run(command, "short\n");
+        assert_eq!(output.status.code(), Some(1));
+        assert!(String::from_utf8_lossy(&output.stderr).contains("at least 12 characters"));
+    }
+
+    async fn no_password_token_or_secret_appears_in_the_logs(backend) {
+        let database = TestDatabase::new(backend).await;
+        let secret = "log-test-secret-which-must-never-be-printed";
+        let mut command = binary::command(database.dir.path());
+        command
+            .env("CS__SERVER__BIND", "127.0.0.1:0")
+            .env("CS__DATABASE__URL", &database.url)
+            .env("CS__AUTH__JWT_SECRET", secret)
+            .env("CS__LOG__FILTER", "debug")
+            .env("CS__AUTH__ARGON2_MEMORY_KIB", "256")
+            .env("CS__AUTH__ARGON2_ITERATIONS", "1");
+        let mut server = RunningServer::start(command);
+        let base = server.base_url.clone();
+        let client = reqwest::Client::new();
+        let password = "a very particular password 123";
+        let register = client
+            .post(format!("{base}/api/v1/auth/register"))
+            .json(&json!({"email": "log@example.org", "password": password, "display_name": "Log"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(register.status(), 201);
+        client
+            .post(format!("{base}/api/v1/auth/login"))
+            .json(&json!({"email": "log@example.org", "password": "a wrong password 456"}))
+            .send()
+            .await
+            .unwrap();
+        let login: serde_json::Value = client
+            .post(format!("{base}/api/v1/auth/login"))
+            .json(&json!({"email": "log@example.org", "password": password}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let access = login["access_token"].as_str().unwrap().to_owned();
+        let refresh = login["refresh_token"].as_str().unwrap().to_owned();
+        let refreshed: serde_json::Value = client
+            .post(format!("{base}/api/v1/auth/refresh"))
+            .json(&json!({"refresh_token": refresh}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let access2 = refreshed["access_token"].as_str().unwrap().to_owned();
+        let refresh2 = refreshed["refresh_token"].as_str().unwrap().to_owned();
+        client.get(format!("{base}/api/v1/me")).bearer_auth(&access2).send().await.unwrap();
+        // Replay the used refresh token (logged as a warning, without the token).
+        client.post(format!("{base}/api/v1/auth/refresh")).json(&json!({"refresh_token": refresh})).send().await.unwrap();
+        client.post(format!("{base}/api/v1/auth/logout")).bearer_auth(&access2).send().await.unwrap();
+        server.terminate();
+        let log = server.log_text();
+        assert!(log.contains("request finished"), "the log was captured: {log}");
+        for (what, value) in [
+            ("password", password),
+            ("wrong password", "a wrong password 456"),
+            ("access token", access.as_str()),
+            ("rotated access token", access2.as_str()),
+            ("refresh token", refresh.as_str()),
+            ("rotated refresh token", refresh2.as_str()),
+            ("jwt secret", secret),
+        ] {
+            assert!(!log.contains(value), "the {what} appears in the log");
+        }
+        if backend == crate::support::Backend::Postgres {
+            assert!(!log.contains(&database.url), "the database URL appears in the log");
+        }
+    }
+}
+
+/// A tiny blocking GET for the tests that run outside a runtime.
+mod reqwest {
+    pub use ::reqwest::*;
+
+    pub fn blocking_get(url: &str) -> serde_json::Value {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async { ::reqwest::get(url).await.unwrap().json().await.unwrap() })
+    }
+}

@@ -1,0 +1,12 @@
+//! HTTP-level tests against the real server. Each test runs on SQLite and PostgreSQL.
+
+mod support;
+
+mod access_matrix;
+mod accounts;
+mod cli;
+mod errors;
+mod health;
+mod openapi;
+mod organisations;
+mod sessions;

@@ -1,0 +1,367 @@
+//! The test harness: each test starts the real application on a random port against a fresh
+//! database (a temporary SQLite file, or a new PostgreSQL database in the cluster that
+//! `scripts/test` starts) and talks HTTP to it. `both_backends!` writes a test once and runs it
+//! on each backend.
+
+#![allow(dead_code)]
+
+pub mod binary;
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use community_shares::config::Settings;
+use community_shares::db::Db;
+use community_shares::server::Application;
+use diesel::prelude::*;
+use reqwest::Method;
+use secrecy::SecretString;
+use serde_json::{json, Value};
+
+pub const JWT_SECRET: &str = "test-secret-test-secret-test-secret-0123";
+pub const PASSWORD: &str = "correct horse battery staple";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Writes each test once and runs it on SQLite and on PostgreSQL:
+/// `both_backends! { async fn name(backend) { ... } }` makes `name::sqlite` and `name::postgres`.
+#[macro_export]
+macro_rules! both_backends {
+    ($(async fn $name:ident($backend:ident) $body:block)*) => {
+        $(
+            mod $name {
+                #[allow(unused_imports)]
+                use super::*;
+                async fn run($backend: $crate::support::Backend) $body
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn sqlite() {
+                    run($crate::support::Backend::Sqlite).await
+                }
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn postgres() {
+                    run($crate::support::Backend::Postgres).await
+                }
+            }
+        )*
+    };
+}
+
+/// A fresh, empty database of the given backend, kept alive with the value.
+pub struct TestDatabase {
+    pub url: String,
+    pub dir: tempfile::TempDir,
+}
+
+impl TestDatabase {
+    pub async fn new(backend: Backend) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let url = match backend {
+            Backend::Sqlite => format!("sqlite://{}", dir.path().join("test.db").display()),
+            Backend::Postgres => tokio::task::spawn_blocking(create_postgres_database)
+                .await
+                .expect("create database task"),
+        };
+        TestDatabase { url, dir }
+    }
+}
+
+fn create_postgres_database() -> String {
+    let admin_url = std::env::var("CS_TEST_POSTGRES_URL").expect(
+        "CS_TEST_POSTGRES_URL is not set: run the suite with ./scripts/test, which starts a throwaway PostgreSQL",
+    );
+    let name = format!("cs_test_{}", uuid::Uuid::now_v7().simple());
+    let mut admin =
+        PgConnection::establish(&admin_url).expect("connect to the test PostgreSQL server");
+    diesel::sql_query(format!("CREATE DATABASE {name}"))
+        .execute(&mut admin)
+        .expect("create test database");
+    let (base, _) = admin_url.rsplit_once('/').expect("URL has a database path");
+    format!("{base}/{name}")
+}
+
+/// Settings for a test app: random port, the given database, fast (weak) argon2 parameters.
+pub fn test_settings(db: &TestDatabase) -> Settings {
+    let mut settings = Settings::default();
+    settings.server.bind = "127.0.0.1:0".into();
+    settings.server.workers = 2;
+    settings.database.url = SecretString::from(db.url.clone());
+    settings.database.pool_size = 4;
+    settings.auth.jwt_secret = Some(SecretString::from(JWT_SECRET));
+    settings.auth.secret_file = db.dir.path().join("jwt-secret");
+    // Weak parameters keep the suite fast; production defaults are in config/default.toml.
+    settings.auth.argon2_memory_kib = 256;
+    settings.auth.argon2_iterations = 1;
+    settings
+}
+
+pub struct TestApp {
+    pub address: String,
+    pub port: u16,
+    pub client: reqwest::Client,
+    pub backend: Backend,
+    pub settings: Settings,
+    pub database: TestDatabase,
+    counter: AtomicU64,
+}
+
+/// An answer: status, headers and the body parsed as JSON (`Value::Null` when empty or not JSON).
+#[derive(Debug)]
+pub struct Answer {
+    pub status: u16,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: Value,
+    pub text: String,
+}
+
+impl Answer {
+    pub fn content_type(&self) -> &str {
+        self.headers
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+    }
+
+    /// Asserts the status, showing the body when it differs.
+    #[track_caller]
+    pub fn expect(&self, status: u16) -> &Self {
+        assert_eq!(
+            self.status, status,
+            "unexpected status; body: {}",
+            self.text
+        );
+        self
+    }
+
+    /// The fields named in a problem's `errors`.
+    pub fn error_fields(&self) -> Vec<String> {
+        self.body["errors"]
+            .as_array()
+            .map(|errors| {
+                errors
+                    .iter()
+                    .filter_map(|e| e["field"].as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+}
+
+/// A signed-in user.
+#[derive(Debug, Clone)]
+pub struct TestUser {
+    pub id: String,
+    pub email: String,
+    pub password: String,
+    pub access_token: String,
+    pub refresh_token: String,
+}
+
+impl TestApp {
+    pub async fn spawn(backend: Backend) -> Self {
+        let database = TestDatabase::new(backend).await;
+        Self::spawn_with(backend, database, |_| {}).await
+    }
+
+    /// Starts an app over `database` with settings adjusted by `adjust`.
+    pub async fn spawn_with(
+        backend: Backend,
+        database: TestDatabase,
+        adjust: impl FnOnce(&mut Settings),
+    ) -> Self {
+        let mut settings = test_settings(&database);
+        adjust(&mut settings);
+        let app = Application::build(settings.clone())
+            .await
+            .expect("application starts");
+        let port = app.port();
+        tokio::spawn(app.run_until_stopped());
+        TestApp {
+            address: format!("http://127.0.0.1:{port}"),
+            port,
+            client: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .expect("client"),
+            backend,
+            settings,
+            database,
+            counter: AtomicU64::new(0),
+        }
+    }
+
+    /// A number unique within this app, for unique emails and registration numbers.
+    pub fn next(&self) -> u64 {
+        self.counter.fetch_add(1, Ordering::Relaxed) + 1
+    }
+
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<&Value>,
+    ) -> Answer {
+        let mut request = self
+            .client
+            .request(method, format!("{}{path}", self.address));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        Answer::read(request.send().await.expect("request sent")).await
+    }
+
+    pub async fn get(&self, path: &str, token: Option<&str>) -> Answer {
+        self.call(Method::GET, path, token, None).await
+    }
+
+    pub async fn post(&self, path: &str, token: Option<&str>, body: &Value) -> Answer {
+        self.call(Method::POST, path, token, Some(body)).await
+    }
+
+    pub async fn put(&self, path: &str, token: Option<&str>, body: &Value) -> Answer {
+        self.call(Method::PUT, path, token, Some(body)).await
+    }
+
+    /// Registers a new user named after `label` and signs them in.
+    pub async fn user(&self, label: &str) -> TestUser {
+        let email = format!("{label}-{}@example.org", self.next());
+        self.post(
+            "/api/v1/auth/register",
+            None,
+            &json!({"email": email, "password": PASSWORD, "display_name": label}),
+        )
+        .await
+        .expect(201);
+        self.login(&email, PASSWORD).await
+    }
+
+    pub async fn login(&self, email: &str, password: &str) -> TestUser {
+        let answer = self
+            .post(
+                "/api/v1/auth/login",
+                None,
+                &json!({"email": email, "password": password}),
+            )
+            .await;
+        answer.expect(200);
+        let me = self
+            .get("/api/v1/me", answer.body["access_token"].as_str())
+            .await;
+        TestUser {
+            id: me.body["id"].as_str().expect("me has an id").to_owned(),
+            email: email.to_owned(),
+            password: password.to_owned(),
+            access_token: answer.body["access_token"]
+                .as_str()
+                .expect("access token")
+                .to_owned(),
+            refresh_token: answer.body["refresh_token"]
+                .as_str()
+                .expect("refresh token")
+                .to_owned(),
+        }
+    }
+
+    /// A platform admin (the CLI's job in production; here the flag is set in the database).
+    pub async fn platform_admin(&self) -> TestUser {
+        let user = self.user("platform-admin").await;
+        let id = user.id.clone();
+        self.with_db(move |conn| {
+            use community_shares::db::schema::users;
+            diesel::update(users::table.find(&id))
+                .set(users::is_platform_admin.eq(true))
+                .execute(conn)
+                .map(|_| ())
+                .map_err(Into::into)
+        })
+        .await;
+        user
+    }
+
+    /// Creates a society administered by `admin`; returns its id.
+    pub async fn society(&self, admin: &TestUser) -> String {
+        let n = self.next();
+        let answer = self
+            .post(
+                "/api/v1/societies",
+                Some(&admin.access_token),
+                &json!({
+                    "name": format!("Riverside Community Energy {n}"),
+                    "kind": "community_benefit_society",
+                    "registration_number": format!("RS{n:06}"),
+                    "postcode": "BS1 4DJ",
+                }),
+            )
+            .await;
+        answer.expect(201);
+        answer.body["id"].as_str().expect("society id").to_owned()
+    }
+
+    /// Creates a funder (by `platform_admin`) administered by `admin`; returns its id.
+    pub async fn funder(&self, platform_admin: &TestUser, admin: &TestUser) -> String {
+        let answer = self
+            .post(
+                "/api/v1/funders",
+                Some(&platform_admin.access_token),
+                &json!({"name": format!("Community Shares Booster {}", self.next())}),
+            )
+            .await;
+        answer.expect(201);
+        let id = answer.body["id"].as_str().expect("funder id").to_owned();
+        self.post(
+            &format!("/api/v1/funders/{id}/admins"),
+            Some(&platform_admin.access_token),
+            &json!({"email": admin.email}),
+        )
+        .await
+        .expect(201);
+        id
+    }
+
+    /// Runs blocking database work against this app's database.
+    pub async fn with_db<T, F>(&self, work: F) -> T
+    where
+        T: Send + 'static,
+        F: FnOnce(
+                &mut community_shares::db::DbConnection,
+            ) -> Result<T, community_shares::error::AppError>
+            + Send
+            + 'static,
+    {
+        let settings = self.settings.clone();
+        tokio::task::spawn_blocking(move || {
+            let db = Db::connect(
+                &settings.database,
+                settings.database_target().expect("valid URL"),
+            )
+            .expect("connect");
+            let mut conn = db.conn().expect("connection");
+            work(&mut conn).expect("database work")
+        })
+        .await
+        .expect("database task")
+    }
+}
+
+impl Answer {
+    pub async fn read(response: reqwest::Response) -> Answer {
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let text = response.text().await.expect("body read");
+        let body = serde_json::from_str(&text).unwrap_or(Value::Null);
+        Answer {
+            status,
+            headers,
+            body,
+            text,
+        }
+    }
+}
