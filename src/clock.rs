@@ -15,3 +15,8 @@ pub fn utc(time: NaiveDateTime) -> DateTime<Utc> {
 pub fn new_id() -> String {
     uuid::Uuid::now_v7().to_string()
 }
+
+/// A time from the API, stored as UTC at microsecond precision.
+pub fn naive(time: DateTime<Utc>) -> NaiveDateTime {
+    time.naive_utc().trunc_subsecs(6)
+}

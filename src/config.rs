@@ -17,6 +17,41 @@ pub struct Settings {
     pub jobs: JobSettings,
     pub log: LogSettings,
     pub auth: AuthSettings,
+    pub offers: OfferSettings,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct OfferSettings {
+    /// The statutory cap on one person's withdrawable shares in a society (£100,000).
+    pub individual_cap_pence: i64,
+    /// Longest an offer may stay open.
+    pub max_days: i64,
+    /// Longest cooling-off period an offer may promise.
+    pub max_cooling_off_days: i64,
+    /// Cooling-off period when an offer does not set one (no statute sets one).
+    pub default_cooling_off_days: i64,
+}
+
+impl Default for OfferSettings {
+    fn default() -> Self {
+        Self {
+            individual_cap_pence: 10_000_000,
+            max_days: 180,
+            max_cooling_off_days: 30,
+            default_cooling_off_days: 14,
+        }
+    }
+}
+
+impl OfferSettings {
+    pub fn policy(&self) -> crate::domain::offer::TermsPolicy {
+        crate::domain::offer::TermsPolicy {
+            individual_cap: crate::domain::money::Pence::new(self.individual_cap_pence),
+            max_days: self.max_days,
+            max_cooling_off_days: self.max_cooling_off_days,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -253,6 +288,21 @@ impl Settings {
         }
         if self.jobs.tick_ms == 0 {
             return Err(ConfigError::new("jobs.tick_ms", "must be at least 1"));
+        }
+        if self.offers.individual_cap_pence < 1 {
+            return Err(ConfigError::new(
+                "offers.individual_cap_pence",
+                "must be at least 1",
+            ));
+        }
+        if self.offers.max_days < 1 {
+            return Err(ConfigError::new("offers.max_days", "must be at least 1"));
+        }
+        if !(0..=self.offers.max_cooling_off_days).contains(&self.offers.default_cooling_off_days) {
+            return Err(ConfigError::new(
+                "offers.default_cooling_off_days",
+                "must be between 0 and offers.max_cooling_off_days",
+            ));
         }
         tracing_subscriber::EnvFilter::try_new(&self.log.filter)
             .map_err(|e| ConfigError::new("log.filter", e.to_string()))?;

@@ -1,6 +1,8 @@
 //! Access rules, declared once per route by the extractor a handler takes:
 //! `Caller` (any signed-in user), `PlatformAdmin`, `SocietyAdmin` (of the society in the path),
-//! `FunderManager` (an admin of the funder in the path, or a platform admin).
+//! `FunderManager` (an admin of the funder in the path, or a platform admin), `OfferAdmin` (an
+//! admin of the society making the offer in the path), `OfferManager` (that, or a platform
+//! admin), `MaybeCaller` (anyone; signed in or not).
 //! No token is 401; a thing that does not exist is 404; a known thing the caller may not
 //! administer is 403.
 
@@ -10,6 +12,7 @@ use actix_web::{web, FromRequest, HttpRequest};
 use futures_util::future::LocalBoxFuture;
 
 use crate::error::AppError;
+use crate::services::offers::{self, OfferRow};
 use crate::services::organisations;
 use crate::services::sessions::{self, Caller};
 use crate::state::AppState;
@@ -146,6 +149,97 @@ impl FromRequest for FunderManager {
                 return Err(AppError::Forbidden);
             }
             Ok(FunderManager { caller, funder_id })
+        })
+    }
+}
+
+/// The caller if a token was sent (an invalid one is still 401), or nobody.
+pub struct MaybeCaller(pub Option<Caller>);
+
+impl FromRequest for MaybeCaller {
+    type Error = AppError;
+    type Future = LocalBoxFuture<'static, Result<Self, AppError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let state = app_state(req);
+        let token = bearer_token(req);
+        Box::pin(async move {
+            match token {
+                None => Ok(MaybeCaller(None)),
+                token => Ok(MaybeCaller(Some(authenticate(state?, token).await?))),
+            }
+        })
+    }
+}
+
+/// Loads the offer named by `{id}` and checks the caller against it: `allow` decides from
+/// whether the caller administers the offer's society. A refused caller who may see the offer
+/// (it is public, or they are a platform admin) gets 403; anyone else 404.
+async fn offer_for(
+    req: &HttpRequest,
+    allow: fn(&Caller, bool) -> bool,
+) -> Result<(Caller, OfferRow), AppError> {
+    let state = app_state(req)?;
+    let token = bearer_token(req);
+    let offer_id = req.match_info().get("id").map(str::to_owned);
+    let caller = authenticate(state.clone(), token).await?;
+    let offer_id = offer_id.ok_or(AppError::NotFound("offer"))?;
+    let user_id = caller.user_id.clone();
+    let (offer, is_society_admin) = state
+        .db
+        .run(move |conn| {
+            let offer = offers::get(conn, &offer_id)?;
+            let admin = organisations::is_society_admin(conn, &offer.society_id, &user_id)?;
+            Ok((offer, admin))
+        })
+        .await?;
+    if allow(&caller, is_society_admin) {
+        return Ok((caller, offer));
+    }
+    if caller.is_platform_admin || is_society_admin || offer.is_public()? {
+        Err(AppError::Forbidden)
+    } else {
+        Err(AppError::NotFound("offer"))
+    }
+}
+
+/// An admin of the society that makes the offer named by `{id}`.
+pub struct OfferAdmin {
+    pub caller: Caller,
+    pub offer: OfferRow,
+}
+
+impl FromRequest for OfferAdmin {
+    type Error = AppError;
+    type Future = LocalBoxFuture<'static, Result<Self, AppError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let req = req.clone();
+        Box::pin(async move {
+            let (caller, offer) = offer_for(&req, |_, is_society_admin| is_society_admin).await?;
+            Ok(OfferAdmin { caller, offer })
+        })
+    }
+}
+
+/// A society admin of the offer named by `{id}`, or a platform admin.
+pub struct OfferManager {
+    pub caller: Caller,
+    pub offer: OfferRow,
+}
+
+impl FromRequest for OfferManager {
+    type Error = AppError;
+    type Future = LocalBoxFuture<'static, Result<Self, AppError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let req = req.clone();
+        Box::pin(async move {
+            let (caller, offer) = offer_for(&req, |caller, is_society_admin| {
+                is_society_admin || caller.is_platform_admin
+            })
+            .await?;
+            Ok(OfferManager { caller, offer })
         })
     }
 }

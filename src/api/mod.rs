@@ -5,6 +5,7 @@ pub mod access;
 pub mod accounts;
 pub mod extract;
 pub mod health;
+pub mod offers;
 pub mod organisations;
 pub mod problem;
 pub mod request_context;
@@ -43,6 +44,23 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                     web::resource("/societies/{id}/bank-details")
                         .put(organisations::put_bank_details),
                 )
+                .service(
+                    web::resource("/societies/{id}/offers")
+                        .get(offers::list_society_offers)
+                        .post(offers::create_offer),
+                )
+                .service(web::resource("/offers").get(offers::list_offers))
+                .service(
+                    web::resource("/offers/{id}")
+                        .get(offers::get_offer)
+                        .patch(offers::patch_offer),
+                )
+                .service(web::resource("/offers/{id}/submit").post(offers::submit_offer))
+                .service(web::resource("/offers/{id}/approve").post(offers::approve_offer))
+                .service(web::resource("/offers/{id}/close").post(offers::close_offer))
+                .service(web::resource("/offers/{id}/cancel").post(offers::cancel_offer))
+                .service(web::resource("/offers/{id}/eligibility").post(offers::set_eligibility))
+                .service(web::resource("/offers/{id}/audit").get(offers::offer_audit))
                 .service(web::resource("/funders").post(organisations::create_funder))
                 .service(
                     web::resource("/funders/{id}/admins").post(organisations::add_funder_admin),
@@ -78,6 +96,17 @@ pub async fn not_found() -> Result<HttpResponse, AppError> {
         organisations::put_bank_details,
         organisations::create_funder,
         organisations::add_funder_admin,
+        offers::create_offer,
+        offers::list_society_offers,
+        offers::patch_offer,
+        offers::submit_offer,
+        offers::approve_offer,
+        offers::close_offer,
+        offers::cancel_offer,
+        offers::list_offers,
+        offers::get_offer,
+        offers::set_eligibility,
+        offers::offer_audit,
     ),
     components(schemas(problem::Problem, crate::error::FieldError, crate::domain::money::Pence)),
     modifiers(&BearerAuth),

@@ -71,3 +71,14 @@ pub fn date_of_birth(value: &chrono::NaiveDate) -> Result<(), ValidationError> {
     }
     Ok(())
 }
+
+/// An absolute http(s) URL.
+pub fn web_url(value: &str) -> Result<(), ValidationError> {
+    let ok = (value.starts_with("https://") || value.starts_with("http://"))
+        && value.len() > "https://".len()
+        && !value.chars().any(char::is_whitespace);
+    if !ok {
+        return Err(error("url", "must be an http(s) URL"));
+    }
+    Ok(())
+}

@@ -86,7 +86,51 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    offers (id) {
+        id -> Text,
+        society_id -> Text,
+        status -> Text,
+        title -> Text,
+        summary -> Text,
+        document_url -> Nullable<Text>,
+        share_price_pence -> BigInt,
+        min_target_pence -> BigInt,
+        target_pence -> BigInt,
+        max_target_pence -> BigInt,
+        min_holding_pence -> BigInt,
+        max_holding_pence -> BigInt,
+        opens_at -> Timestamp,
+        closes_at -> Timestamp,
+        cooling_off_days -> Integer,
+        interest_rate_bps -> Integer,
+        min_age -> Integer,
+        postcode_prefixes -> Text,
+        community_pledged_pence -> BigInt,
+        community_paid_pence -> BigInt,
+        match_pence -> BigInt,
+        investor_count -> Integer,
+        pledge_count -> Integer,
+        opened_at -> Nullable<Timestamp>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    offer_audit (id) {
+        id -> Text,
+        offer_id -> Text,
+        from_status -> Nullable<Text>,
+        to_status -> Text,
+        actor -> Text,
+        at -> Timestamp,
+    }
+}
+
 diesel::joinable!(refresh_families -> users (user_id));
+diesel::joinable!(offers -> societies (society_id));
+diesel::joinable!(offer_audit -> offers (offer_id));
 diesel::joinable!(refresh_tokens -> refresh_families (family_id));
 diesel::joinable!(society_admins -> societies (society_id));
 diesel::joinable!(society_admins -> users (user_id));
@@ -102,4 +146,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     society_admins,
     funders,
     funder_admins,
+    offers,
+    offer_audit,
 );

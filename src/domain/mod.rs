@@ -2,3 +2,4 @@
 
 pub mod identity;
 pub mod money;
+pub mod offer;

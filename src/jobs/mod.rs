@@ -8,9 +8,10 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tracing::Instrument;
 
+use crate::clock;
 use crate::db::{spawn_blocking_in_span, Db};
 use crate::error::AppError;
-use crate::services::sessions;
+use crate::services::{offers, sessions};
 use crate::state::AppState;
 
 struct Job {
@@ -20,14 +21,22 @@ struct Job {
 }
 
 fn jobs() -> Vec<Job> {
-    vec![Job {
-        name: "purge_expired_sessions",
-        every: Duration::from_secs(600),
-        run: |db, state| {
-            let window = chrono::Duration::seconds(state.settings.auth.login_window_secs as i64);
-            sessions::purge_expired(&mut *db.conn()?, window)
+    vec![
+        Job {
+            name: "offer_transitions",
+            every: Duration::ZERO,
+            run: |db, _| offers::run_due_transitions(&mut *db.conn()?, clock::now()),
         },
-    }]
+        Job {
+            name: "purge_expired_sessions",
+            every: Duration::from_secs(600),
+            run: |db, state| {
+                let window =
+                    chrono::Duration::seconds(state.settings.auth.login_window_secs as i64);
+                sessions::purge_expired(&mut *db.conn()?, window)
+            },
+        },
+    ]
 }
 
 /// The running job loop; `stop` ends it after the job in progress.

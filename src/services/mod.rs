@@ -2,5 +2,7 @@
 //! the pure rules in `domain`. Handlers call these and only map the results to JSON.
 
 pub mod accounts;
+pub mod offers;
 pub mod organisations;
+pub mod page;
 pub mod sessions;

@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use serde_json::{json, Value};
 
 use crate::both_backends;
-use crate::support::{TestApp, TestUser, PASSWORD};
+use crate::support::{offer_body, TestApp, TestUser, PASSWORD};
 
 const ROLES: [&str; 7] = [
     "anonymous",
@@ -18,12 +18,20 @@ const ROLES: [&str; 7] = [
     "platform admin",
 ];
 
-/// What `{id}` stands for in a row's path.
-#[derive(Clone, Copy)]
-enum Id {
-    None,
-    Society,
-    Funder,
+/// What `{id}` stands for in a row's path, for the caller of the given role.
+type Id = fn(&Ctx, usize) -> String;
+
+fn no_id(_: &Ctx, _: usize) -> String {
+    String::new()
+}
+fn society(ctx: &Ctx, _: usize) -> String {
+    ctx.society.clone()
+}
+fn funder(ctx: &Ctx, _: usize) -> String {
+    ctx.funder.clone()
+}
+fn draft(ctx: &Ctx, _: usize) -> String {
+    ctx.draft.clone()
 }
 
 struct Row {
@@ -47,6 +55,13 @@ struct Ctx {
     login_email: String,
     society: String,
     funder: String,
+    /// A draft offer of `society`.
+    draft: String,
+    /// Offers of `society`, one per caller, in the state each action needs.
+    drafts_to_submit: Vec<String>,
+    drafts_to_cancel: Vec<String>,
+    submitted: Vec<String>,
+    open: Vec<String>,
 }
 
 fn none(_: &Ctx, _: usize) -> Option<Value> {
@@ -59,7 +74,7 @@ fn rows() -> Vec<Row> {
         Row {
             method: "get",
             path: "/health",
-            id: Id::None,
+            id: no_id,
             expect: ANY,
             body: none,
             fresh_session: false,
@@ -67,7 +82,7 @@ fn rows() -> Vec<Row> {
         Row {
             method: "get",
             path: "/ready",
-            id: Id::None,
+            id: no_id,
             expect: ANY,
             body: none,
             fresh_session: false,
@@ -75,7 +90,7 @@ fn rows() -> Vec<Row> {
         Row {
             method: "post",
             path: "/api/v1/auth/register",
-            id: Id::None,
+            id: no_id,
             expect: [201; 7],
             fresh_session: false,
             body: |_, role| {
@@ -87,7 +102,7 @@ fn rows() -> Vec<Row> {
         Row {
             method: "post",
             path: "/api/v1/auth/login",
-            id: Id::None,
+            id: no_id,
             expect: ANY,
             fresh_session: false,
             body: |ctx, _| Some(json!({"email": ctx.login_email, "password": PASSWORD})),
@@ -95,7 +110,7 @@ fn rows() -> Vec<Row> {
         Row {
             method: "post",
             path: "/api/v1/auth/refresh",
-            id: Id::None,
+            id: no_id,
             expect: ANY,
             fresh_session: false,
             body: |ctx, role| Some(json!({"refresh_token": ctx.refresh_tokens[role]})),
@@ -103,7 +118,7 @@ fn rows() -> Vec<Row> {
         Row {
             method: "post",
             path: "/api/v1/auth/logout",
-            id: Id::None,
+            id: no_id,
             expect: [401, 204, 204, 204, 204, 204, 204],
             body: none,
             fresh_session: true,
@@ -111,7 +126,7 @@ fn rows() -> Vec<Row> {
         Row {
             method: "get",
             path: "/api/v1/me",
-            id: Id::None,
+            id: no_id,
             expect: [401, 200, 200, 200, 200, 200, 200],
             body: none,
             fresh_session: false,
@@ -119,7 +134,7 @@ fn rows() -> Vec<Row> {
         Row {
             method: "get",
             path: "/api/v1/me/profile",
-            id: Id::None,
+            id: no_id,
             expect: [401, 200, 200, 200, 200, 200, 200],
             body: none,
             fresh_session: false,
@@ -127,7 +142,7 @@ fn rows() -> Vec<Row> {
         Row {
             method: "put",
             path: "/api/v1/me/profile",
-            id: Id::None,
+            id: no_id,
             expect: [401, 200, 200, 200, 200, 200, 200],
             fresh_session: false,
             body: |_, _| {
@@ -140,7 +155,7 @@ fn rows() -> Vec<Row> {
         Row {
             method: "post",
             path: "/api/v1/societies",
-            id: Id::None,
+            id: no_id,
             expect: [401, 201, 201, 201, 201, 201, 201],
             fresh_session: false,
             body: |_, role| {
@@ -153,7 +168,7 @@ fn rows() -> Vec<Row> {
         Row {
             method: "get",
             path: "/api/v1/societies/{id}",
-            id: Id::Society,
+            id: society,
             expect: ANY,
             body: none,
             fresh_session: false,
@@ -161,7 +176,7 @@ fn rows() -> Vec<Row> {
         Row {
             method: "post",
             path: "/api/v1/societies/{id}/admins",
-            id: Id::Society,
+            id: society,
             expect: [401, 403, 403, 201, 403, 403, 403],
             fresh_session: false,
             body: |ctx, role| Some(json!({"email": ctx.spares[role].email})),
@@ -169,7 +184,7 @@ fn rows() -> Vec<Row> {
         Row {
             method: "put",
             path: "/api/v1/societies/{id}/bank-details",
-            id: Id::Society,
+            id: society,
             expect: [401, 403, 403, 200, 403, 403, 403],
             fresh_session: false,
             body: |_, _| {
@@ -181,7 +196,7 @@ fn rows() -> Vec<Row> {
         Row {
             method: "post",
             path: "/api/v1/funders",
-            id: Id::None,
+            id: no_id,
             expect: [401, 403, 403, 403, 403, 403, 201],
             fresh_session: false,
             body: |_, _| Some(json!({"name": "Matrix Fund"})),
@@ -189,12 +204,104 @@ fn rows() -> Vec<Row> {
         Row {
             method: "post",
             path: "/api/v1/funders/{id}/admins",
-            id: Id::Funder,
+            id: funder,
             expect: [401, 403, 403, 403, 403, 201, 201],
             fresh_session: false,
             body: |ctx, role| Some(json!({"email": ctx.spares[role].email})),
         },
+        Row {
+            method: "post",
+            path: "/api/v1/societies/{id}/offers",
+            id: society,
+            expect: [401, 403, 403, 201, 403, 403, 403],
+            fresh_session: false,
+            body: |_, _| Some(offer_body()),
+        },
+        Row {
+            method: "get",
+            path: "/api/v1/societies/{id}/offers",
+            id: society,
+            expect: [401, 403, 403, 200, 403, 403, 403],
+            body: none,
+            fresh_session: false,
+        },
+        Row {
+            method: "get",
+            path: "/api/v1/offers",
+            id: no_id,
+            expect: ANY,
+            body: none,
+            fresh_session: false,
+        },
+        Row {
+            method: "get",
+            path: "/api/v1/offers/{id}",
+            id: draft,
+            expect: [404, 404, 404, 200, 404, 404, 200],
+            body: none,
+            fresh_session: false,
+        },
+        Row {
+            method: "patch",
+            path: "/api/v1/offers/{id}",
+            id: draft,
+            expect: [401, 404, 404, 200, 404, 404, 403],
+            fresh_session: false,
+            body: |_, _| Some(json!({"summary": "Edited"})),
+        },
+        Row {
+            method: "post",
+            path: "/api/v1/offers/{id}/submit",
+            id: |ctx, role| ctx.drafts_to_submit[role].clone(),
+            expect: [401, 404, 404, 200, 404, 404, 403],
+            body: empty,
+            fresh_session: false,
+        },
+        Row {
+            method: "post",
+            path: "/api/v1/offers/{id}/approve",
+            id: |ctx, role| ctx.submitted[role].clone(),
+            expect: [401, 403, 403, 403, 403, 403, 200],
+            body: empty,
+            fresh_session: false,
+        },
+        Row {
+            method: "post",
+            path: "/api/v1/offers/{id}/close",
+            id: |ctx, role| ctx.open[role].clone(),
+            expect: [401, 403, 403, 403, 403, 403, 200],
+            body: empty,
+            fresh_session: false,
+        },
+        Row {
+            method: "post",
+            path: "/api/v1/offers/{id}/cancel",
+            id: |ctx, role| ctx.drafts_to_cancel[role].clone(),
+            expect: [401, 404, 404, 200, 404, 404, 200],
+            body: empty,
+            fresh_session: false,
+        },
+        Row {
+            method: "post",
+            path: "/api/v1/offers/{id}/eligibility",
+            id: draft,
+            expect: [401, 404, 404, 200, 404, 404, 403],
+            fresh_session: false,
+            body: |_, _| Some(json!({"min_age": 18})),
+        },
+        Row {
+            method: "get",
+            path: "/api/v1/offers/{id}/audit",
+            id: draft,
+            expect: [401, 404, 404, 200, 404, 404, 200],
+            body: none,
+            fresh_session: false,
+        },
     ]
+}
+
+fn empty(_: &Ctx, _: usize) -> Option<Value> {
+    Some(json!({}))
 }
 
 async fn context(app: &TestApp) -> Ctx {
@@ -205,6 +312,7 @@ async fn context(app: &TestApp) -> Ctx {
     let funder_admin = app.user("funder-admin").await;
     let platform_admin = app.platform_admin().await;
     let society = app.society(&society_admin).await;
+    app.bank_details(&society_admin, &society).await;
     app.society(&other_society_admin).await;
     let funder = app.funder(&platform_admin, &funder_admin).await;
     let mut spares = Vec::new();
@@ -216,7 +324,42 @@ async fn context(app: &TestApp) -> Ctx {
     for _ in ROLES {
         refresh_tokens.push(app.login(&login_user.email, PASSWORD).await.refresh_token);
     }
+    let draft = app
+        .draft_offer(&society_admin, &society, &offer_body())
+        .await;
+    let (mut drafts_to_submit, mut drafts_to_cancel, mut submitted, mut open) =
+        (vec![], vec![], vec![], vec![]);
+    for _ in ROLES {
+        drafts_to_submit.push(
+            app.draft_offer(&society_admin, &society, &offer_body())
+                .await,
+        );
+        drafts_to_cancel.push(
+            app.draft_offer(&society_admin, &society, &offer_body())
+                .await,
+        );
+        let id = app
+            .draft_offer(&society_admin, &society, &offer_body())
+            .await;
+        app.post(
+            &format!("/api/v1/offers/{id}/submit"),
+            Some(&society_admin.access_token),
+            &json!({}),
+        )
+        .await
+        .expect(200);
+        submitted.push(id);
+        open.push(
+            app.open_offer(&society_admin, &platform_admin, &society)
+                .await,
+        );
+    }
     Ctx {
+        draft,
+        drafts_to_submit,
+        drafts_to_cancel,
+        submitted,
+        open,
         callers: vec![
             None,
             Some(investor),
@@ -260,12 +403,8 @@ both_backends! {
         let ctx = context(&app).await;
         let mut failures = Vec::new();
         for row in &rows {
-            let path = match row.id {
-                Id::None => row.path.to_owned(),
-                Id::Society => row.path.replace("{id}", &ctx.society),
-                Id::Funder => row.path.replace("{id}", &ctx.funder),
-            };
             for (role, name) in ROLES.iter().enumerate() {
+                let path = row.path.replace("{id}", &(row.id)(&ctx, role));
                 let token = match (&ctx.callers[role], row.fresh_session) {
                     (None, _) => None,
                     (Some(user), true) => Some(app.login(&user.email, PASSWORD).await.access_token),

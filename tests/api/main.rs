@@ -7,6 +7,7 @@ mod accounts;
 mod cli;
 mod errors;
 mod health;
+mod offers;
 mod openapi;
 mod organisations;
 mod sessions;

@@ -58,6 +58,14 @@ pub struct TestDatabase {
 }
 
 impl TestDatabase {
+    /// The same database, for a second instance (with a folder of its own).
+    pub fn share(&self) -> Self {
+        TestDatabase {
+            url: self.url.clone(),
+            dir: tempfile::tempdir().expect("temp dir"),
+        }
+    }
+
     pub async fn new(backend: Backend) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let url = match backend {
@@ -96,7 +104,30 @@ pub fn test_settings(db: &TestDatabase) -> Settings {
     // Weak parameters keep the suite fast; production defaults are in config/default.toml.
     settings.auth.argon2_memory_kib = 256;
     settings.auth.argon2_iterations = 1;
+    // A fast scheduler, so that offers open and close promptly in tests.
+    settings.jobs.tick_ms = 50;
     settings
+}
+
+/// Offer terms as JSON: £1 shares, £10,000 minimum, £20,000 target, £30,000 maximum, holdings
+/// of £100 to £5,000, open since a minute ago and closing in 30 days.
+pub fn offer_body() -> Value {
+    let now = chrono::Utc::now();
+    json!({
+        "title": "Solar roofs for Riverside",
+        "summary": "Panels on the school and the village hall.",
+        "share_price_pence": 100,
+        "min_target_pence": 1_000_000,
+        "target_pence": 2_000_000,
+        "max_target_pence": 3_000_000,
+        "min_holding_pence": 10_000,
+        "max_holding_pence": 500_000,
+        "opens_at": (now - chrono::Duration::minutes(1)).to_rfc3339(),
+        "closes_at": (now + chrono::Duration::days(30)).to_rfc3339(),
+        "cooling_off_days": 14,
+        "interest_rate_bps": 300,
+        "document_url": "https://example.org/riverside-offer.pdf",
+    })
 }
 
 pub struct TestApp {
@@ -324,6 +355,88 @@ impl TestApp {
         .await
         .expect(201);
         id
+    }
+
+    /// Sets the society's bank details (needed before an offer is submitted).
+    pub async fn bank_details(&self, admin: &TestUser, society: &str) {
+        self.put(
+            &format!("/api/v1/societies/{society}/bank-details"),
+            Some(&admin.access_token),
+            &json!({"account_name": "Riverside Energy Ltd", "sort_code": "123456", "account_number": "12345678"}),
+        )
+        .await
+        .expect(200);
+    }
+
+    /// A draft offer with `body`; returns its id.
+    pub async fn draft_offer(&self, admin: &TestUser, society: &str, body: &Value) -> String {
+        let answer = self
+            .post(
+                &format!("/api/v1/societies/{society}/offers"),
+                Some(&admin.access_token),
+                body,
+            )
+            .await;
+        answer.expect(201);
+        answer.body["id"].as_str().expect("offer id").to_owned()
+    }
+
+    /// Drafts, submits and approves an offer (the society needs bank details); returns its id.
+    pub async fn approved_offer(
+        &self,
+        admin: &TestUser,
+        platform_admin: &TestUser,
+        society: &str,
+        body: &Value,
+    ) -> String {
+        let id = self.draft_offer(admin, society, body).await;
+        self.post(
+            &format!("/api/v1/offers/{id}/submit"),
+            Some(&admin.access_token),
+            &json!({}),
+        )
+        .await
+        .expect(200);
+        self.post(
+            &format!("/api/v1/offers/{id}/approve"),
+            Some(&platform_admin.access_token),
+            &json!({}),
+        )
+        .await
+        .expect(200);
+        id
+    }
+
+    /// An approved offer that has been opened by the scheduler; returns its id.
+    pub async fn open_offer(
+        &self,
+        admin: &TestUser,
+        platform_admin: &TestUser,
+        society: &str,
+    ) -> String {
+        let id = self
+            .approved_offer(admin, platform_admin, society, &offer_body())
+            .await;
+        self.wait_for_status(&id, Some(&admin.access_token), "open")
+            .await;
+        id
+    }
+
+    /// Polls the offer until it reaches `status` (at most 20 s).
+    pub async fn wait_for_status(&self, offer: &str, token: Option<&str>, status: &str) -> Value {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        loop {
+            let answer = self.get(&format!("/api/v1/offers/{offer}"), token).await;
+            if answer.body["status"] == status {
+                return answer.body;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "offer {offer} did not become {status}: {}",
+                answer.text
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+        }
     }
 
     /// Runs blocking database work against this app's database.

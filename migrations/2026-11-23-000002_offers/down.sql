@@ -1,0 +1,2 @@
+DROP TABLE offer_audit;
+DROP TABLE offers;

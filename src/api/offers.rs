@@ -1,0 +1,402 @@
+//! Share offers: drafting, lifecycle actions, eligibility, and the public views.
+
+use actix_web::{web, HttpResponse};
+use serde::Deserialize;
+use utoipa::{IntoParams, ToSchema};
+use validator::Validate;
+
+use crate::api::access::{MaybeCaller, OfferAdmin, OfferManager, PlatformAdmin, SocietyAdmin};
+use crate::api::extract::Json;
+use crate::api::problem::Problem;
+use crate::api::rules;
+use crate::clock;
+use crate::domain::money::Pence;
+use crate::domain::offer::{normalise_postcode_prefixes, OfferAction, OfferStatus, Terms};
+use crate::error::{AppError, FieldError};
+use crate::services::offers::{self, Actor, AuditEntry, Description, OfferPatch, OfferView};
+use crate::services::organisations;
+use crate::services::page::{Page, PageRequest};
+use crate::state::AppState;
+
+#[derive(Deserialize, Validate, ToSchema)]
+pub struct OfferRequest {
+    #[validate(custom(function = "rules::not_blank"), length(max = 200))]
+    title: String,
+    #[validate(length(max = 5000))]
+    summary: String,
+    share_price_pence: Pence,
+    min_target_pence: Pence,
+    target_pence: Pence,
+    max_target_pence: Pence,
+    min_holding_pence: Pence,
+    max_holding_pence: Pence,
+    opens_at: chrono::DateTime<chrono::Utc>,
+    closes_at: chrono::DateTime<chrono::Utc>,
+    /// Days after pledging in which an investor may cancel; default 14.
+    cooling_off_days: Option<i64>,
+    /// Annual interest in basis points; default 0.
+    interest_rate_bps: Option<i64>,
+    /// The offer document investors accept when they pledge.
+    #[validate(custom(function = "rules::web_url"), length(max = 2000))]
+    document_url: Option<String>,
+}
+
+/// Drafts a share offer for the society.
+#[utoipa::path(post, path = "/api/v1/societies/{id}/offers", tag = "offers", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Society id")), request_body = OfferRequest,
+    responses(
+        (status = 201, body = OfferView),
+        (status = 422, description = "Terms break a rule (every broken field listed)", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn create_offer(
+    state: web::Data<AppState>,
+    admin: SocietyAdmin,
+    body: Json<OfferRequest>,
+) -> Result<HttpResponse, AppError> {
+    let body = body.0;
+    let description = Description {
+        title: body.title.trim().to_owned(),
+        summary: body.summary.trim().to_owned(),
+        document_url: body.document_url,
+    };
+    let terms = Terms {
+        share_price: body.share_price_pence,
+        min_target: body.min_target_pence,
+        target: body.target_pence,
+        max_target: body.max_target_pence,
+        min_holding: body.min_holding_pence,
+        max_holding: body.max_holding_pence,
+        opens_at: clock::naive(body.opens_at),
+        closes_at: clock::naive(body.closes_at),
+        cooling_off_days: body
+            .cooling_off_days
+            .unwrap_or(state.settings.offers.default_cooling_off_days),
+        interest_rate_bps: body.interest_rate_bps.unwrap_or(0),
+    };
+    let policy = state.settings.offers.policy();
+    let actor = Actor::User(admin.caller.user_id.clone());
+    let offer = state
+        .db
+        .write(move |conn| {
+            offers::create(
+                conn,
+                &admin.society_id,
+                &actor,
+                &description,
+                &terms,
+                &policy,
+            )
+        })
+        .await?;
+    Ok(HttpResponse::Created().json(offer))
+}
+
+#[derive(Deserialize, IntoParams)]
+pub struct PageQuery {
+    /// Items per page, 1–100 (default 20).
+    limit: Option<i64>,
+    /// `next_cursor` from the previous page.
+    cursor: Option<String>,
+}
+
+/// Every offer of the society, in any state (for its admins).
+#[utoipa::path(get, path = "/api/v1/societies/{id}/offers", tag = "offers", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Society id"), PageQuery),
+    responses((status = 200, body = Page<OfferView>)))]
+pub async fn list_society_offers(
+    state: web::Data<AppState>,
+    admin: SocietyAdmin,
+    query: web::Query<PageQuery>,
+) -> Result<HttpResponse, AppError> {
+    let query = query.into_inner();
+    let page = PageRequest::new(query.limit, query.cursor)?;
+    let list = state
+        .db
+        .run(move |conn| offers::list_for_society(conn, &admin.society_id, &page))
+        .await?;
+    Ok(HttpResponse::Ok().json(list))
+}
+
+#[derive(Deserialize, Validate, ToSchema, Default)]
+pub struct OfferPatchRequest {
+    #[validate(custom(function = "rules::not_blank"), length(max = 200))]
+    title: Option<String>,
+    #[validate(length(max = 5000))]
+    summary: Option<String>,
+    #[validate(custom(function = "rules::web_url"), length(max = 2000))]
+    document_url: Option<String>,
+    share_price_pence: Option<Pence>,
+    min_target_pence: Option<Pence>,
+    target_pence: Option<Pence>,
+    max_target_pence: Option<Pence>,
+    min_holding_pence: Option<Pence>,
+    max_holding_pence: Option<Pence>,
+    opens_at: Option<chrono::DateTime<chrono::Utc>>,
+    closes_at: Option<chrono::DateTime<chrono::Utc>>,
+    cooling_off_days: Option<i64>,
+    interest_rate_bps: Option<i64>,
+}
+
+/// Edits a draft offer (409 once it has been submitted).
+#[utoipa::path(patch, path = "/api/v1/offers/{id}", tag = "offers", security(("bearer" = [])),
+    params(("id" = String, Path)), request_body = OfferPatchRequest,
+    responses(
+        (status = 200, body = OfferView),
+        (status = 409, description = "Not a draft", body = Problem, content_type = "application/problem+json"),
+        (status = 422, body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn patch_offer(
+    state: web::Data<AppState>,
+    admin: OfferAdmin,
+    body: Json<OfferPatchRequest>,
+) -> Result<HttpResponse, AppError> {
+    let body = body.0;
+    let patch = OfferPatch {
+        title: body.title.map(|t| t.trim().to_owned()),
+        summary: body.summary.map(|s| s.trim().to_owned()),
+        document_url: body.document_url,
+        share_price: body.share_price_pence,
+        min_target: body.min_target_pence,
+        target: body.target_pence,
+        max_target: body.max_target_pence,
+        min_holding: body.min_holding_pence,
+        max_holding: body.max_holding_pence,
+        opens_at: body.opens_at.map(clock::naive),
+        closes_at: body.closes_at.map(clock::naive),
+        cooling_off_days: body.cooling_off_days,
+        interest_rate_bps: body.interest_rate_bps,
+    };
+    let policy = state.settings.offers.policy();
+    let offer = state
+        .db
+        .write(move |conn| offers::patch(conn, &admin.offer.id, &patch, &policy))
+        .await?;
+    Ok(HttpResponse::Ok().json(offer))
+}
+
+async fn act(
+    state: &AppState,
+    offer_id: String,
+    action: OfferAction,
+    user_id: String,
+) -> Result<HttpResponse, AppError> {
+    let actor = Actor::User(user_id);
+    let offer = state
+        .db
+        .write(move |conn| offers::act(conn, &offer_id, action, &actor))
+        .await?;
+    Ok(HttpResponse::Ok().json(offer))
+}
+
+/// Submits a draft for approval (the society needs bank details first).
+#[utoipa::path(post, path = "/api/v1/offers/{id}/submit", tag = "offers", security(("bearer" = [])),
+    params(("id" = String, Path)),
+    responses(
+        (status = 200, body = OfferView),
+        (status = 409, description = "Not a draft, or the society has no bank details", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn submit_offer(
+    state: web::Data<AppState>,
+    admin: OfferAdmin,
+) -> Result<HttpResponse, AppError> {
+    act(
+        &state,
+        admin.offer.id,
+        OfferAction::Submit,
+        admin.caller.user_id,
+    )
+    .await
+}
+
+/// Approves a submitted offer; the scheduler opens it at `opens_at`.
+#[utoipa::path(post, path = "/api/v1/offers/{id}/approve", tag = "offers", security(("bearer" = [])),
+    params(("id" = String, Path)),
+    responses(
+        (status = 200, body = OfferView),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Not submitted, or its closing time has passed", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn approve_offer(
+    state: web::Data<AppState>,
+    admin: PlatformAdmin,
+    id: web::Path<String>,
+) -> Result<HttpResponse, AppError> {
+    act(
+        &state,
+        id.into_inner(),
+        OfferAction::Approve,
+        admin.0.user_id,
+    )
+    .await
+}
+
+/// Closes an open offer now.
+#[utoipa::path(post, path = "/api/v1/offers/{id}/close", tag = "offers", security(("bearer" = [])),
+    params(("id" = String, Path)),
+    responses(
+        (status = 200, body = OfferView),
+        (status = 409, description = "Not open", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn close_offer(
+    state: web::Data<AppState>,
+    admin: PlatformAdmin,
+    id: web::Path<String>,
+) -> Result<HttpResponse, AppError> {
+    act(&state, id.into_inner(), OfferAction::Close, admin.0.user_id).await
+}
+
+/// Cancels an offer that has not closed.
+#[utoipa::path(post, path = "/api/v1/offers/{id}/cancel", tag = "offers", security(("bearer" = [])),
+    params(("id" = String, Path)),
+    responses(
+        (status = 200, body = OfferView),
+        (status = 409, description = "Already closed or cancelled", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn cancel_offer(
+    state: web::Data<AppState>,
+    manager: OfferManager,
+) -> Result<HttpResponse, AppError> {
+    act(
+        &state,
+        manager.offer.id,
+        OfferAction::Cancel,
+        manager.caller.user_id,
+    )
+    .await
+}
+
+#[derive(Deserialize, IntoParams)]
+pub struct OfferListQuery {
+    /// One of the public states: open, closed, succeeded, allocated, failed, refunded, cancelled.
+    status: Option<String>,
+    /// Items per page, 1–100 (default 20).
+    limit: Option<i64>,
+    /// `next_cursor` from the previous page.
+    cursor: Option<String>,
+}
+
+/// Offers the public may see, newest first.
+#[utoipa::path(get, path = "/api/v1/offers", tag = "offers", params(OfferListQuery),
+    responses(
+        (status = 200, body = Page<OfferView>),
+        (status = 400, description = "Unknown status", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn list_offers(
+    state: web::Data<AppState>,
+    query: web::Query<OfferListQuery>,
+) -> Result<HttpResponse, AppError> {
+    let query = query.into_inner();
+    let status = match query.status.as_deref() {
+        None | Some("") => None,
+        Some(text) => match OfferStatus::parse(text).filter(|s| s.is_public(true)) {
+            Some(status) => Some(status),
+            None => {
+                return Err(AppError::BadRequest {
+                    detail: "unknown status".into(),
+                    errors: vec![FieldError::new(
+                        "status",
+                        "must be one of open, closed, succeeded, allocated, failed, refunded, cancelled",
+                    )],
+                })
+            }
+        },
+    };
+    let page = PageRequest::new(query.limit, query.cursor)?;
+    let list = state
+        .db
+        .run(move |conn| offers::list_public(conn, status, &page))
+        .await?;
+    Ok(HttpResponse::Ok().json(list))
+}
+
+/// One offer. Before it opens, only its society's admins and platform admins see it.
+#[utoipa::path(get, path = "/api/v1/offers/{id}", tag = "offers",
+    params(("id" = String, Path)),
+    responses(
+        (status = 200, body = OfferView),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn get_offer(
+    state: web::Data<AppState>,
+    viewer: MaybeCaller,
+    id: web::Path<String>,
+) -> Result<HttpResponse, AppError> {
+    let id = id.into_inner();
+    let offer = state
+        .db
+        .run(move |conn| {
+            let row = offers::get(conn, &id)?;
+            let visible = row.is_public()?
+                || match &viewer.0 {
+                    None => false,
+                    Some(caller) => {
+                        caller.is_platform_admin
+                            || organisations::is_society_admin(
+                                conn,
+                                &row.society_id,
+                                &caller.user_id,
+                            )?
+                    }
+                };
+            if !visible {
+                return Err(AppError::NotFound("offer"));
+            }
+            OfferView::from_row(row)
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(offer))
+}
+
+#[derive(Deserialize, Validate, ToSchema)]
+pub struct EligibilityRequest {
+    /// Minimum age of an investor on the day of pledging (default 16).
+    #[validate(range(min = 0, max = 120))]
+    min_age: Option<i32>,
+    /// Investors' postcodes must start with one of these ("keep it local"); empty = anywhere.
+    postcode_prefixes: Option<Vec<String>>,
+}
+
+/// Sets who may invest in a draft offer; fields left out keep their value.
+#[utoipa::path(post, path = "/api/v1/offers/{id}/eligibility", tag = "offers", security(("bearer" = [])),
+    params(("id" = String, Path)), request_body = EligibilityRequest,
+    responses(
+        (status = 200, body = OfferView),
+        (status = 409, description = "Not a draft", body = Problem, content_type = "application/problem+json"),
+        (status = 422, body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn set_eligibility(
+    state: web::Data<AppState>,
+    admin: OfferAdmin,
+    body: Json<EligibilityRequest>,
+) -> Result<HttpResponse, AppError> {
+    let body = body.0;
+    let min_age = body.min_age.unwrap_or(admin.offer.min_age);
+    let prefixes = match &body.postcode_prefixes {
+        Some(raw) => {
+            normalise_postcode_prefixes(raw).map_err(|m| AppError::field("postcode_prefixes", m))?
+        }
+        None => admin.offer.postcode_prefixes(),
+    };
+    let offer_id = admin.offer.id;
+    let offer = state
+        .db
+        .write(move |conn| offers::set_eligibility(conn, &offer_id, min_age, &prefixes))
+        .await?;
+    Ok(HttpResponse::Ok().json(offer))
+}
+
+/// Every change of state of the offer: who, from what, to what, when.
+#[utoipa::path(get, path = "/api/v1/offers/{id}/audit", tag = "offers", security(("bearer" = [])),
+    params(("id" = String, Path)),
+    responses((status = 200, body = [AuditEntry])))]
+pub async fn offer_audit(
+    state: web::Data<AppState>,
+    manager: OfferManager,
+) -> Result<HttpResponse, AppError> {
+    let id = manager.offer.id;
+    let entries = state
+        .db
+        .run(move |conn| offers::audit_log(conn, &id))
+        .await?;
+    Ok(HttpResponse::Ok().json(entries))
+}

@@ -1,0 +1,617 @@
+//! Share offers: drafting, the lifecycle transitions (each one conditional update, audited in
+//! the same transaction, so that of two racing instances exactly one moves the offer), the
+//! scheduler's opening and closing, eligibility, and the public and admin views.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::clock;
+use crate::db::schema::{offer_audit, offers, societies};
+use crate::db::{write_transaction, DbConnection};
+use crate::domain::money::Pence;
+use crate::domain::offer::{
+    check_terms, next_status, OfferAction, OfferStatus, Terms, TermsPolicy,
+    COMMUNITY_SHARES_MINIMUM,
+};
+use crate::error::AppError;
+use crate::services::page::{Page, PageRequest};
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = offers)]
+pub struct OfferRow {
+    pub id: String,
+    pub society_id: String,
+    pub status: String,
+    pub title: String,
+    pub summary: String,
+    pub document_url: Option<String>,
+    pub share_price_pence: i64,
+    pub min_target_pence: i64,
+    pub target_pence: i64,
+    pub max_target_pence: i64,
+    pub min_holding_pence: i64,
+    pub max_holding_pence: i64,
+    pub opens_at: NaiveDateTime,
+    pub closes_at: NaiveDateTime,
+    pub cooling_off_days: i32,
+    pub interest_rate_bps: i32,
+    pub min_age: i32,
+    pub postcode_prefixes: String,
+    pub community_pledged_pence: i64,
+    pub community_paid_pence: i64,
+    pub match_pence: i64,
+    pub investor_count: i32,
+    pub pledge_count: i32,
+    pub opened_at: Option<NaiveDateTime>,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+}
+
+impl OfferRow {
+    pub fn status(&self) -> Result<OfferStatus, AppError> {
+        OfferStatus::parse(&self.status).ok_or_else(|| {
+            AppError::Internal(anyhow::anyhow!(
+                "unknown offer status {:?} in the database",
+                self.status
+            ))
+        })
+    }
+
+    pub fn is_public(&self) -> Result<bool, AppError> {
+        Ok(self.status()?.is_public(self.opened_at.is_some()))
+    }
+
+    pub fn terms(&self) -> Terms {
+        Terms {
+            share_price: Pence::new(self.share_price_pence),
+            min_target: Pence::new(self.min_target_pence),
+            target: Pence::new(self.target_pence),
+            max_target: Pence::new(self.max_target_pence),
+            min_holding: Pence::new(self.min_holding_pence),
+            max_holding: Pence::new(self.max_holding_pence),
+            opens_at: self.opens_at,
+            closes_at: self.closes_at,
+            cooling_off_days: i64::from(self.cooling_off_days),
+            interest_rate_bps: i64::from(self.interest_rate_bps),
+        }
+    }
+
+    pub fn postcode_prefixes(&self) -> Vec<String> {
+        self.postcode_prefixes
+            .split(',')
+            .filter(|p| !p.is_empty())
+            .map(str::to_owned)
+            .collect()
+    }
+}
+
+/// The terms as stored: written by both `create` and `patch`.
+#[derive(Insertable, AsChangeset)]
+#[diesel(table_name = offers)]
+struct TermsColumns {
+    share_price_pence: i64,
+    min_target_pence: i64,
+    target_pence: i64,
+    max_target_pence: i64,
+    min_holding_pence: i64,
+    max_holding_pence: i64,
+    opens_at: NaiveDateTime,
+    closes_at: NaiveDateTime,
+    cooling_off_days: i32,
+    interest_rate_bps: i32,
+}
+
+impl From<&Terms> for TermsColumns {
+    /// The day counts and basis points were range-checked by `check_terms`, so they fit i32.
+    fn from(terms: &Terms) -> Self {
+        TermsColumns {
+            share_price_pence: terms.share_price.get(),
+            min_target_pence: terms.min_target.get(),
+            target_pence: terms.target.get(),
+            max_target_pence: terms.max_target.get(),
+            min_holding_pence: terms.min_holding.get(),
+            max_holding_pence: terms.max_holding.get(),
+            opens_at: terms.opens_at,
+            closes_at: terms.closes_at,
+            cooling_off_days: terms.cooling_off_days as i32,
+            interest_rate_bps: terms.interest_rate_bps as i32,
+        }
+    }
+}
+
+/// Who may invest.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Eligibility {
+    /// Minimum age on the day of pledging.
+    pub min_age: i32,
+    /// Investors' postcodes must start with one of these; empty means anywhere.
+    pub postcode_prefixes: Vec<String>,
+}
+
+/// An offer with its terms and running totals.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct OfferView {
+    pub id: String,
+    pub society_id: String,
+    pub status: OfferStatus,
+    pub title: String,
+    pub summary: String,
+    pub document_url: Option<String>,
+    pub share_price_pence: Pence,
+    pub min_target_pence: Pence,
+    pub target_pence: Pence,
+    pub max_target_pence: Pence,
+    pub min_holding_pence: Pence,
+    pub max_holding_pence: Pence,
+    pub opens_at: chrono::DateTime<chrono::Utc>,
+    pub closes_at: chrono::DateTime<chrono::Utc>,
+    pub cooling_off_days: i32,
+    pub interest_rate_bps: i32,
+    pub eligibility: Eligibility,
+    /// True when `min_target_pence` is below £10,000, the usual minimum for a community
+    /// shares society to be viable.
+    pub below_community_shares_minimum: bool,
+    /// Live community pledges (pending and paid).
+    pub community_pledged_pence: Pence,
+    pub community_paid_pence: Pence,
+    /// Match funding reserved for this offer.
+    pub match_pence: Pence,
+    /// Community pledges plus match.
+    pub total_pence: Pence,
+    pub investor_count: i32,
+    pub pledge_count: i32,
+    pub created_at: chrono::DateTime<chrono::Utc>,
+}
+
+impl OfferView {
+    pub fn from_row(row: OfferRow) -> Result<Self, AppError> {
+        let status = row.status()?;
+        let postcode_prefixes = row.postcode_prefixes();
+        Ok(OfferView {
+            status,
+            below_community_shares_minimum: Pence::new(row.min_target_pence)
+                < COMMUNITY_SHARES_MINIMUM,
+            total_pence: Pence::new(row.community_pledged_pence.saturating_add(row.match_pence)),
+            eligibility: Eligibility {
+                min_age: row.min_age,
+                postcode_prefixes,
+            },
+            id: row.id,
+            society_id: row.society_id,
+            title: row.title,
+            summary: row.summary,
+            document_url: row.document_url,
+            share_price_pence: Pence::new(row.share_price_pence),
+            min_target_pence: Pence::new(row.min_target_pence),
+            target_pence: Pence::new(row.target_pence),
+            max_target_pence: Pence::new(row.max_target_pence),
+            min_holding_pence: Pence::new(row.min_holding_pence),
+            max_holding_pence: Pence::new(row.max_holding_pence),
+            opens_at: clock::utc(row.opens_at),
+            closes_at: clock::utc(row.closes_at),
+            cooling_off_days: row.cooling_off_days,
+            interest_rate_bps: row.interest_rate_bps,
+            community_pledged_pence: Pence::new(row.community_pledged_pence),
+            community_paid_pence: Pence::new(row.community_paid_pence),
+            match_pence: Pence::new(row.match_pence),
+            investor_count: row.investor_count,
+            pledge_count: row.pledge_count,
+            created_at: clock::utc(row.created_at),
+        })
+    }
+}
+
+/// The descriptive part of an offer.
+#[derive(Debug, Clone)]
+pub struct Description {
+    pub title: String,
+    pub summary: String,
+    pub document_url: Option<String>,
+}
+
+/// A change to a draft: every field optional.
+#[derive(Debug, Clone, Default)]
+pub struct OfferPatch {
+    pub title: Option<String>,
+    pub summary: Option<String>,
+    pub document_url: Option<String>,
+    pub share_price: Option<Pence>,
+    pub min_target: Option<Pence>,
+    pub target: Option<Pence>,
+    pub max_target: Option<Pence>,
+    pub min_holding: Option<Pence>,
+    pub max_holding: Option<Pence>,
+    pub opens_at: Option<NaiveDateTime>,
+    pub closes_at: Option<NaiveDateTime>,
+    pub cooling_off_days: Option<i64>,
+    pub interest_rate_bps: Option<i64>,
+}
+
+/// Who made a change, as the audit log records it.
+#[derive(Debug, Clone)]
+pub enum Actor {
+    User(String),
+    Scheduler,
+}
+
+impl Actor {
+    fn label(&self) -> String {
+        match self {
+            Actor::User(id) => format!("user:{id}"),
+            Actor::Scheduler => "scheduler".into(),
+        }
+    }
+}
+
+fn terms_or_422(terms: &Terms, policy: &TermsPolicy, now: NaiveDateTime) -> Result<(), AppError> {
+    let errors = check_terms(terms, policy, now);
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(AppError::Validation(errors))
+    }
+}
+
+pub fn create(
+    conn: &mut DbConnection,
+    society_id: &str,
+    actor: &Actor,
+    description: &Description,
+    terms: &Terms,
+    policy: &TermsPolicy,
+) -> Result<OfferView, AppError> {
+    let now = clock::now();
+    terms_or_422(terms, policy, now)?;
+    let id = clock::new_id();
+    diesel::insert_into(offers::table)
+        .values((
+            offers::id.eq(&id),
+            offers::society_id.eq(society_id),
+            offers::status.eq(OfferStatus::Draft.as_str()),
+            offers::title.eq(&description.title),
+            offers::summary.eq(&description.summary),
+            offers::document_url.eq(&description.document_url),
+            TermsColumns::from(terms),
+            offers::created_at.eq(now),
+            offers::updated_at.eq(now),
+        ))
+        .execute(conn)?;
+    audit(conn, &id, None, OfferStatus::Draft, actor, now)?;
+    OfferView::from_row(get(conn, &id)?)
+}
+
+pub fn find(conn: &mut DbConnection, id: &str) -> Result<Option<OfferRow>, AppError> {
+    Ok(offers::table
+        .find(id)
+        .select(OfferRow::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+pub fn get(conn: &mut DbConnection, id: &str) -> Result<OfferRow, AppError> {
+    find(conn, id)?.ok_or(AppError::NotFound("offer"))
+}
+
+/// Applies a patch to a draft; the merged terms must be valid. Any other state is 409.
+pub fn patch(
+    conn: &mut DbConnection,
+    id: &str,
+    patch: &OfferPatch,
+    policy: &TermsPolicy,
+) -> Result<OfferView, AppError> {
+    let now = clock::now();
+    let row = get(conn, id)?;
+    require_draft(&row, "edited")?;
+    let old = row.terms();
+    let terms = Terms {
+        share_price: patch.share_price.unwrap_or(old.share_price),
+        min_target: patch.min_target.unwrap_or(old.min_target),
+        target: patch.target.unwrap_or(old.target),
+        max_target: patch.max_target.unwrap_or(old.max_target),
+        min_holding: patch.min_holding.unwrap_or(old.min_holding),
+        max_holding: patch.max_holding.unwrap_or(old.max_holding),
+        opens_at: patch.opens_at.unwrap_or(old.opens_at),
+        closes_at: patch.closes_at.unwrap_or(old.closes_at),
+        cooling_off_days: patch.cooling_off_days.unwrap_or(old.cooling_off_days),
+        interest_rate_bps: patch.interest_rate_bps.unwrap_or(old.interest_rate_bps),
+    };
+    terms_or_422(&terms, policy, now)?;
+    let changed = diesel::update(
+        offers::table
+            .filter(offers::id.eq(id))
+            .filter(offers::status.eq(OfferStatus::Draft.as_str())),
+    )
+    .set((
+        offers::title.eq(patch.title.as_ref().unwrap_or(&row.title)),
+        offers::summary.eq(patch.summary.as_ref().unwrap_or(&row.summary)),
+        offers::document_url.eq(patch.document_url.as_ref().or(row.document_url.as_ref())),
+        TermsColumns::from(&terms),
+        offers::updated_at.eq(now),
+    ))
+    .execute(conn)?;
+    if changed == 0 {
+        return Err(AppError::conflict(
+            "the offer left draft while it was being edited",
+        ));
+    }
+    OfferView::from_row(get(conn, id)?)
+}
+
+/// Sets who may invest; only in draft.
+pub fn set_eligibility(
+    conn: &mut DbConnection,
+    id: &str,
+    min_age: i32,
+    prefixes: &[String],
+) -> Result<OfferView, AppError> {
+    let row = get(conn, id)?;
+    require_draft(&row, "edited")?;
+    let changed = diesel::update(
+        offers::table
+            .filter(offers::id.eq(id))
+            .filter(offers::status.eq(OfferStatus::Draft.as_str())),
+    )
+    .set((
+        offers::min_age.eq(min_age),
+        offers::postcode_prefixes.eq(prefixes.join(",")),
+        offers::updated_at.eq(clock::now()),
+    ))
+    .execute(conn)?;
+    if changed == 0 {
+        return Err(AppError::conflict(
+            "the offer left draft while it was being edited",
+        ));
+    }
+    OfferView::from_row(get(conn, id)?)
+}
+
+fn require_draft(row: &OfferRow, what: &str) -> Result<(), AppError> {
+    let status = row.status()?;
+    if status != OfferStatus::Draft {
+        return Err(AppError::conflict(format!(
+            "the offer is {} and can only be {what} in draft",
+            status.as_str()
+        )));
+    }
+    Ok(())
+}
+
+/// A transition asked for by a person (submit, approve, close, cancel). The action must be
+/// allowed from the current state (else 409) and its preconditions hold.
+pub fn act(
+    conn: &mut DbConnection,
+    id: &str,
+    action: OfferAction,
+    actor: &Actor,
+) -> Result<OfferView, AppError> {
+    let now = clock::now();
+    let row = get(conn, id)?;
+    let from = row.status()?;
+    let to = next_status(from, action).ok_or_else(|| {
+        AppError::conflict(format!(
+            "an offer that is {} cannot be {}",
+            from.as_str(),
+            past_tense(action)
+        ))
+    })?;
+    match action {
+        OfferAction::Submit => {
+            let sort_code: Option<String> = societies::table
+                .find(&row.society_id)
+                .select(societies::bank_sort_code)
+                .first(conn)?;
+            if sort_code.is_none() {
+                return Err(AppError::conflict(
+                    "the society has no bank details yet: set them before submitting an offer",
+                ));
+            }
+        }
+        OfferAction::Approve if row.closes_at <= now => {
+            return Err(AppError::conflict(
+                "the offer's closing time has passed; it can only be cancelled",
+            ));
+        }
+        _ => {}
+    }
+    if !move_status(conn, id, from, to, actor, now)? {
+        return Err(AppError::conflict(
+            "the offer changed state meanwhile; reload it",
+        ));
+    }
+    OfferView::from_row(get(conn, id)?)
+}
+
+fn past_tense(action: OfferAction) -> &'static str {
+    match action {
+        OfferAction::Submit => "submitted",
+        OfferAction::Approve => "approved",
+        OfferAction::Open => "opened",
+        OfferAction::Close => "closed",
+        OfferAction::Cancel => "cancelled",
+        OfferAction::Succeed => "marked succeeded",
+        OfferAction::Fail => "marked failed",
+        OfferAction::Allocate => "allocated",
+        OfferAction::Refund => "refunded",
+    }
+}
+
+/// The one conditional update that moves an offer from `from` to `to`, and its audit row.
+/// Returns false (and writes nothing) when the offer is no longer in `from`.
+pub fn move_status(
+    conn: &mut DbConnection,
+    id: &str,
+    from: OfferStatus,
+    to: OfferStatus,
+    actor: &Actor,
+    now: NaiveDateTime,
+) -> Result<bool, AppError> {
+    let changed = diesel::update(
+        offers::table
+            .filter(offers::id.eq(id))
+            .filter(offers::status.eq(from.as_str())),
+    )
+    .set((offers::status.eq(to.as_str()), offers::updated_at.eq(now)))
+    .execute(conn)?;
+    if changed == 0 {
+        return Ok(false);
+    }
+    if to == OfferStatus::Open {
+        diesel::update(offers::table.find(id))
+            .set(offers::opened_at.eq(now))
+            .execute(conn)?;
+    }
+    audit(conn, id, Some(from), to, actor, now)?;
+    Ok(true)
+}
+
+fn audit(
+    conn: &mut DbConnection,
+    offer_id: &str,
+    from: Option<OfferStatus>,
+    to: OfferStatus,
+    actor: &Actor,
+    now: NaiveDateTime,
+) -> Result<(), AppError> {
+    diesel::insert_into(offer_audit::table)
+        .values((
+            offer_audit::id.eq(clock::new_id()),
+            offer_audit::offer_id.eq(offer_id),
+            offer_audit::from_status.eq(from.map(OfferStatus::as_str)),
+            offer_audit::to_status.eq(to.as_str()),
+            offer_audit::actor.eq(actor.label()),
+            offer_audit::at.eq(now),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Scheduler step: opens approved offers whose `opens_at` has come and closes open offers whose
+/// `closes_at` has come. Each offer moves in its own transaction by one conditional update, so
+/// any number of instances may run this at once and each transition happens exactly once.
+/// Returns how many offers this call moved.
+pub fn run_due_transitions(conn: &mut DbConnection, now: NaiveDateTime) -> Result<usize, AppError> {
+    let mut moved = 0;
+    for (from, action, due_column_is_close) in [
+        (OfferStatus::Approved, OfferAction::Open, false),
+        (OfferStatus::Open, OfferAction::Close, true),
+    ] {
+        let to =
+            next_status(from, action).expect("the lifecycle table allows these scheduled moves");
+        let query = offers::table
+            .filter(offers::status.eq(from.as_str()))
+            .select(offers::id)
+            .order(offers::id)
+            .limit(500)
+            .into_boxed();
+        let due: Vec<String> = if due_column_is_close {
+            query.filter(offers::closes_at.le(now)).load(conn)?
+        } else {
+            query.filter(offers::opens_at.le(now)).load(conn)?
+        };
+        for id in due {
+            if write_transaction(conn, |c| {
+                move_status(c, &id, from, to, &Actor::Scheduler, now)
+            })? {
+                tracing::info!(offer_id = %id, to = to.as_str(), "offer moved by the scheduler");
+                moved += 1;
+            }
+        }
+    }
+    Ok(moved)
+}
+
+/// The public list (`open` and later states), optionally of one status.
+pub fn list_public(
+    conn: &mut DbConnection,
+    status: Option<OfferStatus>,
+    page: &PageRequest,
+) -> Result<Page<OfferView>, AppError> {
+    let public: Vec<&str> = OfferStatus::ALL
+        .into_iter()
+        .filter(|s| s.is_public(true) && *s != OfferStatus::Cancelled)
+        .map(OfferStatus::as_str)
+        .collect();
+    let mut query = offers::table
+        .select(OfferRow::as_select())
+        .order(offers::id.desc())
+        .limit(page.limit + 1)
+        .into_boxed();
+    query = match status {
+        Some(OfferStatus::Cancelled) => query
+            .filter(offers::status.eq(OfferStatus::Cancelled.as_str()))
+            .filter(offers::opened_at.is_not_null()),
+        Some(status) => query.filter(offers::status.eq(status.as_str())),
+        None => query.filter(
+            offers::status.eq_any(public).or(offers::status
+                .eq(OfferStatus::Cancelled.as_str())
+                .and(offers::opened_at.is_not_null())),
+        ),
+    };
+    if let Some(after) = &page.after {
+        query = query.filter(offers::id.lt(after));
+    }
+    Page::from_rows(
+        query.load(conn)?,
+        page,
+        |r| r.id.clone(),
+        OfferView::from_row,
+    )
+}
+
+/// Every offer of a society, whatever its state (for its admins).
+pub fn list_for_society(
+    conn: &mut DbConnection,
+    society_id: &str,
+    page: &PageRequest,
+) -> Result<Page<OfferView>, AppError> {
+    let mut query = offers::table
+        .filter(offers::society_id.eq(society_id))
+        .select(OfferRow::as_select())
+        .order(offers::id.desc())
+        .limit(page.limit + 1)
+        .into_boxed();
+    if let Some(after) = &page.after {
+        query = query.filter(offers::id.lt(after));
+    }
+    Page::from_rows(
+        query.load(conn)?,
+        page,
+        |r| r.id.clone(),
+        OfferView::from_row,
+    )
+}
+
+/// An audit entry as shown to admins.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AuditEntry {
+    /// `null` for the creation of the offer.
+    pub from_status: Option<String>,
+    pub to_status: String,
+    /// `user:<id>` or `scheduler`.
+    pub actor: String,
+    pub at: chrono::DateTime<chrono::Utc>,
+}
+
+pub fn audit_log(conn: &mut DbConnection, offer_id: &str) -> Result<Vec<AuditEntry>, AppError> {
+    let rows: Vec<(Option<String>, String, String, NaiveDateTime)> = offer_audit::table
+        .filter(offer_audit::offer_id.eq(offer_id))
+        .order((offer_audit::at, offer_audit::id))
+        .select((
+            offer_audit::from_status,
+            offer_audit::to_status,
+            offer_audit::actor,
+            offer_audit::at,
+        ))
+        .load(conn)?;
+    Ok(rows
+        .into_iter()
+        .map(|(from_status, to_status, actor, at)| AuditEntry {
+            from_status,
+            to_status,
+            actor,
+            at: clock::utc(at),
+        })
+        .collect())
+}
