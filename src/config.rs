@@ -18,6 +18,25 @@ pub struct Settings {
     pub log: LogSettings,
     pub auth: AuthSettings,
     pub offers: OfferSettings,
+    pub pledges: PledgeSettings,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PledgeSettings {
+    /// An unpaid pledge expires this many days after it is made.
+    pub payment_deadline_days: i64,
+    /// Largest bank statement accepted by the CSV import, in bytes.
+    pub import_limit_bytes: usize,
+}
+
+impl Default for PledgeSettings {
+    fn default() -> Self {
+        Self {
+            payment_deadline_days: 7,
+            import_limit_bytes: 1024 * 1024,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -302,6 +321,12 @@ impl Settings {
             return Err(ConfigError::new(
                 "offers.default_cooling_off_days",
                 "must be between 0 and offers.max_cooling_off_days",
+            ));
+        }
+        if !(1..=60).contains(&self.pledges.payment_deadline_days) {
+            return Err(ConfigError::new(
+                "pledges.payment_deadline_days",
+                "must be between 1 and 60",
             ));
         }
         tracing_subscriber::EnvFilter::try_new(&self.log.filter)

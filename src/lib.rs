@@ -9,6 +9,7 @@ pub mod db;
 pub mod domain;
 pub mod error;
 pub mod jobs;
+pub mod ledger;
 pub mod server;
 pub mod services;
 pub mod state;

@@ -1,4 +1,5 @@
-//! The `community-shares` binary: `serve`, `worker`, `migrate`, `admin create-user`.
+//! The `community-shares` binary: `serve`, `worker`, `migrate`, `admin create-user`,
+//! `ledger verify`.
 //! Exit codes: 0 success, 1 failure, 2 bad configuration or usage.
 
 use std::io::BufRead;
@@ -15,7 +16,7 @@ use community_shares::jobs::JobRunner;
 use community_shares::server::Application;
 use community_shares::services::accounts::{self, NewUser};
 use community_shares::state::AppState;
-use community_shares::telemetry;
+use community_shares::{ledger, telemetry};
 
 #[derive(Parser)]
 #[command(
@@ -42,6 +43,15 @@ enum Command {
     /// Administration.
     #[command(subcommand)]
     Admin(AdminCommand),
+    /// The pledge ledger.
+    #[command(subcommand)]
+    Ledger(LedgerCommand),
+}
+
+#[derive(Subcommand)]
+enum LedgerCommand {
+    /// Check every invariant of the ledger: exit 0 when balanced, 1 with the problems printed.
+    Verify,
 }
 
 #[derive(Subcommand)]
@@ -80,7 +90,8 @@ fn main() -> ExitCode {
         }
     };
     match runtime.block_on(run(cli.command, settings)) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(Verdict::Fine) => ExitCode::SUCCESS,
+        Ok(Verdict::Problems) => ExitCode::from(1),
         Err(e) => {
             tracing::error!("{e:#}");
             eprintln!("error: {e:#}");
@@ -89,7 +100,13 @@ fn main() -> ExitCode {
     }
 }
 
-async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
+/// How a command ended, when it did not fail outright.
+enum Verdict {
+    Fine,
+    Problems,
+}
+
+async fn run(command: Command, settings: Settings) -> anyhow::Result<Verdict> {
     match command {
         Command::Serve => {
             Application::build(settings)
@@ -147,8 +164,31 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
                 }
             );
         }
+        Command::Ledger(LedgerCommand::Verify) => {
+            let verification = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
+                let db = Db::connect(&settings.database, settings.database_target()?)?;
+                Ok(ledger::verify::verify(&mut *db.conn()?)?)
+            })
+            .await??;
+            println!(
+                "{}: {} accounts and {} transfers checked",
+                if verification.balanced {
+                    "balanced"
+                } else {
+                    "NOT BALANCED"
+                },
+                verification.accounts_checked,
+                verification.transfers_checked
+            );
+            for problem in &verification.problems {
+                println!("problem: {problem}");
+            }
+            if !verification.balanced {
+                return Ok(Verdict::Problems);
+            }
+        }
     }
-    Ok(())
+    Ok(Verdict::Fine)
 }
 
 fn read_password() -> anyhow::Result<SecretString> {

@@ -7,6 +7,7 @@ pub mod extract;
 pub mod health;
 pub mod offers;
 pub mod organisations;
+pub mod pledges;
 pub mod problem;
 pub mod request_context;
 pub mod rules;
@@ -61,6 +62,21 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .service(web::resource("/offers/{id}/cancel").post(offers::cancel_offer))
                 .service(web::resource("/offers/{id}/eligibility").post(offers::set_eligibility))
                 .service(web::resource("/offers/{id}/audit").get(offers::offer_audit))
+                .service(
+                    web::resource("/offers/{id}/pledges")
+                        .get(pledges::offer_pledges)
+                        .post(pledges::create_pledge),
+                )
+                .service(web::resource("/offers/{id}/bank-receipts").post(pledges::record_receipt))
+                .service(
+                    web::resource("/offers/{id}/bank-receipts/import")
+                        .post(pledges::import_receipts),
+                )
+                .service(web::resource("/offers/{id}/ledger").get(pledges::offer_ledger))
+                .service(web::resource("/pledges/{id}").get(pledges::get_pledge))
+                .service(web::resource("/pledges/{id}/cancel").post(pledges::cancel_pledge))
+                .service(web::resource("/me/pledges").get(pledges::my_pledges))
+                .service(web::resource("/admin/ledger/verify").get(pledges::verify_ledger))
                 .service(web::resource("/funders").post(organisations::create_funder))
                 .service(
                     web::resource("/funders/{id}/admins").post(organisations::add_funder_admin),
@@ -107,6 +123,15 @@ pub async fn not_found() -> Result<HttpResponse, AppError> {
         offers::get_offer,
         offers::set_eligibility,
         offers::offer_audit,
+        pledges::create_pledge,
+        pledges::get_pledge,
+        pledges::my_pledges,
+        pledges::cancel_pledge,
+        pledges::offer_pledges,
+        pledges::record_receipt,
+        pledges::import_receipts,
+        pledges::offer_ledger,
+        pledges::verify_ledger,
     ),
     components(schemas(problem::Problem, crate::error::FieldError, crate::domain::money::Pence)),
     modifiers(&BearerAuth),

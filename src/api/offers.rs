@@ -94,9 +94,9 @@ pub async fn create_offer(
 #[derive(Deserialize, IntoParams)]
 pub struct PageQuery {
     /// Items per page, 1–100 (default 20).
-    limit: Option<i64>,
+    pub limit: Option<i64>,
     /// `next_cursor` from the previous page.
-    cursor: Option<String>,
+    pub cursor: Option<String>,
 }
 
 /// Every offer of the society, in any state (for its admins).
@@ -108,8 +108,7 @@ pub async fn list_society_offers(
     admin: SocietyAdmin,
     query: web::Query<PageQuery>,
 ) -> Result<HttpResponse, AppError> {
-    let query = query.into_inner();
-    let page = PageRequest::new(query.limit, query.cursor)?;
+    let page = query.into_inner().page()?;
     let list = state
         .db
         .run(move |conn| offers::list_for_society(conn, &admin.society_id, &page))

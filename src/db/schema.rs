@@ -128,7 +128,84 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    ledger_accounts (id) {
+        id -> Text,
+        kind -> Text,
+        owner_id -> Text,
+        debits_must_not_exceed_credits -> Bool,
+        debits_pending -> BigInt,
+        debits_posted -> BigInt,
+        credits_pending -> BigInt,
+        credits_posted -> BigInt,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    ledger_transfers (id) {
+        id -> Text,
+        debit_account_id -> Text,
+        credit_account_id -> Text,
+        amount -> BigInt,
+        kind -> Text,
+        phase -> Text,
+        state -> Text,
+        pending_id -> Nullable<Text>,
+        cause -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    pledges (id) {
+        id -> Text,
+        offer_id -> Text,
+        investor_id -> Text,
+        status -> Text,
+        amount_pence -> BigInt,
+        shares -> BigInt,
+        match_pence -> BigInt,
+        payment_method -> Text,
+        bank_reference -> Nullable<Text>,
+        transfer_id -> Text,
+        cancellable_until -> Timestamp,
+        payment_due_at -> Timestamp,
+        paid_at -> Nullable<Timestamp>,
+        ended_at -> Nullable<Timestamp>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    bank_receipts (id) {
+        id -> Text,
+        offer_id -> Text,
+        pledge_id -> Text,
+        reference -> Text,
+        amount_pence -> BigInt,
+        received_at -> Timestamp,
+        recorded_by -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    idempotency_keys (user_id, idempotency_key) {
+        user_id -> Text,
+        idempotency_key -> Text,
+        request_hash -> Text,
+        response_status -> Nullable<Integer>,
+        response_body -> Nullable<Text>,
+        created_at -> Timestamp,
+    }
+}
+
 diesel::joinable!(refresh_families -> users (user_id));
+diesel::joinable!(pledges -> offers (offer_id));
+diesel::joinable!(pledges -> users (investor_id));
+diesel::joinable!(bank_receipts -> pledges (pledge_id));
 diesel::joinable!(offers -> societies (society_id));
 diesel::joinable!(offer_audit -> offers (offer_id));
 diesel::joinable!(refresh_tokens -> refresh_families (family_id));
@@ -148,4 +225,9 @@ diesel::allow_tables_to_appear_in_same_query!(
     funder_admins,
     offers,
     offer_audit,
+    ledger_accounts,
+    ledger_transfers,
+    pledges,
+    bank_receipts,
+    idempotency_keys,
 );

@@ -3,3 +3,4 @@
 pub mod identity;
 pub mod money;
 pub mod offer;
+pub mod pledge;

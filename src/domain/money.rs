@@ -56,6 +56,28 @@ impl Pence {
     }
 }
 
+impl Pence {
+    /// Reads an amount in pounds as banks print it: `250`, `250.5`, `1,250.00`, `£1,250.00`.
+    /// At most two decimal places; no sign (a receipt is never negative).
+    pub fn parse_pounds(text: &str) -> Option<Pence> {
+        let text = text.trim().trim_start_matches('£').replace(',', "");
+        let (pounds, pence) = match text.split_once('.') {
+            Some((p, f)) if (1..=2).contains(&f.len()) => (p, format!("{f:0<2}")),
+            Some(_) => return None,
+            None => (text.as_str(), "00".to_owned()),
+        };
+        if pounds.is_empty()
+            || !pounds.bytes().all(|b| b.is_ascii_digit())
+            || !pence.bytes().all(|b| b.is_ascii_digit())
+        {
+            return None;
+        }
+        let pounds: i64 = pounds.parse().ok()?;
+        let pence: i64 = pence.parse().ok()?;
+        pounds.checked_mul(100)?.checked_add(pence).map(Pence)
+    }
+}
+
 /// Prints as pounds with thousands separators: `£1,234.56`, `-£0.05`.
 impl fmt::Display for Pence {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -113,7 +135,34 @@ mod tests {
         assert!(serde_json::from_str::<Pence>("12.34").is_err());
     }
 
+    #[test]
+    fn pounds_parse_as_banks_print_them() {
+        assert_eq!(Pence::parse_pounds("250"), Some(Pence::new(25_000)));
+        assert_eq!(Pence::parse_pounds("250.5"), Some(Pence::new(25_050)));
+        assert_eq!(
+            Pence::parse_pounds(" £1,250.07 "),
+            Some(Pence::new(125_007))
+        );
+        for bad in [
+            "",
+            "-5",
+            "1.234",
+            "abc",
+            "1.2.3",
+            "£",
+            ".50",
+            "99999999999999999999",
+        ] {
+            assert_eq!(Pence::parse_pounds(bad), None, "{bad:?}");
+        }
+    }
+
     proptest! {
+        #[test]
+        fn printed_amounts_parse_back(pence in 0i64..=i64::MAX / 100) {
+            prop_assert_eq!(Pence::parse_pounds(&Pence::new(pence).to_string()), Some(Pence::new(pence)));
+        }
+
         #[test]
         fn display_reads_back_to_the_same_amount(pence in any::<i64>()) {
             let text = Pence::new(pence).to_string();

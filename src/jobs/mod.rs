@@ -11,7 +11,7 @@ use tracing::Instrument;
 use crate::clock;
 use crate::db::{spawn_blocking_in_span, Db};
 use crate::error::AppError;
-use crate::services::{offers, sessions};
+use crate::services::{idempotency, offers, pledges, sessions};
 use crate::state::AppState;
 
 struct Job {
@@ -23,6 +23,11 @@ struct Job {
 fn jobs() -> Vec<Job> {
     vec![
         Job {
+            name: "expire_unpaid_pledges",
+            every: Duration::ZERO,
+            run: |db, _| pledges::expire_unpaid(&mut *db.conn()?, clock::now()),
+        },
+        Job {
             name: "offer_transitions",
             every: Duration::ZERO,
             run: |db, _| offers::run_due_transitions(&mut *db.conn()?, clock::now()),
@@ -33,7 +38,9 @@ fn jobs() -> Vec<Job> {
             run: |db, state| {
                 let window =
                     chrono::Duration::seconds(state.settings.auth.login_window_secs as i64);
-                sessions::purge_expired(&mut *db.conn()?, window)
+                let mut conn = db.conn()?;
+                Ok(sessions::purge_expired(&mut conn, window)?
+                    + idempotency::purge_expired(&mut conn)?)
             },
         },
     ]

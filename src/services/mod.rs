@@ -2,7 +2,9 @@
 //! the pure rules in `domain`. Handlers call these and only map the results to JSON.
 
 pub mod accounts;
+pub mod idempotency;
 pub mod offers;
 pub mod organisations;
 pub mod page;
+pub mod pledges;
 pub mod sessions;

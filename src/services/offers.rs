@@ -420,6 +420,9 @@ pub fn act(
             "the offer changed state meanwhile; reload it",
         ));
     }
+    if action == OfferAction::Cancel {
+        crate::services::pledges::cancel_all_for_offer(conn, &row)?;
+    }
     OfferView::from_row(get(conn, id)?)
 }
 

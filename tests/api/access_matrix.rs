@@ -43,6 +43,17 @@ struct Row {
     body: fn(&Ctx, usize) -> Option<Value>,
     /// Call with a session of its own (for calls that end the session).
     fresh_session: bool,
+    special: Special,
+}
+
+/// What a row sends besides JSON.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Special {
+    None,
+    /// A fresh `Idempotency-Key` header.
+    IdempotencyKey,
+    /// An empty bank statement as `text/csv` instead of the JSON body.
+    Csv,
 }
 
 struct Ctx {
@@ -62,6 +73,12 @@ struct Ctx {
     drafts_to_cancel: Vec<String>,
     submitted: Vec<String>,
     open: Vec<String>,
+    /// An open offer of `society` with pledges.
+    pledged_offer: String,
+    /// A pending pledge of the investor to `pledged_offer`.
+    pledge: String,
+    /// References of pending pledges to `pledged_offer`, one per caller.
+    references: Vec<String>,
 }
 
 fn none(_: &Ctx, _: usize) -> Option<Value> {
@@ -78,6 +95,7 @@ fn rows() -> Vec<Row> {
             expect: ANY,
             body: none,
             fresh_session: false,
+            special: Special::None,
         },
         Row {
             method: "get",
@@ -86,6 +104,7 @@ fn rows() -> Vec<Row> {
             expect: ANY,
             body: none,
             fresh_session: false,
+            special: Special::None,
         },
         Row {
             method: "post",
@@ -93,6 +112,7 @@ fn rows() -> Vec<Row> {
             id: no_id,
             expect: [201; 7],
             fresh_session: false,
+            special: Special::None,
             body: |_, role| {
                 Some(
                     json!({"email": format!("matrix-new-{role}@example.org"), "password": PASSWORD, "display_name": "New"}),
@@ -105,6 +125,7 @@ fn rows() -> Vec<Row> {
             id: no_id,
             expect: ANY,
             fresh_session: false,
+            special: Special::None,
             body: |ctx, _| Some(json!({"email": ctx.login_email, "password": PASSWORD})),
         },
         Row {
@@ -113,6 +134,7 @@ fn rows() -> Vec<Row> {
             id: no_id,
             expect: ANY,
             fresh_session: false,
+            special: Special::None,
             body: |ctx, role| Some(json!({"refresh_token": ctx.refresh_tokens[role]})),
         },
         Row {
@@ -122,6 +144,7 @@ fn rows() -> Vec<Row> {
             expect: [401, 204, 204, 204, 204, 204, 204],
             body: none,
             fresh_session: true,
+            special: Special::None,
         },
         Row {
             method: "get",
@@ -130,6 +153,7 @@ fn rows() -> Vec<Row> {
             expect: [401, 200, 200, 200, 200, 200, 200],
             body: none,
             fresh_session: false,
+            special: Special::None,
         },
         Row {
             method: "get",
@@ -138,6 +162,7 @@ fn rows() -> Vec<Row> {
             expect: [401, 200, 200, 200, 200, 200, 200],
             body: none,
             fresh_session: false,
+            special: Special::None,
         },
         Row {
             method: "put",
@@ -145,6 +170,7 @@ fn rows() -> Vec<Row> {
             id: no_id,
             expect: [401, 200, 200, 200, 200, 200, 200],
             fresh_session: false,
+            special: Special::None,
             body: |_, _| {
                 Some(json!({
                     "full_name": "Matrix Person", "address_line1": "2 Quay St", "town": "Bristol",
@@ -158,6 +184,7 @@ fn rows() -> Vec<Row> {
             id: no_id,
             expect: [401, 201, 201, 201, 201, 201, 201],
             fresh_session: false,
+            special: Special::None,
             body: |_, role| {
                 Some(json!({
                     "name": "Matrix Society", "kind": "co_operative",
@@ -172,6 +199,7 @@ fn rows() -> Vec<Row> {
             expect: ANY,
             body: none,
             fresh_session: false,
+            special: Special::None,
         },
         Row {
             method: "post",
@@ -179,6 +207,7 @@ fn rows() -> Vec<Row> {
             id: society,
             expect: [401, 403, 403, 201, 403, 403, 403],
             fresh_session: false,
+            special: Special::None,
             body: |ctx, role| Some(json!({"email": ctx.spares[role].email})),
         },
         Row {
@@ -187,6 +216,7 @@ fn rows() -> Vec<Row> {
             id: society,
             expect: [401, 403, 403, 200, 403, 403, 403],
             fresh_session: false,
+            special: Special::None,
             body: |_, _| {
                 Some(
                     json!({"account_name": "Matrix", "sort_code": "123456", "account_number": "12345678"}),
@@ -199,6 +229,7 @@ fn rows() -> Vec<Row> {
             id: no_id,
             expect: [401, 403, 403, 403, 403, 403, 201],
             fresh_session: false,
+            special: Special::None,
             body: |_, _| Some(json!({"name": "Matrix Fund"})),
         },
         Row {
@@ -207,6 +238,7 @@ fn rows() -> Vec<Row> {
             id: funder,
             expect: [401, 403, 403, 403, 403, 201, 201],
             fresh_session: false,
+            special: Special::None,
             body: |ctx, role| Some(json!({"email": ctx.spares[role].email})),
         },
         Row {
@@ -215,6 +247,7 @@ fn rows() -> Vec<Row> {
             id: society,
             expect: [401, 403, 403, 201, 403, 403, 403],
             fresh_session: false,
+            special: Special::None,
             body: |_, _| Some(offer_body()),
         },
         Row {
@@ -224,6 +257,7 @@ fn rows() -> Vec<Row> {
             expect: [401, 403, 403, 200, 403, 403, 403],
             body: none,
             fresh_session: false,
+            special: Special::None,
         },
         Row {
             method: "get",
@@ -232,6 +266,7 @@ fn rows() -> Vec<Row> {
             expect: ANY,
             body: none,
             fresh_session: false,
+            special: Special::None,
         },
         Row {
             method: "get",
@@ -240,6 +275,7 @@ fn rows() -> Vec<Row> {
             expect: [404, 404, 404, 200, 404, 404, 200],
             body: none,
             fresh_session: false,
+            special: Special::None,
         },
         Row {
             method: "patch",
@@ -247,6 +283,7 @@ fn rows() -> Vec<Row> {
             id: draft,
             expect: [401, 404, 404, 200, 404, 404, 403],
             fresh_session: false,
+            special: Special::None,
             body: |_, _| Some(json!({"summary": "Edited"})),
         },
         Row {
@@ -256,6 +293,7 @@ fn rows() -> Vec<Row> {
             expect: [401, 404, 404, 200, 404, 404, 403],
             body: empty,
             fresh_session: false,
+            special: Special::None,
         },
         Row {
             method: "post",
@@ -264,6 +302,7 @@ fn rows() -> Vec<Row> {
             expect: [401, 403, 403, 403, 403, 403, 200],
             body: empty,
             fresh_session: false,
+            special: Special::None,
         },
         Row {
             method: "post",
@@ -272,6 +311,7 @@ fn rows() -> Vec<Row> {
             expect: [401, 403, 403, 403, 403, 403, 200],
             body: empty,
             fresh_session: false,
+            special: Special::None,
         },
         Row {
             method: "post",
@@ -280,6 +320,7 @@ fn rows() -> Vec<Row> {
             expect: [401, 404, 404, 200, 404, 404, 200],
             body: empty,
             fresh_session: false,
+            special: Special::None,
         },
         Row {
             method: "post",
@@ -287,6 +328,7 @@ fn rows() -> Vec<Row> {
             id: draft,
             expect: [401, 404, 404, 200, 404, 404, 403],
             fresh_session: false,
+            special: Special::None,
             body: |_, _| Some(json!({"min_age": 18})),
         },
         Row {
@@ -296,8 +338,102 @@ fn rows() -> Vec<Row> {
             expect: [401, 404, 404, 200, 404, 404, 200],
             body: none,
             fresh_session: false,
+            special: Special::None,
+        },
+        Row {
+            method: "post",
+            path: "/api/v1/offers/{id}/pledges",
+            id: pledged_offer,
+            expect: [401, 201, 201, 201, 201, 201, 201],
+            fresh_session: false,
+            special: Special::IdempotencyKey,
+            body: |_, _| {
+                Some(
+                    json!({"amount_pence": 10_000, "payment_method": "bank_transfer", "accept_terms": true}),
+                )
+            },
+        },
+        Row {
+            method: "get",
+            path: "/api/v1/offers/{id}/pledges",
+            id: pledged_offer,
+            expect: [401, 403, 403, 200, 403, 403, 200],
+            body: none,
+            fresh_session: false,
+            special: Special::None,
+        },
+        Row {
+            method: "post",
+            path: "/api/v1/offers/{id}/bank-receipts",
+            id: pledged_offer,
+            expect: [401, 403, 403, 201, 403, 403, 201],
+            fresh_session: false,
+            special: Special::None,
+            body: |ctx, role| {
+                Some(
+                    json!({"reference": ctx.references[role], "amount_pence": 10_000, "received_at": "2026-11-20T12:00:00Z"}),
+                )
+            },
+        },
+        Row {
+            method: "post",
+            path: "/api/v1/offers/{id}/bank-receipts/import",
+            id: pledged_offer,
+            expect: [401, 403, 403, 200, 403, 403, 200],
+            body: none,
+            fresh_session: false,
+            special: Special::Csv,
+        },
+        Row {
+            method: "get",
+            path: "/api/v1/offers/{id}/ledger",
+            id: pledged_offer,
+            expect: [401, 403, 403, 200, 403, 403, 200],
+            body: none,
+            fresh_session: false,
+            special: Special::None,
+        },
+        Row {
+            method: "get",
+            path: "/api/v1/pledges/{id}",
+            id: |ctx, _| ctx.pledge.clone(),
+            expect: [401, 200, 404, 200, 404, 404, 200],
+            body: none,
+            fresh_session: false,
+            special: Special::None,
+        },
+        Row {
+            method: "post",
+            path: "/api/v1/pledges/{id}/cancel",
+            id: |ctx, _| ctx.pledge.clone(),
+            expect: [401, 200, 404, 404, 404, 404, 404],
+            body: empty,
+            fresh_session: false,
+            special: Special::None,
+        },
+        Row {
+            method: "get",
+            path: "/api/v1/me/pledges",
+            id: no_id,
+            expect: [401, 200, 200, 200, 200, 200, 200],
+            body: none,
+            fresh_session: false,
+            special: Special::None,
+        },
+        Row {
+            method: "get",
+            path: "/api/v1/admin/ledger/verify",
+            id: no_id,
+            expect: [401, 403, 403, 403, 403, 403, 200],
+            body: none,
+            fresh_session: false,
+            special: Special::None,
         },
     ]
+}
+
+fn pledged_offer(ctx: &Ctx, _: usize) -> String {
+    ctx.pledged_offer.clone()
 }
 
 fn empty(_: &Ctx, _: usize) -> Option<Value> {
@@ -354,7 +490,45 @@ async fn context(app: &TestApp) -> Ctx {
                 .await,
         );
     }
+    // Everyone may pledge: complete every caller's profile.
+    for user in [
+        &investor,
+        &other_investor,
+        &society_admin,
+        &other_society_admin,
+        &funder_admin,
+        &platform_admin,
+    ] {
+        app.put(
+            "/api/v1/me/profile",
+            Some(&user.access_token),
+            &json!({"full_name": "M", "address_line1": "1 St", "town": "T", "postcode": "BS1 4DJ", "date_of_birth": "1970-01-01"}),
+        )
+        .await
+        .expect(200);
+    }
+    let pledged_offer = app
+        .open_offer(&society_admin, &platform_admin, &society)
+        .await;
+    let pledge = app.pledge(&investor, &pledged_offer, 10_000).await;
+    pledge.expect(201);
+    let pledge = pledge.body["id"].as_str().expect("pledge id").to_owned();
+    let mut references = Vec::new();
+    for _ in ROLES {
+        let payer = app.investor("payer").await;
+        let answer = app.pledge(&payer, &pledged_offer, 10_000).await;
+        answer.expect(201);
+        references.push(
+            answer.body["payment"]["bank_reference"]
+                .as_str()
+                .expect("reference")
+                .to_owned(),
+        );
+    }
     Ctx {
+        pledged_offer,
+        pledge,
+        references,
         draft,
         drafts_to_submit,
         drafts_to_cancel,
@@ -410,9 +584,20 @@ both_backends! {
                     (Some(user), true) => Some(app.login(&user.email, PASSWORD).await.access_token),
                     (Some(user), false) => Some(user.access_token.clone()),
                 };
-                let method = row.method.to_uppercase().parse().expect("method");
-                let body = (row.body)(&ctx, role);
-                let answer = app.call(method, &path, token.as_deref(), body.as_ref()).await;
+                let method: reqwest::Method = row.method.to_uppercase().parse().expect("method");
+                let mut request = app.client.request(method, format!("{}{path}", app.address));
+                if let Some(token) = &token {
+                    request = request.bearer_auth(token);
+                }
+                request = match row.special {
+                    Special::Csv => request.header("content-type", "text/csv").body("date,reference,amount\n"),
+                    Special::IdempotencyKey => request.header("Idempotency-Key", uuid::Uuid::now_v7().to_string()),
+                    Special::None => request,
+                };
+                if let (Some(body), false) = ((row.body)(&ctx, role), row.special == Special::Csv) {
+                    request = request.json(&body);
+                }
+                let answer = crate::support::Answer::read(request.send().await.expect("request sent")).await;
                 if answer.status != row.expect[role] {
                     failures.push(format!(
                         "{} {} as {name}: expected {}, got {} {}",

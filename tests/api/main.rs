@@ -10,4 +10,5 @@ mod health;
 mod offers;
 mod openapi;
 mod organisations;
+mod pledges;
 mod sessions;

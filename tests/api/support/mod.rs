@@ -439,6 +439,63 @@ impl TestApp {
         }
     }
 
+    /// A signed-in user with a complete investor profile (postcode BS1 4DJ, born 1980).
+    pub async fn investor(&self, label: &str) -> TestUser {
+        let user = self.user(label).await;
+        self.put(
+            "/api/v1/me/profile",
+            Some(&user.access_token),
+            &json!({
+                "full_name": format!("{label} Example"),
+                "address_line1": "1 Quay Street",
+                "town": "Bristol",
+                "postcode": "BS1 4DJ",
+                "date_of_birth": "1980-05-01",
+            }),
+        )
+        .await
+        .expect(200);
+        user
+    }
+
+    /// Pledges `amount_pence` by bank transfer with a fresh idempotency key.
+    pub async fn pledge(&self, investor: &TestUser, offer: &str, amount_pence: i64) -> Answer {
+        let key = uuid::Uuid::now_v7().to_string();
+        self.pledge_with_key(investor, offer, amount_pence, &key)
+            .await
+    }
+
+    pub async fn pledge_with_key(
+        &self,
+        investor: &TestUser,
+        offer: &str,
+        amount_pence: i64,
+        key: &str,
+    ) -> Answer {
+        let response = self
+            .client
+            .post(format!("{}/api/v1/offers/{offer}/pledges", self.address))
+            .bearer_auth(&investor.access_token)
+            .header("Idempotency-Key", key)
+            .json(&json!({"amount_pence": amount_pence, "payment_method": "bank_transfer", "accept_terms": true}))
+            .send()
+            .await
+            .expect("request sent");
+        Answer::read(response).await
+    }
+
+    /// The platform's ledger verdict (as a platform admin).
+    pub async fn verify_ledger(&self, platform_admin: &TestUser) -> Value {
+        let answer = self
+            .get(
+                "/api/v1/admin/ledger/verify",
+                Some(&platform_admin.access_token),
+            )
+            .await;
+        answer.expect(200);
+        answer.body
+    }
+
     /// Runs blocking database work against this app's database.
     pub async fn with_db<T, F>(&self, work: F) -> T
     where

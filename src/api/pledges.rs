@@ -1,0 +1,422 @@
+//! Pledges, bank receipts, and the ledger views.
+
+use actix_web::dev::Payload;
+use actix_web::http::header;
+use actix_web::{web, FromRequest, HttpRequest, HttpResponse};
+use futures_util::future::{ready, Ready};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use validator::Validate;
+
+use crate::api::access::{OfferManager, PlatformAdmin};
+use crate::api::extract::{read_body, Json};
+use crate::api::offers::PageQuery;
+use crate::api::problem::Problem;
+use crate::clock;
+use crate::domain::money::Pence;
+use crate::error::AppError;
+use crate::ledger::{self, verify::Verification, AccountKind, TransferRow};
+use crate::services::idempotency::{self, IdempotencyKey, StoredResponse};
+use crate::services::page::{Page, PageRequest};
+use crate::services::pledges::{self, NewPledge, PaymentMethod, PledgeView, Receipt};
+use crate::services::sessions::Caller;
+use crate::state::AppState;
+
+const IDEMPOTENCY_KEY: &str = "Idempotency-Key";
+
+/// The `Idempotency-Key` header, when sent (malformed is 400).
+pub struct MaybeIdempotencyKey(pub Option<IdempotencyKey>);
+
+impl FromRequest for MaybeIdempotencyKey {
+    type Error = AppError;
+    type Future = Ready<Result<Self, AppError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        ready(match req.headers().get(IDEMPOTENCY_KEY) {
+            None => Ok(MaybeIdempotencyKey(None)),
+            Some(value) => value
+                .to_str()
+                .map_err(|_| IdempotencyKey::parse("").unwrap_err())
+                .and_then(IdempotencyKey::parse)
+                .map(|key| MaybeIdempotencyKey(Some(key))),
+        })
+    }
+}
+
+fn required(key: MaybeIdempotencyKey) -> Result<IdempotencyKey, AppError> {
+    key.0.ok_or_else(|| AppError::BadRequest {
+        detail: "this request moves money: send an Idempotency-Key header (any unique string, e.g. a UUID)".into(),
+        errors: vec![crate::error::FieldError::new(IDEMPOTENCY_KEY, "is required")],
+    })
+}
+
+fn stored_response(stored: StoredResponse) -> HttpResponse {
+    let status = actix_web::http::StatusCode::from_u16(stored.status)
+        .unwrap_or(actix_web::http::StatusCode::OK);
+    let mut response = HttpResponse::build(status);
+    response.content_type("application/json");
+    if stored.replayed {
+        response.insert_header(("Idempotent-Replayed", "true"));
+    }
+    response.body(stored.body)
+}
+
+fn to_json<T: Serialize>(value: &T) -> Result<serde_json::Value, AppError> {
+    serde_json::to_value(value)
+        .map_err(|e| AppError::Internal(anyhow::anyhow!("serialising an answer: {e}")))
+}
+
+#[derive(Deserialize, Serialize, Validate, ToSchema)]
+pub struct PledgeRequest {
+    /// A whole number of shares' worth, within the offer's holding limits.
+    amount_pence: Pence,
+    payment_method: PaymentMethod,
+    /// Must be true: the investor has read and accepts the offer document.
+    accept_terms: bool,
+}
+
+/// Pledges to an open offer. Requires `Idempotency-Key`: a repeat with the same key and body
+/// answers the first answer (with `Idempotent-Replayed: true`); the same key with another body
+/// is 409.
+#[utoipa::path(post, path = "/api/v1/offers/{id}/pledges", tag = "pledges", security(("bearer" = [])),
+    params(("id" = String, Path), ("Idempotency-Key" = String, Header, description = "Unique per pledge attempt")),
+    request_body = PledgeRequest,
+    responses(
+        (status = 201, body = PledgeView),
+        (status = 400, description = "No Idempotency-Key, or a malformed body", body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The offer is not open, or the key was used for another request", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "A rule is broken (the field says which)", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn create_pledge(
+    state: web::Data<AppState>,
+    caller: Caller,
+    key: MaybeIdempotencyKey,
+    offer_id: web::Path<String>,
+    body: Json<PledgeRequest>,
+) -> Result<HttpResponse, AppError> {
+    let key = required(key)?;
+    let offer_id = offer_id.into_inner();
+    let hash = idempotency::request_hash(
+        "POST",
+        &format!("/api/v1/offers/{offer_id}/pledges"),
+        &to_json(&body.0)?,
+    );
+    let new = NewPledge {
+        amount: body.amount_pence,
+        payment_method: body.payment_method,
+        accept_terms: body.accept_terms,
+    };
+    let deadline = state.settings.pledges.payment_deadline_days;
+    let stored = state
+        .db
+        .write(move |conn| {
+            idempotency::once(conn, &caller.user_id, &key, &hash, |conn| {
+                let pledge = pledges::create(conn, &caller.user_id, &offer_id, &new, deadline)?;
+                Ok((201, to_json(&pledge)?))
+            })
+        })
+        .await?;
+    Ok(stored_response(stored))
+}
+
+/// One pledge: its investor, the offer's society admins and platform admins may see it.
+#[utoipa::path(get, path = "/api/v1/pledges/{id}", tag = "pledges", security(("bearer" = [])),
+    params(("id" = String, Path)),
+    responses((status = 200, body = PledgeView), (status = 404, body = Problem, content_type = "application/problem+json")))]
+pub async fn get_pledge(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<String>,
+) -> Result<HttpResponse, AppError> {
+    let id = id.into_inner();
+    let pledge = state
+        .db
+        .run(move |conn| pledges::get_for(conn, &id, &caller.user_id, caller.is_platform_admin))
+        .await?;
+    Ok(HttpResponse::Ok().json(pledge))
+}
+
+/// The caller's pledges, newest first.
+#[utoipa::path(get, path = "/api/v1/me/pledges", tag = "pledges", security(("bearer" = [])),
+    params(PageQuery), responses((status = 200, body = Page<PledgeView>)))]
+pub async fn my_pledges(
+    state: web::Data<AppState>,
+    caller: Caller,
+    query: web::Query<PageQuery>,
+) -> Result<HttpResponse, AppError> {
+    let page = query.into_inner().page()?;
+    let list = state
+        .db
+        .run(move |conn| pledges::of_investor(conn, &caller.user_id, &page))
+        .await?;
+    Ok(HttpResponse::Ok().json(list))
+}
+
+/// Cancels the caller's pledge: an unpaid one any time before the close; a paid one within the
+/// cooling-off period (needs a refund: not yet supported, 409).
+#[utoipa::path(post, path = "/api/v1/pledges/{id}/cancel", tag = "pledges", security(("bearer" = [])),
+    params(("id" = String, Path)),
+    responses(
+        (status = 200, body = PledgeView),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Outside the window, already ended, or paid", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn cancel_pledge(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<String>,
+) -> Result<HttpResponse, AppError> {
+    let id = id.into_inner();
+    let pledge = state
+        .db
+        .write(move |conn| pledges::cancel(conn, &id, &caller.user_id))
+        .await?;
+    Ok(HttpResponse::Ok().json(pledge))
+}
+
+/// Every pledge of the offer, newest first.
+#[utoipa::path(get, path = "/api/v1/offers/{id}/pledges", tag = "pledges", security(("bearer" = [])),
+    params(("id" = String, Path), PageQuery), responses((status = 200, body = Page<PledgeView>)))]
+pub async fn offer_pledges(
+    state: web::Data<AppState>,
+    manager: OfferManager,
+    query: web::Query<PageQuery>,
+) -> Result<HttpResponse, AppError> {
+    let page = query.into_inner().page()?;
+    let offer_id = manager.offer.id;
+    let list = state
+        .db
+        .run(move |conn| pledges::of_offer(conn, &offer_id, &page))
+        .await?;
+    Ok(HttpResponse::Ok().json(list))
+}
+
+#[derive(Deserialize, Serialize, Validate, ToSchema)]
+pub struct ReceiptRequest {
+    /// The pledge's bank reference as it appears on the statement.
+    #[validate(length(min = 1, max = 64))]
+    reference: String,
+    amount_pence: Pence,
+    received_at: chrono::DateTime<chrono::Utc>,
+}
+
+/// Records a bank transfer received: the pending pledge with this reference and amount becomes
+/// paid. Takes an optional `Idempotency-Key`.
+#[utoipa::path(post, path = "/api/v1/offers/{id}/bank-receipts", tag = "pledges", security(("bearer" = [])),
+    params(("id" = String, Path), ("Idempotency-Key" = Option<String>, Header)),
+    request_body = ReceiptRequest,
+    responses(
+        (status = 201, body = PledgeView),
+        (status = 409, description = "Already paid", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "No pledge matches, or the amount differs", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn record_receipt(
+    state: web::Data<AppState>,
+    manager: OfferManager,
+    key: MaybeIdempotencyKey,
+    body: Json<ReceiptRequest>,
+) -> Result<HttpResponse, AppError> {
+    let offer_id = manager.offer.id;
+    let user_id = manager.caller.user_id;
+    let hash = idempotency::request_hash(
+        "POST",
+        &format!("/api/v1/offers/{offer_id}/bank-receipts"),
+        &to_json(&body.0)?,
+    );
+    let receipt = Receipt {
+        reference: body.reference.clone(),
+        amount: body.amount_pence,
+        received_at: clock::naive(body.received_at),
+    };
+    let stored = state
+        .db
+        .write(move |conn| {
+            let work = |conn: &mut _| {
+                let pledge = pledges::record_receipt(conn, &offer_id, &receipt, &user_id)?;
+                Ok((201, to_json(&pledge)?))
+            };
+            match &key.0 {
+                Some(key) => idempotency::once(conn, &user_id, key, &hash, work),
+                None => work(conn).map(|(status, body)| StoredResponse {
+                    status,
+                    body: body.to_string(),
+                    replayed: false,
+                }),
+            }
+        })
+        .await?;
+    Ok(stored_response(stored))
+}
+
+/// A statement line that did not become a payment.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UnmatchedLine {
+    /// 1-based line number in the file (the header is line 1).
+    pub line: u64,
+    pub reference: String,
+    pub amount: String,
+    pub reason: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ImportResult {
+    pub matched: u64,
+    pub unmatched: Vec<UnmatchedLine>,
+}
+
+/// Imports a bank statement (`text/csv` with columns `date,reference,amount`, amounts in pounds).
+/// Each line matching a pending pledge by reference and amount pays it, in its own transaction;
+/// the rest are returned with the reason. Importing the same statement again pays nothing twice.
+#[utoipa::path(post, path = "/api/v1/offers/{id}/bank-receipts/import", tag = "pledges", security(("bearer" = [])),
+    params(("id" = String, Path)),
+    request_body(content = String, content_type = "text/csv"),
+    responses(
+        (status = 200, body = ImportResult),
+        (status = 400, description = "Not a CSV with date, reference and amount columns", body = Problem, content_type = "application/problem+json"),
+        (status = 413, body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn import_receipts(
+    state: web::Data<AppState>,
+    manager: OfferManager,
+    req: HttpRequest,
+    payload: web::Payload,
+) -> Result<HttpResponse, AppError> {
+    let is_csv = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.trim().to_ascii_lowercase().starts_with("text/csv"));
+    if !is_csv {
+        return Err(AppError::UnsupportedMediaType(
+            "the statement must be sent as text/csv".into(),
+        ));
+    }
+    let body = read_body(
+        &req,
+        &mut payload.into_inner(),
+        state.settings.pledges.import_limit_bytes,
+    )
+    .await?;
+    let lines = parse_statement(&body)?;
+    let offer_id = manager.offer.id;
+    let user_id = manager.caller.user_id;
+    let mut result = ImportResult {
+        matched: 0,
+        unmatched: Vec::new(),
+    };
+    for line in lines {
+        let (number, reference, amount_text, date) = line;
+        let unmatched = |reason: String| UnmatchedLine {
+            line: number,
+            reference: reference.clone(),
+            amount: amount_text.clone(),
+            reason,
+        };
+        let (Some(amount), Some(received_at)) = (Pence::parse_pounds(&amount_text), date) else {
+            result
+                .unmatched
+                .push(unmatched("the amount or the date cannot be read".into()));
+            continue;
+        };
+        let receipt = Receipt {
+            reference: reference.clone(),
+            amount,
+            received_at,
+        };
+        let (offer_id, user_id) = (offer_id.clone(), user_id.clone());
+        match state
+            .db
+            .write(move |conn| pledges::record_receipt(conn, &offer_id, &receipt, &user_id))
+            .await
+        {
+            Ok(_) => result.matched += 1,
+            Err(AppError::Validation(errors)) => result.unmatched.push(unmatched(
+                errors
+                    .into_iter()
+                    .map(|e| e.message)
+                    .collect::<Vec<_>>()
+                    .join("; "),
+            )),
+            Err(AppError::Conflict(reason)) => result.unmatched.push(unmatched(reason)),
+            Err(other) => return Err(other),
+        }
+    }
+    Ok(HttpResponse::Ok().json(result))
+}
+
+type StatementLine = (u64, String, String, Option<chrono::NaiveDateTime>);
+
+/// Reads `date,reference,amount` (any column order, header names case-insensitive; extra
+/// columns ignored). Dates: `YYYY-MM-DD` or `DD/MM/YYYY`.
+fn parse_statement(body: &[u8]) -> Result<Vec<StatementLine>, AppError> {
+    let malformed = |detail: String| AppError::BadRequest {
+        detail,
+        errors: Vec::new(),
+    };
+    let mut reader = csv::ReaderBuilder::new()
+        .flexible(true)
+        .trim(csv::Trim::All)
+        .from_reader(body);
+    let headers = reader
+        .headers()
+        .map_err(|e| malformed(format!("not a CSV file: {e}")))?
+        .clone();
+    let column = |name: &str| headers.iter().position(|h| h.eq_ignore_ascii_case(name));
+    let (Some(date), Some(reference), Some(amount)) =
+        (column("date"), column("reference"), column("amount"))
+    else {
+        return Err(malformed(
+            "the first line must name the columns date, reference and amount".into(),
+        ));
+    };
+    let mut lines = Vec::new();
+    for (index, record) in reader.records().enumerate() {
+        let record = record.map_err(|e| malformed(format!("line {}: {e}", index + 2)))?;
+        let field = |i: usize| record.get(i).unwrap_or("").to_owned();
+        let date_text = field(date);
+        let parsed_date = chrono::NaiveDate::parse_from_str(&date_text, "%Y-%m-%d")
+            .or_else(|_| chrono::NaiveDate::parse_from_str(&date_text, "%d/%m/%Y"))
+            .ok()
+            .and_then(|d| d.and_hms_opt(12, 0, 0));
+        lines.push((
+            (index + 2) as u64,
+            field(reference),
+            field(amount),
+            parsed_date,
+        ));
+    }
+    Ok(lines)
+}
+
+/// The offer's ledger transfers (its escrow account), oldest first.
+#[utoipa::path(get, path = "/api/v1/offers/{id}/ledger", tag = "ledger", security(("bearer" = [])),
+    params(("id" = String, Path)), responses((status = 200, body = [TransferRow])))]
+pub async fn offer_ledger(
+    state: web::Data<AppState>,
+    manager: OfferManager,
+) -> Result<HttpResponse, AppError> {
+    let account = AccountKind::Escrow.account_id(&manager.offer.id);
+    let transfers = state
+        .db
+        .run(move |conn| ledger::transfers_of(conn, &account))
+        .await?;
+    Ok(HttpResponse::Ok().json(transfers))
+}
+
+/// Recomputes every balance from the transfers and checks the ledger's invariants.
+#[utoipa::path(get, path = "/api/v1/admin/ledger/verify", tag = "ledger", security(("bearer" = [])),
+    responses((status = 200, body = Verification)))]
+pub async fn verify_ledger(
+    state: web::Data<AppState>,
+    _admin: PlatformAdmin,
+) -> Result<HttpResponse, AppError> {
+    let verification = state.db.run(ledger::verify::verify).await?;
+    Ok(HttpResponse::Ok().json(verification))
+}
+
+impl PageQuery {
+    pub fn page(self) -> Result<PageRequest, AppError> {
+        PageRequest::new(self.limit, self.cursor)
+    }
+}

@@ -1,0 +1,404 @@
+//! Pledge rules (DESIGN §2), pure: whether a pledge may be made, its shares, its windows, and
+//! bank transfer references.
+
+use chrono::{Duration, NaiveDate, NaiveDateTime};
+
+use crate::domain::money::Pence;
+use crate::domain::offer::{OfferStatus, Terms};
+use crate::error::{AppError, FieldError};
+
+/// What a pledge is checked against.
+#[derive(Debug, Clone)]
+pub struct PledgeContext<'a> {
+    pub status: OfferStatus,
+    pub terms: &'a Terms,
+    /// Live community pledges plus live match already on the offer.
+    pub offer_total: Pence,
+    /// The investor's live pledges to this offer.
+    pub investor_total: Pence,
+    pub min_age: i64,
+    pub postcode_prefixes: &'a [String],
+    pub profile: Option<InvestorProfile<'a>>,
+    pub accept_terms: bool,
+    pub now: NaiveDateTime,
+}
+
+/// The parts of a complete investor profile the rules look at.
+#[derive(Debug, Clone, Copy)]
+pub struct InvestorProfile<'a> {
+    pub date_of_birth: NaiveDate,
+    pub postcode: &'a str,
+}
+
+/// Checks a new pledge of `amount`. The offer not being open (or past its closing time) is 409;
+/// every other broken rule is 422 naming its field. Returns the number of shares.
+pub fn check_new_pledge(ctx: &PledgeContext<'_>, amount: Pence) -> Result<i64, AppError> {
+    if ctx.status != OfferStatus::Open || ctx.now >= ctx.terms.closes_at {
+        return Err(AppError::conflict(format!(
+            "the offer is {} and not taking pledges",
+            if ctx.status == OfferStatus::Open {
+                "closing"
+            } else {
+                ctx.status.as_str()
+            }
+        )));
+    }
+    let terms = ctx.terms;
+    let mut errors = Vec::new();
+    if !ctx.accept_terms {
+        errors.push(FieldError::new(
+            "accept_terms",
+            "must be true: read and accept the offer document",
+        ));
+    }
+    match &ctx.profile {
+        None => errors.push(FieldError::new(
+            "profile",
+            "complete your profile (name, address, postcode, date of birth) first: the share register needs it",
+        )),
+        Some(profile) => {
+            if age_on(profile.date_of_birth, ctx.now.date()) < ctx.min_age {
+                errors.push(FieldError::new(
+                    "date_of_birth",
+                    format!("investors in this offer must be at least {}", ctx.min_age),
+                ));
+            }
+            let postcode = profile.postcode.replace(' ', "");
+            if !ctx.postcode_prefixes.is_empty() && !ctx.postcode_prefixes.iter().any(|p| postcode_has_prefix(&postcode, p)) {
+                errors.push(FieldError::new(
+                    "postcode",
+                    format!("this offer is open to postcodes starting {}", ctx.postcode_prefixes.join(", ")),
+                ));
+            }
+        }
+    }
+    let price = terms.share_price.get();
+    let mut shares = 0;
+    if amount.get() <= 0 {
+        errors.push(FieldError::new("amount_pence", "must be more than zero"));
+    } else if amount.get() % price != 0 {
+        errors.push(FieldError::new(
+            "amount_pence",
+            format!(
+                "must be a whole number of shares ({} each)",
+                terms.share_price
+            ),
+        ));
+    } else {
+        shares = amount.get() / price;
+        let holding = ctx.investor_total.get().saturating_add(amount.get());
+        if holding < terms.min_holding.get() {
+            errors.push(FieldError::new(
+                "amount_pence",
+                format!(
+                    "the minimum holding is {}; you would hold {}",
+                    terms.min_holding,
+                    Pence::new(holding)
+                ),
+            ));
+        } else if holding > terms.max_holding.get() {
+            let room = (terms.max_holding.get() - ctx.investor_total.get()).max(0);
+            errors.push(FieldError::new(
+                "amount_pence",
+                format!(
+                    "the maximum holding is {}; you can pledge up to {} more",
+                    terms.max_holding,
+                    Pence::new(room)
+                ),
+            ));
+        } else if ctx.offer_total.get().saturating_add(amount.get()) > terms.max_target.get() {
+            errors.push(capacity_error(terms.max_target, ctx.offer_total));
+        }
+    }
+    if errors.is_empty() {
+        Ok(shares)
+    } else {
+        Err(AppError::Validation(errors))
+    }
+}
+
+/// The answer when a pledge would take the offer past its maximum.
+pub fn capacity_error(max_target: Pence, offer_total: Pence) -> FieldError {
+    let room = (max_target.get() - offer_total.get()).max(0);
+    FieldError::new(
+        "amount_pence",
+        format!(
+            "the offer is nearly full: only {} of shares remain",
+            Pence::new(room)
+        ),
+    )
+}
+
+fn postcode_has_prefix(compact_postcode: &str, prefix: &str) -> bool {
+    // "B1" must not match "BS1 ...": a letter prefix must be followed by a digit in the postcode.
+    compact_postcode.starts_with(prefix)
+        && (prefix.ends_with(|c: char| c.is_ascii_digit())
+            || compact_postcode[prefix.len()..].starts_with(|c: char| c.is_ascii_digit()))
+}
+
+/// Whole years between a date of birth and a day.
+pub fn age_on(date_of_birth: NaiveDate, day: NaiveDate) -> i64 {
+    i64::from(day.years_since(date_of_birth).unwrap_or(0))
+}
+
+/// Until when an investor may cancel a paid pledge: the cooling-off period, and never after
+/// the offer closes.
+pub fn cancellable_until(
+    created_at: NaiveDateTime,
+    cooling_off_days: i64,
+    closes_at: NaiveDateTime,
+) -> NaiveDateTime {
+    (created_at + Duration::days(cooling_off_days)).min(closes_at)
+}
+
+/// Bank references use 32 symbols with no 0/O or 1/I, so they survive being read aloud and
+/// typed: `CS` + 8 random symbols + 1 check symbol, e.g. `CSK7M29QXT`.
+pub const REFERENCE_ALPHABET: &[u8; 32] = b"23456789ABCDEFGHJKLMNPQRSTUVWXYZ";
+
+/// A reference from 8 random bytes (each taken modulo 32, which is unbiased).
+pub fn bank_reference(random: [u8; 8]) -> String {
+    let body: Vec<u8> = random
+        .iter()
+        .map(|b| REFERENCE_ALPHABET[(*b % 32) as usize])
+        .collect();
+    let check = REFERENCE_ALPHABET[check_symbol(&body)];
+    let mut reference = String::from("CS");
+    reference.extend(body.iter().map(|&c| c as char));
+    reference.push(check as char);
+    reference
+}
+
+/// Sum of the symbols' values weighted by odd numbers (1, 3, 5, ...) modulo 32. Odd weights are
+/// invertible modulo 32, so any single wrong symbol changes the check; neighbours swapped are
+/// caught unless their values differ by a multiple of 16.
+fn check_symbol(body: &[u8]) -> usize {
+    body.iter()
+        .enumerate()
+        .map(|(i, c)| {
+            let value = REFERENCE_ALPHABET.iter().position(|a| a == c).unwrap_or(0);
+            value * (2 * i + 1)
+        })
+        .sum::<usize>()
+        % 32
+}
+
+/// Normalises a reference as typed (`cs-k7m2 9qxt`) and checks its check symbol; `None` when
+/// it cannot be one of ours.
+pub fn parse_bank_reference(raw: &str) -> Option<String> {
+    let compact: String = raw
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric())
+        .map(|c| c.to_ascii_uppercase())
+        .collect();
+    let body = compact.strip_prefix("CS")?;
+    if body.len() != 9 || !body.bytes().all(|b| REFERENCE_ALPHABET.contains(&b)) {
+        return None;
+    }
+    let (symbols, check) = body.as_bytes().split_at(8);
+    (REFERENCE_ALPHABET[check_symbol(symbols)] == check[0]).then_some(compact)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn now() -> NaiveDateTime {
+        NaiveDate::from_ymd_opt(2026, 11, 1)
+            .unwrap()
+            .and_hms_opt(12, 0, 0)
+            .unwrap()
+    }
+
+    fn terms() -> Terms {
+        Terms {
+            share_price: Pence::new(100),
+            min_target: Pence::from_pounds(10_000),
+            target: Pence::from_pounds(20_000),
+            max_target: Pence::from_pounds(30_000),
+            min_holding: Pence::from_pounds(100),
+            max_holding: Pence::from_pounds(5_000),
+            opens_at: now() - Duration::days(1),
+            closes_at: now() + Duration::days(30),
+            cooling_off_days: 14,
+            interest_rate_bps: 0,
+        }
+    }
+
+    fn ctx<'a>(terms: &'a Terms, prefixes: &'a [String]) -> PledgeContext<'a> {
+        PledgeContext {
+            status: OfferStatus::Open,
+            terms,
+            offer_total: Pence::ZERO,
+            investor_total: Pence::ZERO,
+            min_age: 16,
+            postcode_prefixes: prefixes,
+            profile: Some(InvestorProfile {
+                date_of_birth: NaiveDate::from_ymd_opt(1980, 5, 1).unwrap(),
+                postcode: "BS1 4DJ",
+            }),
+            accept_terms: true,
+            now: now(),
+        }
+    }
+
+    fn fields(result: Result<i64, AppError>) -> Vec<String> {
+        match result {
+            Err(AppError::Validation(errors)) => errors.into_iter().map(|e| e.field).collect(),
+            other => panic!("expected 422, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_pledge_within_every_limit_gives_whole_shares() {
+        let t = terms();
+        assert_eq!(
+            check_new_pledge(&ctx(&t, &[]), Pence::from_pounds(250)).unwrap(),
+            250
+        );
+    }
+
+    #[test]
+    fn each_rule_is_422_on_its_field() {
+        let t = terms();
+        let none: Vec<String> = vec![];
+        assert_eq!(
+            fields(check_new_pledge(&ctx(&t, &none), Pence::new(25_050))),
+            ["amount_pence"]
+        );
+        assert_eq!(
+            fields(check_new_pledge(&ctx(&t, &none), Pence::from_pounds(50))),
+            ["amount_pence"]
+        );
+        assert_eq!(
+            fields(check_new_pledge(&ctx(&t, &none), Pence::from_pounds(5_001))),
+            ["amount_pence"]
+        );
+        let mut c = ctx(&t, &none);
+        c.investor_total = Pence::from_pounds(4_900);
+        assert_eq!(
+            fields(check_new_pledge(&c, Pence::from_pounds(200))),
+            ["amount_pence"]
+        );
+        assert!(check_new_pledge(&c, Pence::from_pounds(100)).is_ok());
+        let mut c = ctx(&t, &none);
+        c.offer_total = Pence::from_pounds(29_900);
+        assert_eq!(
+            fields(check_new_pledge(&c, Pence::from_pounds(200))),
+            ["amount_pence"]
+        );
+        let mut c = ctx(&t, &none);
+        c.accept_terms = false;
+        c.profile = None;
+        assert_eq!(
+            fields(check_new_pledge(&c, Pence::from_pounds(200))),
+            ["accept_terms", "profile"]
+        );
+        let mut c = ctx(&t, &none);
+        c.min_age = 50;
+        assert_eq!(
+            fields(check_new_pledge(&c, Pence::from_pounds(200))),
+            ["date_of_birth"]
+        );
+        let local = vec!["GL5".to_owned(), "B".to_owned()];
+        assert_eq!(
+            fields(check_new_pledge(&ctx(&t, &local), Pence::from_pounds(200))),
+            ["postcode"]
+        );
+        let local = vec!["BS".to_owned()];
+        assert!(check_new_pledge(&ctx(&t, &local), Pence::from_pounds(200)).is_ok());
+    }
+
+    #[test]
+    fn an_offer_that_is_not_open_is_a_conflict() {
+        let t = terms();
+        let mut c = ctx(&t, &[]);
+        c.status = OfferStatus::Closed;
+        assert!(matches!(
+            check_new_pledge(&c, Pence::from_pounds(200)),
+            Err(AppError::Conflict(_))
+        ));
+        let mut c = ctx(&t, &[]);
+        c.now = t.closes_at;
+        assert!(matches!(
+            check_new_pledge(&c, Pence::from_pounds(200)),
+            Err(AppError::Conflict(_))
+        ));
+    }
+
+    #[test]
+    fn ages_count_whole_years() {
+        let dob = NaiveDate::from_ymd_opt(2010, 11, 2).unwrap();
+        assert_eq!(
+            age_on(dob, NaiveDate::from_ymd_opt(2026, 11, 1).unwrap()),
+            15
+        );
+        assert_eq!(
+            age_on(dob, NaiveDate::from_ymd_opt(2026, 11, 2).unwrap()),
+            16
+        );
+    }
+
+    #[test]
+    fn the_cancellation_window_ends_at_the_close() {
+        let closes = now() + Duration::days(3);
+        assert_eq!(cancellable_until(now(), 14, closes), closes);
+        assert_eq!(
+            cancellable_until(now(), 2, closes),
+            now() + Duration::days(2)
+        );
+    }
+
+    #[test]
+    fn references_have_no_ambiguous_symbols_and_check_themselves() {
+        let reference = bank_reference([0, 1, 2, 3, 250, 251, 252, 255]);
+        assert_eq!(reference.len(), 11);
+        assert!(!reference[2..].contains(['0', 'O', '1', 'I']));
+        assert_eq!(
+            parse_bank_reference(&reference).as_deref(),
+            Some(reference.as_str())
+        );
+        let typed = format!("cs-{} {}", &reference[2..6].to_lowercase(), &reference[6..]);
+        assert_eq!(
+            parse_bank_reference(&typed).as_deref(),
+            Some(reference.as_str())
+        );
+        assert_eq!(parse_bank_reference("CS12345678"), None);
+        assert_eq!(parse_bank_reference("hello"), None);
+    }
+
+    proptest! {
+        #[test]
+        fn a_single_wrong_symbol_is_caught(bytes in any::<[u8; 8]>(), at in 2usize..11, replacement in 0usize..32) {
+            let reference = bank_reference(bytes);
+            let mut typo = reference.clone().into_bytes();
+            prop_assume!(typo[at] != REFERENCE_ALPHABET[replacement]);
+            typo[at] = REFERENCE_ALPHABET[replacement];
+            prop_assert_eq!(parse_bank_reference(&String::from_utf8(typo).unwrap()), None);
+        }
+
+        #[test]
+        fn accepted_pledges_keep_every_limit(
+            shares in 1i64..8_000,
+            price in prop::sample::select(vec![1i64, 100, 250]),
+            investor_total in 0i64..600_000,
+            offer_total in 0i64..3_100_000,
+        ) {
+            let mut t = terms();
+            t.share_price = Pence::new(price);
+            t.min_holding = Pence::new(price * 100);
+            t.max_holding = Pence::new(price * 5_000);
+            t.max_target = Pence::new(price * 30_000);
+            let mut c = ctx(&t, &[]);
+            c.investor_total = Pence::new(investor_total);
+            c.offer_total = Pence::new(offer_total);
+            let amount = Pence::new(shares * price);
+            if let Ok(got) = check_new_pledge(&c, amount) {
+                prop_assert_eq!(got * price, amount.get());
+                prop_assert!(investor_total + amount.get() >= t.min_holding.get());
+                prop_assert!(investor_total + amount.get() <= t.max_holding.get());
+                prop_assert!(offer_total + amount.get() <= t.max_target.get());
+            }
+        }
+    }
+}

@@ -1,0 +1,392 @@
+//! The core pledge ledger (DESIGN §3): double-entry, append-only, modelled on TigerBeetle's
+//! accounts and two-phase transfers. This module is the only writer of balance columns.
+//!
+//! - An account holds `debits_pending`, `debits_posted`, `credits_pending`, `credits_posted`.
+//!   `debits_must_not_exceed_credits` is enforced in the same `UPDATE` that moves a balance
+//!   (a conditional `WHERE`, row count checked).
+//! - A transfer's id is its idempotency key: submitting the same id again with the same fields
+//!   answers `Exists` and changes nothing; with other fields it is refused.
+//! - A pending transfer reserves; a `post` record (its own id, `pending_id` = the pending one)
+//!   makes it final; a `void` record cancels it. The pending row's `state` is the only column of
+//!   a transfer ever updated.
+//!
+//! Every function here runs inside the caller's transaction, beside the state change it records.
+
+pub mod verify;
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::clock;
+use crate::db::schema::{ledger_accounts, ledger_transfers};
+use crate::db::{insert_ignoring_duplicates_sql, DbConnection};
+use crate::domain::money::Pence;
+use crate::error::AppError;
+
+/// What an account stands for. Its id is `<kind>:<owner id>`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AccountKind {
+    /// An investor's side of their pledges (money owed to, then paid into, escrow).
+    Investor,
+    /// An offer's community money held until close-out. Cannot pay out more than it received.
+    Escrow,
+}
+
+impl AccountKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AccountKind::Investor => "investor",
+            AccountKind::Escrow => "escrow",
+        }
+    }
+
+    fn debits_must_not_exceed_credits(self) -> bool {
+        matches!(self, AccountKind::Escrow)
+    }
+
+    pub fn account_id(self, owner_id: &str) -> String {
+        format!("{}:{owner_id}", self.as_str())
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LedgerError {
+    #[error("account {0} does not exist")]
+    AccountMissing(String),
+    #[error("account {0} would have more debits than posted credits")]
+    DebitsExceedCredits(String),
+    #[error("transfer {0} exists with other fields")]
+    TransferConflict(String),
+    #[error("transfer {0} is not a pending transfer awaiting resolution")]
+    NotPending(String),
+}
+
+impl From<LedgerError> for AppError {
+    fn from(e: LedgerError) -> Self {
+        match e {
+            LedgerError::TransferConflict(_) | LedgerError::NotPending(_) => {
+                AppError::Conflict(e.to_string())
+            }
+            other => AppError::Internal(anyhow::anyhow!("ledger: {other}")),
+        }
+    }
+}
+
+/// Whether a call made a new transfer or found the same one already made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Created,
+    Exists,
+}
+
+/// A transfer to make.
+#[derive(Debug, Clone)]
+pub struct NewTransfer<'a> {
+    pub id: &'a str,
+    pub debit_account_id: &'a str,
+    pub credit_account_id: &'a str,
+    pub amount: Pence,
+    /// `pledge`, `refund`, `match`, `allocation`, ...
+    pub kind: &'a str,
+    /// What caused it, e.g. `pledge:<id>`.
+    pub cause: &'a str,
+}
+
+/// A transfer as listed to admins.
+#[derive(Debug, Serialize, ToSchema, Queryable)]
+pub struct TransferRow {
+    pub id: String,
+    pub debit_account_id: String,
+    pub credit_account_id: String,
+    pub amount: i64,
+    pub kind: String,
+    pub phase: String,
+    pub state: String,
+    pub pending_id: Option<String>,
+    pub cause: String,
+    pub created_at: NaiveDateTime,
+}
+
+/// Creates the account if it does not exist (concurrent callers agree on one row).
+pub fn ensure_account(
+    conn: &mut DbConnection,
+    kind: AccountKind,
+    owner_id: &str,
+) -> Result<String, AppError> {
+    use diesel::sql_types::{Bool, Text, Timestamp};
+    let id = kind.account_id(owner_id);
+    let sql = insert_ignoring_duplicates_sql(
+        conn,
+        "ledger_accounts (id, kind, owner_id, debits_must_not_exceed_credits, created_at)",
+        5,
+        "id",
+    );
+    let query = diesel::sql_query(sql)
+        .bind::<Text, _>(&id)
+        .bind::<Text, _>(kind.as_str())
+        .bind::<Text, _>(owner_id)
+        .bind::<Bool, _>(kind.debits_must_not_exceed_credits())
+        .bind::<Timestamp, _>(clock::now());
+    match conn {
+        DbConnection::Postgresql(pg) => query.execute(pg)?,
+        DbConnection::Sqlite(lite) => query.execute(lite)?,
+    };
+    Ok(id)
+}
+
+type ExistingTransfer = (String, String, i64, String, String, String, Option<String>);
+
+fn existing(conn: &mut DbConnection, id: &str) -> Result<Option<ExistingTransfer>, AppError> {
+    Ok(ledger_transfers::table
+        .find(id)
+        .select((
+            ledger_transfers::debit_account_id,
+            ledger_transfers::credit_account_id,
+            ledger_transfers::amount,
+            ledger_transfers::kind,
+            ledger_transfers::phase,
+            ledger_transfers::state,
+            ledger_transfers::pending_id,
+        ))
+        .first(conn)
+        .optional()?)
+}
+
+/// Moves `amount` into the debit columns of an account (pending or posted), refusing, in the
+/// same statement, to break `debits_must_not_exceed_credits`.
+fn add_debit(
+    conn: &mut DbConnection,
+    account: &str,
+    amount: i64,
+    posted: bool,
+) -> Result<(), AppError> {
+    use ledger_accounts::dsl as a;
+    let within_flag = a::debits_must_not_exceed_credits
+        .eq(false)
+        .or((a::debits_pending + a::debits_posted + amount).le(a::credits_posted));
+    let target = a::ledger_accounts
+        .filter(a::id.eq(account))
+        .filter(within_flag);
+    let changed = if posted {
+        diesel::update(target)
+            .set(a::debits_posted.eq(a::debits_posted + amount))
+            .execute(conn)?
+    } else {
+        diesel::update(target)
+            .set(a::debits_pending.eq(a::debits_pending + amount))
+            .execute(conn)?
+    };
+    if changed == 0 {
+        return Err(refusal(conn, account)?.into());
+    }
+    Ok(())
+}
+
+fn add_credit(
+    conn: &mut DbConnection,
+    account: &str,
+    amount: i64,
+    posted: bool,
+) -> Result<(), AppError> {
+    use ledger_accounts::dsl as a;
+    let target = a::ledger_accounts.filter(a::id.eq(account));
+    let changed = if posted {
+        diesel::update(target)
+            .set(a::credits_posted.eq(a::credits_posted + amount))
+            .execute(conn)?
+    } else {
+        diesel::update(target)
+            .set(a::credits_pending.eq(a::credits_pending + amount))
+            .execute(conn)?
+    };
+    if changed == 0 {
+        return Err(LedgerError::AccountMissing(account.to_owned()).into());
+    }
+    Ok(())
+}
+
+fn refusal(conn: &mut DbConnection, account: &str) -> Result<LedgerError, AppError> {
+    let exists = ledger_accounts::table
+        .find(account)
+        .select(ledger_accounts::id)
+        .first::<String>(conn)
+        .optional()?
+        .is_some();
+    Ok(if exists {
+        LedgerError::DebitsExceedCredits(account.to_owned())
+    } else {
+        LedgerError::AccountMissing(account.to_owned())
+    })
+}
+
+fn insert_transfer(
+    conn: &mut DbConnection,
+    t: &NewTransfer<'_>,
+    phase: &str,
+    state: &str,
+    pending_id: Option<&str>,
+) -> Result<(), AppError> {
+    diesel::insert_into(ledger_transfers::table)
+        .values((
+            ledger_transfers::id.eq(t.id),
+            ledger_transfers::debit_account_id.eq(t.debit_account_id),
+            ledger_transfers::credit_account_id.eq(t.credit_account_id),
+            ledger_transfers::amount.eq(t.amount.get()),
+            ledger_transfers::kind.eq(t.kind),
+            ledger_transfers::phase.eq(phase),
+            ledger_transfers::state.eq(state),
+            ledger_transfers::pending_id.eq(pending_id),
+            ledger_transfers::cause.eq(t.cause),
+            ledger_transfers::created_at.eq(clock::now()),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Checks a transfer id that exists already against what is asked now.
+fn same_or_conflict(
+    found: ExistingTransfer,
+    t: &NewTransfer<'_>,
+    phase: &str,
+    pending_id: Option<&str>,
+) -> Result<Outcome, AppError> {
+    let (debit, credit, amount, kind, found_phase, _, found_pending) = found;
+    let same = debit == t.debit_account_id
+        && credit == t.credit_account_id
+        && amount == t.amount.get()
+        && kind == t.kind
+        && found_phase == phase
+        && found_pending.as_deref() == pending_id;
+    if same {
+        Ok(Outcome::Exists)
+    } else {
+        Err(LedgerError::TransferConflict(t.id.to_owned()).into())
+    }
+}
+
+fn check_amount(t: &NewTransfer<'_>) -> Result<(), AppError> {
+    if t.amount.get() <= 0 || t.debit_account_id == t.credit_account_id {
+        return Err(AppError::Internal(anyhow::anyhow!(
+            "ledger: transfer {} must move a positive amount between two accounts",
+            t.id
+        )));
+    }
+    Ok(())
+}
+
+/// Reserves `amount` from debit to credit: the first phase of a two-phase transfer.
+pub fn create_pending(conn: &mut DbConnection, t: &NewTransfer<'_>) -> Result<Outcome, AppError> {
+    check_amount(t)?;
+    if let Some(found) = existing(conn, t.id)? {
+        return same_or_conflict(found, t, "pending", None);
+    }
+    add_debit(conn, t.debit_account_id, t.amount.get(), false)?;
+    add_credit(conn, t.credit_account_id, t.amount.get(), false)?;
+    insert_transfer(conn, t, "pending", "pending", None).map(|()| Outcome::Created)
+}
+
+/// Moves `amount` from debit to credit at once.
+pub fn create_posted(conn: &mut DbConnection, t: &NewTransfer<'_>) -> Result<Outcome, AppError> {
+    check_amount(t)?;
+    if let Some(found) = existing(conn, t.id)? {
+        return same_or_conflict(found, t, "single", None);
+    }
+    add_debit(conn, t.debit_account_id, t.amount.get(), true)?;
+    add_credit(conn, t.credit_account_id, t.amount.get(), true)?;
+    insert_transfer(conn, t, "single", "posted", None).map(|()| Outcome::Created)
+}
+
+/// How a pending transfer is resolved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Resolution {
+    Post,
+    Void,
+}
+
+/// Posts or voids the pending transfer `pending_id` with a record of id `id`. Resolving twice
+/// with the same record id answers `Exists`; a pending transfer already resolved otherwise is
+/// refused (`NotPending`).
+pub fn resolve_pending(
+    conn: &mut DbConnection,
+    id: &str,
+    pending_id: &str,
+    resolution: Resolution,
+    cause: &str,
+) -> Result<Outcome, AppError> {
+    let (phase, state) = match resolution {
+        Resolution::Post => ("post", "posted"),
+        Resolution::Void => ("void", "voided"),
+    };
+    let Some((debit, credit, amount, kind, pending_phase, _, _)) = existing(conn, pending_id)?
+    else {
+        return Err(LedgerError::NotPending(pending_id.to_owned()).into());
+    };
+    if pending_phase != "pending" {
+        return Err(LedgerError::NotPending(pending_id.to_owned()).into());
+    }
+    let record = NewTransfer {
+        id,
+        debit_account_id: &debit,
+        credit_account_id: &credit,
+        amount: Pence::new(amount),
+        kind: &kind,
+        cause,
+    };
+    if let Some(found) = existing(conn, id)? {
+        return same_or_conflict(found, &record, phase, Some(pending_id));
+    }
+    let claimed = diesel::update(
+        ledger_transfers::table
+            .filter(ledger_transfers::id.eq(pending_id))
+            .filter(ledger_transfers::state.eq("pending")),
+    )
+    .set(ledger_transfers::state.eq(state))
+    .execute(conn)?;
+    if claimed == 0 {
+        return Err(LedgerError::NotPending(pending_id.to_owned()).into());
+    }
+    use ledger_accounts::dsl as a;
+    // Leaving the pending columns; posting adds to the posted ones. Total debits do not grow,
+    // so the debit flag cannot be broken by a post or a void.
+    diesel::update(a::ledger_accounts.filter(a::id.eq(&debit)))
+        .set(a::debits_pending.eq(a::debits_pending - amount))
+        .execute(conn)?;
+    diesel::update(a::ledger_accounts.filter(a::id.eq(&credit)))
+        .set(a::credits_pending.eq(a::credits_pending - amount))
+        .execute(conn)?;
+    if resolution == Resolution::Post {
+        add_debit(conn, &debit, amount, true)?;
+        add_credit(conn, &credit, amount, true)?;
+    }
+    insert_transfer(conn, &record, phase, state, Some(pending_id))?;
+    Ok(Outcome::Created)
+}
+
+/// Every transfer that touches `account_id`, oldest first.
+pub fn transfers_of(
+    conn: &mut DbConnection,
+    account_id: &str,
+) -> Result<Vec<TransferRow>, AppError> {
+    Ok(ledger_transfers::table
+        .filter(
+            ledger_transfers::debit_account_id
+                .eq(account_id)
+                .or(ledger_transfers::credit_account_id.eq(account_id)),
+        )
+        .order((ledger_transfers::created_at, ledger_transfers::id))
+        .select((
+            ledger_transfers::id,
+            ledger_transfers::debit_account_id,
+            ledger_transfers::credit_account_id,
+            ledger_transfers::amount,
+            ledger_transfers::kind,
+            ledger_transfers::phase,
+            ledger_transfers::state,
+            ledger_transfers::pending_id,
+            ledger_transfers::cause,
+            ledger_transfers::created_at,
+        ))
+        .load(conn)?)
+}

@@ -1,0 +1,253 @@
+//! `ledger verify`: recomputes every balance from the transfers and checks the invariants of
+//! DESIGN §3 in one consistent snapshot. Plain SQL aggregates, the same text on both backends
+//! (`SUM` is cast to BIGINT because PostgreSQL sums BIGINT as NUMERIC).
+
+use diesel::connection::{AnsiTransactionManager, TransactionManager};
+use diesel::prelude::*;
+use diesel::sql_types::{BigInt, Bool, Text};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::db::DbConnection;
+use crate::error::AppError;
+
+/// The verdict.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Verification {
+    /// True when no problem was found.
+    pub balanced: bool,
+    pub accounts_checked: i64,
+    pub transfers_checked: i64,
+    /// One line per broken invariant.
+    pub problems: Vec<String>,
+}
+
+#[derive(QueryableByName)]
+struct AccountCheck {
+    #[diesel(sql_type = Text)]
+    id: String,
+    #[diesel(sql_type = Bool)]
+    debits_must_not_exceed_credits: bool,
+    #[diesel(sql_type = BigInt)]
+    debits_pending: i64,
+    #[diesel(sql_type = BigInt)]
+    debits_posted: i64,
+    #[diesel(sql_type = BigInt)]
+    credits_pending: i64,
+    #[diesel(sql_type = BigInt)]
+    credits_posted: i64,
+    #[diesel(sql_type = BigInt)]
+    sum_debits_pending: i64,
+    #[diesel(sql_type = BigInt)]
+    sum_debits_posted: i64,
+    #[diesel(sql_type = BigInt)]
+    sum_credits_pending: i64,
+    #[diesel(sql_type = BigInt)]
+    sum_credits_posted: i64,
+}
+
+const ACCOUNT_CHECK: &str = "
+SELECT a.id, a.debits_must_not_exceed_credits,
+       a.debits_pending, a.debits_posted, a.credits_pending, a.credits_posted,
+       CAST(COALESCE((SELECT SUM(t.amount) FROM ledger_transfers t
+            WHERE t.debit_account_id = a.id AND t.phase = 'pending' AND t.state = 'pending'), 0) AS BIGINT) AS sum_debits_pending,
+       CAST(COALESCE((SELECT SUM(t.amount) FROM ledger_transfers t
+            WHERE t.debit_account_id = a.id AND t.phase IN ('single', 'post')), 0) AS BIGINT) AS sum_debits_posted,
+       CAST(COALESCE((SELECT SUM(t.amount) FROM ledger_transfers t
+            WHERE t.credit_account_id = a.id AND t.phase = 'pending' AND t.state = 'pending'), 0) AS BIGINT) AS sum_credits_pending,
+       CAST(COALESCE((SELECT SUM(t.amount) FROM ledger_transfers t
+            WHERE t.credit_account_id = a.id AND t.phase IN ('single', 'post')), 0) AS BIGINT) AS sum_credits_posted
+FROM ledger_accounts a ORDER BY a.id";
+
+#[derive(QueryableByName)]
+struct Id {
+    #[diesel(sql_type = Text)]
+    id: String,
+}
+
+/// Pending transfers whose state disagrees with their resolving record, and records that do not
+/// match the transfer they resolve.
+const TRANSFER_CHECKS: [(&str, &str); 3] = [
+    (
+        "SELECT p.id FROM ledger_transfers p LEFT JOIN ledger_transfers r ON r.pending_id = p.id
+         WHERE p.phase = 'pending' AND ((p.state = 'pending' AND r.id IS NOT NULL)
+            OR (p.state = 'posted' AND (r.id IS NULL OR r.phase <> 'post'))
+            OR (p.state = 'voided' AND (r.id IS NULL OR r.phase <> 'void')))",
+        "pending transfer's state does not match its resolution",
+    ),
+    (
+        "SELECT r.id FROM ledger_transfers r LEFT JOIN ledger_transfers p ON p.id = r.pending_id
+         WHERE r.phase IN ('post', 'void') AND (p.id IS NULL OR p.phase <> 'pending' OR r.amount <> p.amount
+            OR r.debit_account_id <> p.debit_account_id OR r.credit_account_id <> p.credit_account_id)",
+        "resolving record does not match its pending transfer",
+    ),
+    (
+        "SELECT p.id FROM pledges p JOIN ledger_transfers t ON t.id = p.transfer_id
+         WHERE NOT ((p.status = 'pending' AND t.state = 'pending')
+            OR (p.status IN ('paid', 'allocated', 'refunded') AND t.state = 'posted')
+            OR (p.status IN ('cancelled', 'expired') AND t.state = 'voided'))",
+        "pledge's status does not match its transfer",
+    ),
+];
+
+#[derive(QueryableByName)]
+struct OfferCheck {
+    #[diesel(sql_type = Text)]
+    id: String,
+    #[diesel(sql_type = BigInt)]
+    community_pledged_pence: i64,
+    #[diesel(sql_type = BigInt)]
+    community_paid_pence: i64,
+    #[diesel(sql_type = BigInt)]
+    match_pence: i64,
+    #[diesel(sql_type = BigInt)]
+    max_target_pence: i64,
+    #[diesel(sql_type = BigInt)]
+    pledge_count: i64,
+    #[diesel(sql_type = BigInt)]
+    investor_count: i64,
+    #[diesel(sql_type = BigInt)]
+    escrow_net: i64,
+    #[diesel(sql_type = BigInt)]
+    escrow_paid: i64,
+    #[diesel(sql_type = BigInt)]
+    live_sum: i64,
+    #[diesel(sql_type = BigInt)]
+    paid_sum: i64,
+    #[diesel(sql_type = BigInt)]
+    live_count: i64,
+    #[diesel(sql_type = BigInt)]
+    live_investors: i64,
+}
+
+const OFFER_CHECK: &str = "
+SELECT o.id, o.community_pledged_pence, o.community_paid_pence, o.match_pence, o.max_target_pence,
+       CAST(o.pledge_count AS BIGINT) AS pledge_count, CAST(o.investor_count AS BIGINT) AS investor_count,
+       CAST(COALESCE(e.credits_pending + e.credits_posted - e.debits_pending - e.debits_posted, 0) AS BIGINT) AS escrow_net,
+       CAST(COALESCE(e.credits_posted - e.debits_posted - e.debits_pending, 0) AS BIGINT) AS escrow_paid,
+       CAST(COALESCE((SELECT SUM(p.amount_pence) FROM pledges p
+            WHERE p.offer_id = o.id AND p.status IN ('pending', 'paid', 'allocated')), 0) AS BIGINT) AS live_sum,
+       CAST(COALESCE((SELECT SUM(p.amount_pence) FROM pledges p
+            WHERE p.offer_id = o.id AND p.status IN ('paid', 'allocated')), 0) AS BIGINT) AS paid_sum,
+       CAST((SELECT COUNT(*) FROM pledges p
+            WHERE p.offer_id = o.id AND p.status IN ('pending', 'paid', 'allocated')) AS BIGINT) AS live_count,
+       CAST((SELECT COUNT(DISTINCT p.investor_id) FROM pledges p
+            WHERE p.offer_id = o.id AND p.status IN ('pending', 'paid', 'allocated')) AS BIGINT) AS live_investors
+FROM offers o LEFT JOIN ledger_accounts e ON e.id = 'escrow:' || o.id
+ORDER BY o.id";
+
+#[derive(QueryableByName)]
+struct Count {
+    #[diesel(sql_type = BigInt)]
+    n: i64,
+}
+
+/// Checks the whole ledger in one read-only snapshot.
+pub fn verify(conn: &mut DbConnection) -> Result<Verification, AppError> {
+    match conn {
+        DbConnection::Postgresql(pg) => AnsiTransactionManager::begin_transaction_sql(
+            &mut *pg,
+            "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
+        )?,
+        // In WAL mode a deferred transaction reads one snapshot from its first read.
+        DbConnection::Sqlite(lite) => {
+            AnsiTransactionManager::begin_transaction_sql(&mut *lite, "BEGIN")?
+        }
+    }
+    let result = checks(conn);
+    let ended = match conn {
+        DbConnection::Postgresql(pg) => AnsiTransactionManager::rollback_transaction(&mut *pg),
+        DbConnection::Sqlite(lite) => AnsiTransactionManager::rollback_transaction(&mut *lite),
+    };
+    let verification = result?;
+    ended?;
+    Ok(verification)
+}
+
+fn checks(conn: &mut DbConnection) -> Result<Verification, AppError> {
+    let mut problems = Vec::new();
+    let accounts: Vec<AccountCheck> = diesel::sql_query(ACCOUNT_CHECK).load(conn)?;
+    let (mut debits, mut credits) = (0i128, 0i128);
+    for a in &accounts {
+        debits += i128::from(a.debits_pending) + i128::from(a.debits_posted);
+        credits += i128::from(a.credits_pending) + i128::from(a.credits_posted);
+        let columns = [
+            ("debits_pending", a.debits_pending, a.sum_debits_pending),
+            ("debits_posted", a.debits_posted, a.sum_debits_posted),
+            ("credits_pending", a.credits_pending, a.sum_credits_pending),
+            ("credits_posted", a.credits_posted, a.sum_credits_posted),
+        ];
+        for (column, balance, sum) in columns {
+            if balance != sum {
+                problems.push(format!(
+                    "account {}: {column} is {balance} but its transfers sum to {sum}",
+                    a.id
+                ));
+            }
+        }
+        if a.debits_must_not_exceed_credits && a.debits_pending + a.debits_posted > a.credits_posted
+        {
+            problems.push(format!("account {}: debits exceed posted credits", a.id));
+        }
+    }
+    if debits != credits {
+        problems.push(format!(
+            "total debits {debits} differ from total credits {credits}"
+        ));
+    }
+    for (sql, what) in TRANSFER_CHECKS {
+        let ids: Vec<Id> = diesel::sql_query(sql).load(conn)?;
+        problems.extend(ids.into_iter().map(|row| format!("{what}: {}", row.id)));
+    }
+    let offers: Vec<OfferCheck> = diesel::sql_query(OFFER_CHECK).load(conn)?;
+    for o in &offers {
+        let pairs = [
+            (
+                "community_pledged_pence vs escrow balance",
+                o.community_pledged_pence,
+                o.escrow_net,
+            ),
+            (
+                "community_paid_pence vs escrow posted balance",
+                o.community_paid_pence,
+                o.escrow_paid,
+            ),
+            (
+                "community_pledged_pence vs live pledges",
+                o.community_pledged_pence,
+                o.live_sum,
+            ),
+            (
+                "community_paid_pence vs paid pledges",
+                o.community_paid_pence,
+                o.paid_sum,
+            ),
+            ("pledge_count vs live pledges", o.pledge_count, o.live_count),
+            (
+                "investor_count vs live investors",
+                o.investor_count,
+                o.live_investors,
+            ),
+        ];
+        for (what, recorded, computed) in pairs {
+            if recorded != computed {
+                problems.push(format!("offer {}: {what}: {recorded} ≠ {computed}", o.id));
+            }
+        }
+        if o.community_pledged_pence + o.match_pence > o.max_target_pence {
+            problems.push(format!(
+                "offer {}: community plus match exceeds max_target_pence",
+                o.id
+            ));
+        }
+    }
+    let transfers: Vec<Count> =
+        diesel::sql_query("SELECT CAST(COUNT(*) AS BIGINT) AS n FROM ledger_transfers")
+            .load(conn)?;
+    Ok(Verification {
+        balanced: problems.is_empty(),
+        accounts_checked: accounts.len() as i64,
+        transfers_checked: transfers.first().map_or(0, |c| c.n),
+        problems,
+    })
+}

@@ -1,0 +1,142 @@
+//! Idempotency keys for POSTs that move money. A request claims `(user, key)` at the start of
+//! its transaction and stores its answer at the end of the same transaction, so the stored
+//! answer exists exactly when the effect does. A concurrent repeat blocks on the claim (the
+//! unique key) until the first commits, then replays its answer; on SQLite the write lock
+//! already serialises them. A failed request (4xx) rolls back and releases its key, so a
+//! corrected retry may reuse it. Keys are kept at least 24 hours (purged after 48).
+
+use chrono::Duration;
+use diesel::prelude::*;
+use diesel::sql_types::{Text, Timestamp};
+use sha2::{Digest, Sha256};
+
+use crate::clock;
+use crate::db::schema::idempotency_keys;
+use crate::db::{insert_ignoring_duplicates_sql, DbConnection};
+use crate::error::{AppError, FieldError};
+
+/// How long keys are kept before the housekeeping job may delete them.
+pub const RETENTION: Duration = Duration::hours(48);
+
+/// A client's key: 1 to 255 visible ASCII characters.
+#[derive(Debug, Clone)]
+pub struct IdempotencyKey(String);
+
+impl IdempotencyKey {
+    pub fn parse(raw: &str) -> Result<Self, AppError> {
+        if raw.is_empty() || raw.len() > 255 || !raw.bytes().all(|b| b.is_ascii_graphic()) {
+            return Err(AppError::BadRequest {
+                detail: "the Idempotency-Key header is not valid".into(),
+                errors: vec![FieldError::new(
+                    "Idempotency-Key",
+                    "must be 1 to 255 visible ASCII characters",
+                )],
+            });
+        }
+        Ok(Self(raw.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// An answer as stored and replayed.
+#[derive(Debug, Clone)]
+pub struct StoredResponse {
+    pub status: u16,
+    pub body: String,
+    /// True when this is a replay of an earlier request's answer.
+    pub replayed: bool,
+}
+
+/// What identifies "the same request": method, path and body (JSON with sorted keys).
+pub fn request_hash(method: &str, path: &str, body: &serde_json::Value) -> String {
+    let mut hasher = Sha256::new();
+    hasher.update(method.as_bytes());
+    hasher.update(b" ");
+    hasher.update(path.as_bytes());
+    hasher.update(b"\n");
+    hasher.update(body.to_string().as_bytes());
+    hasher
+        .finalize()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// Runs `work` once per `(user, key)`, inside the caller's transaction. `work` answers a
+/// status and a JSON body.
+pub fn once<F>(
+    conn: &mut DbConnection,
+    user_id: &str,
+    key: &IdempotencyKey,
+    request_hash: &str,
+    work: F,
+) -> Result<StoredResponse, AppError>
+where
+    F: FnOnce(&mut DbConnection) -> Result<(u16, serde_json::Value), AppError>,
+{
+    let sql = insert_ignoring_duplicates_sql(
+        conn,
+        "idempotency_keys (user_id, idempotency_key, request_hash, created_at)",
+        4,
+        "user_id, idempotency_key",
+    );
+    let claim = diesel::sql_query(sql)
+        .bind::<Text, _>(user_id)
+        .bind::<Text, _>(key.as_str())
+        .bind::<Text, _>(request_hash)
+        .bind::<Timestamp, _>(clock::now());
+    let claimed = match conn {
+        DbConnection::Postgresql(pg) => claim.execute(pg)?,
+        DbConnection::Sqlite(lite) => claim.execute(lite)?,
+    };
+    if claimed == 0 {
+        let (stored_hash, status, body): (String, Option<i32>, Option<String>) =
+            idempotency_keys::table
+                .find((user_id, key.as_str()))
+                .select((
+                    idempotency_keys::request_hash,
+                    idempotency_keys::response_status,
+                    idempotency_keys::response_body,
+                ))
+                .first(conn)?;
+        if stored_hash != request_hash {
+            return Err(AppError::conflict(
+                "this Idempotency-Key was used for a different request; use a new key",
+            ));
+        }
+        return match (status, body) {
+            (Some(status), Some(body)) => Ok(StoredResponse {
+                status: u16::try_from(status).unwrap_or(200),
+                body,
+                replayed: true,
+            }),
+            _ => Err(AppError::conflict(
+                "a request with this Idempotency-Key is still in progress",
+            )),
+        };
+    }
+    let (status, body) = work(conn)?;
+    let body = body.to_string();
+    diesel::update(idempotency_keys::table.find((user_id, key.as_str())))
+        .set((
+            idempotency_keys::response_status.eq(i32::from(status)),
+            idempotency_keys::response_body.eq(&body),
+        ))
+        .execute(conn)?;
+    Ok(StoredResponse {
+        status,
+        body,
+        replayed: false,
+    })
+}
+
+/// Housekeeping: deletes keys older than [`RETENTION`].
+pub fn purge_expired(conn: &mut DbConnection) -> Result<usize, AppError> {
+    Ok(diesel::delete(
+        idempotency_keys::table.filter(idempotency_keys::created_at.lt(clock::now() - RETENTION)),
+    )
+    .execute(conn)?)
+}

@@ -1,0 +1,681 @@
+//! Pledges: making one (capacity and holding limits enforced under the offer's row lock),
+//! paying by bank transfer (a receipt posts the pending transfer), cancelling, expiring, and
+//! the views. Every change writes its ledger transfer, the pledge and the offer totals in one
+//! transaction.
+
+use chrono::{Duration, NaiveDateTime};
+use diesel::dsl::count_star;
+use diesel::prelude::*;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::clock;
+use crate::db::schema::{bank_receipts, offers, pledges, societies};
+use crate::db::{write_transaction, DbConnection};
+use crate::domain::money::Pence;
+use crate::domain::offer::OfferStatus;
+use crate::domain::pledge::{
+    bank_reference, cancellable_until, capacity_error, check_new_pledge, parse_bank_reference,
+    InvestorProfile, PledgeContext,
+};
+use crate::error::AppError;
+use crate::ledger::{self, AccountKind, NewTransfer, Resolution};
+use crate::services::offers::{self as offer_service, OfferRow};
+use crate::services::organisations::BankDetails;
+use crate::services::page::{Page, PageRequest};
+use crate::services::{accounts, organisations};
+
+/// Where a pledge is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum PledgeStatus {
+    Pending,
+    Paid,
+    Allocated,
+    Cancelled,
+    Expired,
+    Refunded,
+}
+
+impl PledgeStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PledgeStatus::Pending => "pending",
+            PledgeStatus::Paid => "paid",
+            PledgeStatus::Allocated => "allocated",
+            PledgeStatus::Cancelled => "cancelled",
+            PledgeStatus::Expired => "expired",
+            PledgeStatus::Refunded => "refunded",
+        }
+    }
+
+    fn parse(text: &str) -> Result<Self, AppError> {
+        [
+            Self::Pending,
+            Self::Paid,
+            Self::Allocated,
+            Self::Cancelled,
+            Self::Expired,
+            Self::Refunded,
+        ]
+        .into_iter()
+        .find(|s| s.as_str() == text)
+        .ok_or_else(|| {
+            AppError::Internal(anyhow::anyhow!(
+                "unknown pledge status {text:?} in the database"
+            ))
+        })
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum PaymentMethod {
+    Card,
+    BankTransfer,
+}
+
+impl PaymentMethod {
+    fn as_str(self) -> &'static str {
+        match self {
+            PaymentMethod::Card => "card",
+            PaymentMethod::BankTransfer => "bank_transfer",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = pledges)]
+pub struct PledgeRow {
+    pub id: String,
+    pub offer_id: String,
+    pub investor_id: String,
+    pub status: String,
+    pub amount_pence: i64,
+    pub shares: i64,
+    pub match_pence: i64,
+    pub payment_method: String,
+    pub bank_reference: Option<String>,
+    pub transfer_id: String,
+    pub cancellable_until: NaiveDateTime,
+    pub payment_due_at: NaiveDateTime,
+    pub paid_at: Option<NaiveDateTime>,
+    pub ended_at: Option<NaiveDateTime>,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+}
+
+/// How to pay.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PaymentInstructions {
+    pub method: PaymentMethod,
+    /// Quote this reference with the bank transfer.
+    pub bank_reference: Option<String>,
+    /// The society's account to pay into.
+    pub bank_details: Option<BankDetails>,
+    /// For card payments (Stripe), when card payments are configured.
+    pub client_secret: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PledgeView {
+    pub id: String,
+    pub offer_id: String,
+    pub investor_id: String,
+    pub status: PledgeStatus,
+    pub amount_pence: Pence,
+    pub shares: i64,
+    pub match_pence: Pence,
+    pub created_at: chrono::DateTime<chrono::Utc>,
+    /// A paid pledge may be cancelled until then (the cooling-off period, and never after the
+    /// close); an unpaid one may be withdrawn any time before the close.
+    pub cancellable_until: chrono::DateTime<chrono::Utc>,
+    /// An unpaid pledge expires then.
+    pub payment_due_at: chrono::DateTime<chrono::Utc>,
+    pub paid_at: Option<chrono::DateTime<chrono::Utc>>,
+    pub payment: PaymentInstructions,
+}
+
+impl PledgeView {
+    fn build(row: PledgeRow, bank_details: Option<BankDetails>) -> Result<Self, AppError> {
+        let method = if row.payment_method == "card" {
+            PaymentMethod::Card
+        } else {
+            PaymentMethod::BankTransfer
+        };
+        Ok(PledgeView {
+            status: PledgeStatus::parse(&row.status)?,
+            amount_pence: Pence::new(row.amount_pence),
+            match_pence: Pence::new(row.match_pence),
+            created_at: clock::utc(row.created_at),
+            cancellable_until: clock::utc(row.cancellable_until),
+            payment_due_at: clock::utc(row.payment_due_at),
+            paid_at: row.paid_at.map(clock::utc),
+            payment: PaymentInstructions {
+                method,
+                bank_reference: row.bank_reference,
+                bank_details: if method == PaymentMethod::BankTransfer {
+                    bank_details
+                } else {
+                    None
+                },
+                client_secret: None,
+            },
+            id: row.id,
+            offer_id: row.offer_id,
+            investor_id: row.investor_id,
+            shares: row.shares,
+        })
+    }
+}
+
+/// A pledge as asked for.
+#[derive(Debug, Clone)]
+pub struct NewPledge {
+    pub amount: Pence,
+    pub payment_method: PaymentMethod,
+    pub accept_terms: bool,
+}
+
+const LIVE: [&str; 3] = ["pending", "paid", "allocated"];
+
+/// The investor's live pledges to the offer, in pence.
+fn investor_total(
+    conn: &mut DbConnection,
+    offer_id: &str,
+    investor_id: &str,
+) -> Result<i64, AppError> {
+    let amounts: Vec<i64> = pledges::table
+        .filter(pledges::offer_id.eq(offer_id))
+        .filter(pledges::investor_id.eq(investor_id))
+        .filter(pledges::status.eq_any(LIVE))
+        .select(pledges::amount_pence)
+        .load(conn)?;
+    Ok(amounts.iter().sum())
+}
+
+fn society_bank_details(
+    conn: &mut DbConnection,
+    society_id: &str,
+) -> Result<Option<BankDetails>, AppError> {
+    let row: (Option<String>, Option<String>, Option<String>) = societies::table
+        .find(society_id)
+        .select((
+            societies::bank_account_name,
+            societies::bank_sort_code,
+            societies::bank_account_number,
+        ))
+        .first(conn)?;
+    Ok(match row {
+        (Some(account_name), Some(sort_code), Some(account_number)) => Some(BankDetails {
+            account_name,
+            sort_code,
+            account_number,
+        }),
+        _ => None,
+    })
+}
+
+/// Makes a pledge. Call inside a write transaction.
+pub fn create(
+    conn: &mut DbConnection,
+    investor_id: &str,
+    offer_id: &str,
+    new: &NewPledge,
+    payment_deadline_days: i64,
+) -> Result<PledgeView, AppError> {
+    let now = clock::now();
+    let offer = offer_service::get(conn, offer_id)?;
+    if !offer.is_public()? {
+        return Err(AppError::NotFound("offer"));
+    }
+    if new.payment_method == PaymentMethod::Card {
+        return Err(AppError::field(
+            "payment_method",
+            "card payments are not configured on this server; pay by bank_transfer",
+        ));
+    }
+    let user = accounts::get(conn, investor_id)?;
+    let terms = offer.terms();
+    let prefixes = offer.postcode_prefixes();
+    let profile = match (
+        user.profile_complete(),
+        user.date_of_birth,
+        user.postcode.as_deref(),
+    ) {
+        (true, Some(date_of_birth), Some(postcode)) => Some(InvestorProfile {
+            date_of_birth,
+            postcode,
+        }),
+        _ => None,
+    };
+    let mut context = PledgeContext {
+        status: offer.status()?,
+        terms: &terms,
+        offer_total: Pence::new(offer.community_pledged_pence + offer.match_pence),
+        investor_total: Pence::new(investor_total(conn, offer_id, investor_id)?),
+        min_age: i64::from(offer.min_age),
+        postcode_prefixes: &prefixes,
+        profile,
+        accept_terms: new.accept_terms,
+        now,
+    };
+    // A first check for clear answers; the conditional update below is what holds under
+    // concurrency.
+    let shares = check_new_pledge(&context, new.amount)?;
+    let amount = new.amount.get();
+    let reserved = diesel::update(
+        offers::table
+            .filter(offers::id.eq(offer_id))
+            .filter(offers::status.eq(OfferStatus::Open.as_str()))
+            .filter(
+                (offers::community_pledged_pence + offers::match_pence + amount)
+                    .le(offers::max_target_pence),
+            ),
+    )
+    .set((
+        offers::community_pledged_pence.eq(offers::community_pledged_pence + amount),
+        offers::pledge_count.eq(offers::pledge_count + 1),
+        offers::updated_at.eq(now),
+    ))
+    .execute(conn)?;
+    if reserved == 0 {
+        let fresh = offer_service::get(conn, offer_id)?;
+        if fresh.status()? != OfferStatus::Open {
+            return Err(AppError::conflict(format!(
+                "the offer is {} and not taking pledges",
+                fresh.status
+            )));
+        }
+        return Err(AppError::Validation(vec![capacity_error(
+            terms.max_target,
+            Pence::new(fresh.community_pledged_pence + fresh.match_pence),
+        )]));
+    }
+    // The offer row is now locked until commit, so the investor's total is current: check the
+    // holding limits again against it.
+    let held = investor_total(conn, offer_id, investor_id)?;
+    if held != context.investor_total.get() {
+        context.investor_total = Pence::new(held);
+        context.offer_total = Pence::ZERO;
+        check_new_pledge(&context, new.amount)?;
+    }
+    if held == 0 {
+        diesel::update(offers::table.find(offer_id))
+            .set(offers::investor_count.eq(offers::investor_count + 1))
+            .execute(conn)?;
+    }
+    let pledge_id = clock::new_id();
+    let transfer_id = format!("pledge:{pledge_id}");
+    let investor_account = ledger::ensure_account(conn, AccountKind::Investor, investor_id)?;
+    let escrow_account = ledger::ensure_account(conn, AccountKind::Escrow, offer_id)?;
+    ledger::create_pending(
+        conn,
+        &NewTransfer {
+            id: &transfer_id,
+            debit_account_id: &investor_account,
+            credit_account_id: &escrow_account,
+            amount: new.amount,
+            kind: "pledge",
+            cause: &format!("pledge:{pledge_id}"),
+        },
+    )?;
+    let reference = new_reference()?;
+    diesel::insert_into(pledges::table)
+        .values((
+            pledges::id.eq(&pledge_id),
+            pledges::offer_id.eq(offer_id),
+            pledges::investor_id.eq(investor_id),
+            pledges::status.eq(PledgeStatus::Pending.as_str()),
+            pledges::amount_pence.eq(amount),
+            pledges::shares.eq(shares),
+            pledges::payment_method.eq(new.payment_method.as_str()),
+            pledges::bank_reference.eq(&reference),
+            pledges::transfer_id.eq(&transfer_id),
+            pledges::cancellable_until.eq(cancellable_until(
+                now,
+                terms.cooling_off_days,
+                terms.closes_at,
+            )),
+            pledges::payment_due_at.eq(now + Duration::days(payment_deadline_days)),
+            pledges::created_at.eq(now),
+            pledges::updated_at.eq(now),
+        ))
+        .execute(conn)?;
+    let row = get(conn, &pledge_id)?;
+    view(conn, row)
+}
+
+fn new_reference() -> Result<Option<String>, AppError> {
+    let mut random = [0u8; 8];
+    getrandom::fill(&mut random)
+        .map_err(|e| AppError::Internal(anyhow::anyhow!("no randomness: {e}")))?;
+    Ok(Some(bank_reference(random)))
+}
+
+pub fn get(conn: &mut DbConnection, id: &str) -> Result<PledgeRow, AppError> {
+    pledges::table
+        .find(id)
+        .select(PledgeRow::as_select())
+        .first(conn)
+        .optional()?
+        .ok_or(AppError::NotFound("pledge"))
+}
+
+pub fn view(conn: &mut DbConnection, row: PledgeRow) -> Result<PledgeView, AppError> {
+    let society_id: String = offers::table
+        .find(&row.offer_id)
+        .select(offers::society_id)
+        .first(conn)?;
+    let details = society_bank_details(conn, &society_id)?;
+    PledgeView::build(row, details)
+}
+
+/// A pledge as its investor, its offer's society admins or a platform admin may see it; 404 to
+/// anyone else.
+pub fn get_for(
+    conn: &mut DbConnection,
+    id: &str,
+    user_id: &str,
+    is_platform_admin: bool,
+) -> Result<PledgeView, AppError> {
+    let row = get(conn, id)?;
+    if row.investor_id != user_id && !is_platform_admin {
+        let society_id: String = offers::table
+            .find(&row.offer_id)
+            .select(offers::society_id)
+            .first(conn)?;
+        if !organisations::is_society_admin(conn, &society_id, user_id)? {
+            return Err(AppError::NotFound("pledge"));
+        }
+    }
+    view(conn, row)
+}
+
+fn page_of(
+    conn: &mut DbConnection,
+    rows: Vec<PledgeRow>,
+    page: &PageRequest,
+) -> Result<Page<PledgeView>, AppError> {
+    let mut details_by_offer: std::collections::HashMap<String, Option<BankDetails>> =
+        Default::default();
+    let mut with_details = Vec::with_capacity(rows.len());
+    for row in rows {
+        if !details_by_offer.contains_key(&row.offer_id) {
+            let society_id: String = offers::table
+                .find(&row.offer_id)
+                .select(offers::society_id)
+                .first(conn)?;
+            details_by_offer.insert(
+                row.offer_id.clone(),
+                society_bank_details(conn, &society_id)?,
+            );
+        }
+        let details = details_by_offer[&row.offer_id].clone();
+        with_details.push((row, details));
+    }
+    Page::from_rows(
+        with_details,
+        page,
+        |(r, _)| r.id.clone(),
+        |(row, details)| PledgeView::build(row, details),
+    )
+}
+
+/// The caller's pledges, newest first.
+pub fn of_investor(
+    conn: &mut DbConnection,
+    investor_id: &str,
+    page: &PageRequest,
+) -> Result<Page<PledgeView>, AppError> {
+    let mut query = pledges::table
+        .filter(pledges::investor_id.eq(investor_id))
+        .select(PledgeRow::as_select())
+        .order(pledges::id.desc())
+        .limit(page.limit + 1)
+        .into_boxed();
+    if let Some(after) = &page.after {
+        query = query.filter(pledges::id.lt(after));
+    }
+    let rows = query.load(conn)?;
+    page_of(conn, rows, page)
+}
+
+/// An offer's pledges, newest first.
+pub fn of_offer(
+    conn: &mut DbConnection,
+    offer_id: &str,
+    page: &PageRequest,
+) -> Result<Page<PledgeView>, AppError> {
+    let mut query = pledges::table
+        .filter(pledges::offer_id.eq(offer_id))
+        .select(PledgeRow::as_select())
+        .order(pledges::id.desc())
+        .limit(page.limit + 1)
+        .into_boxed();
+    if let Some(after) = &page.after {
+        query = query.filter(pledges::id.lt(after));
+    }
+    let rows = query.load(conn)?;
+    page_of(conn, rows, page)
+}
+
+/// Ends a pending pledge (cancelled or expired): voids its transfer and takes it out of the
+/// offer's totals. Returns false when the pledge was no longer pending.
+fn end_pending(
+    conn: &mut DbConnection,
+    row: &PledgeRow,
+    to: PledgeStatus,
+    now: NaiveDateTime,
+) -> Result<bool, AppError> {
+    let changed = diesel::update(
+        pledges::table
+            .filter(pledges::id.eq(&row.id))
+            .filter(pledges::status.eq(PledgeStatus::Pending.as_str())),
+    )
+    .set((
+        pledges::status.eq(to.as_str()),
+        pledges::ended_at.eq(now),
+        pledges::updated_at.eq(now),
+    ))
+    .execute(conn)?;
+    if changed == 0 {
+        return Ok(false);
+    }
+    ledger::resolve_pending(
+        conn,
+        &format!("{}:void", row.transfer_id),
+        &row.transfer_id,
+        Resolution::Void,
+        &format!("pledge:{}:{}", row.id, to.as_str()),
+    )?;
+    let still_invested = investor_total(conn, &row.offer_id, &row.investor_id)? > 0;
+    diesel::update(offers::table.find(&row.offer_id))
+        .set((
+            offers::community_pledged_pence.eq(offers::community_pledged_pence - row.amount_pence),
+            offers::pledge_count.eq(offers::pledge_count - 1),
+            offers::investor_count.eq(offers::investor_count - if still_invested { 0 } else { 1 }),
+            offers::updated_at.eq(now),
+        ))
+        .execute(conn)?;
+    Ok(true)
+}
+
+/// The investor cancels their pledge. Unpaid: withdrawn any time before the close. Paid: only
+/// in the cooling-off period, with a refund, which arrives with the payments module (409 now).
+pub fn cancel(
+    conn: &mut DbConnection,
+    id: &str,
+    investor_id: &str,
+) -> Result<PledgeView, AppError> {
+    let now = clock::now();
+    let row = get(conn, id)?;
+    if row.investor_id != investor_id {
+        return Err(AppError::NotFound("pledge"));
+    }
+    let offer = offer_service::get(conn, &row.offer_id)?;
+    let offer_open = offer.status()? == OfferStatus::Open && now < offer.closes_at;
+    match PledgeStatus::parse(&row.status)? {
+        PledgeStatus::Pending if offer_open => {
+            if !end_pending(conn, &row, PledgeStatus::Cancelled, now)? {
+                return Err(AppError::conflict("the pledge changed meanwhile; reload it"));
+            }
+        }
+        PledgeStatus::Pending => return Err(AppError::conflict("the offer has closed; the pledge can no longer be cancelled")),
+        PledgeStatus::Paid if offer_open && now <= row.cancellable_until => {
+            return Err(AppError::conflict(
+                "this pledge is paid: cancelling it needs a refund, which this server cannot make yet; contact the society",
+            ))
+        }
+        PledgeStatus::Paid => return Err(AppError::conflict("the cooling-off period for this pledge has ended")),
+        other => return Err(AppError::conflict(format!("the pledge is {} already", other.as_str()))),
+    }
+    let row = get(conn, id)?;
+    view(conn, row)
+}
+
+/// When an offer is cancelled: every pending pledge is cancelled with it. Paid pledges would
+/// need refunds, which arrive with the payments module, so their presence refuses the
+/// cancellation (409).
+pub fn cancel_all_for_offer(conn: &mut DbConnection, offer: &OfferRow) -> Result<usize, AppError> {
+    let now = clock::now();
+    let paid: i64 = pledges::table
+        .filter(pledges::offer_id.eq(&offer.id))
+        .filter(pledges::status.eq(PledgeStatus::Paid.as_str()))
+        .select(count_star())
+        .first(conn)?;
+    if paid > 0 {
+        return Err(AppError::conflict(format!(
+            "the offer holds {paid} paid pledges, which would need refunds; refunds arrive with the payments module"
+        )));
+    }
+    let pending: Vec<PledgeRow> = pledges::table
+        .filter(pledges::offer_id.eq(&offer.id))
+        .filter(pledges::status.eq(PledgeStatus::Pending.as_str()))
+        .select(PledgeRow::as_select())
+        .load(conn)?;
+    let mut ended = 0;
+    for row in &pending {
+        if end_pending(conn, row, PledgeStatus::Cancelled, now)? {
+            ended += 1;
+        }
+    }
+    Ok(ended)
+}
+
+/// Scheduler step: expires pending pledges past their payment deadline, each in its own
+/// transaction (a conditional update, so several instances expire each pledge once).
+pub fn expire_unpaid(conn: &mut DbConnection, now: NaiveDateTime) -> Result<usize, AppError> {
+    let due: Vec<PledgeRow> = pledges::table
+        .filter(pledges::status.eq(PledgeStatus::Pending.as_str()))
+        .filter(pledges::payment_due_at.le(now))
+        .select(PledgeRow::as_select())
+        .order(pledges::payment_due_at)
+        .limit(500)
+        .load(conn)?;
+    let mut expired = 0;
+    for row in &due {
+        if write_transaction(conn, |c| end_pending(c, row, PledgeStatus::Expired, now))? {
+            expired += 1;
+        }
+    }
+    Ok(expired)
+}
+
+/// A bank transfer received for a pledge of `offer_id`.
+#[derive(Debug, Clone)]
+pub struct Receipt {
+    pub reference: String,
+    pub amount: Pence,
+    pub received_at: NaiveDateTime,
+}
+
+/// Records a receipt: the pending pledge with this reference and amount becomes paid (its
+/// transfer posted). No match is 422 on `reference`; a different amount 422 on `amount_pence`;
+/// a pledge already paid 409.
+pub fn record_receipt(
+    conn: &mut DbConnection,
+    offer_id: &str,
+    receipt: &Receipt,
+    recorded_by: &str,
+) -> Result<PledgeView, AppError> {
+    let now = clock::now();
+    let reference = parse_bank_reference(&receipt.reference).ok_or_else(|| {
+        AppError::field("reference", "is not a pledge reference (e.g. CSK7M29QXT)")
+    })?;
+    let row: Option<PledgeRow> = pledges::table
+        .filter(pledges::offer_id.eq(offer_id))
+        .filter(pledges::bank_reference.eq(&reference))
+        .select(PledgeRow::as_select())
+        .first(conn)
+        .optional()?;
+    let row = row.ok_or_else(|| {
+        AppError::field("reference", "no pledge to this offer has this reference")
+    })?;
+    match PledgeStatus::parse(&row.status)? {
+        PledgeStatus::Pending => {}
+        PledgeStatus::Paid | PledgeStatus::Allocated => {
+            return Err(AppError::conflict("this pledge is already paid"));
+        }
+        other => {
+            return Err(AppError::field(
+                "reference",
+                format!(
+                    "the pledge with this reference is {}; return the money to the payer",
+                    other.as_str()
+                ),
+            ))
+        }
+    }
+    if receipt.amount.get() != row.amount_pence {
+        return Err(AppError::field(
+            "amount_pence",
+            format!(
+                "the pledge is for {}, not {}",
+                Pence::new(row.amount_pence),
+                receipt.amount
+            ),
+        ));
+    }
+    let changed = diesel::update(
+        pledges::table
+            .filter(pledges::id.eq(&row.id))
+            .filter(pledges::status.eq(PledgeStatus::Pending.as_str())),
+    )
+    .set((
+        pledges::status.eq(PledgeStatus::Paid.as_str()),
+        pledges::paid_at.eq(receipt.received_at),
+        pledges::updated_at.eq(now),
+    ))
+    .execute(conn)?;
+    if changed == 0 {
+        return Err(AppError::conflict("this pledge is already paid"));
+    }
+    ledger::resolve_pending(
+        conn,
+        &format!("{}:post", row.transfer_id),
+        &row.transfer_id,
+        Resolution::Post,
+        &format!("bank-receipt:{reference}"),
+    )?;
+    diesel::update(offers::table.find(offer_id))
+        .set((
+            offers::community_paid_pence.eq(offers::community_paid_pence + row.amount_pence),
+            offers::updated_at.eq(now),
+        ))
+        .execute(conn)?;
+    diesel::insert_into(bank_receipts::table)
+        .values((
+            bank_receipts::id.eq(clock::new_id()),
+            bank_receipts::offer_id.eq(offer_id),
+            bank_receipts::pledge_id.eq(&row.id),
+            bank_receipts::reference.eq(&reference),
+            bank_receipts::amount_pence.eq(receipt.amount.get()),
+            bank_receipts::received_at.eq(receipt.received_at),
+            bank_receipts::recorded_by.eq(recorded_by),
+            bank_receipts::created_at.eq(now),
+        ))
+        .execute(conn)?;
+    let paid = get(conn, &row.id)?;
+    view(conn, paid)
+}
