@@ -22,10 +22,7 @@ async fn main() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let mut settings = Settings::default();
     settings.server.bind = "127.0.0.1:0".into();
-    settings.database.url = SecretString::from(format!(
-        "sqlite://{}",
-        dir.path().join("bench.db").display()
-    ));
+    settings.database.url = SecretString::from(format!("sqlite://{}", dir.path().join("bench.db").display()));
     settings.auth.secret_file = dir.path().join("jwt-secret");
     settings.auth.login_max_failures = u32::MAX;
     let auth = settings.auth.clone();

@@ -84,6 +84,11 @@ pub struct ServerSettings {
     pub body_limit_bytes: usize,
     /// How long in-flight requests may take to finish after SIGTERM.
     pub shutdown_timeout_secs: u64,
+    /// Addresses of reverse proxies whose `X-Forwarded-For` is believed when finding a client's
+    /// address (for login throttling). Empty: the TCP peer is the client. In the environment, a
+    /// comma-separated list.
+    #[serde(deserialize_with = "ip_list")]
+    pub trusted_proxies: Vec<std::net::IpAddr>,
 }
 
 impl Default for ServerSettings {
@@ -93,6 +98,7 @@ impl Default for ServerSettings {
             workers: 0,
             body_limit_bytes: 64 * 1024,
             shutdown_timeout_secs: 30,
+            trusted_proxies: Vec::new(),
         }
     }
 }
@@ -251,17 +257,11 @@ impl Settings {
                 .chars()
                 .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
         {
-            return Err(ConfigError::new(
-                "CS_PROFILE",
-                "must be letters, digits, '-' or '_'",
-            ));
+            return Err(ConfigError::new("CS_PROFILE", "must be letters, digits, '-' or '_'"));
         }
-        let env: config::Map<String, String> = vars
-            .into_iter()
-            .filter(|(k, _)| k.starts_with("CS__"))
-            .collect();
-        let mut builder = config::Config::builder()
-            .add_source(config::File::from(config_dir.join("default.toml")).required(false));
+        let env: config::Map<String, String> = vars.into_iter().filter(|(k, _)| k.starts_with("CS__")).collect();
+        let mut builder =
+            config::Config::builder().add_source(config::File::from(config_dir.join("default.toml")).required(false));
         if profile != "default" {
             let file = config_dir.join(format!("{profile}.toml"));
             if !file.exists() {
@@ -277,7 +277,6 @@ impl Settings {
                 config::Environment::with_prefix("CS")
                     .prefix_separator("__")
                     .separator("__")
-                    .try_parsing(true)
                     .source(Some(env)),
             )
             .build()
@@ -289,17 +288,12 @@ impl Settings {
     }
 
     fn validate(&self) -> Result<(), ConfigError> {
-        self.server.bind.parse::<SocketAddr>().map_err(|e| {
-            ConfigError::new(
-                "server.bind",
-                format!("{e} (expected host:port, e.g. 127.0.0.1:8080)"),
-            )
-        })?;
+        self.server
+            .bind
+            .parse::<SocketAddr>()
+            .map_err(|e| ConfigError::new("server.bind", format!("{e} (expected host:port, e.g. 127.0.0.1:8080)")))?;
         if self.server.body_limit_bytes < 1024 {
-            return Err(ConfigError::new(
-                "server.body_limit_bytes",
-                "must be at least 1024",
-            ));
+            return Err(ConfigError::new("server.body_limit_bytes", "must be at least 1024"));
         }
         self.database_target()?;
         if self.database.pool_size == 0 {
@@ -309,10 +303,7 @@ impl Settings {
             return Err(ConfigError::new("jobs.tick_ms", "must be at least 1"));
         }
         if self.offers.individual_cap_pence < 1 {
-            return Err(ConfigError::new(
-                "offers.individual_cap_pence",
-                "must be at least 1",
-            ));
+            return Err(ConfigError::new("offers.individual_cap_pence", "must be at least 1"));
         }
         if self.offers.max_days < 1 {
             return Err(ConfigError::new("offers.max_days", "must be at least 1"));
@@ -363,10 +354,7 @@ impl AuthSettings {
         use secrecy::ExposeSecret;
         match &self.jwt_secret {
             Some(secret) if secret.expose_secret().len() < 32 => {
-                return Err(ConfigError::new(
-                    "auth.jwt_secret",
-                    "must be at least 32 bytes",
-                ))
+                return Err(ConfigError::new("auth.jwt_secret", "must be at least 32 bytes"))
             }
             Some(_) => {}
             None if self.require_secret || !self.generate_secret_if_missing => {
@@ -383,6 +371,18 @@ impl AuthSettings {
                 "must be between 1 and 3600 (access tokens are short-lived)",
             ));
         }
+        if self.refresh_token_ttl_secs > 365 * 24 * 3600 {
+            return Err(ConfigError::new(
+                "auth.refresh_token_ttl_secs",
+                "must be at most a year (31536000)",
+            ));
+        }
+        if !(1..=24 * 3600).contains(&self.login_window_secs) {
+            return Err(ConfigError::new(
+                "auth.login_window_secs",
+                "must be between 1 and 86400",
+            ));
+        }
         if self.refresh_token_ttl_secs < self.access_token_ttl_secs {
             return Err(ConfigError::new(
                 "auth.refresh_token_ttl_secs",
@@ -396,39 +396,49 @@ impl AuthSettings {
             ));
         }
         if self.argon2_iterations == 0 {
-            return Err(ConfigError::new(
-                "auth.argon2_iterations",
-                "must be at least 1",
-            ));
+            return Err(ConfigError::new("auth.argon2_iterations", "must be at least 1"));
         }
         if self.argon2_parallelism == 0 {
-            return Err(ConfigError::new(
-                "auth.argon2_parallelism",
-                "must be at least 1",
-            ));
+            return Err(ConfigError::new("auth.argon2_parallelism", "must be at least 1"));
         }
         if self.login_max_failures == 0 {
-            return Err(ConfigError::new(
-                "auth.login_max_failures",
-                "must be at least 1",
-            ));
+            return Err(ConfigError::new("auth.login_max_failures", "must be at least 1"));
         }
         Ok(())
     }
+}
+
+/// A list of IP addresses, as a TOML array or a comma-separated string (from the environment).
+fn ip_list<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Vec<std::net::IpAddr>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Raw {
+        Text(String),
+        List(Vec<String>),
+    }
+    let items = match Raw::deserialize(deserializer)? {
+        Raw::Text(text) => text.split(',').map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()).collect(),
+        Raw::List(list) => list,
+    };
+    items
+        .iter()
+        .map(|item| {
+            item.parse()
+                .map_err(|_| serde::de::Error::custom(format!("{item:?} is not an IP address")))
+        })
+        .collect()
 }
 
 /// Turns the `config` crate's errors into one line that names the key.
 fn describe_config_error(err: config::ConfigError) -> ConfigError {
     match err {
         // The value found is not printed: it may be a secret.
-        config::ConfigError::Type { key, expected, .. } => ConfigError::new(
-            key.unwrap_or_else(|| "?".into()),
-            format!("expected {expected}"),
-        ),
-        config::ConfigError::FileParse { uri, cause } => ConfigError::new(
-            uri.unwrap_or_else(|| "config file".into()),
-            cause.to_string(),
-        ),
+        config::ConfigError::Type { key, expected, .. } => {
+            ConfigError::new(key.unwrap_or_else(|| "?".into()), format!("expected {expected}"))
+        }
+        config::ConfigError::FileParse { uri, cause } => {
+            ConfigError::new(uri.unwrap_or_else(|| "config file".into()), cause.to_string())
+        }
         other => {
             let text = other.to_string();
             let key = text
@@ -451,17 +461,13 @@ mod tests {
     }
 
     fn vars(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
     }
 
     #[test]
     fn the_shipped_default_toml_equals_the_built_in_defaults() {
         let from_file = Settings::load_from(&config_dir(), "default", vars(&[])).unwrap();
-        let built_in =
-            Settings::load_from(Path::new("/nonexistent"), "default", vars(&[])).unwrap();
+        let built_in = Settings::load_from(Path::new("/nonexistent"), "default", vars(&[])).unwrap();
         assert_eq!(format!("{from_file:?}"), format!("{built_in:?}"));
         use secrecy::ExposeSecret;
         assert_eq!(
@@ -484,15 +490,11 @@ mod tests {
         )
         .unwrap();
         std::fs::write(dir.path().join("staging.toml"), "[jobs]\ntick_ms = 250\n").unwrap();
-        let settings =
-            Settings::load_from(dir.path(), "staging", vars(&[("CS__LOG__FORMAT", "json")]))
-                .unwrap();
+        let settings = Settings::load_from(dir.path(), "staging", vars(&[("CS__LOG__FORMAT", "json")])).unwrap();
         assert_eq!(settings.jobs.tick_ms, 250);
         assert_eq!(settings.log.filter, "warn");
         assert_eq!(settings.log.format, LogFormat::Json);
-        let settings =
-            Settings::load_from(dir.path(), "staging", vars(&[("CS__JOBS__TICK_MS", "10")]))
-                .unwrap();
+        let settings = Settings::load_from(dir.path(), "staging", vars(&[("CS__JOBS__TICK_MS", "10")])).unwrap();
         assert_eq!(settings.jobs.tick_ms, 10);
     }
 
@@ -516,10 +518,7 @@ mod tests {
             Path::new("/nonexistent"),
             "default",
             vars(&[
-                (
-                    "CS__AUTH__JWT_SECRET",
-                    "a-secret-that-is-long-enough-to-be-valid",
-                ),
+                ("CS__AUTH__JWT_SECRET", "a-secret-that-is-long-enough-to-be-valid"),
                 ("CS__DATABASE__URL", "postgres://u:pw123@h/db"),
             ]),
         )
@@ -527,6 +526,32 @@ mod tests {
         let printed = format!("{settings:?}");
         assert!(!printed.contains("a-secret-that"));
         assert!(!printed.contains("pw123"));
+    }
+
+    #[test]
+    fn values_from_the_environment_keep_their_text_and_lists_split() {
+        let settings = Settings::load_from(
+            Path::new("/nonexistent"),
+            "default",
+            vars(&[
+                ("CS__AUTH__JWT_SECRET", "00000000000000000000000000000000000012"),
+                ("CS__SERVER__TRUSTED_PROXIES", "10.0.0.1,10.0.0.2"),
+            ]),
+        )
+        .unwrap();
+        use secrecy::ExposeSecret;
+        assert_eq!(
+            settings.auth.jwt_secret.unwrap().expose_secret(),
+            "00000000000000000000000000000000000012"
+        );
+        assert_eq!(settings.server.trusted_proxies.len(), 2);
+        let bad = Settings::load_from(
+            Path::new("/nonexistent"),
+            "default",
+            vars(&[("CS__SERVER__TRUSTED_PROXIES", "proxy")]),
+        );
+        let err = bad.unwrap_err();
+        assert!(err.message.contains("not an IP address"), "{err}");
     }
 
     #[test]
@@ -542,10 +567,7 @@ mod tests {
         let ok = Settings::load_from(
             dir.path(),
             "production",
-            vars(&[(
-                "CS__AUTH__JWT_SECRET",
-                "a-secret-that-is-long-enough-to-be-valid",
-            )]),
+            vars(&[("CS__AUTH__JWT_SECRET", "a-secret-that-is-long-enough-to-be-valid")]),
         );
         assert!(ok.is_ok());
     }

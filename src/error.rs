@@ -25,10 +25,7 @@ impl FieldError {
 pub enum AppError {
     /// The request could not be read: not JSON, wrong shape, bad query string (400).
     #[error("malformed request: {detail}")]
-    BadRequest {
-        detail: String,
-        errors: Vec<FieldError>,
-    },
+    BadRequest { detail: String, errors: Vec<FieldError> },
     /// Well-formed input that breaks a rule (422).
     #[error("validation failed")]
     Validation(Vec<FieldError>),
@@ -106,11 +103,7 @@ impl From<validator::ValidationErrors> for AppError {
     }
 }
 
-fn collect_validation_errors(
-    prefix: &str,
-    errors: &validator::ValidationErrors,
-    out: &mut Vec<FieldError>,
-) {
+fn collect_validation_errors(prefix: &str, errors: &validator::ValidationErrors, out: &mut Vec<FieldError>) {
     use validator::ValidationErrorsKind;
     for (field, kind) in errors.errors() {
         let path = if prefix.is_empty() {

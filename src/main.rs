@@ -79,10 +79,7 @@ fn main() -> ExitCode {
         }
     };
     telemetry::init(&settings.log);
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(runtime) => runtime,
         Err(e) => {
             eprintln!("cannot start the runtime: {e}");
@@ -108,12 +105,7 @@ enum Verdict {
 
 async fn run(command: Command, settings: Settings) -> anyhow::Result<Verdict> {
     match command {
-        Command::Serve => {
-            Application::build(settings)
-                .await?
-                .run_until_stopped()
-                .await?
-        }
+        Command::Serve => Application::build(settings).await?.run_until_stopped().await?,
         Command::Worker => {
             let state = AppState::initialise(settings).await?;
             let jobs = JobRunner::spawn(state);
@@ -138,8 +130,7 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<Verdict> {
                 anyhow::bail!("--display-name must not be blank");
             }
             let password = read_password()?;
-            check_password(password.expose_secret())
-                .map_err(|m| anyhow::anyhow!("the password {m}"))?;
+            check_password(password.expose_secret()).map_err(|m| anyhow::anyhow!("the password {m}"))?;
             let state = AppState::initialise(settings).await?;
             let password_hash = state.passwords.hash(password).await?;
             let new = NewUser {
@@ -149,19 +140,12 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<Verdict> {
                 password_hash,
                 is_platform_admin: platform_admin,
             };
-            let user = state
-                .db
-                .write(move |conn| accounts::create_user(conn, &new))
-                .await?;
+            let user = state.db.write(move |conn| accounts::create_user(conn, &new)).await?;
             println!(
                 "created user {} ({}){}",
                 user.id,
                 user.email,
-                if platform_admin {
-                    " as platform admin"
-                } else {
-                    ""
-                }
+                if platform_admin { " as platform admin" } else { "" }
             );
         }
         Command::Ledger(LedgerCommand::Verify) => {

@@ -20,9 +20,7 @@ use crate::state::AppState;
 fn bearer_token(req: &HttpRequest) -> Option<String> {
     let value = req.headers().get(header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = value.split_once(' ')?;
-    scheme
-        .eq_ignore_ascii_case("bearer")
-        .then(|| token.trim().to_owned())
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim().to_owned())
 }
 
 fn app_state(req: &HttpRequest) -> Result<web::Data<AppState>, AppError> {
@@ -32,10 +30,7 @@ fn app_state(req: &HttpRequest) -> Result<web::Data<AppState>, AppError> {
 }
 
 /// Verifies the bearer token and resolves its live session.
-async fn authenticate(
-    state: web::Data<AppState>,
-    token: Option<String>,
-) -> Result<Caller, AppError> {
+async fn authenticate(state: web::Data<AppState>, token: Option<String>) -> Result<Caller, AppError> {
     let token = token.ok_or(AppError::Unauthorized(
         "an access token is required (Authorization: Bearer ...)",
     ))?;
@@ -131,11 +126,7 @@ impl FromRequest for FunderManager {
             let state = state?;
             let caller = authenticate(state.clone(), token).await?;
             let funder_id = funder_id.ok_or(AppError::NotFound("funder"))?;
-            let (id, user, platform_admin) = (
-                funder_id.clone(),
-                caller.user_id.clone(),
-                caller.is_platform_admin,
-            );
+            let (id, user, platform_admin) = (funder_id.clone(), caller.user_id.clone(), caller.is_platform_admin);
             let allowed = state
                 .db
                 .run(move |conn| {
@@ -175,10 +166,7 @@ impl FromRequest for MaybeCaller {
 /// Loads the offer named by `{id}` and checks the caller against it: `allow` decides from
 /// whether the caller administers the offer's society. A refused caller who may see the offer
 /// (it is public, or they are a platform admin) gets 403; anyone else 404.
-async fn offer_for(
-    req: &HttpRequest,
-    allow: fn(&Caller, bool) -> bool,
-) -> Result<(Caller, OfferRow), AppError> {
+async fn offer_for(req: &HttpRequest, allow: fn(&Caller, bool) -> bool) -> Result<(Caller, OfferRow), AppError> {
     let state = app_state(req)?;
     let token = bearer_token(req);
     let offer_id = req.match_info().get("id").map(str::to_owned);

@@ -36,10 +36,7 @@ pub struct RegisterRequest {
         (status = 409, description = "Email taken", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Weak password or bad email", body = Problem, content_type = "application/problem+json"),
     ))]
-pub async fn register(
-    state: web::Data<AppState>,
-    body: Json<RegisterRequest>,
-) -> Result<HttpResponse, AppError> {
+pub async fn register(state: web::Data<AppState>, body: Json<RegisterRequest>) -> Result<HttpResponse, AppError> {
     let body = body.0;
     let email = Email::parse(&body.email).map_err(|m| AppError::field("email", m))?;
     let postcode = body
@@ -56,10 +53,7 @@ pub async fn register(
         password_hash,
         is_platform_admin: false,
     };
-    let user = state
-        .db
-        .write(move |conn| accounts::create_user(conn, &new))
-        .await?;
+    let user = state.db.write(move |conn| accounts::create_user(conn, &new)).await?;
     Ok(HttpResponse::Created().json(user))
 }
 
@@ -82,10 +76,7 @@ pub async fn login(
     req: HttpRequest,
     body: Json<LoginRequest>,
 ) -> Result<HttpResponse, AppError> {
-    let client_addr = req
-        .peer_addr()
-        .map(|a| a.ip().to_string())
-        .unwrap_or_default();
+    let client_addr = req.peer_addr().map(|a| a.ip().to_string()).unwrap_or_default();
     let body = body.0;
     let pair = sessions::login(&state, &body.email, body.password, &client_addr).await?;
     Ok(HttpResponse::Ok().json(pair))
@@ -103,10 +94,7 @@ pub struct RefreshRequest {
         (status = 200, body = TokenPair),
         (status = 401, description = "Unknown, expired, revoked or reused refresh token", body = Problem, content_type = "application/problem+json"),
     ))]
-pub async fn refresh(
-    state: web::Data<AppState>,
-    body: Json<RefreshRequest>,
-) -> Result<HttpResponse, AppError> {
+pub async fn refresh(state: web::Data<AppState>, body: Json<RefreshRequest>) -> Result<HttpResponse, AppError> {
     use secrecy::ExposeSecret;
     let pair = sessions::refresh(&state, body.refresh_token.expose_secret()).await?;
     Ok(HttpResponse::Ok().json(pair))
@@ -116,10 +104,7 @@ pub async fn refresh(
 #[utoipa::path(post, path = "/api/v1/auth/logout", tag = "accounts", security(("bearer" = [])),
     responses((status = 204, description = "Logged out")))]
 pub async fn logout(state: web::Data<AppState>, caller: Caller) -> Result<HttpResponse, AppError> {
-    state
-        .db
-        .run(move |conn| sessions::logout(conn, &caller))
-        .await?;
+    state.db.run(move |conn| sessions::logout(conn, &caller)).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -127,20 +112,14 @@ pub async fn logout(state: web::Data<AppState>, caller: Caller) -> Result<HttpRe
 #[utoipa::path(get, path = "/api/v1/me", tag = "accounts", security(("bearer" = [])),
     responses((status = 200, body = Me)))]
 pub async fn me(state: web::Data<AppState>, caller: Caller) -> Result<HttpResponse, AppError> {
-    let me = state
-        .db
-        .run(move |conn| accounts::me(conn, &caller.user_id))
-        .await?;
+    let me = state.db.run(move |conn| accounts::me(conn, &caller.user_id)).await?;
     Ok(HttpResponse::Ok().json(me))
 }
 
 /// The caller's investor profile (the share register's fields).
 #[utoipa::path(get, path = "/api/v1/me/profile", tag = "accounts", security(("bearer" = [])),
     responses((status = 200, body = Profile)))]
-pub async fn get_profile(
-    state: web::Data<AppState>,
-    caller: Caller,
-) -> Result<HttpResponse, AppError> {
+pub async fn get_profile(state: web::Data<AppState>, caller: Caller) -> Result<HttpResponse, AppError> {
     let profile = state
         .db
         .run(move |conn| accounts::profile(conn, &caller.user_id))

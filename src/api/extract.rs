@@ -97,8 +97,15 @@ pub fn read_body(
     })
 }
 
-/// Deserialises JSON, reporting where in the document it went wrong.
+/// Deserialises JSON, reporting where in the document it went wrong. A NUL character (which
+/// PostgreSQL cannot store in text) is refused outright.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, AppError> {
+    if bytes.windows(6).any(|w| w.eq_ignore_ascii_case(b"\\u0000")) {
+        return Err(AppError::BadRequest {
+            detail: "the body contains a NUL character (\\u0000), which is not allowed".into(),
+            errors: Vec::new(),
+        });
+    }
     let mut deserializer = serde_json::Deserializer::from_slice(bytes);
     let value = serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
         let inner = error.inner();
@@ -127,10 +134,7 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, AppError> {
         }
     })?;
     deserializer.end().map_err(|e| AppError::BadRequest {
-        detail: format!(
-            "the body is not valid JSON: {}",
-            strip_position(&e.to_string())
-        ),
+        detail: format!("the body is not valid JSON: {}", strip_position(&e.to_string())),
         errors: Vec::new(),
     })?;
     Ok(value)
@@ -149,10 +153,7 @@ pub fn path_error(_err: actix_web::error::PathError, _req: &HttpRequest) -> acti
     AppError::NotFound("resource").into()
 }
 
-pub fn query_error(
-    err: actix_web::error::QueryPayloadError,
-    _req: &HttpRequest,
-) -> actix_web::Error {
+pub fn query_error(err: actix_web::error::QueryPayloadError, _req: &HttpRequest) -> actix_web::Error {
     AppError::BadRequest {
         detail: format!("invalid query string: {err}"),
         errors: Vec::new(),
@@ -187,8 +188,7 @@ mod tests {
 
     #[test]
     fn shape_errors_name_the_field() {
-        let err =
-            parse_json::<Outer>(br#"{"name":"a","inner":{"amount_pence":"ten"}}"#).unwrap_err();
+        let err = parse_json::<Outer>(br#"{"name":"a","inner":{"amount_pence":"ten"}}"#).unwrap_err();
         assert_eq!(field_of(err), "inner.amount_pence");
         let err = parse_json::<Outer>(br#"{"name":"a","inner":{}}"#).unwrap_err();
         assert_eq!(field_of(err), "inner.amount_pence");
@@ -205,8 +205,6 @@ mod tests {
             }
             other => panic!("unexpected {other:?}"),
         }
-        assert!(
-            parse_json::<Outer>(br#"{"name":"a","inner":{"amount_pence":1}} trailing"#).is_err()
-        );
+        assert!(parse_json::<Outer>(br#"{"name":"a","inner":{"amount_pence":1}} trailing"#).is_err());
     }
 }

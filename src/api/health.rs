@@ -38,9 +38,7 @@ pub async fn ready(state: web::Data<AppState>) -> Result<HttpResponse, AppError>
             other => AppError::Unavailable(other.to_string()),
         })?;
     if pending > 0 {
-        return Err(AppError::Unavailable(format!(
-            "{pending} migrations are not applied"
-        )));
+        return Err(AppError::Unavailable(format!("{pending} migrations are not applied")));
     }
     Ok(HttpResponse::Ok().json(Status { status: "ok" }))
 }

@@ -38,13 +38,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 )
                 .service(web::resource("/societies").post(organisations::create_society))
                 .service(web::resource("/societies/{id}").get(organisations::get_society))
-                .service(
-                    web::resource("/societies/{id}/admins").post(organisations::add_society_admin),
-                )
-                .service(
-                    web::resource("/societies/{id}/bank-details")
-                        .put(organisations::put_bank_details),
-                )
+                .service(web::resource("/societies/{id}/admins").post(organisations::add_society_admin))
+                .service(web::resource("/societies/{id}/bank-details").put(organisations::put_bank_details))
                 .service(
                     web::resource("/societies/{id}/offers")
                         .get(offers::list_society_offers)
@@ -68,19 +63,14 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                         .post(pledges::create_pledge),
                 )
                 .service(web::resource("/offers/{id}/bank-receipts").post(pledges::record_receipt))
-                .service(
-                    web::resource("/offers/{id}/bank-receipts/import")
-                        .post(pledges::import_receipts),
-                )
+                .service(web::resource("/offers/{id}/bank-receipts/import").post(pledges::import_receipts))
                 .service(web::resource("/offers/{id}/ledger").get(pledges::offer_ledger))
                 .service(web::resource("/pledges/{id}").get(pledges::get_pledge))
                 .service(web::resource("/pledges/{id}/cancel").post(pledges::cancel_pledge))
                 .service(web::resource("/me/pledges").get(pledges::my_pledges))
                 .service(web::resource("/admin/ledger/verify").get(pledges::verify_ledger))
                 .service(web::resource("/funders").post(organisations::create_funder))
-                .service(
-                    web::resource("/funders/{id}/admins").post(organisations::add_funder_admin),
-                ),
+                .service(web::resource("/funders/{id}/admins").post(organisations::add_funder_admin)),
         );
 }
 

@@ -77,16 +77,7 @@ pub async fn create_offer(
     let actor = Actor::User(admin.caller.user_id.clone());
     let offer = state
         .db
-        .write(move |conn| {
-            offers::create(
-                conn,
-                &admin.society_id,
-                &actor,
-                &description,
-                &terms,
-                &policy,
-            )
-        })
+        .write(move |conn| offers::create(conn, &admin.society_id, &actor, &description, &terms, &policy))
         .await?;
     Ok(HttpResponse::Created().json(offer))
 }
@@ -194,17 +185,8 @@ async fn act(
         (status = 200, body = OfferView),
         (status = 409, description = "Not a draft, or the society has no bank details", body = Problem, content_type = "application/problem+json"),
     ))]
-pub async fn submit_offer(
-    state: web::Data<AppState>,
-    admin: OfferAdmin,
-) -> Result<HttpResponse, AppError> {
-    act(
-        &state,
-        admin.offer.id,
-        OfferAction::Submit,
-        admin.caller.user_id,
-    )
-    .await
+pub async fn submit_offer(state: web::Data<AppState>, admin: OfferAdmin) -> Result<HttpResponse, AppError> {
+    act(&state, admin.offer.id, OfferAction::Submit, admin.caller.user_id).await
 }
 
 /// Approves a submitted offer; the scheduler opens it at `opens_at`.
@@ -220,13 +202,7 @@ pub async fn approve_offer(
     admin: PlatformAdmin,
     id: web::Path<String>,
 ) -> Result<HttpResponse, AppError> {
-    act(
-        &state,
-        id.into_inner(),
-        OfferAction::Approve,
-        admin.0.user_id,
-    )
-    .await
+    act(&state, id.into_inner(), OfferAction::Approve, admin.0.user_id).await
 }
 
 /// Closes an open offer now.
@@ -251,22 +227,14 @@ pub async fn close_offer(
         (status = 200, body = OfferView),
         (status = 409, description = "Already closed or cancelled", body = Problem, content_type = "application/problem+json"),
     ))]
-pub async fn cancel_offer(
-    state: web::Data<AppState>,
-    manager: OfferManager,
-) -> Result<HttpResponse, AppError> {
-    act(
-        &state,
-        manager.offer.id,
-        OfferAction::Cancel,
-        manager.caller.user_id,
-    )
-    .await
+pub async fn cancel_offer(state: web::Data<AppState>, manager: OfferManager) -> Result<HttpResponse, AppError> {
+    act(&state, manager.offer.id, OfferAction::Cancel, manager.caller.user_id).await
 }
 
 #[derive(Deserialize, IntoParams)]
 pub struct OfferListQuery {
-    /// One of the public states: open, closed, succeeded, allocated, failed, refunded, cancelled.
+    /// One of the public states: open, closed, succeeded, allocated, failed, refunded; or
+    /// cancelled (offers cancelled after they opened), which the default list leaves out.
     status: Option<String>,
     /// Items per page, 1–100 (default 20).
     limit: Option<i64>,
@@ -330,11 +298,7 @@ pub async fn get_offer(
                     None => false,
                     Some(caller) => {
                         caller.is_platform_admin
-                            || organisations::is_society_admin(
-                                conn,
-                                &row.society_id,
-                                &caller.user_id,
-                            )?
+                            || organisations::is_society_admin(conn, &row.society_id, &caller.user_id)?
                     }
                 };
             if !visible {
@@ -369,17 +333,16 @@ pub async fn set_eligibility(
     body: Json<EligibilityRequest>,
 ) -> Result<HttpResponse, AppError> {
     let body = body.0;
-    let min_age = body.min_age.unwrap_or(admin.offer.min_age);
-    let prefixes = match &body.postcode_prefixes {
-        Some(raw) => {
-            normalise_postcode_prefixes(raw).map_err(|m| AppError::field("postcode_prefixes", m))?
-        }
-        None => admin.offer.postcode_prefixes(),
-    };
-    let offer_id = admin.offer.id;
+    let prefixes = body
+        .postcode_prefixes
+        .as_deref()
+        .map(normalise_postcode_prefixes)
+        .transpose()
+        .map_err(|m| AppError::field("postcode_prefixes", m))?;
+    let (offer_id, min_age) = (admin.offer.id, body.min_age);
     let offer = state
         .db
-        .write(move |conn| offers::set_eligibility(conn, &offer_id, min_age, &prefixes))
+        .write(move |conn| offers::set_eligibility(conn, &offer_id, min_age, prefixes.clone()))
         .await?;
     Ok(HttpResponse::Ok().json(offer))
 }
@@ -388,14 +351,8 @@ pub async fn set_eligibility(
 #[utoipa::path(get, path = "/api/v1/offers/{id}/audit", tag = "offers", security(("bearer" = [])),
     params(("id" = String, Path)),
     responses((status = 200, body = [AuditEntry])))]
-pub async fn offer_audit(
-    state: web::Data<AppState>,
-    manager: OfferManager,
-) -> Result<HttpResponse, AppError> {
+pub async fn offer_audit(state: web::Data<AppState>, manager: OfferManager) -> Result<HttpResponse, AppError> {
     let id = manager.offer.id;
-    let entries = state
-        .db
-        .run(move |conn| offers::audit_log(conn, &id))
-        .await?;
+    let entries = state.db.run(move |conn| offers::audit_log(conn, &id)).await?;
     Ok(HttpResponse::Ok().json(entries))
 }

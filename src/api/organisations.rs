@@ -62,15 +62,9 @@ pub async fn create_society(
         (status = 200, body = Society),
         (status = 404, body = Problem, content_type = "application/problem+json"),
     ))]
-pub async fn get_society(
-    state: web::Data<AppState>,
-    id: web::Path<String>,
-) -> Result<HttpResponse, AppError> {
+pub async fn get_society(state: web::Data<AppState>, id: web::Path<String>) -> Result<HttpResponse, AppError> {
     let id = id.into_inner();
-    let society = state
-        .db
-        .run(move |conn| organisations::get_society(conn, &id))
-        .await?;
+    let society = state.db.run(move |conn| organisations::get_society(conn, &id)).await?;
     Ok(HttpResponse::Ok().json(society))
 }
 
@@ -96,9 +90,7 @@ pub async fn add_society_admin(
     let email = Email::parse(&body.email).map_err(|m| AppError::field("email", m))?;
     let added = state
         .db
-        .write(move |conn| {
-            organisations::add_admin(conn, Organisation::Society(&admin.society_id), &email)
-        })
+        .write(move |conn| organisations::add_admin(conn, Organisation::Society(&admin.society_id), &email))
         .await?;
     Ok(HttpResponse::Created().json(added))
 }
@@ -181,9 +173,7 @@ pub async fn add_funder_admin(
     let email = Email::parse(&body.email).map_err(|m| AppError::field("email", m))?;
     let added = state
         .db
-        .write(move |conn| {
-            organisations::add_admin(conn, Organisation::Funder(&manager.funder_id), &email)
-        })
+        .write(move |conn| organisations::add_admin(conn, Organisation::Funder(&manager.funder_id), &email))
         .await?;
     Ok(HttpResponse::Created().json(added))
 }

@@ -51,8 +51,7 @@ fn required(key: MaybeIdempotencyKey) -> Result<IdempotencyKey, AppError> {
 }
 
 fn stored_response(stored: StoredResponse) -> HttpResponse {
-    let status = actix_web::http::StatusCode::from_u16(stored.status)
-        .unwrap_or(actix_web::http::StatusCode::OK);
+    let status = actix_web::http::StatusCode::from_u16(stored.status).unwrap_or(actix_web::http::StatusCode::OK);
     let mut response = HttpResponse::build(status);
     response.content_type("application/json");
     if stored.replayed {
@@ -62,8 +61,7 @@ fn stored_response(stored: StoredResponse) -> HttpResponse {
 }
 
 fn to_json<T: Serialize>(value: &T) -> Result<serde_json::Value, AppError> {
-    serde_json::to_value(value)
-        .map_err(|e| AppError::Internal(anyhow::anyhow!("serialising an answer: {e}")))
+    serde_json::to_value(value).map_err(|e| AppError::Internal(anyhow::anyhow!("serialising an answer: {e}")))
 }
 
 #[derive(Deserialize, Serialize, Validate, ToSchema)]
@@ -332,11 +330,7 @@ pub async fn import_receipts(
         {
             Ok(_) => result.matched += 1,
             Err(AppError::Validation(errors)) => result.unmatched.push(unmatched(
-                errors
-                    .into_iter()
-                    .map(|e| e.message)
-                    .collect::<Vec<_>>()
-                    .join("; "),
+                errors.into_iter().map(|e| e.message).collect::<Vec<_>>().join("; "),
             )),
             Err(AppError::Conflict(reason)) => result.unmatched.push(unmatched(reason)),
             Err(other) => return Err(other),
@@ -363,9 +357,7 @@ fn parse_statement(body: &[u8]) -> Result<Vec<StatementLine>, AppError> {
         .map_err(|e| malformed(format!("not a CSV file: {e}")))?
         .clone();
     let column = |name: &str| headers.iter().position(|h| h.eq_ignore_ascii_case(name));
-    let (Some(date), Some(reference), Some(amount)) =
-        (column("date"), column("reference"), column("amount"))
-    else {
+    let (Some(date), Some(reference), Some(amount)) = (column("date"), column("reference"), column("amount")) else {
         return Err(malformed(
             "the first line must name the columns date, reference and amount".into(),
         ));
@@ -379,12 +371,7 @@ fn parse_statement(body: &[u8]) -> Result<Vec<StatementLine>, AppError> {
             .or_else(|_| chrono::NaiveDate::parse_from_str(&date_text, "%d/%m/%Y"))
             .ok()
             .and_then(|d| d.and_hms_opt(12, 0, 0));
-        lines.push((
-            (index + 2) as u64,
-            field(reference),
-            field(amount),
-            parsed_date,
-        ));
+        lines.push(((index + 2) as u64, field(reference), field(amount), parsed_date));
     }
     Ok(lines)
 }
@@ -392,25 +379,16 @@ fn parse_statement(body: &[u8]) -> Result<Vec<StatementLine>, AppError> {
 /// The offer's ledger transfers (its escrow account), oldest first.
 #[utoipa::path(get, path = "/api/v1/offers/{id}/ledger", tag = "ledger", security(("bearer" = [])),
     params(("id" = String, Path)), responses((status = 200, body = [TransferRow])))]
-pub async fn offer_ledger(
-    state: web::Data<AppState>,
-    manager: OfferManager,
-) -> Result<HttpResponse, AppError> {
+pub async fn offer_ledger(state: web::Data<AppState>, manager: OfferManager) -> Result<HttpResponse, AppError> {
     let account = AccountKind::Escrow.account_id(&manager.offer.id);
-    let transfers = state
-        .db
-        .run(move |conn| ledger::transfers_of(conn, &account))
-        .await?;
+    let transfers = state.db.run(move |conn| ledger::transfers_of(conn, &account)).await?;
     Ok(HttpResponse::Ok().json(transfers))
 }
 
 /// Recomputes every balance from the transfers and checks the ledger's invariants.
 #[utoipa::path(get, path = "/api/v1/admin/ledger/verify", tag = "ledger", security(("bearer" = [])),
     responses((status = 200, body = Verification)))]
-pub async fn verify_ledger(
-    state: web::Data<AppState>,
-    _admin: PlatformAdmin,
-) -> Result<HttpResponse, AppError> {
+pub async fn verify_ledger(state: web::Data<AppState>, _admin: PlatformAdmin) -> Result<HttpResponse, AppError> {
     let verification = state.db.run(ledger::verify::verify).await?;
     Ok(HttpResponse::Ok().json(verification))
 }

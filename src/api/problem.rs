@@ -38,9 +38,7 @@ impl Problem {
 
     pub fn into_response(self) -> HttpResponse {
         let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        HttpResponse::build(status)
-            .content_type(PROBLEM_JSON)
-            .json(self)
+        HttpResponse::build(status).content_type(PROBLEM_JSON).json(self)
     }
 }
 
@@ -62,11 +60,7 @@ impl AppError {
             },
             Unauthorized(detail) => Problem::new(StatusCode::UNAUTHORIZED, "unauthorized", *detail),
             Forbidden => Problem::new(StatusCode::FORBIDDEN, "forbidden", "you may not do this"),
-            NotFound(what) => Problem::new(
-                StatusCode::NOT_FOUND,
-                "not-found",
-                format!("{what} not found"),
-            ),
+            NotFound(what) => Problem::new(StatusCode::NOT_FOUND, "not-found", format!("{what} not found")),
             Conflict(detail) => Problem::new(StatusCode::CONFLICT, "conflict", detail.clone()),
             PayloadTooLarge { limit } => Problem::new(
                 StatusCode::PAYLOAD_TOO_LARGE,
@@ -109,11 +103,15 @@ impl ResponseError for AppError {
             tracing::error!(error = %self, "request failed");
         }
         let mut response = problem.into_response();
-        if let AppError::TooManyRequests { retry_after_secs } = self {
-            response.headers_mut().insert(
-                header::RETRY_AFTER,
-                header::HeaderValue::from(*retry_after_secs),
-            );
+        let retry_after = match self {
+            AppError::TooManyRequests { retry_after_secs } => Some(*retry_after_secs),
+            AppError::Unavailable(_) => Some(1),
+            _ => None,
+        };
+        if let Some(secs) = retry_after {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, header::HeaderValue::from(secs));
         }
         response
     }
@@ -139,17 +137,12 @@ pub fn render_plain_errors<B: MessageBody + 'static>(
             "method-not-allowed",
             format!("{} is not allowed on this resource", res.request().method()),
         ),
-        _ => (
-            "error",
-            status.canonical_reason().unwrap_or("error").to_lowercase(),
-        ),
+        _ => ("error", status.canonical_reason().unwrap_or("error").to_lowercase()),
     };
     let mut problem_response = Problem::new(status, slug, detail).into_response();
     for (name, value) in res.response().headers() {
         if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
-            problem_response
-                .headers_mut()
-                .insert(name.clone(), value.clone());
+            problem_response.headers_mut().insert(name.clone(), value.clone());
         }
     }
     let (req, _) = res.into_parts();

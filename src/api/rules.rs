@@ -12,15 +12,11 @@ fn error(code: &'static str, message: impl Into<Cow<'static, str>>) -> Validatio
 }
 
 pub fn email(value: &str) -> Result<(), ValidationError> {
-    Email::parse(value)
-        .map(|_| ())
-        .map_err(|m| error("email", m))
+    Email::parse(value).map(|_| ()).map_err(|m| error("email", m))
 }
 
 pub fn postcode(value: &str) -> Result<(), ValidationError> {
-    Postcode::parse(value)
-        .map(|_| ())
-        .map_err(|m| error("postcode", m))
+    Postcode::parse(value).map(|_| ()).map_err(|m| error("postcode", m))
 }
 
 pub fn password(value: &Password) -> Result<(), ValidationError> {
@@ -38,11 +34,7 @@ pub fn not_blank(value: &str) -> Result<(), ValidationError> {
 /// Exactly `n` digits once spaces and dashes are removed.
 fn digits(value: &str, n: usize, what: &'static str) -> Result<(), ValidationError> {
     let digits = only_digits(value);
-    if digits.len() != n
-        || value
-            .chars()
-            .any(|c| !(c.is_ascii_digit() || c == ' ' || c == '-'))
-    {
+    if digits.len() != n || value.chars().any(|c| !(c.is_ascii_digit() || c == ' ' || c == '-')) {
         return Err(error("digits", what));
     }
     Ok(())

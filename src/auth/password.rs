@@ -41,26 +41,18 @@ impl PasswordHasher {
     pub async fn hash(&self, password: SecretString) -> Result<String, AppError> {
         let _permit = self.permit().await?;
         let params = self.params.clone();
-        spawn_blocking_in_span(move || {
-            hash_with(&params, password.expose_secret()).map_err(AppError::Internal)
-        })
-        .await
+        spawn_blocking_in_span(move || hash_with(&params, password.expose_secret()).map_err(AppError::Internal)).await
     }
 
     /// Checks `password` against `stored` (a PHC string); with no stored hash (unknown user) it
     /// checks against a dummy hash and answers false, taking the same time.
-    pub async fn verify(
-        &self,
-        password: SecretString,
-        stored: Option<String>,
-    ) -> Result<bool, AppError> {
+    pub async fn verify(&self, password: SecretString, stored: Option<String>) -> Result<bool, AppError> {
         let _permit = self.permit().await?;
         let known = stored.is_some();
         let hash = stored.unwrap_or_else(|| self.dummy_hash.to_string());
         let matches = spawn_blocking_in_span(move || {
-            let parsed = PasswordHash::new(&hash).map_err(|e| {
-                AppError::Internal(anyhow::anyhow!("stored password hash unreadable: {e}"))
-            })?;
+            let parsed = PasswordHash::new(&hash)
+                .map_err(|e| AppError::Internal(anyhow::anyhow!("stored password hash unreadable: {e}")))?;
             Ok(Argon2::default()
                 .verify_password(password.expose_secret().as_bytes(), &parsed)
                 .is_ok())
@@ -122,10 +114,7 @@ mod timing_tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn unknown_users_cost_a_full_verification() {
         let hasher = PasswordHasher::new(&AuthSettings::default()).unwrap();
-        let stored = hasher
-            .hash(SecretString::from("the real password"))
-            .await
-            .unwrap();
+        let stored = hasher.hash(SecretString::from("the real password")).await.unwrap();
         let mut known = Vec::new();
         let mut unknown = Vec::new();
         for _ in 0..5 {
@@ -145,10 +134,7 @@ mod timing_tests {
         known.sort();
         unknown.sort();
         let (known, unknown): (Duration, Duration) = (known[2], unknown[2]);
-        assert!(
-            unknown * 3 >= known,
-            "unknown {unknown:?} vs known {known:?}"
-        );
+        assert!(unknown * 3 >= known, "unknown {unknown:?} vs known {known:?}");
         assert!(hasher
             .verify(SecretString::from("the real password"), Some(stored))
             .await

@@ -56,12 +56,7 @@ impl TokenKeys {
     }
 
     /// Signs an access token for `user_id` in session (refresh family) `family_id`.
-    pub fn issue(
-        &self,
-        user_id: &str,
-        family_id: &str,
-        now: DateTime<Utc>,
-    ) -> Result<String, AppError> {
+    pub fn issue(&self, user_id: &str, family_id: &str, now: DateTime<Utc>) -> Result<String, AppError> {
         let claims = Claims {
             sub: user_id.to_owned(),
             sid: family_id.to_owned(),
@@ -85,8 +80,7 @@ impl TokenKeys {
 /// A new opaque refresh token (256 random bits, URL-safe base64).
 pub fn new_refresh_token() -> Result<String, AppError> {
     let mut bytes = [0u8; 32];
-    getrandom::fill(&mut bytes)
-        .map_err(|e| AppError::Internal(anyhow::anyhow!("no randomness: {e}")))?;
+    getrandom::fill(&mut bytes).map_err(|e| AppError::Internal(anyhow::anyhow!("no randomness: {e}")))?;
     Ok(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes))
 }
 
@@ -169,9 +163,7 @@ mod tests {
     #[test]
     fn expired_tokens_and_other_algorithms_are_refused() {
         let keys = keys();
-        let old = keys
-            .issue("u", "f", Utc::now() - chrono::Duration::hours(1))
-            .unwrap();
+        let old = keys.issue("u", "f", Utc::now() - chrono::Duration::hours(1)).unwrap();
         assert!(keys.verify(&old).is_err());
         let claims = Claims {
             sub: "u".into(),
@@ -188,13 +180,8 @@ mod tests {
         )
         .unwrap();
         assert!(keys.verify(&hs512).is_err());
-        let other_key = TokenKeys::new(
-            &SecretString::from("another secret of thirty-two bytes!"),
-            900,
-        );
-        assert!(keys
-            .verify(&other_key.issue("u", "f", Utc::now()).unwrap())
-            .is_err());
+        let other_key = TokenKeys::new(&SecretString::from("another secret of thirty-two bytes!"), 900);
+        assert!(keys.verify(&other_key.issue("u", "f", Utc::now()).unwrap()).is_err());
     }
 
     #[test]

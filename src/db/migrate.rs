@@ -21,12 +21,9 @@ const MIGRATION_LOCK_KEY: i64 = 0x6373_6d69_6772;
 pub fn run_pending(conn: &mut DbConnection) -> anyhow::Result<usize> {
     match conn {
         DbConnection::Postgresql(pg) => {
-            diesel::sql_query(format!("SELECT pg_advisory_lock({MIGRATION_LOCK_KEY})"))
-                .execute(pg)?;
+            diesel::sql_query(format!("SELECT pg_advisory_lock({MIGRATION_LOCK_KEY})")).execute(pg)?;
             let result = pg.run_pending_migrations(MIGRATIONS).map(|v| v.len());
-            let unlocked =
-                diesel::sql_query(format!("SELECT pg_advisory_unlock({MIGRATION_LOCK_KEY})"))
-                    .execute(pg);
+            let unlocked = diesel::sql_query(format!("SELECT pg_advisory_unlock({MIGRATION_LOCK_KEY})")).execute(pg);
             let applied = result.map_err(|e| anyhow::anyhow!("migration failed: {e}"))?;
             unlocked?;
             Ok(applied)

@@ -51,9 +51,7 @@ impl ManageConnection for ConnectionManager {
 
     fn connect(&self) -> Result<DbConnection, Self::Error> {
         match &self.target {
-            DatabaseTarget::Postgres(url) => Ok(DbConnection::Postgresql(
-                diesel::PgConnection::establish(url)?,
-            )),
+            DatabaseTarget::Postgres(url) => Ok(DbConnection::Postgresql(diesel::PgConnection::establish(url)?)),
             DatabaseTarget::Sqlite(path) => {
                 let mut conn = diesel::SqliteConnection::establish(&path.to_string_lossy())?;
                 // The busy timeout comes first so that even switching to WAL waits for a lock
@@ -70,8 +68,7 @@ impl ManageConnection for ConnectionManager {
     }
 
     fn is_valid(&self, conn: &mut DbConnection) -> Result<(), Self::Error> {
-        conn.ping()
-            .map_err(diesel::ConnectionError::CouldntSetupConfiguration)
+        conn.ping().map_err(diesel::ConnectionError::CouldntSetupConfiguration)
     }
 
     fn has_broken(&self, conn: &mut DbConnection) -> bool {
@@ -89,9 +86,11 @@ pub struct Db {
     backend: Backend,
 }
 
-/// How many times a transaction that hit a serialization failure, deadlock or busy database is
-/// tried in all.
-const TRANSACTION_ATTEMPTS: u32 = 8;
+/// How many times a transaction that hit a serialization failure or deadlock (PostgreSQL) is
+/// tried in all. SQLite has already waited its busy timeout before reporting a busy database,
+/// so it gets fewer tries.
+const POSTGRES_TRANSACTION_ATTEMPTS: u32 = 8;
+const SQLITE_TRANSACTION_ATTEMPTS: u32 = 2;
 
 impl Db {
     /// Creates the pool and opens a first connection, so that a wrong URL or an unreachable
@@ -177,13 +176,22 @@ pub fn write_transaction<T, F>(conn: &mut DbConnection, mut work: F) -> Result<T
 where
     F: FnMut(&mut DbConnection) -> Result<T, AppError>,
 {
+    let attempts = match conn.backend() {
+        Backend::Postgres => POSTGRES_TRANSACTION_ATTEMPTS,
+        Backend::Sqlite => SQLITE_TRANSACTION_ATTEMPTS,
+    };
     let mut attempt = 1;
     loop {
         match transaction_once(conn, &mut work) {
-            Err(e) if e.is_retryable() && attempt < TRANSACTION_ATTEMPTS => {
+            Err(e) if e.is_retryable() && attempt < attempts => {
                 tracing::debug!(attempt, error = %e, "retrying transaction");
                 std::thread::sleep(Duration::from_millis(2u64 << attempt.min(6)));
                 attempt += 1;
+            }
+            // Still contended after every try: the client may retry later (503); it did nothing wrong.
+            Err(e) if e.is_retryable() => {
+                tracing::warn!(error = %e, "transaction still contended after retries");
+                return Err(AppError::Unavailable("the database is busy".into()));
             }
             result => return result,
         }
@@ -195,9 +203,7 @@ where
     F: FnMut(&mut DbConnection) -> Result<T, AppError>,
 {
     match conn {
-        DbConnection::Sqlite(c) => {
-            AnsiTransactionManager::begin_transaction_sql(c, "BEGIN IMMEDIATE")?
-        }
+        DbConnection::Sqlite(c) => AnsiTransactionManager::begin_transaction_sql(c, "BEGIN IMMEDIATE")?,
         DbConnection::Postgresql(c) => AnsiTransactionManager::begin_transaction(c)?,
     }
     match work(conn) {
@@ -250,12 +256,8 @@ pub fn insert_ignoring_duplicates_sql(
 fn create_parent_dir(path: &std::path::Path) -> anyhow::Result<()> {
     let parent: PathBuf = path.parent().map(PathBuf::from).unwrap_or_default();
     if !parent.as_os_str().is_empty() {
-        std::fs::create_dir_all(&parent).map_err(|e| {
-            anyhow::anyhow!(
-                "cannot create the database folder {}: {e}",
-                parent.display()
-            )
-        })?;
+        std::fs::create_dir_all(&parent)
+            .map_err(|e| anyhow::anyhow!("cannot create the database folder {}: {e}", parent.display()))?;
     }
     Ok(())
 }

@@ -53,9 +53,7 @@ fn outward_code_is_valid(outward: &str) -> bool {
     let digit = |c: u8| c.is_ascii_digit();
     match b {
         [a, n] => letter(*a) && digit(*n),
-        [a, x, y] => {
-            letter(*a) && ((digit(*x) && (digit(*y) || letter(*y))) || (letter(*x) && digit(*y)))
-        }
+        [a, x, y] => letter(*a) && ((digit(*x) && (digit(*y) || letter(*y))) || (letter(*x) && digit(*y))),
         [a, b2, n, y] => letter(*a) && letter(*b2) && digit(*n) && (digit(*y) || letter(*y)),
         _ => false,
     }
@@ -107,10 +105,7 @@ mod tests {
 
     #[test]
     fn emails_are_normalised_to_lower_case() {
-        assert_eq!(
-            Email::parse("  Ann@Example.ORG ").unwrap().as_str(),
-            "ann@example.org"
-        );
+        assert_eq!(Email::parse("  Ann@Example.ORG ").unwrap().as_str(), "ann@example.org");
         assert!(Email::parse("not-an-email").is_err());
         assert!(Email::parse("").is_err());
     }
@@ -123,15 +118,7 @@ mod tests {
         assert_eq!(Postcode::parse("CR2 6XH").unwrap().as_str(), "CR2 6XH");
         assert_eq!(Postcode::parse("DN55 1PT").unwrap().as_str(), "DN55 1PT");
         assert_eq!(Postcode::parse("W1A 0AX").unwrap().as_str(), "W1A 0AX");
-        for bad in [
-            "",
-            "12345",
-            "SW1A",
-            "SW1A 1A1",
-            "ABCDE FG",
-            "SW1A  1AAA",
-            "É1 1AA",
-        ] {
+        for bad in ["", "12345", "SW1A", "SW1A 1A1", "ABCDE FG", "SW1A  1AAA", "É1 1AA"] {
             assert!(Postcode::parse(bad).is_err(), "{bad:?} should be rejected");
         }
     }

@@ -6,20 +6,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 /// An amount of money in pence (GBP). Arithmetic is checked: an overflow is `None`, not a wrap.
-#[derive(
-    Clone,
-    Copy,
-    Debug,
-    Default,
-    PartialEq,
-    Eq,
-    PartialOrd,
-    Ord,
-    Hash,
-    Serialize,
-    Deserialize,
-    ToSchema,
-)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, ToSchema)]
 #[serde(transparent)]
 #[schema(value_type = i64)]
 pub struct Pence(i64);
@@ -108,10 +95,7 @@ mod tests {
         assert_eq!(Pence::new(123_456).to_string(), "£1,234.56");
         assert_eq!(Pence::new(10_000_000).to_string(), "£100,000.00");
         assert_eq!(Pence::new(-5).to_string(), "-£0.05");
-        assert_eq!(
-            Pence::new(i64::MIN).to_string(),
-            "-£92,233,720,368,547,758.08"
-        );
+        assert_eq!(Pence::new(i64::MIN).to_string(), "-£92,233,720,368,547,758.08");
     }
 
     #[test]
@@ -119,19 +103,13 @@ mod tests {
         assert_eq!(Pence::new(i64::MAX).checked_add(Pence::new(1)), None);
         assert_eq!(Pence::new(i64::MIN).checked_sub(Pence::new(1)), None);
         assert_eq!(Pence::new(i64::MAX).checked_mul(2), None);
-        assert_eq!(
-            Pence::new(250).checked_add(Pence::new(50)),
-            Some(Pence::new(300))
-        );
+        assert_eq!(Pence::new(250).checked_add(Pence::new(50)), Some(Pence::new(300)));
     }
 
     #[test]
     fn serialises_as_a_bare_integer() {
         assert_eq!(serde_json::to_string(&Pence::new(1234)).unwrap(), "1234");
-        assert_eq!(
-            serde_json::from_str::<Pence>("1234").unwrap(),
-            Pence::new(1234)
-        );
+        assert_eq!(serde_json::from_str::<Pence>("1234").unwrap(), Pence::new(1234));
         assert!(serde_json::from_str::<Pence>("12.34").is_err());
     }
 
@@ -139,20 +117,8 @@ mod tests {
     fn pounds_parse_as_banks_print_them() {
         assert_eq!(Pence::parse_pounds("250"), Some(Pence::new(25_000)));
         assert_eq!(Pence::parse_pounds("250.5"), Some(Pence::new(25_050)));
-        assert_eq!(
-            Pence::parse_pounds(" £1,250.07 "),
-            Some(Pence::new(125_007))
-        );
-        for bad in [
-            "",
-            "-5",
-            "1.234",
-            "abc",
-            "1.2.3",
-            "£",
-            ".50",
-            "99999999999999999999",
-        ] {
+        assert_eq!(Pence::parse_pounds(" £1,250.07 "), Some(Pence::new(125_007)));
+        for bad in ["", "-5", "1.234", "abc", "1.2.3", "£", ".50", "99999999999999999999"] {
             assert_eq!(Pence::parse_pounds(bad), None, "{bad:?}");
         }
     }

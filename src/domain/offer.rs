@@ -11,6 +11,10 @@ use crate::error::FieldError;
 /// offer aiming lower is accepted but flagged in its public view.
 pub const COMMUNITY_SHARES_MINIMUM: Pence = Pence::from_pounds(10_000);
 
+/// No amount in an offer's terms may exceed £1bn: far above any community offer, and far below
+/// where sums of amounts could overflow.
+pub const MAX_AMOUNT: Pence = Pence::from_pounds(1_000_000_000);
+
 /// Platform-wide limits on terms, from configuration.
 #[derive(Debug, Clone, Copy)]
 pub struct TermsPolicy {
@@ -68,11 +72,10 @@ pub fn check_terms(terms: &Terms, policy: &TermsPolicy, now: NaiveDateTime) -> V
     for (field, amount) in amounts {
         if amount.get() <= 0 {
             fail(field, "must be more than zero".into());
+        } else if amount > MAX_AMOUNT {
+            fail(field, format!("must not exceed {MAX_AMOUNT}"));
         } else if price.get() >= 1 && !whole_shares(amount) {
-            fail(
-                field,
-                format!("must be a whole number of shares ({price} each)"),
-            );
+            fail(field, format!("must be a whole number of shares ({price} each)"));
         }
     }
     if terms.target < terms.min_target {
@@ -82,10 +85,7 @@ pub fn check_terms(terms: &Terms, policy: &TermsPolicy, now: NaiveDateTime) -> V
         fail("max_target_pence", "must not be below target_pence".into());
     }
     if terms.max_holding < terms.min_holding {
-        fail(
-            "max_holding_pence",
-            "must not be below min_holding_pence".into(),
-        );
+        fail("max_holding_pence", "must not be below min_holding_pence".into());
     }
     if terms.max_holding > policy.individual_cap {
         fail(
@@ -97,10 +97,7 @@ pub fn check_terms(terms: &Terms, policy: &TermsPolicy, now: NaiveDateTime) -> V
         );
     }
     if terms.min_holding > terms.max_target {
-        fail(
-            "min_holding_pence",
-            "must not exceed max_target_pence".into(),
-        );
+        fail("min_holding_pence", "must not exceed max_target_pence".into());
     }
     if terms.closes_at <= terms.opens_at {
         fail("closes_at", "must be after opens_at".into());
@@ -120,10 +117,7 @@ pub fn check_terms(terms: &Terms, policy: &TermsPolicy, now: NaiveDateTime) -> V
         );
     }
     if !(0..=10_000).contains(&terms.interest_rate_bps) {
-        fail(
-            "interest_rate_bps",
-            "must be between 0 and 10000 (100%)".into(),
-        );
+        fail("interest_rate_bps", "must be between 0 and 10000 (100%)".into());
     }
     errors
 }
@@ -231,9 +225,7 @@ pub fn normalise_postcode_prefixes(raw: &[String]) -> Result<Vec<String>, String
             && prefix.starts_with(|c: char| c.is_ascii_alphabetic())
             && prefix.chars().all(|c| c.is_ascii_alphanumeric());
         if !valid {
-            return Err(format!(
-                "{prefix:?} is not a postcode prefix (e.g. BS or GL5)"
-            ));
+            return Err(format!("{prefix:?} is not a postcode prefix (e.g. BS or GL5)"));
         }
         if !prefixes.contains(&prefix) {
             prefixes.push(prefix);
@@ -296,27 +288,12 @@ mod tests {
             (|t| t.min_target = Pence::new(50_050), "min_target_pence"),
             (|t| t.min_target = Pence::ZERO, "min_target_pence"),
             (|t| t.target = Pence::from_pounds(40_000), "target_pence"),
-            (
-                |t| t.max_target = Pence::from_pounds(90_000),
-                "max_target_pence",
-            ),
-            (
-                |t| t.min_holding = Pence::from_pounds(30_000),
-                "max_holding_pence",
-            ),
-            (
-                |t| t.max_holding = Pence::from_pounds(100_001),
-                "max_holding_pence",
-            ),
-            (
-                |t| t.max_holding = Pence::new(2_000_050),
-                "max_holding_pence",
-            ),
+            (|t| t.max_target = Pence::from_pounds(90_000), "max_target_pence"),
+            (|t| t.min_holding = Pence::from_pounds(30_000), "max_holding_pence"),
+            (|t| t.max_holding = Pence::from_pounds(100_001), "max_holding_pence"),
+            (|t| t.max_holding = Pence::new(2_000_050), "max_holding_pence"),
             (|t| t.closes_at = t.opens_at, "closes_at"),
-            (
-                |t| t.closes_at = t.opens_at + Duration::days(181),
-                "closes_at",
-            ),
+            (|t| t.closes_at = t.opens_at + Duration::days(181), "closes_at"),
             (|t| t.cooling_off_days = -1, "cooling_off_days"),
             (|t| t.cooling_off_days = 31, "cooling_off_days"),
             (|t| t.interest_rate_bps = 10_001, "interest_rate_bps"),
@@ -337,12 +314,7 @@ mod tests {
         terms.opens_at = now() - Duration::days(2);
         assert_eq!(
             fields(&terms),
-            vec![
-                "closes_at",
-                "max_target_pence",
-                "min_holding_pence",
-                "min_target_pence"
-            ]
+            vec!["closes_at", "max_target_pence", "min_holding_pence", "min_target_pence"]
         );
     }
 
@@ -368,11 +340,7 @@ mod tests {
         assert_eq!(next_status(S::Failed, A::Refund), Some(S::Refunded));
         for from in S::ALL {
             let cancellable = matches!(from, S::Draft | S::Submitted | S::Approved | S::Open);
-            assert_eq!(
-                next_status(from, A::Cancel).is_some(),
-                cancellable,
-                "{from:?}"
-            );
+            assert_eq!(next_status(from, A::Cancel).is_some(), cancellable, "{from:?}");
         }
         assert_eq!(next_status(S::Draft, A::Approve), None);
         assert_eq!(next_status(S::Open, A::Submit), None);
@@ -385,10 +353,7 @@ mod tests {
     #[test]
     fn postcode_prefixes_are_normalised_and_checked() {
         let raw = vec![" bs ".to_owned(), "GL5".to_owned(), "bs".to_owned()];
-        assert_eq!(
-            normalise_postcode_prefixes(&raw).unwrap(),
-            vec!["BS", "GL5"]
-        );
+        assert_eq!(normalise_postcode_prefixes(&raw).unwrap(), vec!["BS", "GL5"]);
         assert!(normalise_postcode_prefixes(&["1AB".to_owned()]).is_err());
         assert!(normalise_postcode_prefixes(&["BS1 4".to_owned()]).is_err());
         assert!(normalise_postcode_prefixes(&[String::new()]).is_err());
@@ -446,15 +411,9 @@ mod tests {
     fn holds_every_invariant(t: &Terms, policy: &TermsPolicy) -> bool {
         let p = t.share_price.get();
         p >= 1
-            && [
-                t.min_target,
-                t.target,
-                t.max_target,
-                t.min_holding,
-                t.max_holding,
-            ]
-            .iter()
-            .all(|a| a.get() > 0 && a.get() % p == 0)
+            && [t.min_target, t.target, t.max_target, t.min_holding, t.max_holding]
+                .iter()
+                .all(|a| a.get() > 0 && *a <= MAX_AMOUNT && a.get() % p == 0)
             && t.min_target <= t.target
             && t.target <= t.max_target
             && t.min_holding <= t.max_holding

@@ -64,10 +64,15 @@ pub fn check_new_pledge(ctx: &PledgeContext<'_>, amount: Pence) -> Result<i64, A
                 ));
             }
             let postcode = profile.postcode.replace(' ', "");
-            if !ctx.postcode_prefixes.is_empty() && !ctx.postcode_prefixes.iter().any(|p| postcode_has_prefix(&postcode, p)) {
+            if !ctx.postcode_prefixes.is_empty()
+                && !ctx.postcode_prefixes.iter().any(|p| postcode_has_prefix(&postcode, p))
+            {
                 errors.push(FieldError::new(
                     "postcode",
-                    format!("this offer is open to postcodes starting {}", ctx.postcode_prefixes.join(", ")),
+                    format!(
+                        "this offer is open to postcodes starting {}",
+                        ctx.postcode_prefixes.join(", ")
+                    ),
                 ));
             }
         }
@@ -79,10 +84,7 @@ pub fn check_new_pledge(ctx: &PledgeContext<'_>, amount: Pence) -> Result<i64, A
     } else if amount.get() % price != 0 {
         errors.push(FieldError::new(
             "amount_pence",
-            format!(
-                "must be a whole number of shares ({} each)",
-                terms.share_price
-            ),
+            format!("must be a whole number of shares ({} each)", terms.share_price),
         ));
     } else {
         shares = amount.get() / price;
@@ -122,10 +124,7 @@ pub fn capacity_error(max_target: Pence, offer_total: Pence) -> FieldError {
     let room = (max_target.get() - offer_total.get()).max(0);
     FieldError::new(
         "amount_pence",
-        format!(
-            "the offer is nearly full: only {} of shares remain",
-            Pence::new(room)
-        ),
+        format!("the offer is nearly full: only {} of shares remain", Pence::new(room)),
     )
 }
 
@@ -143,11 +142,7 @@ pub fn age_on(date_of_birth: NaiveDate, day: NaiveDate) -> i64 {
 
 /// Until when an investor may cancel a paid pledge: the cooling-off period, and never after
 /// the offer closes.
-pub fn cancellable_until(
-    created_at: NaiveDateTime,
-    cooling_off_days: i64,
-    closes_at: NaiveDateTime,
-) -> NaiveDateTime {
+pub fn cancellable_until(created_at: NaiveDateTime, cooling_off_days: i64, closes_at: NaiveDateTime) -> NaiveDateTime {
     (created_at + Duration::days(cooling_off_days)).min(closes_at)
 }
 
@@ -157,10 +152,7 @@ pub const REFERENCE_ALPHABET: &[u8; 32] = b"23456789ABCDEFGHJKLMNPQRSTUVWXYZ";
 
 /// A reference from 8 random bytes (each taken modulo 32, which is unbiased).
 pub fn bank_reference(random: [u8; 8]) -> String {
-    let body: Vec<u8> = random
-        .iter()
-        .map(|b| REFERENCE_ALPHABET[(*b % 32) as usize])
-        .collect();
+    let body: Vec<u8> = random.iter().map(|b| REFERENCE_ALPHABET[(*b % 32) as usize]).collect();
     let check = REFERENCE_ALPHABET[check_symbol(&body)];
     let mut reference = String::from("CS");
     reference.extend(body.iter().map(|&c| c as char));
@@ -252,10 +244,7 @@ mod tests {
     #[test]
     fn a_pledge_within_every_limit_gives_whole_shares() {
         let t = terms();
-        assert_eq!(
-            check_new_pledge(&ctx(&t, &[]), Pence::from_pounds(250)).unwrap(),
-            250
-        );
+        assert_eq!(check_new_pledge(&ctx(&t, &[]), Pence::from_pounds(250)).unwrap(), 250);
     }
 
     #[test]
@@ -276,17 +265,11 @@ mod tests {
         );
         let mut c = ctx(&t, &none);
         c.investor_total = Pence::from_pounds(4_900);
-        assert_eq!(
-            fields(check_new_pledge(&c, Pence::from_pounds(200))),
-            ["amount_pence"]
-        );
+        assert_eq!(fields(check_new_pledge(&c, Pence::from_pounds(200))), ["amount_pence"]);
         assert!(check_new_pledge(&c, Pence::from_pounds(100)).is_ok());
         let mut c = ctx(&t, &none);
         c.offer_total = Pence::from_pounds(29_900);
-        assert_eq!(
-            fields(check_new_pledge(&c, Pence::from_pounds(200))),
-            ["amount_pence"]
-        );
+        assert_eq!(fields(check_new_pledge(&c, Pence::from_pounds(200))), ["amount_pence"]);
         let mut c = ctx(&t, &none);
         c.accept_terms = false;
         c.profile = None;
@@ -296,10 +279,7 @@ mod tests {
         );
         let mut c = ctx(&t, &none);
         c.min_age = 50;
-        assert_eq!(
-            fields(check_new_pledge(&c, Pence::from_pounds(200))),
-            ["date_of_birth"]
-        );
+        assert_eq!(fields(check_new_pledge(&c, Pence::from_pounds(200))), ["date_of_birth"]);
         let local = vec!["GL5".to_owned(), "B".to_owned()];
         assert_eq!(
             fields(check_new_pledge(&ctx(&t, &local), Pence::from_pounds(200))),
@@ -329,24 +309,15 @@ mod tests {
     #[test]
     fn ages_count_whole_years() {
         let dob = NaiveDate::from_ymd_opt(2010, 11, 2).unwrap();
-        assert_eq!(
-            age_on(dob, NaiveDate::from_ymd_opt(2026, 11, 1).unwrap()),
-            15
-        );
-        assert_eq!(
-            age_on(dob, NaiveDate::from_ymd_opt(2026, 11, 2).unwrap()),
-            16
-        );
+        assert_eq!(age_on(dob, NaiveDate::from_ymd_opt(2026, 11, 1).unwrap()), 15);
+        assert_eq!(age_on(dob, NaiveDate::from_ymd_opt(2026, 11, 2).unwrap()), 16);
     }
 
     #[test]
     fn the_cancellation_window_ends_at_the_close() {
         let closes = now() + Duration::days(3);
         assert_eq!(cancellable_until(now(), 14, closes), closes);
-        assert_eq!(
-            cancellable_until(now(), 2, closes),
-            now() + Duration::days(2)
-        );
+        assert_eq!(cancellable_until(now(), 2, closes), now() + Duration::days(2));
     }
 
     #[test]
@@ -354,15 +325,9 @@ mod tests {
         let reference = bank_reference([0, 1, 2, 3, 250, 251, 252, 255]);
         assert_eq!(reference.len(), 11);
         assert!(!reference[2..].contains(['0', 'O', '1', 'I']));
-        assert_eq!(
-            parse_bank_reference(&reference).as_deref(),
-            Some(reference.as_str())
-        );
+        assert_eq!(parse_bank_reference(&reference).as_deref(), Some(reference.as_str()));
         let typed = format!("cs-{} {}", &reference[2..6].to_lowercase(), &reference[6..]);
-        assert_eq!(
-            parse_bank_reference(&typed).as_deref(),
-            Some(reference.as_str())
-        );
+        assert_eq!(parse_bank_reference(&typed).as_deref(), Some(reference.as_str()));
         assert_eq!(parse_bank_reference("CS12345678"), None);
         assert_eq!(parse_bank_reference("hello"), None);
     }

@@ -36,11 +36,9 @@ fn jobs() -> Vec<Job> {
             name: "purge_expired_sessions",
             every: Duration::from_secs(600),
             run: |db, state| {
-                let window =
-                    chrono::Duration::seconds(state.settings.auth.login_window_secs as i64);
+                let window = chrono::Duration::seconds(state.settings.auth.login_window_secs as i64);
                 let mut conn = db.conn()?;
-                Ok(sessions::purge_expired(&mut conn, window)?
-                    + idempotency::purge_expired(&mut conn)?)
+                Ok(sessions::purge_expired(&mut conn, window)? + idempotency::purge_expired(&mut conn)?)
             },
         },
     ]

@@ -66,9 +66,7 @@ pub enum LedgerError {
 impl From<LedgerError> for AppError {
     fn from(e: LedgerError) -> Self {
         match e {
-            LedgerError::TransferConflict(_) | LedgerError::NotPending(_) => {
-                AppError::Conflict(e.to_string())
-            }
+            LedgerError::TransferConflict(_) | LedgerError::NotPending(_) => AppError::Conflict(e.to_string()),
             other => AppError::Internal(anyhow::anyhow!("ledger: {other}")),
         }
     }
@@ -110,11 +108,7 @@ pub struct TransferRow {
 }
 
 /// Creates the account if it does not exist (concurrent callers agree on one row).
-pub fn ensure_account(
-    conn: &mut DbConnection,
-    kind: AccountKind,
-    owner_id: &str,
-) -> Result<String, AppError> {
+pub fn ensure_account(conn: &mut DbConnection, kind: AccountKind, owner_id: &str) -> Result<String, AppError> {
     use diesel::sql_types::{Bool, Text, Timestamp};
     let id = kind.account_id(owner_id);
     let sql = insert_ignoring_duplicates_sql(
@@ -156,19 +150,12 @@ fn existing(conn: &mut DbConnection, id: &str) -> Result<Option<ExistingTransfer
 
 /// Moves `amount` into the debit columns of an account (pending or posted), refusing, in the
 /// same statement, to break `debits_must_not_exceed_credits`.
-fn add_debit(
-    conn: &mut DbConnection,
-    account: &str,
-    amount: i64,
-    posted: bool,
-) -> Result<(), AppError> {
+fn add_debit(conn: &mut DbConnection, account: &str, amount: i64, posted: bool) -> Result<(), AppError> {
     use ledger_accounts::dsl as a;
     let within_flag = a::debits_must_not_exceed_credits
         .eq(false)
         .or((a::debits_pending + a::debits_posted + amount).le(a::credits_posted));
-    let target = a::ledger_accounts
-        .filter(a::id.eq(account))
-        .filter(within_flag);
+    let target = a::ledger_accounts.filter(a::id.eq(account)).filter(within_flag);
     let changed = if posted {
         diesel::update(target)
             .set(a::debits_posted.eq(a::debits_posted + amount))
@@ -184,12 +171,7 @@ fn add_debit(
     Ok(())
 }
 
-fn add_credit(
-    conn: &mut DbConnection,
-    account: &str,
-    amount: i64,
-    posted: bool,
-) -> Result<(), AppError> {
+fn add_credit(conn: &mut DbConnection, account: &str, amount: i64, posted: bool) -> Result<(), AppError> {
     use ledger_accounts::dsl as a;
     let target = a::ledger_accounts.filter(a::id.eq(account));
     let changed = if posted {
@@ -319,8 +301,7 @@ pub fn resolve_pending(
         Resolution::Post => ("post", "posted"),
         Resolution::Void => ("void", "voided"),
     };
-    let Some((debit, credit, amount, kind, pending_phase, _, _)) = existing(conn, pending_id)?
-    else {
+    let Some((debit, credit, amount, kind, pending_phase, _, _)) = existing(conn, pending_id)? else {
         return Err(LedgerError::NotPending(pending_id.to_owned()).into());
     };
     if pending_phase != "pending" {
@@ -365,10 +346,7 @@ pub fn resolve_pending(
 }
 
 /// Every transfer that touches `account_id`, oldest first.
-pub fn transfers_of(
-    conn: &mut DbConnection,
-    account_id: &str,
-) -> Result<Vec<TransferRow>, AppError> {
+pub fn transfers_of(conn: &mut DbConnection, account_id: &str) -> Result<Vec<TransferRow>, AppError> {
     Ok(ledger_transfers::table
         .filter(
             ledger_transfers::debit_account_id

@@ -145,14 +145,11 @@ struct Count {
 /// Checks the whole ledger in one read-only snapshot.
 pub fn verify(conn: &mut DbConnection) -> Result<Verification, AppError> {
     match conn {
-        DbConnection::Postgresql(pg) => AnsiTransactionManager::begin_transaction_sql(
-            &mut *pg,
-            "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
-        )?,
-        // In WAL mode a deferred transaction reads one snapshot from its first read.
-        DbConnection::Sqlite(lite) => {
-            AnsiTransactionManager::begin_transaction_sql(&mut *lite, "BEGIN")?
+        DbConnection::Postgresql(pg) => {
+            AnsiTransactionManager::begin_transaction_sql(&mut *pg, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")?
         }
+        // In WAL mode a deferred transaction reads one snapshot from its first read.
+        DbConnection::Sqlite(lite) => AnsiTransactionManager::begin_transaction_sql(&mut *lite, "BEGIN")?,
     }
     let result = checks(conn);
     let ended = match conn {
@@ -185,15 +182,12 @@ fn checks(conn: &mut DbConnection) -> Result<Verification, AppError> {
                 ));
             }
         }
-        if a.debits_must_not_exceed_credits && a.debits_pending + a.debits_posted > a.credits_posted
-        {
+        if a.debits_must_not_exceed_credits && a.debits_pending + a.debits_posted > a.credits_posted {
             problems.push(format!("account {}: debits exceed posted credits", a.id));
         }
     }
     if debits != credits {
-        problems.push(format!(
-            "total debits {debits} differ from total credits {credits}"
-        ));
+        problems.push(format!("total debits {debits} differ from total credits {credits}"));
     }
     for (sql, what) in TRANSFER_CHECKS {
         let ids: Vec<Id> = diesel::sql_query(sql).load(conn)?;
@@ -223,11 +217,7 @@ fn checks(conn: &mut DbConnection) -> Result<Verification, AppError> {
                 o.paid_sum,
             ),
             ("pledge_count vs live pledges", o.pledge_count, o.live_count),
-            (
-                "investor_count vs live investors",
-                o.investor_count,
-                o.live_investors,
-            ),
+            ("investor_count vs live investors", o.investor_count, o.live_investors),
         ];
         for (what, recorded, computed) in pairs {
             if recorded != computed {
@@ -235,15 +225,11 @@ fn checks(conn: &mut DbConnection) -> Result<Verification, AppError> {
             }
         }
         if o.community_pledged_pence + o.match_pence > o.max_target_pence {
-            problems.push(format!(
-                "offer {}: community plus match exceeds max_target_pence",
-                o.id
-            ));
+            problems.push(format!("offer {}: community plus match exceeds max_target_pence", o.id));
         }
     }
     let transfers: Vec<Count> =
-        diesel::sql_query("SELECT CAST(COUNT(*) AS BIGINT) AS n FROM ledger_transfers")
-            .load(conn)?;
+        diesel::sql_query("SELECT CAST(COUNT(*) AS BIGINT) AS n FROM ledger_transfers").load(conn)?;
     Ok(Verification {
         balanced: problems.is_empty(),
         accounts_checked: accounts.len() as i64,

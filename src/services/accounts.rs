@@ -109,9 +109,7 @@ pub fn create_user(conn: &mut DbConnection, new: &NewUser) -> Result<RegisteredU
         .execute(conn)
         .map_err(AppError::from);
     match inserted {
-        Err(e) if e.is_unique_violation() => Err(AppError::conflict(
-            "an account with this email already exists",
-        )),
+        Err(e) if e.is_unique_violation() => Err(AppError::conflict("an account with this email already exists")),
         Err(e) => Err(e),
         Ok(_) => Ok(RegisteredUser {
             id,
@@ -184,11 +182,7 @@ pub fn profile(conn: &mut DbConnection, user_id: &str) -> Result<Profile, AppErr
     })
 }
 
-pub fn update_profile(
-    conn: &mut DbConnection,
-    user_id: &str,
-    update: &ProfileUpdate,
-) -> Result<Profile, AppError> {
+pub fn update_profile(conn: &mut DbConnection, user_id: &str, update: &ProfileUpdate) -> Result<Profile, AppError> {
     let changed = diesel::update(users::table.find(user_id))
         .set((
             users::full_name.eq(&update.full_name),

@@ -58,11 +58,7 @@ pub fn request_hash(method: &str, path: &str, body: &serde_json::Value) -> Strin
     hasher.update(path.as_bytes());
     hasher.update(b"\n");
     hasher.update(body.to_string().as_bytes());
-    hasher
-        .finalize()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    hasher.finalize().iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Runs `work` once per `(user, key)`, inside the caller's transaction. `work` answers a
@@ -93,15 +89,14 @@ where
         DbConnection::Sqlite(lite) => claim.execute(lite)?,
     };
     if claimed == 0 {
-        let (stored_hash, status, body): (String, Option<i32>, Option<String>) =
-            idempotency_keys::table
-                .find((user_id, key.as_str()))
-                .select((
-                    idempotency_keys::request_hash,
-                    idempotency_keys::response_status,
-                    idempotency_keys::response_body,
-                ))
-                .first(conn)?;
+        let (stored_hash, status, body): (String, Option<i32>, Option<String>) = idempotency_keys::table
+            .find((user_id, key.as_str()))
+            .select((
+                idempotency_keys::request_hash,
+                idempotency_keys::response_status,
+                idempotency_keys::response_body,
+            ))
+            .first(conn)?;
         if stored_hash != request_hash {
             return Err(AppError::conflict(
                 "this Idempotency-Key was used for a different request; use a new key",
@@ -135,8 +130,8 @@ where
 
 /// Housekeeping: deletes keys older than [`RETENTION`].
 pub fn purge_expired(conn: &mut DbConnection) -> Result<usize, AppError> {
-    Ok(diesel::delete(
-        idempotency_keys::table.filter(idempotency_keys::created_at.lt(clock::now() - RETENTION)),
+    Ok(
+        diesel::delete(idempotency_keys::table.filter(idempotency_keys::created_at.lt(clock::now() - RETENTION)))
+            .execute(conn)?,
     )
-    .execute(conn)?)
 }

@@ -12,8 +12,7 @@ use crate::db::schema::{offer_audit, offers, societies};
 use crate::db::{write_transaction, DbConnection};
 use crate::domain::money::Pence;
 use crate::domain::offer::{
-    check_terms, next_status, OfferAction, OfferStatus, Terms, TermsPolicy,
-    COMMUNITY_SHARES_MINIMUM,
+    check_terms, next_status, OfferAction, OfferStatus, Terms, TermsPolicy, COMMUNITY_SHARES_MINIMUM,
 };
 use crate::error::AppError;
 use crate::services::page::{Page, PageRequest};
@@ -171,8 +170,7 @@ impl OfferView {
         let postcode_prefixes = row.postcode_prefixes();
         Ok(OfferView {
             status,
-            below_community_shares_minimum: Pence::new(row.min_target_pence)
-                < COMMUNITY_SHARES_MINIMUM,
+            below_community_shares_minimum: Pence::new(row.min_target_pence) < COMMUNITY_SHARES_MINIMUM,
             total_pence: Pence::new(row.community_pledged_pence.saturating_add(row.match_pence)),
             eligibility: Eligibility {
                 min_age: row.min_age,
@@ -332,22 +330,23 @@ pub fn patch(
     ))
     .execute(conn)?;
     if changed == 0 {
-        return Err(AppError::conflict(
-            "the offer left draft while it was being edited",
-        ));
+        return Err(AppError::conflict("the offer left draft while it was being edited"));
     }
     OfferView::from_row(get(conn, id)?)
 }
 
-/// Sets who may invest; only in draft.
+/// Sets who may invest; only in draft. A field left out keeps its value (merged here, inside the
+/// transaction, so two partial edits cannot undo each other).
 pub fn set_eligibility(
     conn: &mut DbConnection,
     id: &str,
-    min_age: i32,
-    prefixes: &[String],
+    min_age: Option<i32>,
+    prefixes: Option<Vec<String>>,
 ) -> Result<OfferView, AppError> {
     let row = get(conn, id)?;
     require_draft(&row, "edited")?;
+    let min_age = min_age.unwrap_or(row.min_age);
+    let prefixes = prefixes.unwrap_or_else(|| row.postcode_prefixes());
     let changed = diesel::update(
         offers::table
             .filter(offers::id.eq(id))
@@ -360,9 +359,7 @@ pub fn set_eligibility(
     ))
     .execute(conn)?;
     if changed == 0 {
-        return Err(AppError::conflict(
-            "the offer left draft while it was being edited",
-        ));
+        return Err(AppError::conflict("the offer left draft while it was being edited"));
     }
     OfferView::from_row(get(conn, id)?)
 }
@@ -380,12 +377,7 @@ fn require_draft(row: &OfferRow, what: &str) -> Result<(), AppError> {
 
 /// A transition asked for by a person (submit, approve, close, cancel). The action must be
 /// allowed from the current state (else 409) and its preconditions hold.
-pub fn act(
-    conn: &mut DbConnection,
-    id: &str,
-    action: OfferAction,
-    actor: &Actor,
-) -> Result<OfferView, AppError> {
+pub fn act(conn: &mut DbConnection, id: &str, action: OfferAction, actor: &Actor) -> Result<OfferView, AppError> {
     let now = clock::now();
     let row = get(conn, id)?;
     let from = row.status()?;
@@ -403,10 +395,16 @@ pub fn act(
                 .select(societies::bank_sort_code)
                 .first(conn)?;
             if sort_code.is_none() {
-                return Err(AppError::conflict(
-                    "the society has no bank details yet: set them before submitting an offer",
+                return Err(AppError::field(
+                    "bank_details",
+                    "the society has no bank details yet: set them (PUT /api/v1/societies/{id}/bank-details) before submitting",
                 ));
             }
+        }
+        OfferAction::Cancel if from == OfferStatus::Open && row.closes_at <= now => {
+            return Err(AppError::conflict(
+                "the offer has reached its closing time; it closes and is decided, not cancelled",
+            ));
         }
         OfferAction::Approve if row.closes_at <= now => {
             return Err(AppError::conflict(
@@ -416,9 +414,7 @@ pub fn act(
         _ => {}
     }
     if !move_status(conn, id, from, to, actor, now)? {
-        return Err(AppError::conflict(
-            "the offer changed state meanwhile; reload it",
-        ));
+        return Err(AppError::conflict("the offer changed state meanwhile; reload it"));
     }
     if action == OfferAction::Cancel {
         crate::services::pledges::cancel_all_for_offer(conn, &row)?;
@@ -500,8 +496,7 @@ pub fn run_due_transitions(conn: &mut DbConnection, now: NaiveDateTime) -> Resul
         (OfferStatus::Approved, OfferAction::Open, false),
         (OfferStatus::Open, OfferAction::Close, true),
     ] {
-        let to =
-            next_status(from, action).expect("the lifecycle table allows these scheduled moves");
+        let to = next_status(from, action).expect("the lifecycle table allows these scheduled moves");
         let query = offers::table
             .filter(offers::status.eq(from.as_str()))
             .select(offers::id)
@@ -514,9 +509,7 @@ pub fn run_due_transitions(conn: &mut DbConnection, now: NaiveDateTime) -> Resul
             query.filter(offers::opens_at.le(now)).load(conn)?
         };
         for id in due {
-            if write_transaction(conn, |c| {
-                move_status(c, &id, from, to, &Actor::Scheduler, now)
-            })? {
+            if write_transaction(conn, |c| move_status(c, &id, from, to, &Actor::Scheduler, now))? {
                 tracing::info!(offer_id = %id, to = to.as_str(), "offer moved by the scheduler");
                 moved += 1;
             }
@@ -546,21 +539,12 @@ pub fn list_public(
             .filter(offers::status.eq(OfferStatus::Cancelled.as_str()))
             .filter(offers::opened_at.is_not_null()),
         Some(status) => query.filter(offers::status.eq(status.as_str())),
-        None => query.filter(
-            offers::status.eq_any(public).or(offers::status
-                .eq(OfferStatus::Cancelled.as_str())
-                .and(offers::opened_at.is_not_null())),
-        ),
+        None => query.filter(offers::status.eq_any(public)),
     };
     if let Some(after) = &page.after {
         query = query.filter(offers::id.lt(after));
     }
-    Page::from_rows(
-        query.load(conn)?,
-        page,
-        |r| r.id.clone(),
-        OfferView::from_row,
-    )
+    Page::from_rows(query.load(conn)?, page, |r| r.id.clone(), OfferView::from_row)
 }
 
 /// Every offer of a society, whatever its state (for its admins).
@@ -578,12 +562,7 @@ pub fn list_for_society(
     if let Some(after) = &page.after {
         query = query.filter(offers::id.lt(after));
     }
-    Page::from_rows(
-        query.load(conn)?,
-        page,
-        |r| r.id.clone(),
-        OfferView::from_row,
-    )
+    Page::from_rows(query.load(conn)?, page, |r| r.id.clone(), OfferView::from_row)
 }
 
 /// An audit entry as shown to admins.

@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::clock;
-use crate::db::schema::{funder_admins, funders, societies, society_admins, users};
+use crate::db::schema::{funder_admins, funders, offers, societies, society_admins, users};
 use crate::db::DbConnection;
 use crate::domain::identity::{Email, Postcode};
 use crate::error::AppError;
@@ -82,11 +82,7 @@ pub struct NewSociety {
 }
 
 /// Creates a society with its creator as its first admin.
-pub fn create_society(
-    conn: &mut DbConnection,
-    creator_id: &str,
-    new: &NewSociety,
-) -> Result<Society, AppError> {
+pub fn create_society(conn: &mut DbConnection, creator_id: &str, new: &NewSociety) -> Result<Society, AppError> {
     let now = clock::now();
     let id = clock::new_id();
     let inserted = diesel::insert_into(societies::table)
@@ -164,11 +160,7 @@ pub fn society_exists(conn: &mut DbConnection, id: &str) -> Result<bool, AppErro
         .is_some())
 }
 
-pub fn is_society_admin(
-    conn: &mut DbConnection,
-    society_id: &str,
-    user_id: &str,
-) -> Result<bool, AppError> {
+pub fn is_society_admin(conn: &mut DbConnection, society_id: &str, user_id: &str) -> Result<bool, AppError> {
     Ok(society_admins::table
         .find((society_id, user_id))
         .select(society_admins::user_id)
@@ -177,11 +169,24 @@ pub fn is_society_admin(
         .is_some())
 }
 
+/// Sets where investors pay. Refused (409) while any offer of the society is submitted,
+/// approved, open or closed: investors may be paying into the account, and changing it then
+/// is how payments get redirected.
 pub fn set_bank_details(
     conn: &mut DbConnection,
     society_id: &str,
     details: &BankDetails,
 ) -> Result<BankDetails, AppError> {
+    let live: i64 = offers::table
+        .filter(offers::society_id.eq(society_id))
+        .filter(offers::status.eq_any(["submitted", "approved", "open", "closed"]))
+        .select(diesel::dsl::count_star())
+        .first(conn)?;
+    if live > 0 {
+        return Err(AppError::conflict(
+            "bank details cannot change while an offer of the society is submitted, approved, open or closed",
+        ));
+    }
     let changed = diesel::update(societies::table.find(society_id))
         .set((
             societies::bank_account_name.eq(&details.account_name),
@@ -200,11 +205,7 @@ pub fn create_funder(conn: &mut DbConnection, name: &str) -> Result<Funder, AppE
     let now = clock::now();
     let id = clock::new_id();
     diesel::insert_into(funders::table)
-        .values((
-            funders::id.eq(&id),
-            funders::name.eq(name),
-            funders::created_at.eq(now),
-        ))
+        .values((funders::id.eq(&id), funders::name.eq(name), funders::created_at.eq(now)))
         .execute(conn)?;
     Ok(Funder {
         id,
@@ -222,11 +223,7 @@ pub fn funder_exists(conn: &mut DbConnection, id: &str) -> Result<bool, AppError
         .is_some())
 }
 
-pub fn is_funder_admin(
-    conn: &mut DbConnection,
-    funder_id: &str,
-    user_id: &str,
-) -> Result<bool, AppError> {
+pub fn is_funder_admin(conn: &mut DbConnection, funder_id: &str, user_id: &str) -> Result<bool, AppError> {
     Ok(funder_admins::table
         .find((funder_id, user_id))
         .select(funder_admins::user_id)
@@ -244,22 +241,14 @@ pub enum Organisation<'a> {
 
 /// Grants an existing account admin rights over a society or funder. An email with no account
 /// is 422 on `email`; an existing admin is 409.
-pub fn add_admin(
-    conn: &mut DbConnection,
-    organisation: Organisation<'_>,
-    email: &Email,
-) -> Result<Admin, AppError> {
+pub fn add_admin(conn: &mut DbConnection, organisation: Organisation<'_>, email: &Email) -> Result<Admin, AppError> {
     let user: Option<(String, String, String)> = users::table
         .filter(users::email.eq(email.as_str()))
         .select((users::id, users::email, users::display_name))
         .first(conn)
         .optional()?;
-    let (user_id, email, display_name) = user.ok_or_else(|| {
-        AppError::field(
-            "email",
-            "no account has this email; ask them to register first",
-        )
-    })?;
+    let (user_id, email, display_name) =
+        user.ok_or_else(|| AppError::field("email", "no account has this email; ask them to register first"))?;
     let now = clock::now();
     let inserted = match organisation {
         Organisation::Society(id) => diesel::insert_into(society_admins::table)
@@ -279,9 +268,7 @@ pub fn add_admin(
     }
     .map_err(AppError::from);
     match inserted {
-        Err(e) if e.is_unique_violation() => {
-            Err(AppError::conflict("this account is already an admin"))
-        }
+        Err(e) if e.is_unique_violation() => Err(AppError::conflict("this account is already an admin")),
         Err(e) => Err(e),
         Ok(_) => Ok(Admin {
             user_id,

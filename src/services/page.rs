@@ -19,10 +19,7 @@ impl PageRequest {
     pub fn new(limit: Option<i64>, cursor: Option<String>) -> Result<Self, AppError> {
         let limit = limit.unwrap_or(DEFAULT_LIMIT);
         if !(1..=MAX_LIMIT).contains(&limit) {
-            return Err(AppError::field(
-                "limit",
-                format!("must be between 1 and {MAX_LIMIT}"),
-            ));
+            return Err(AppError::field("limit", format!("must be between 1 and {MAX_LIMIT}")));
         }
         Ok(Self {
             limit,

@@ -15,8 +15,8 @@ use crate::db::{write_transaction, DbConnection};
 use crate::domain::money::Pence;
 use crate::domain::offer::OfferStatus;
 use crate::domain::pledge::{
-    bank_reference, cancellable_until, capacity_error, check_new_pledge, parse_bank_reference,
-    InvestorProfile, PledgeContext,
+    bank_reference, cancellable_until, capacity_error, check_new_pledge, parse_bank_reference, InvestorProfile,
+    PledgeContext,
 };
 use crate::error::AppError;
 use crate::ledger::{self, AccountKind, NewTransfer, Resolution};
@@ -60,11 +60,7 @@ impl PledgeStatus {
         ]
         .into_iter()
         .find(|s| s.as_str() == text)
-        .ok_or_else(|| {
-            AppError::Internal(anyhow::anyhow!(
-                "unknown pledge status {text:?} in the database"
-            ))
-        })
+        .ok_or_else(|| AppError::Internal(anyhow::anyhow!("unknown pledge status {text:?} in the database")))
     }
 }
 
@@ -180,11 +176,7 @@ pub struct NewPledge {
 const LIVE: [&str; 3] = ["pending", "paid", "allocated"];
 
 /// The investor's live pledges to the offer, in pence.
-fn investor_total(
-    conn: &mut DbConnection,
-    offer_id: &str,
-    investor_id: &str,
-) -> Result<i64, AppError> {
+fn investor_total(conn: &mut DbConnection, offer_id: &str, investor_id: &str) -> Result<i64, AppError> {
     let amounts: Vec<i64> = pledges::table
         .filter(pledges::offer_id.eq(offer_id))
         .filter(pledges::investor_id.eq(investor_id))
@@ -194,10 +186,7 @@ fn investor_total(
     Ok(amounts.iter().sum())
 }
 
-fn society_bank_details(
-    conn: &mut DbConnection,
-    society_id: &str,
-) -> Result<Option<BankDetails>, AppError> {
+fn society_bank_details(conn: &mut DbConnection, society_id: &str) -> Result<Option<BankDetails>, AppError> {
     let row: (Option<String>, Option<String>, Option<String>) = societies::table
         .find(society_id)
         .select((
@@ -238,11 +227,7 @@ pub fn create(
     let user = accounts::get(conn, investor_id)?;
     let terms = offer.terms();
     let prefixes = offer.postcode_prefixes();
-    let profile = match (
-        user.profile_complete(),
-        user.date_of_birth,
-        user.postcode.as_deref(),
-    ) {
+    let profile = match (user.profile_complete(), user.date_of_birth, user.postcode.as_deref()) {
         (true, Some(date_of_birth), Some(postcode)) => Some(InvestorProfile {
             date_of_birth,
             postcode,
@@ -268,10 +253,8 @@ pub fn create(
         offers::table
             .filter(offers::id.eq(offer_id))
             .filter(offers::status.eq(OfferStatus::Open.as_str()))
-            .filter(
-                (offers::community_pledged_pence + offers::match_pence + amount)
-                    .le(offers::max_target_pence),
-            ),
+            .filter(offers::closes_at.gt(now))
+            .filter((offers::community_pledged_pence + offers::match_pence + amount).le(offers::max_target_pence)),
     )
     .set((
         offers::community_pledged_pence.eq(offers::community_pledged_pence + amount),
@@ -332,11 +315,7 @@ pub fn create(
             pledges::payment_method.eq(new.payment_method.as_str()),
             pledges::bank_reference.eq(&reference),
             pledges::transfer_id.eq(&transfer_id),
-            pledges::cancellable_until.eq(cancellable_until(
-                now,
-                terms.cooling_off_days,
-                terms.closes_at,
-            )),
+            pledges::cancellable_until.eq(cancellable_until(now, terms.cooling_off_days, terms.closes_at)),
             pledges::payment_due_at.eq(now + Duration::days(payment_deadline_days)),
             pledges::created_at.eq(now),
             pledges::updated_at.eq(now),
@@ -348,8 +327,7 @@ pub fn create(
 
 fn new_reference() -> Result<Option<String>, AppError> {
     let mut random = [0u8; 8];
-    getrandom::fill(&mut random)
-        .map_err(|e| AppError::Internal(anyhow::anyhow!("no randomness: {e}")))?;
+    getrandom::fill(&mut random).map_err(|e| AppError::Internal(anyhow::anyhow!("no randomness: {e}")))?;
     Ok(Some(bank_reference(random)))
 }
 
@@ -392,13 +370,8 @@ pub fn get_for(
     view(conn, row)
 }
 
-fn page_of(
-    conn: &mut DbConnection,
-    rows: Vec<PledgeRow>,
-    page: &PageRequest,
-) -> Result<Page<PledgeView>, AppError> {
-    let mut details_by_offer: std::collections::HashMap<String, Option<BankDetails>> =
-        Default::default();
+fn page_of(conn: &mut DbConnection, rows: Vec<PledgeRow>, page: &PageRequest) -> Result<Page<PledgeView>, AppError> {
+    let mut details_by_offer: std::collections::HashMap<String, Option<BankDetails>> = Default::default();
     let mut with_details = Vec::with_capacity(rows.len());
     for row in rows {
         if !details_by_offer.contains_key(&row.offer_id) {
@@ -406,10 +379,7 @@ fn page_of(
                 .find(&row.offer_id)
                 .select(offers::society_id)
                 .first(conn)?;
-            details_by_offer.insert(
-                row.offer_id.clone(),
-                society_bank_details(conn, &society_id)?,
-            );
+            details_by_offer.insert(row.offer_id.clone(), society_bank_details(conn, &society_id)?);
         }
         let details = details_by_offer[&row.offer_id].clone();
         with_details.push((row, details));
@@ -442,11 +412,7 @@ pub fn of_investor(
 }
 
 /// An offer's pledges, newest first.
-pub fn of_offer(
-    conn: &mut DbConnection,
-    offer_id: &str,
-    page: &PageRequest,
-) -> Result<Page<PledgeView>, AppError> {
+pub fn of_offer(conn: &mut DbConnection, offer_id: &str, page: &PageRequest) -> Result<Page<PledgeView>, AppError> {
     let mut query = pledges::table
         .filter(pledges::offer_id.eq(offer_id))
         .select(PledgeRow::as_select())
@@ -460,6 +426,20 @@ pub fn of_offer(
     page_of(conn, rows, page)
 }
 
+/// Takes the offer's row lock (a no-op update) before anything else that moves its money. Every
+/// transaction that touches an offer's pledges, escrow and totals locks the offer row first, so
+/// they queue in one order and cannot deadlock (pledge creation's conditional update of the
+/// offer row is its first write too).
+fn lock_offer(conn: &mut DbConnection, offer_id: &str, now: NaiveDateTime) -> Result<(), AppError> {
+    let locked = diesel::update(offers::table.find(offer_id))
+        .set(offers::updated_at.eq(now))
+        .execute(conn)?;
+    if locked == 0 {
+        return Err(AppError::NotFound("offer"));
+    }
+    Ok(())
+}
+
 /// Ends a pending pledge (cancelled or expired): voids its transfer and takes it out of the
 /// offer's totals. Returns false when the pledge was no longer pending.
 fn end_pending(
@@ -468,6 +448,7 @@ fn end_pending(
     to: PledgeStatus,
     now: NaiveDateTime,
 ) -> Result<bool, AppError> {
+    lock_offer(conn, &row.offer_id, now)?;
     let changed = diesel::update(
         pledges::table
             .filter(pledges::id.eq(&row.id))
@@ -503,11 +484,7 @@ fn end_pending(
 
 /// The investor cancels their pledge. Unpaid: withdrawn any time before the close. Paid: only
 /// in the cooling-off period, with a refund, which arrives with the payments module (409 now).
-pub fn cancel(
-    conn: &mut DbConnection,
-    id: &str,
-    investor_id: &str,
-) -> Result<PledgeView, AppError> {
+pub fn cancel(conn: &mut DbConnection, id: &str, investor_id: &str) -> Result<PledgeView, AppError> {
     let now = clock::now();
     let row = get(conn, id)?;
     if row.investor_id != investor_id {
@@ -521,12 +498,14 @@ pub fn cancel(
                 return Err(AppError::conflict("the pledge changed meanwhile; reload it"));
             }
         }
-        PledgeStatus::Pending => return Err(AppError::conflict("the offer has closed; the pledge can no longer be cancelled")),
-        PledgeStatus::Paid if offer_open && now <= row.cancellable_until => {
+        PledgeStatus::Pending => {
             return Err(AppError::conflict(
-                "this pledge is paid: cancelling it needs a refund, which this server cannot make yet; contact the society",
+                "the offer has closed; the pledge can no longer be cancelled",
             ))
         }
+        PledgeStatus::Paid if offer_open && now <= row.cancellable_until => return Err(AppError::conflict(
+            "this pledge is paid: cancelling it needs a refund, which this server cannot make yet; contact the society",
+        )),
         PledgeStatus::Paid => return Err(AppError::conflict("the cooling-off period for this pledge has ended")),
         other => return Err(AppError::conflict(format!("the pledge is {} already", other.as_str()))),
     }
@@ -600,18 +579,15 @@ pub fn record_receipt(
     recorded_by: &str,
 ) -> Result<PledgeView, AppError> {
     let now = clock::now();
-    let reference = parse_bank_reference(&receipt.reference).ok_or_else(|| {
-        AppError::field("reference", "is not a pledge reference (e.g. CSK7M29QXT)")
-    })?;
+    let reference = parse_bank_reference(&receipt.reference)
+        .ok_or_else(|| AppError::field("reference", "is not a pledge reference (e.g. CSK7M29QXT)"))?;
     let row: Option<PledgeRow> = pledges::table
         .filter(pledges::offer_id.eq(offer_id))
         .filter(pledges::bank_reference.eq(&reference))
         .select(PledgeRow::as_select())
         .first(conn)
         .optional()?;
-    let row = row.ok_or_else(|| {
-        AppError::field("reference", "no pledge to this offer has this reference")
-    })?;
+    let row = row.ok_or_else(|| AppError::field("reference", "no pledge to this offer has this reference"))?;
     match PledgeStatus::parse(&row.status)? {
         PledgeStatus::Pending => {}
         PledgeStatus::Paid | PledgeStatus::Allocated => {
@@ -627,6 +603,7 @@ pub fn record_receipt(
             ))
         }
     }
+    lock_offer(conn, offer_id, now)?;
     if receipt.amount.get() != row.amount_pence {
         return Err(AppError::field(
             "amount_pence",

@@ -42,8 +42,9 @@ pub struct Caller {
 const BAD_CREDENTIALS: &str = "the email or password is wrong";
 
 /// Checks the password and starts a session. Unknown email and wrong password give the same
-/// 401 after the same work (a hash is verified either way); repeated failures for one email or
-/// one client address within the window give 429.
+/// 401 after the same work (a hash is verified either way); more than `login_max_failures`
+/// failed (or concurrent) attempts for one email or one client address within the window give
+/// 429.
 pub async fn login(
     state: &AppState,
     email: &str,
@@ -60,15 +61,32 @@ pub async fn login(
         Duration::seconds(auth.login_window_secs as i64),
         i64::from(auth.login_max_failures),
     );
-    let throttle_scopes = scopes.clone();
+    // The attempt is recorded (and committed) before it is counted, so concurrent guesses see
+    // each other: of any burst, at most `max_failures` per window get a password check.
+    let now = clock::now();
+    let attempt_ids = {
+        let scopes = scopes.clone();
+        state.db.write(move |conn| record_attempt(conn, &scopes, now)).await?
+    };
+    let forget_attempt =
+        |ids: Vec<String>| async move { state.db.write(move |conn| forget_attempts(conn, &ids)).await };
+    let throttled = {
+        let scopes = scopes.clone();
+        state
+            .db
+            .run(move |conn| check_throttle(conn, &scopes, window, max_failures, now))
+            .await
+    };
+    if let Err(e) = throttled {
+        // A refused attempt does not count: otherwise a flood would extend the lock-out forever.
+        forget_attempt(attempt_ids).await?;
+        return Err(e);
+    }
     let user = state
         .db
-        .run(move |conn| {
-            check_throttle(conn, &throttle_scopes, window, max_failures, clock::now())?;
-            match &email {
-                Some(email) => accounts::find_by_email(conn, email),
-                None => Ok(None),
-            }
+        .run(move |conn| match &email {
+            Some(email) => accounts::find_by_email(conn, email),
+            None => Ok(None),
         })
         .await?;
     let verified = state
@@ -76,12 +94,10 @@ pub async fn login(
         .verify(password, user.as_ref().map(|u| u.password_hash.clone()))
         .await?;
     let Some(user) = user.filter(|_| verified) else {
-        state
-            .db
-            .write(move |conn| record_failure(conn, &scopes, clock::now()))
-            .await?;
+        // The recorded attempt stays: it was a failure.
         return Err(AppError::Unauthorized(BAD_CREDENTIALS));
     };
+    forget_attempt(attempt_ids).await?;
     let refresh_token = new_refresh_token()?;
     let refresh_hash = hash_refresh_token(&refresh_token);
     let ttl = Duration::seconds(auth.refresh_token_ttl_secs as i64);
@@ -105,9 +121,7 @@ pub async fn refresh(state: &AppState, presented: &str) -> Result<TokenPair, App
         .write(move |conn| rotate(conn, &presented_hash, &next_hash, ttl))
         .await?;
     match outcome {
-        Rotation::Rotated { user_id, family_id } => {
-            token_pair(state, &user_id, &family_id, next_token)
-        }
+        Rotation::Rotated { user_id, family_id } => token_pair(state, &user_id, &family_id, next_token),
         Rotation::Reused => {
             tracing::warn!("a used refresh token was presented again; its session is revoked");
             Err(AppError::Unauthorized("the refresh token is invalid"))
@@ -123,11 +137,7 @@ pub fn logout(conn: &mut DbConnection, caller: &Caller) -> Result<(), AppError> 
 
 /// Resolves the caller of a verified access token: the user must exist and the session must not
 /// be revoked.
-pub fn caller(
-    conn: &mut DbConnection,
-    user_id: &str,
-    session_id: &str,
-) -> Result<Caller, AppError> {
+pub fn caller(conn: &mut DbConnection, user_id: &str, session_id: &str) -> Result<Caller, AppError> {
     let found: Option<(String, bool)> = users::table
         .inner_join(refresh_families::table)
         .filter(users::id.eq(user_id))
@@ -136,9 +146,7 @@ pub fn caller(
         .select((users::id, users::is_platform_admin))
         .first(conn)
         .optional()?;
-    let (user_id, is_platform_admin) = found.ok_or(AppError::Unauthorized(
-        "the session has ended; log in again",
-    ))?;
+    let (user_id, is_platform_admin) = found.ok_or(AppError::Unauthorized("the session has ended; log in again"))?;
     Ok(Caller {
         user_id,
         session_id: session_id.to_owned(),
@@ -146,12 +154,7 @@ pub fn caller(
     })
 }
 
-fn token_pair(
-    state: &AppState,
-    user_id: &str,
-    family_id: &str,
-    refresh_token: String,
-) -> Result<TokenPair, AppError> {
+fn token_pair(state: &AppState, user_id: &str, family_id: &str, refresh_token: String) -> Result<TokenPair, AppError> {
     Ok(TokenPair {
         access_token: state.tokens.issue(user_id, family_id, chrono::Utc::now())?,
         refresh_token,
@@ -160,21 +163,23 @@ fn token_pair(
     })
 }
 
+/// Refuses when a scope has more than `max_attempts` recorded attempts (failures, and attempts
+/// in flight including the caller's own) in the window.
 fn check_throttle(
     conn: &mut DbConnection,
     scopes: &[String],
     window: Duration,
-    max_failures: i64,
+    max_attempts: i64,
     now: NaiveDateTime,
 ) -> Result<(), AppError> {
     let since = now - window;
     for scope in scopes {
-        let failures: i64 = login_failures::table
+        let attempts: i64 = login_failures::table
             .filter(login_failures::scope.eq(scope))
             .filter(login_failures::failed_at.gt(since))
             .select(count_star())
             .first(conn)?;
-        if failures >= max_failures {
+        if attempts > max_attempts {
             let oldest: NaiveDateTime = login_failures::table
                 .filter(login_failures::scope.eq(scope))
                 .filter(login_failures::failed_at.gt(since))
@@ -190,29 +195,29 @@ fn check_throttle(
     Ok(())
 }
 
-fn record_failure(
-    conn: &mut DbConnection,
-    scopes: &[String],
-    now: NaiveDateTime,
-) -> Result<(), AppError> {
+/// Records a login attempt in every scope; it is forgotten again if the login succeeds.
+fn record_attempt(conn: &mut DbConnection, scopes: &[String], now: NaiveDateTime) -> Result<Vec<String>, AppError> {
+    let mut ids = Vec::with_capacity(scopes.len());
     for scope in scopes {
+        let id = clock::new_id();
         diesel::insert_into(login_failures::table)
             .values((
-                login_failures::id.eq(clock::new_id()),
+                login_failures::id.eq(&id),
                 login_failures::scope.eq(scope),
                 login_failures::failed_at.eq(now),
             ))
             .execute(conn)?;
+        ids.push(id);
     }
+    Ok(ids)
+}
+
+fn forget_attempts(conn: &mut DbConnection, ids: &[String]) -> Result<(), AppError> {
+    diesel::delete(login_failures::table.filter(login_failures::id.eq_any(ids))).execute(conn)?;
     Ok(())
 }
 
-fn start_family(
-    conn: &mut DbConnection,
-    user_id: &str,
-    refresh_hash: &str,
-    ttl: Duration,
-) -> Result<String, AppError> {
+fn start_family(conn: &mut DbConnection, user_id: &str, refresh_hash: &str, ttl: Duration) -> Result<String, AppError> {
     let now = clock::now();
     let family_id = clock::new_id();
     diesel::insert_into(refresh_families::table)
@@ -261,12 +266,7 @@ enum Rotation {
     Invalid,
 }
 
-fn rotate(
-    conn: &mut DbConnection,
-    presented_hash: &str,
-    next_hash: &str,
-    ttl: Duration,
-) -> Result<Rotation, AppError> {
+fn rotate(conn: &mut DbConnection, presented_hash: &str, next_hash: &str, ttl: Duration) -> Result<Rotation, AppError> {
     let now = clock::now();
     let found: Option<TokenRow> = refresh_tokens::table
         .inner_join(refresh_families::table)
@@ -308,11 +308,7 @@ fn rotate(
     Ok(Rotation::Rotated { user_id, family_id })
 }
 
-fn revoke_family(
-    conn: &mut DbConnection,
-    family_id: &str,
-    now: NaiveDateTime,
-) -> Result<(), AppError> {
+fn revoke_family(conn: &mut DbConnection, family_id: &str, now: NaiveDateTime) -> Result<(), AppError> {
     diesel::update(
         refresh_families::table
             .filter(refresh_families::id.eq(family_id))
@@ -327,14 +323,11 @@ fn revoke_family(
 pub fn purge_expired(conn: &mut DbConnection, login_window: Duration) -> Result<usize, AppError> {
     let now = clock::now();
     write_transaction(conn, |conn| {
-        let failures = diesel::delete(
-            login_failures::table.filter(login_failures::failed_at.lt(now - login_window)),
-        )
-        .execute(conn)?;
-        let tokens = diesel::delete(
-            refresh_tokens::table.filter(refresh_tokens::expires_at.lt(now - Duration::days(1))),
-        )
-        .execute(conn)?;
+        let failures = diesel::delete(login_failures::table.filter(login_failures::failed_at.lt(now - login_window)))
+            .execute(conn)?;
+        let tokens =
+            diesel::delete(refresh_tokens::table.filter(refresh_tokens::expires_at.lt(now - Duration::days(1))))
+                .execute(conn)?;
         Ok(failures + tokens)
     })
 }

@@ -27,10 +27,7 @@ fn a_bad_configuration_value_stops_with_one_line_naming_the_key_and_exit_2() {
         (&[("CS__JOBS__TICK_MS", "soon")], "jobs.tick_ms"),
         (&[("CS__JOBS__TICK_MS", "0")], "jobs.tick_ms"),
         (&[("CS__SERVER__BIND", "everywhere")], "server.bind"),
-        (
-            &[("CS__DATABASE__URL", "mysql://user:hunter2@db/x")],
-            "database.url",
-        ),
+        (&[("CS__DATABASE__URL", "mysql://user:hunter2@db/x")], "database.url"),
         (&[("CS__LOG__FORMAT", "xml")], "log.format"),
         (&[("CS__SERVER__NO_SUCH_KEY", "1")], "no_such_key"),
         (&[("CS__AUTH__JWT_SECRET", "too-short")], "auth.jwt_secret"),
@@ -41,10 +38,7 @@ fn a_bad_configuration_value_stops_with_one_line_naming_the_key_and_exit_2() {
         assert_eq!(stderr.trim().lines().count(), 1, "{envs:?}: {stderr}");
         assert!(stderr.contains(key), "{envs:?}: {stderr}");
         assert!(!stderr.contains("hunter2"), "a secret was echoed: {stderr}");
-        assert!(
-            !stderr.contains("too-short"),
-            "a secret was echoed: {stderr}"
-        );
+        assert!(!stderr.contains("too-short"), "a secret was echoed: {stderr}");
     }
 }
 
@@ -52,11 +46,7 @@ fn a_bad_configuration_value_stops_with_one_line_naming_the_key_and_exit_2() {
 fn the_production_profile_refuses_to_start_without_a_jwt_secret() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir(dir.path().join("config")).unwrap();
-    std::fs::write(
-        dir.path().join("config/production.toml"),
-        "[log]\nformat = \"json\"\n",
-    )
-    .unwrap();
+    std::fs::write(dir.path().join("config/production.toml"), "[log]\nformat = \"json\"\n").unwrap();
     let mut command = binary::command(dir.path());
     command
         .arg("migrate")

@@ -8,12 +8,7 @@ use crate::support::TestApp;
 
 fn assert_problem(answer: &crate::support::Answer, status: u16) {
     answer.expect(status);
-    assert_eq!(
-        answer.content_type(),
-        "application/problem+json",
-        "{}",
-        answer.text
-    );
+    assert_eq!(answer.content_type(), "application/problem+json", "{}", answer.text);
     assert_eq!(answer.body["status"], status);
     for member in ["type", "title", "detail"] {
         assert!(
@@ -99,6 +94,18 @@ both_backends! {
         assert_eq!(answer.error_fields(), vec!["display_name", "email", "password", "postcode"]);
         // Nothing was written: the same email registers fine afterwards.
         assert!(answer.body["errors"][0]["message"].is_string());
+    }
+
+    async fn a_nul_character_anywhere_is_400_not_a_database_error(backend) {
+        let app = TestApp::spawn(backend).await;
+        let user = app.user("nul").await;
+        let answer = app
+            .post("/api/v1/societies", Some(&user.access_token), &json!({"name": "a\u{0}b", "kind": "co_operative", "registration_number": "R1", "postcode": "BS1 4DJ"}))
+            .await;
+        assert_problem(&answer, 400);
+        assert_problem(&app.get("/api/v1/offers?cursor=%00", None).await, 400);
+        assert_problem(&app.get("/api/v1/offers/%00", None).await, 400);
+        assert_problem(&app.get("/api/v1/societies/a%00b", None).await, 400);
     }
 
     async fn a_path_id_that_names_nothing_is_404_problem(backend) {

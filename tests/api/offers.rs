@@ -120,8 +120,9 @@ both_backends! {
         let bare_society = s.app.society(&no_bank).await;
         let stuck = s.app.draft_offer(&no_bank, &bare_society, &offer_body()).await;
         let answer = s.app.post(&format!("/api/v1/offers/{stuck}/submit"), Some(&no_bank.access_token), &json!({})).await;
-        answer.expect(409);
-        assert!(answer.body["detail"].as_str().unwrap().contains("bank details"));
+        answer.expect(422);
+        assert_eq!(answer.error_fields(), vec!["bank_details"]);
+
 
         let id = s.app.draft_offer(&s.admin, &s.society, &offer_body()).await;
         let admin = Some(s.admin.access_token.as_str());
@@ -134,6 +135,15 @@ both_backends! {
         s.app.post(&format!("/api/v1/offers/{id}/submit"), admin, &json!({})).await.expect(409);
         let approved = s.app.post(&format!("/api/v1/offers/{id}/approve"), platform, &json!({})).await;
         assert_eq!(approved.expect(200).body["status"], "approved");
+        // Bank details cannot change while an offer is live.
+        s.app
+            .put(
+                &format!("/api/v1/societies/{}/bank-details", s.society),
+                Some(&s.admin.access_token),
+                &json!({"account_name": "Someone Else", "sort_code": "654321", "account_number": "87654321"}),
+            )
+            .await
+            .expect(409);
         // opens_at has passed, so the scheduler opens it at its next tick.
         s.app.wait_for_status(&id, admin, "open").await;
         let audit = s.app.get(&format!("/api/v1/offers/{id}/audit"), admin).await;

@@ -31,10 +31,7 @@ async fn scene(backend: crate::support::Backend) -> Scene {
 }
 
 async fn offer(s: &Scene) -> Value {
-    s.app
-        .get(&format!("/api/v1/offers/{}", s.offer), None)
-        .await
-        .body
+    s.app.get(&format!("/api/v1/offers/{}", s.offer), None).await.body
 }
 
 async fn assert_balanced(s: &Scene) {

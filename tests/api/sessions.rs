@@ -69,6 +69,18 @@ both_backends! {
             .expect(429);
     }
 
+    async fn a_burst_of_concurrent_guesses_gets_no_more_password_checks_than_the_limit(backend) {
+        let app = TestApp::spawn(backend).await;
+        let user = app.user("burst").await;
+        let max = app.settings.auth.login_max_failures as usize;
+        let body = json!({"email": user.email, "password": "a wrong guess of a password"});
+        let answers = futures_util::future::join_all((0..3 * max).map(|_| app.post("/api/v1/auth/login", None, &body))).await;
+        let checked = answers.iter().filter(|a| a.status == 401).count();
+        let throttled = answers.iter().filter(|a| a.status == 429).count();
+        assert!(checked <= max, "{checked} guesses were checked; the limit is {max}");
+        assert_eq!(checked + throttled, 3 * max);
+    }
+
     async fn refresh_rotates_and_the_old_token_stops_working(backend) {
         let app = TestApp::spawn(backend).await;
         let user = app.user("jo").await;

@@ -48,10 +48,7 @@ pub struct RunningServer {
 impl RunningServer {
     /// Starts `serve` (bind it to `127.0.0.1:0`) and waits for its `listening` line.
     pub fn start(mut command: Command) -> RunningServer {
-        command
-            .arg("serve")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
+        command.arg("serve").stdout(Stdio::piped()).stderr(Stdio::piped());
         let mut child = command.spawn().expect("server starts");
         let stdout = child.stdout.take().expect("stdout");
         let mut stderr = child.stderr.take().expect("stderr");
@@ -62,8 +59,7 @@ impl RunningServer {
             for line in BufReader::new(stdout).lines().map_while(Result::ok) {
                 if line.contains("listening") {
                     if let Some(address) = line.split("address=").nth(1) {
-                        let _ = address_tx
-                            .send(address.split_whitespace().next().unwrap_or("").to_owned());
+                        let _ = address_tx.send(address.split_whitespace().next().unwrap_or("").to_owned());
                     }
                 }
                 let mut log = sink.lock().expect("log lock");
@@ -71,13 +67,11 @@ impl RunningServer {
                 log.push('\n');
             }
         });
-        let address = address_rx
-            .recv_timeout(Duration::from_secs(60))
-            .unwrap_or_else(|_| {
-                let mut err = String::new();
-                let _ = stderr.read_to_string(&mut err);
-                panic!("server did not report its address; stderr: {err}");
-            });
+        let address = address_rx.recv_timeout(Duration::from_secs(60)).unwrap_or_else(|_| {
+            let mut err = String::new();
+            let _ = stderr.read_to_string(&mut err);
+            panic!("server did not report its address; stderr: {err}");
+        });
         RunningServer {
             child,
             base_url: format!("http://{address}"),
@@ -88,10 +82,7 @@ impl RunningServer {
     /// Sends SIGTERM and waits for the exit status.
     pub fn terminate(&mut self) -> std::process::ExitStatus {
         let pid = self.child.id().to_string();
-        Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .expect("kill runs");
+        Command::new("kill").args(["-TERM", &pid]).status().expect("kill runs");
         let started = Instant::now();
         loop {
             if let Some(status) = self.child.try_wait().expect("wait") {

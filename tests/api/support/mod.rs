@@ -83,8 +83,7 @@ fn create_postgres_database() -> String {
         "CS_TEST_POSTGRES_URL is not set: run the suite with ./scripts/test, which starts a throwaway PostgreSQL",
     );
     let name = format!("cs_test_{}", uuid::Uuid::now_v7().simple());
-    let mut admin =
-        PgConnection::establish(&admin_url).expect("connect to the test PostgreSQL server");
+    let mut admin = PgConnection::establish(&admin_url).expect("connect to the test PostgreSQL server");
     diesel::sql_query(format!("CREATE DATABASE {name}"))
         .execute(&mut admin)
         .expect("create test database");
@@ -160,11 +159,7 @@ impl Answer {
     /// Asserts the status, showing the body when it differs.
     #[track_caller]
     pub fn expect(&self, status: u16) -> &Self {
-        assert_eq!(
-            self.status, status,
-            "unexpected status; body: {}",
-            self.text
-        );
+        assert_eq!(self.status, status, "unexpected status; body: {}", self.text);
         self
     }
 
@@ -199,16 +194,10 @@ impl TestApp {
     }
 
     /// Starts an app over `database` with settings adjusted by `adjust`.
-    pub async fn spawn_with(
-        backend: Backend,
-        database: TestDatabase,
-        adjust: impl FnOnce(&mut Settings),
-    ) -> Self {
+    pub async fn spawn_with(backend: Backend, database: TestDatabase, adjust: impl FnOnce(&mut Settings)) -> Self {
         let mut settings = test_settings(&database);
         adjust(&mut settings);
-        let app = Application::build(settings.clone())
-            .await
-            .expect("application starts");
+        let app = Application::build(settings.clone()).await.expect("application starts");
         let port = app.port();
         tokio::spawn(app.run_until_stopped());
         TestApp {
@@ -230,16 +219,8 @@ impl TestApp {
         self.counter.fetch_add(1, Ordering::Relaxed) + 1
     }
 
-    pub async fn call(
-        &self,
-        method: Method,
-        path: &str,
-        token: Option<&str>,
-        body: Option<&Value>,
-    ) -> Answer {
-        let mut request = self
-            .client
-            .request(method, format!("{}{path}", self.address));
+    pub async fn call(&self, method: Method, path: &str, token: Option<&str>, body: Option<&Value>) -> Answer {
+        let mut request = self.client.request(method, format!("{}{path}", self.address));
         if let Some(token) = token {
             request = request.bearer_auth(token);
         }
@@ -283,21 +264,13 @@ impl TestApp {
             )
             .await;
         answer.expect(200);
-        let me = self
-            .get("/api/v1/me", answer.body["access_token"].as_str())
-            .await;
+        let me = self.get("/api/v1/me", answer.body["access_token"].as_str()).await;
         TestUser {
             id: me.body["id"].as_str().expect("me has an id").to_owned(),
             email: email.to_owned(),
             password: password.to_owned(),
-            access_token: answer.body["access_token"]
-                .as_str()
-                .expect("access token")
-                .to_owned(),
-            refresh_token: answer.body["refresh_token"]
-                .as_str()
-                .expect("refresh token")
-                .to_owned(),
+            access_token: answer.body["access_token"].as_str().expect("access token").to_owned(),
+            refresh_token: answer.body["refresh_token"].as_str().expect("refresh token").to_owned(),
         }
     }
 
@@ -408,17 +381,9 @@ impl TestApp {
     }
 
     /// An approved offer that has been opened by the scheduler; returns its id.
-    pub async fn open_offer(
-        &self,
-        admin: &TestUser,
-        platform_admin: &TestUser,
-        society: &str,
-    ) -> String {
-        let id = self
-            .approved_offer(admin, platform_admin, society, &offer_body())
-            .await;
-        self.wait_for_status(&id, Some(&admin.access_token), "open")
-            .await;
+    pub async fn open_offer(&self, admin: &TestUser, platform_admin: &TestUser, society: &str) -> String {
+        let id = self.approved_offer(admin, platform_admin, society, &offer_body()).await;
+        self.wait_for_status(&id, Some(&admin.access_token), "open").await;
         id
     }
 
@@ -461,17 +426,10 @@ impl TestApp {
     /// Pledges `amount_pence` by bank transfer with a fresh idempotency key.
     pub async fn pledge(&self, investor: &TestUser, offer: &str, amount_pence: i64) -> Answer {
         let key = uuid::Uuid::now_v7().to_string();
-        self.pledge_with_key(investor, offer, amount_pence, &key)
-            .await
+        self.pledge_with_key(investor, offer, amount_pence, &key).await
     }
 
-    pub async fn pledge_with_key(
-        &self,
-        investor: &TestUser,
-        offer: &str,
-        amount_pence: i64,
-        key: &str,
-    ) -> Answer {
+    pub async fn pledge_with_key(&self, investor: &TestUser, offer: &str, amount_pence: i64, key: &str) -> Answer {
         let response = self
             .client
             .post(format!("{}/api/v1/offers/{offer}/pledges", self.address))
@@ -487,10 +445,7 @@ impl TestApp {
     /// The platform's ledger verdict (as a platform admin).
     pub async fn verify_ledger(&self, platform_admin: &TestUser) -> Value {
         let answer = self
-            .get(
-                "/api/v1/admin/ledger/verify",
-                Some(&platform_admin.access_token),
-            )
+            .get("/api/v1/admin/ledger/verify", Some(&platform_admin.access_token))
             .await;
         answer.expect(200);
         answer.body
@@ -500,19 +455,13 @@ impl TestApp {
     pub async fn with_db<T, F>(&self, work: F) -> T
     where
         T: Send + 'static,
-        F: FnOnce(
-                &mut community_shares::db::DbConnection,
-            ) -> Result<T, community_shares::error::AppError>
+        F: FnOnce(&mut community_shares::db::DbConnection) -> Result<T, community_shares::error::AppError>
             + Send
             + 'static,
     {
         let settings = self.settings.clone();
         tokio::task::spawn_blocking(move || {
-            let db = Db::connect(
-                &settings.database,
-                settings.database_target().expect("valid URL"),
-            )
-            .expect("connect");
+            let db = Db::connect(&settings.database, settings.database_target().expect("valid URL")).expect("connect");
             let mut conn = db.conn().expect("connection");
             work(&mut conn).expect("database work")
         })
