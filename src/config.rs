@@ -417,7 +417,11 @@ fn ip_list<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Vec<std:
         List(Vec<String>),
     }
     let items = match Raw::deserialize(deserializer)? {
-        Raw::Text(text) => text.split(',').map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()).collect(),
+        Raw::Text(text) => text
+            .split(',')
+            .map(|s| s.trim().to_owned())
+            .filter(|s| !s.is_empty())
+            .collect(),
         Raw::List(list) => list,
     };
     items

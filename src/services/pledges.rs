@@ -249,6 +249,12 @@ pub fn create(
     // concurrency.
     let shares = check_new_pledge(&context, new.amount)?;
     let amount = new.amount.get();
+    // Everything that does not need the offer's row lock happens before it is taken: the lock
+    // is held from the reservation to the commit, and every pledge to the offer queues on it.
+    let investor_account = ledger::ensure_account(conn, AccountKind::Investor, investor_id)?;
+    let escrow_account = ledger::ensure_account(conn, AccountKind::Escrow, offer_id)?;
+    let bank_details = society_bank_details(conn, &offer.society_id)?;
+    let first_pledge = context.investor_total == Pence::ZERO;
     let reserved = diesel::update(
         offers::table
             .filter(offers::id.eq(offer_id))
@@ -259,6 +265,7 @@ pub fn create(
     .set((
         offers::community_pledged_pence.eq(offers::community_pledged_pence + amount),
         offers::pledge_count.eq(offers::pledge_count + 1),
+        offers::investor_count.eq(offers::investor_count + i32::from(first_pledge)),
         offers::updated_at.eq(now),
     ))
     .execute(conn)?;
@@ -279,19 +286,20 @@ pub fn create(
     // holding limits again against it.
     let held = investor_total(conn, offer_id, investor_id)?;
     if held != context.investor_total.get() {
+        // Another pledge of this investor committed meanwhile (rare): check again, and correct
+        // the investor count the reservation assumed.
         context.investor_total = Pence::new(held);
         context.offer_total = Pence::ZERO;
         check_new_pledge(&context, new.amount)?;
-    }
-    if held == 0 {
-        diesel::update(offers::table.find(offer_id))
-            .set(offers::investor_count.eq(offers::investor_count + 1))
-            .execute(conn)?;
+        let correction = i32::from(held == 0) - i32::from(first_pledge);
+        if correction != 0 {
+            diesel::update(offers::table.find(offer_id))
+                .set(offers::investor_count.eq(offers::investor_count + correction))
+                .execute(conn)?;
+        }
     }
     let pledge_id = clock::new_id();
     let transfer_id = format!("pledge:{pledge_id}");
-    let investor_account = ledger::ensure_account(conn, AccountKind::Investor, investor_id)?;
-    let escrow_account = ledger::ensure_account(conn, AccountKind::Escrow, offer_id)?;
     ledger::create_pending(
         conn,
         &NewTransfer {
@@ -321,8 +329,28 @@ pub fn create(
             pledges::updated_at.eq(now),
         ))
         .execute(conn)?;
-    let row = get(conn, &pledge_id)?;
-    view(conn, row)
+    // The answer is built from what was written, without reading it back.
+    PledgeView::build(
+        PledgeRow {
+            id: pledge_id,
+            offer_id: offer_id.to_owned(),
+            investor_id: investor_id.to_owned(),
+            status: PledgeStatus::Pending.as_str().to_owned(),
+            amount_pence: amount,
+            shares,
+            match_pence: 0,
+            payment_method: new.payment_method.as_str().to_owned(),
+            bank_reference: reference,
+            transfer_id,
+            cancellable_until: cancellable_until(now, terms.cooling_off_days, terms.closes_at),
+            payment_due_at: now + Duration::days(payment_deadline_days),
+            paid_at: None,
+            ended_at: None,
+            created_at: now,
+            updated_at: now,
+        },
+        bank_details,
+    )
 }
 
 fn new_reference() -> Result<Option<String>, AppError> {
