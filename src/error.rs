@@ -53,6 +53,9 @@ pub enum AppError {
     /// A dependency (the database pool) is unavailable or saturated (503).
     #[error("service unavailable: {0}")]
     Unavailable(String),
+    /// The ledger refused a transfer (a flag would break, an id was reused, ...).
+    #[error(transparent)]
+    Ledger(#[from] crate::ledger::LedgerError),
     #[error(transparent)]
     Database(#[from] diesel::result::Error),
     #[error(transparent)]

@@ -2,7 +2,8 @@
 //! `Caller` (any signed-in user), `PlatformAdmin`, `SocietyAdmin` (of the society in the path),
 //! `FunderManager` (an admin of the funder in the path, or a platform admin), `OfferAdmin` (an
 //! admin of the society making the offer in the path), `OfferManager` (that, or a platform
-//! admin), `MaybeCaller` (anyone; signed in or not).
+//! admin), `FunderAdmin` (an admin of the funder in the path), `FundAdmin` (an admin of the
+//! funder of the fund in the path), `MaybeCaller` (anyone; signed in or not).
 //! No token is 401; a thing that does not exist is 404; a known thing the caller may not
 //! administer is 403.
 
@@ -72,6 +73,52 @@ impl FromRequest for PlatformAdmin {
     }
 }
 
+/// Which organisation the `{id}` path segment names.
+#[derive(Clone, Copy)]
+enum Organisation {
+    Society,
+    Funder,
+}
+
+/// Authenticates the caller and checks they administer the organisation named by `{id}`
+/// (or are a platform admin, when `platform_admins_too`). A missing organisation is 404; a
+/// caller who is not an admin is 403 (organisations are public).
+async fn organisation_admin(
+    req: HttpRequest,
+    organisation: Organisation,
+    platform_admins_too: bool,
+) -> Result<(Caller, String), AppError> {
+    let state = app_state(&req)?;
+    let caller = authenticate(state.clone(), bearer_token(&req)).await?;
+    let (what, id) = match organisation {
+        Organisation::Society => ("society", req.match_info().get("id").map(str::to_owned)),
+        Organisation::Funder => ("funder", req.match_info().get("id").map(str::to_owned)),
+    };
+    let id = id.ok_or(AppError::NotFound(what))?;
+    let (org_id, user) = (id.clone(), caller.user_id.clone());
+    let admin = state
+        .db
+        .run(move |conn| match organisation {
+            Organisation::Society => {
+                if !organisations::society_exists(conn, &org_id)? {
+                    return Err(AppError::NotFound("society"));
+                }
+                organisations::is_society_admin(conn, &org_id, &user)
+            }
+            Organisation::Funder => {
+                if !organisations::funder_exists(conn, &org_id)? {
+                    return Err(AppError::NotFound("funder"));
+                }
+                organisations::is_funder_admin(conn, &org_id, &user)
+            }
+        })
+        .await?;
+    if !(admin || (platform_admins_too && caller.is_platform_admin)) {
+        return Err(AppError::Forbidden);
+    }
+    Ok((caller, id))
+}
+
 /// An admin of the society named by the `{id}` path segment.
 pub struct SocietyAdmin {
     pub caller: Caller,
@@ -83,26 +130,9 @@ impl FromRequest for SocietyAdmin {
     type Future = LocalBoxFuture<'static, Result<Self, AppError>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let state = app_state(req);
-        let token = bearer_token(req);
-        let society_id = req.match_info().get("id").map(str::to_owned);
+        let req = req.clone();
         Box::pin(async move {
-            let state = state?;
-            let caller = authenticate(state.clone(), token).await?;
-            let society_id = society_id.ok_or(AppError::NotFound("society"))?;
-            let (id, user) = (society_id.clone(), caller.user_id.clone());
-            let allowed = state
-                .db
-                .run(move |conn| {
-                    if !organisations::society_exists(conn, &id)? {
-                        return Err(AppError::NotFound("society"));
-                    }
-                    organisations::is_society_admin(conn, &id, &user)
-                })
-                .await?;
-            if !allowed {
-                return Err(AppError::Forbidden);
-            }
+            let (caller, society_id) = organisation_admin(req, Organisation::Society, false).await?;
             Ok(SocietyAdmin { caller, society_id })
         })
     }
@@ -119,26 +149,9 @@ impl FromRequest for FunderManager {
     type Future = LocalBoxFuture<'static, Result<Self, AppError>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let state = app_state(req);
-        let token = bearer_token(req);
-        let funder_id = req.match_info().get("id").map(str::to_owned);
+        let req = req.clone();
         Box::pin(async move {
-            let state = state?;
-            let caller = authenticate(state.clone(), token).await?;
-            let funder_id = funder_id.ok_or(AppError::NotFound("funder"))?;
-            let (id, user, platform_admin) = (funder_id.clone(), caller.user_id.clone(), caller.is_platform_admin);
-            let allowed = state
-                .db
-                .run(move |conn| {
-                    if !organisations::funder_exists(conn, &id)? {
-                        return Err(AppError::NotFound("funder"));
-                    }
-                    Ok(platform_admin || organisations::is_funder_admin(conn, &id, &user)?)
-                })
-                .await?;
-            if !allowed {
-                return Err(AppError::Forbidden);
-            }
+            let (caller, funder_id) = organisation_admin(req, Organisation::Funder, true).await?;
             Ok(FunderManager { caller, funder_id })
         })
     }
@@ -228,6 +241,59 @@ impl FromRequest for OfferManager {
             })
             .await?;
             Ok(OfferManager { caller, offer })
+        })
+    }
+}
+
+/// An admin of the funder named by `{id}` (platform admins are not funder admins).
+pub struct FunderAdmin {
+    pub caller: Caller,
+    pub funder_id: String,
+}
+
+impl FromRequest for FunderAdmin {
+    type Error = AppError;
+    type Future = LocalBoxFuture<'static, Result<Self, AppError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let req = req.clone();
+        Box::pin(async move {
+            let (caller, funder_id) = organisation_admin(req, Organisation::Funder, false).await?;
+            Ok(FunderAdmin { caller, funder_id })
+        })
+    }
+}
+
+/// An admin of the funder whose fund is named by `{id}`.
+pub struct FundAdmin {
+    pub caller: Caller,
+    pub fund_id: String,
+}
+
+impl FromRequest for FundAdmin {
+    type Error = AppError;
+    type Future = LocalBoxFuture<'static, Result<Self, AppError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let state = app_state(req);
+        let token = bearer_token(req);
+        let fund_id = req.match_info().get("id").map(str::to_owned);
+        Box::pin(async move {
+            let state = state?;
+            let caller = authenticate(state.clone(), token).await?;
+            let fund_id = fund_id.ok_or(AppError::NotFound("fund"))?;
+            let (id, user) = (fund_id.clone(), caller.user_id.clone());
+            let allowed = state
+                .db
+                .run(move |conn| {
+                    let fund = crate::services::funding::get_fund(conn, &id)?;
+                    organisations::is_funder_admin(conn, &fund.funder_id, &user)
+                })
+                .await?;
+            if !allowed {
+                return Err(AppError::Forbidden);
+            }
+            Ok(FundAdmin { caller, fund_id })
         })
     }
 }

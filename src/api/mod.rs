@@ -4,6 +4,7 @@
 pub mod access;
 pub mod accounts;
 pub mod extract;
+pub mod funding;
 pub mod health;
 pub mod offers;
 pub mod organisations;
@@ -69,6 +70,13 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .service(web::resource("/pledges/{id}/cancel").post(pledges::cancel_pledge))
                 .service(web::resource("/me/pledges").get(pledges::my_pledges))
                 .service(web::resource("/admin/ledger/verify").get(pledges::verify_ledger))
+                .service(web::resource("/funders/{id}/funds").post(funding::create_fund))
+                .service(web::resource("/funds/{id}").get(funding::get_fund))
+                .service(web::resource("/offers/{id}/match-applications").post(funding::apply))
+                .service(web::resource("/funds/{id}/applications").get(funding::applications))
+                .service(web::resource("/funds/{id}/applications/{app_id}/approve").post(funding::approve))
+                .service(web::resource("/funds/{id}/applications/{app_id}/reject").post(funding::reject))
+                .service(web::resource("/funds/{id}/simulate").post(funding::simulate))
                 .service(web::resource("/funders").post(organisations::create_funder))
                 .service(web::resource("/funders/{id}/admins").post(organisations::add_funder_admin)),
         );
@@ -122,6 +130,13 @@ pub async fn not_found() -> Result<HttpResponse, AppError> {
         pledges::import_receipts,
         pledges::offer_ledger,
         pledges::verify_ledger,
+        funding::create_fund,
+        funding::get_fund,
+        funding::apply,
+        funding::applications,
+        funding::approve,
+        funding::reject,
+        funding::simulate,
     ),
     components(schemas(problem::Problem, crate::error::FieldError, crate::domain::money::Pence)),
     modifiers(&BearerAuth),

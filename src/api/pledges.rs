@@ -64,6 +64,43 @@ fn to_json<T: Serialize>(value: &T) -> Result<serde_json::Value, AppError> {
     serde_json::to_value(value).map_err(|e| AppError::Internal(anyhow::anyhow!("serialising an answer: {e}")))
 }
 
+/// Runs `work` in a write transaction, once per Idempotency-Key when one was sent (a repeat
+/// replays the stored answer), and answers its status and JSON.
+pub async fn run_idempotent<B, T, F>(
+    state: &AppState,
+    user_id: &str,
+    key: MaybeIdempotencyKey,
+    path: &str,
+    body: &B,
+    work: F,
+) -> Result<HttpResponse, AppError>
+where
+    B: Serialize,
+    T: Serialize,
+    F: Fn(&mut crate::db::DbConnection) -> Result<(u16, T), AppError> + Send + 'static,
+{
+    let hash = idempotency::request_hash("POST", path, &to_json(body)?);
+    let user_id = user_id.to_owned();
+    let stored = state
+        .db
+        .write(move |conn| {
+            let run = |conn: &mut crate::db::DbConnection| {
+                let (status, answer) = work(conn)?;
+                Ok((status, to_json(&answer)?))
+            };
+            match &key.0 {
+                Some(key) => idempotency::once(conn, &user_id, key, &hash, run),
+                None => run(conn).map(|(status, body)| StoredResponse {
+                    status,
+                    body: body.to_string(),
+                    replayed: false,
+                }),
+            }
+        })
+        .await?;
+    Ok(stored_response(stored))
+}
+
 #[derive(Deserialize, Serialize, Validate, ToSchema)]
 pub struct PledgeRequest {
     /// A whole number of shares' worth, within the offer's holding limits.
@@ -217,34 +254,17 @@ pub async fn record_receipt(
 ) -> Result<HttpResponse, AppError> {
     let offer_id = manager.offer.id;
     let user_id = manager.caller.user_id;
-    let hash = idempotency::request_hash(
-        "POST",
-        &format!("/api/v1/offers/{offer_id}/bank-receipts"),
-        &to_json(&body.0)?,
-    );
+    let path = format!("/api/v1/offers/{offer_id}/bank-receipts");
     let receipt = Receipt {
         reference: body.reference.clone(),
         amount: body.amount_pence,
         received_at: clock::naive(body.received_at),
     };
-    let stored = state
-        .db
-        .write(move |conn| {
-            let work = |conn: &mut _| {
-                let pledge = pledges::record_receipt(conn, &offer_id, &receipt, &user_id)?;
-                Ok((201, to_json(&pledge)?))
-            };
-            match &key.0 {
-                Some(key) => idempotency::once(conn, &user_id, key, &hash, work),
-                None => work(conn).map(|(status, body)| StoredResponse {
-                    status,
-                    body: body.to_string(),
-                    replayed: false,
-                }),
-            }
-        })
-        .await?;
-    Ok(stored_response(stored))
+    let recorder = user_id.clone();
+    run_idempotent(&state, &user_id, key, &path, &body.0, move |conn| {
+        Ok((201, pledges::record_receipt(conn, &offer_id, &receipt, &recorder)?))
+    })
+    .await
 }
 
 /// A statement line that did not become a payment.

@@ -82,7 +82,10 @@ impl AppError {
                 "unavailable",
                 "the service is temporarily unavailable; try again shortly",
             ),
-            Database(_) | Internal(_) => Problem::new(
+            Ledger(crate::ledger::LedgerError::TransferConflict(_) | crate::ledger::LedgerError::NotPending(_)) => {
+                Problem::new(StatusCode::CONFLICT, "conflict", self.to_string())
+            }
+            Ledger(_) | Database(_) | Internal(_) => Problem::new(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "internal",
                 "an unexpected error occurred; it has been logged",

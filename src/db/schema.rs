@@ -202,7 +202,48 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    funds (id) {
+        id -> Text,
+        funder_id -> Text,
+        name -> Text,
+        budget_pence -> BigInt,
+        rule -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    match_applications (id) {
+        id -> Text,
+        fund_id -> Text,
+        offer_id -> Text,
+        status -> Text,
+        commitment_pence -> BigInt,
+        match_pence -> BigInt,
+        reason -> Nullable<Text>,
+        decided_by -> Nullable<Text>,
+        decided_at -> Nullable<Timestamp>,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    pledge_matches (application_id, pledge_id) {
+        application_id -> Text,
+        pledge_id -> Text,
+        amount_pence -> BigInt,
+        transfer_id -> Nullable<Text>,
+        version -> Integer,
+    }
+}
+
 diesel::joinable!(refresh_families -> users (user_id));
+diesel::joinable!(funds -> funders (funder_id));
+diesel::joinable!(match_applications -> funds (fund_id));
+diesel::joinable!(match_applications -> offers (offer_id));
+diesel::joinable!(pledge_matches -> match_applications (application_id));
+diesel::joinable!(pledge_matches -> pledges (pledge_id));
 diesel::joinable!(pledges -> offers (offer_id));
 diesel::joinable!(pledges -> users (investor_id));
 diesel::joinable!(bank_receipts -> pledges (pledge_id));
@@ -230,4 +271,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     pledges,
     bank_receipts,
     idempotency_keys,
+    funds,
+    match_applications,
+    pledge_matches,
 );

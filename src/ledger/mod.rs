@@ -32,6 +32,14 @@ pub enum AccountKind {
     Investor,
     /// An offer's community money held until close-out. Cannot pay out more than it received.
     Escrow,
+    /// A funder's side of its funds' budgets.
+    Funder,
+    /// A fund's budget. Cannot commit more than it holds.
+    Fund,
+    /// One approved application's commitment. Cannot match more than it holds.
+    Commitment,
+    /// An offer's match money held until close-out.
+    Match,
 }
 
 impl AccountKind {
@@ -39,11 +47,15 @@ impl AccountKind {
         match self {
             AccountKind::Investor => "investor",
             AccountKind::Escrow => "escrow",
+            AccountKind::Funder => "funder",
+            AccountKind::Fund => "fund",
+            AccountKind::Commitment => "commitment",
+            AccountKind::Match => "match",
         }
     }
 
     fn debits_must_not_exceed_credits(self) -> bool {
-        matches!(self, AccountKind::Escrow)
+        matches!(self, AccountKind::Escrow | AccountKind::Fund | AccountKind::Commitment)
     }
 
     pub fn account_id(self, owner_id: &str) -> String {
@@ -61,15 +73,6 @@ pub enum LedgerError {
     TransferConflict(String),
     #[error("transfer {0} is not a pending transfer awaiting resolution")]
     NotPending(String),
-}
-
-impl From<LedgerError> for AppError {
-    fn from(e: LedgerError) -> Self {
-        match e {
-            LedgerError::TransferConflict(_) | LedgerError::NotPending(_) => AppError::Conflict(e.to_string()),
-            other => AppError::Internal(anyhow::anyhow!("ledger: {other}")),
-        }
-    }
 }
 
 /// Whether a call made a new transfer or found the same one already made.

@@ -67,7 +67,7 @@ struct Id {
 
 /// Pending transfers whose state disagrees with their resolving record, and records that do not
 /// match the transfer they resolve.
-const TRANSFER_CHECKS: [(&str, &str); 3] = [
+const TRANSFER_CHECKS: [(&str, &str); 5] = [
     (
         "SELECT p.id FROM ledger_transfers p LEFT JOIN ledger_transfers r ON r.pending_id = p.id
          WHERE p.phase = 'pending' AND ((p.state = 'pending' AND r.id IS NOT NULL)
@@ -87,6 +87,17 @@ const TRANSFER_CHECKS: [(&str, &str); 3] = [
             OR (p.status IN ('paid', 'allocated', 'refunded') AND t.state = 'posted')
             OR (p.status IN ('cancelled', 'expired') AND t.state = 'voided'))",
         "pledge's status does not match its transfer",
+    ),
+    (
+        "SELECT pm.pledge_id AS id FROM pledge_matches pm LEFT JOIN ledger_transfers t ON t.id = pm.transfer_id
+         WHERE (pm.amount_pence = 0 AND pm.transfer_id IS NOT NULL)
+            OR (pm.amount_pence > 0 AND (t.id IS NULL OR t.state = 'voided' OR t.amount <> pm.amount_pence))",
+        "pledge's match does not match its transfer",
+    ),
+    (
+        "SELECT p.id FROM pledges p
+         WHERE p.match_pence <> CAST(COALESCE((SELECT SUM(pm.amount_pence) FROM pledge_matches pm WHERE pm.pledge_id = p.id), 0) AS BIGINT)",
+        "pledge's match_pence differs from its matches",
     ),
 ];
 
@@ -111,6 +122,10 @@ struct OfferCheck {
     #[diesel(sql_type = BigInt)]
     escrow_paid: i64,
     #[diesel(sql_type = BigInt)]
+    match_net: i64,
+    #[diesel(sql_type = BigInt)]
+    applications_match: i64,
+    #[diesel(sql_type = BigInt)]
     live_sum: i64,
     #[diesel(sql_type = BigInt)]
     paid_sum: i64,
@@ -125,6 +140,9 @@ SELECT o.id, o.community_pledged_pence, o.community_paid_pence, o.match_pence, o
        CAST(o.pledge_count AS BIGINT) AS pledge_count, CAST(o.investor_count AS BIGINT) AS investor_count,
        CAST(COALESCE(e.credits_pending + e.credits_posted - e.debits_pending - e.debits_posted, 0) AS BIGINT) AS escrow_net,
        CAST(COALESCE(e.credits_posted - e.debits_posted - e.debits_pending, 0) AS BIGINT) AS escrow_paid,
+       CAST(COALESCE(m.credits_pending + m.credits_posted - m.debits_pending - m.debits_posted, 0) AS BIGINT) AS match_net,
+       CAST(COALESCE((SELECT SUM(a.match_pence) FROM match_applications a
+            WHERE a.offer_id = o.id AND a.status = 'approved'), 0) AS BIGINT) AS applications_match,
        CAST(COALESCE((SELECT SUM(p.amount_pence) FROM pledges p
             WHERE p.offer_id = o.id AND p.status IN ('pending', 'paid', 'allocated')), 0) AS BIGINT) AS live_sum,
        CAST(COALESCE((SELECT SUM(p.amount_pence) FROM pledges p
@@ -134,6 +152,7 @@ SELECT o.id, o.community_pledged_pence, o.community_paid_pence, o.match_pence, o
        CAST((SELECT COUNT(DISTINCT p.investor_id) FROM pledges p
             WHERE p.offer_id = o.id AND p.status IN ('pending', 'paid', 'allocated')) AS BIGINT) AS live_investors
 FROM offers o LEFT JOIN ledger_accounts e ON e.id = 'escrow:' || o.id
+     LEFT JOIN ledger_accounts m ON m.id = 'match:' || o.id
 ORDER BY o.id";
 
 #[derive(QueryableByName)]
@@ -218,6 +237,12 @@ fn checks(conn: &mut DbConnection) -> Result<Verification, AppError> {
             ),
             ("pledge_count vs live pledges", o.pledge_count, o.live_count),
             ("investor_count vs live investors", o.investor_count, o.live_investors),
+            ("match_pence vs match account balance", o.match_pence, o.match_net),
+            (
+                "match_pence vs approved applications",
+                o.match_pence,
+                o.applications_match,
+            ),
         ];
         for (what, recorded, computed) in pairs {
             if recorded != computed {

@@ -418,6 +418,7 @@ pub fn act(conn: &mut DbConnection, id: &str, action: OfferAction, actor: &Actor
     }
     if action == OfferAction::Cancel {
         crate::services::pledges::cancel_all_for_offer(conn, &row)?;
+        crate::services::funding::release_offer(conn, id)?;
     }
     OfferView::from_row(get(conn, id)?)
 }
@@ -434,6 +435,20 @@ fn past_tense(action: OfferAction) -> &'static str {
         OfferAction::Allocate => "allocated",
         OfferAction::Refund => "refunded",
     }
+}
+
+/// Takes the offer's row lock (a no-op update) before anything else that moves its money. Every
+/// transaction that touches an offer's pledges, escrow and totals locks the offer row first, so
+/// they queue in one order and cannot deadlock (pledge creation's conditional update of the
+/// offer row is its first write too).
+pub fn lock(conn: &mut DbConnection, offer_id: &str, now: NaiveDateTime) -> Result<(), AppError> {
+    let locked = diesel::update(offers::table.find(offer_id))
+        .set(offers::updated_at.eq(now))
+        .execute(conn)?;
+    if locked == 0 {
+        return Err(AppError::NotFound("offer"));
+    }
+    Ok(())
 }
 
 /// The one conditional update that moves an offer from `from` to `to`, and its audit row.
@@ -455,6 +470,10 @@ pub fn move_status(
     .execute(conn)?;
     if changed == 0 {
         return Ok(false);
+    }
+    if to == OfferStatus::Closed {
+        // At-close funds are decided now; live ones are recomputed with the rest.
+        crate::services::funding::refresh_offer(conn, id)?;
     }
     if to == OfferStatus::Open {
         diesel::update(offers::table.find(id))

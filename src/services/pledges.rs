@@ -23,7 +23,7 @@ use crate::ledger::{self, AccountKind, NewTransfer, Resolution};
 use crate::services::offers::{self as offer_service, OfferRow};
 use crate::services::organisations::BankDetails;
 use crate::services::page::{Page, PageRequest};
-use crate::services::{accounts, organisations};
+use crate::services::{accounts, funding, organisations};
 
 /// Where a pledge is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
@@ -329,6 +329,10 @@ pub fn create(
             pledges::updated_at.eq(now),
         ))
         .execute(conn)?;
+    let match_pence = funding::refresh_offer(conn, offer_id)?
+        .get(&pledge_id)
+        .copied()
+        .unwrap_or(0);
     // The answer is built from what was written, without reading it back.
     PledgeView::build(
         PledgeRow {
@@ -338,7 +342,7 @@ pub fn create(
             status: PledgeStatus::Pending.as_str().to_owned(),
             amount_pence: amount,
             shares,
-            match_pence: 0,
+            match_pence,
             payment_method: new.payment_method.as_str().to_owned(),
             bank_reference: reference,
             transfer_id,
@@ -454,20 +458,6 @@ pub fn of_offer(conn: &mut DbConnection, offer_id: &str, page: &PageRequest) -> 
     page_of(conn, rows, page)
 }
 
-/// Takes the offer's row lock (a no-op update) before anything else that moves its money. Every
-/// transaction that touches an offer's pledges, escrow and totals locks the offer row first, so
-/// they queue in one order and cannot deadlock (pledge creation's conditional update of the
-/// offer row is its first write too).
-fn lock_offer(conn: &mut DbConnection, offer_id: &str, now: NaiveDateTime) -> Result<(), AppError> {
-    let locked = diesel::update(offers::table.find(offer_id))
-        .set(offers::updated_at.eq(now))
-        .execute(conn)?;
-    if locked == 0 {
-        return Err(AppError::NotFound("offer"));
-    }
-    Ok(())
-}
-
 /// Ends a pending pledge (cancelled or expired): voids its transfer and takes it out of the
 /// offer's totals. Returns false when the pledge was no longer pending.
 fn end_pending(
@@ -476,7 +466,7 @@ fn end_pending(
     to: PledgeStatus,
     now: NaiveDateTime,
 ) -> Result<bool, AppError> {
-    lock_offer(conn, &row.offer_id, now)?;
+    offer_service::lock(conn, &row.offer_id, now)?;
     let changed = diesel::update(
         pledges::table
             .filter(pledges::id.eq(&row.id))
@@ -507,6 +497,8 @@ fn end_pending(
             offers::updated_at.eq(now),
         ))
         .execute(conn)?;
+    // A cancelled or expired pledge releases its match, and may change others'.
+    funding::refresh_offer(conn, &row.offer_id)?;
     Ok(true)
 }
 
@@ -631,7 +623,7 @@ pub fn record_receipt(
             ))
         }
     }
-    lock_offer(conn, offer_id, now)?;
+    offer_service::lock(conn, offer_id, now)?;
     if receipt.amount.get() != row.amount_pence {
         return Err(AppError::field(
             "amount_pence",

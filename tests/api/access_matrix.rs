@@ -66,6 +66,11 @@ struct Ctx {
     login_email: String,
     society: String,
     funder: String,
+    /// A fund of `funder`, with two pending applications and a draft that has not applied.
+    fund: String,
+    to_approve: String,
+    to_reject: String,
+    unapplied_draft: String,
     /// A society of the society admin with no offers (its bank details may change).
     quiet_society: String,
     /// A draft offer of `society`.
@@ -423,6 +428,71 @@ fn rows() -> Vec<Row> {
             fresh_session: false,
             special: Special::None,
         },
+        Row {
+            method: "post",
+            path: "/api/v1/funders/{id}/funds",
+            id: funder,
+            expect: [401, 403, 403, 403, 403, 201, 403],
+            fresh_session: false,
+            special: Special::None,
+            body: |_, _| {
+                Some(json!({"name": "Matrix Fund", "budget_pence": 100_000, "rule": crate::support::live_rule()}))
+            },
+        },
+        Row {
+            method: "get",
+            path: "/api/v1/funds/{id}",
+            id: |ctx, _| ctx.fund.clone(),
+            expect: ANY,
+            body: none,
+            fresh_session: false,
+            special: Special::None,
+        },
+        Row {
+            method: "post",
+            path: "/api/v1/offers/{id}/match-applications",
+            id: |ctx, _| ctx.unapplied_draft.clone(),
+            expect: [401, 404, 404, 201, 404, 404, 403],
+            fresh_session: false,
+            special: Special::None,
+            body: |ctx, _| Some(json!({"fund_id": ctx.fund})),
+        },
+        Row {
+            method: "get",
+            path: "/api/v1/funds/{id}/applications",
+            id: |ctx, _| ctx.fund.clone(),
+            expect: [401, 403, 403, 403, 403, 200, 403],
+            body: none,
+            fresh_session: false,
+            special: Special::None,
+        },
+        Row {
+            method: "post",
+            path: "/api/v1/funds/{id}/applications/{app_id}/approve",
+            id: |ctx, _| format!("{}/applications/{}", ctx.fund, ctx.to_approve),
+            expect: [401, 403, 403, 403, 403, 200, 403],
+            fresh_session: false,
+            special: Special::None,
+            body: |_, _| Some(json!({"commitment_pence": 100_000})),
+        },
+        Row {
+            method: "post",
+            path: "/api/v1/funds/{id}/applications/{app_id}/reject",
+            id: |ctx, _| format!("{}/applications/{}", ctx.fund, ctx.to_reject),
+            expect: [401, 403, 403, 403, 403, 200, 403],
+            fresh_session: false,
+            special: Special::None,
+            body: |_, _| Some(json!({"reason": "no"})),
+        },
+        Row {
+            method: "post",
+            path: "/api/v1/funds/{id}/simulate",
+            id: |ctx, _| ctx.fund.clone(),
+            expect: [401, 403, 403, 403, 403, 200, 403],
+            fresh_session: false,
+            special: Special::None,
+            body: |ctx, _| Some(json!({"offer_id": ctx.pledged_offer})),
+        },
     ]
 }
 
@@ -504,7 +574,17 @@ async fn context(app: &TestApp) -> Ctx {
         );
     }
     let quiet_society = app.society(&society_admin).await;
+    let fund = app
+        .fund(&funder_admin, &funder, 10_000_000, crate::support::live_rule())
+        .await;
+    let to_approve = app.apply(&society_admin, &drafts_to_submit[0], &fund).await;
+    let to_reject = app.apply(&society_admin, &drafts_to_submit[1], &fund).await;
+    let unapplied_draft = app.draft_offer(&society_admin, &society, &offer_body()).await;
     Ctx {
+        fund,
+        to_approve,
+        to_reject,
+        unapplied_draft,
         quiet_society,
         pledged_offer,
         pledge,
@@ -558,7 +638,10 @@ both_backends! {
         let mut failures = Vec::new();
         for row in &rows {
             for (role, name) in ROLES.iter().enumerate() {
-                let path = row.path.replace("{id}", &(row.id)(&ctx, role));
+                let path = row
+                    .path
+                    .replace("{id}/applications/{app_id}", "{id}")
+                    .replace("{id}", &(row.id)(&ctx, role));
                 let token = match (&ctx.callers[role], row.fresh_session) {
                     (None, _) => None,
                     (Some(user), true) => Some(app.login(&user.email, PASSWORD).await.access_token),

@@ -6,6 +6,7 @@ mod access_matrix;
 mod accounts;
 mod cli;
 mod errors;
+mod funding;
 mod health;
 mod offers;
 mod openapi;

@@ -108,6 +108,15 @@ pub fn test_settings(db: &TestDatabase) -> Settings {
     settings
 }
 
+/// A live rule: £1 for £1, up to £250 per investor and £5,000 per offer.
+pub fn live_rule() -> Value {
+    json!({
+        "kind": "per_pledge", "ratio_num": 1, "ratio_den": 1,
+        "per_pledge_cap_pence": 25_000, "per_offer_cap_pence": 500_000,
+        "trigger": {"kind": "none"}, "timing": "live",
+    })
+}
+
 /// Offer terms as JSON: £1 shares, £10,000 minimum, £20,000 target, £30,000 maximum, holdings
 /// of £100 to £5,000, open since a minute ago and closing in 30 days.
 pub fn offer_body() -> Value {
@@ -440,6 +449,32 @@ impl TestApp {
             .await
             .expect("request sent");
         Answer::read(response).await
+    }
+
+    /// Creates a fund of `funder` (by one of its admins); returns its id.
+    pub async fn fund(&self, funder_admin: &TestUser, funder: &str, budget_pence: i64, rule: Value) -> String {
+        let answer = self
+            .post(
+                &format!("/api/v1/funders/{funder}/funds"),
+                Some(&funder_admin.access_token),
+                &json!({"name": "Riverside Match Fund", "budget_pence": budget_pence, "rule": rule}),
+            )
+            .await;
+        answer.expect(201);
+        answer.body["id"].as_str().expect("fund id").to_owned()
+    }
+
+    /// The society applies `offer` to `fund`; returns the application id.
+    pub async fn apply(&self, society_admin: &TestUser, offer: &str, fund: &str) -> String {
+        let answer = self
+            .post(
+                &format!("/api/v1/offers/{offer}/match-applications"),
+                Some(&society_admin.access_token),
+                &json!({"fund_id": fund}),
+            )
+            .await;
+        answer.expect(201);
+        answer.body["id"].as_str().expect("application id").to_owned()
     }
 
     /// The platform's ledger verdict (as a platform admin).

@@ -1,0 +1,3 @@
+DROP TABLE pledge_matches;
+DROP TABLE match_applications;
+DROP TABLE funds;

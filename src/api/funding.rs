@@ -1,0 +1,201 @@
+//! Match funding: funds, applications, approvals and simulation.
+
+use actix_web::{web, HttpResponse};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use validator::Validate;
+
+use crate::api::access::{FundAdmin, FunderAdmin, OfferAdmin};
+use crate::api::extract::Json;
+use crate::api::offers::PageQuery;
+use crate::api::pledges::{run_idempotent, MaybeIdempotencyKey};
+use crate::api::problem::Problem;
+use crate::api::rules;
+use crate::domain::matching::Rule;
+use crate::domain::money::Pence;
+use crate::error::AppError;
+use crate::services::funding::{self, ApplicationView, FundSummary, Simulation};
+use crate::state::AppState;
+
+#[derive(Deserialize, Serialize, Validate, ToSchema)]
+pub struct FundRequest {
+    #[validate(custom(function = "rules::not_blank"), length(max = 200))]
+    name: String,
+    budget_pence: Pence,
+    rule: Rule,
+}
+
+/// Creates a fund with a budget and a rule. Takes an optional `Idempotency-Key`.
+#[utoipa::path(post, path = "/api/v1/funders/{id}/funds", tag = "funding", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Funder id"), ("Idempotency-Key" = Option<String>, Header)),
+    request_body = FundRequest,
+    responses(
+        (status = 201, body = FundSummary),
+        (status = 422, description = "A broken rule (fields under `rule.`) or budget", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn create_fund(
+    state: web::Data<AppState>,
+    admin: FunderAdmin,
+    key: MaybeIdempotencyKey,
+    body: Json<FundRequest>,
+) -> Result<HttpResponse, AppError> {
+    if body.budget_pence.get() <= 0 || body.budget_pence > crate::domain::offer::MAX_AMOUNT {
+        return Err(AppError::field(
+            "budget_pence",
+            "must be more than zero and at most £1,000,000,000.00",
+        ));
+    }
+    let path = format!("/api/v1/funders/{}/funds", admin.funder_id);
+    let (name, budget, rule) = (body.name.trim().to_owned(), body.budget_pence, body.0.rule.clone());
+    let funder_id = admin.funder_id.clone();
+    run_idempotent(&state, &admin.caller.user_id, key, &path, &body.0, move |conn| {
+        Ok((201, funding::create_fund(conn, &funder_id, &name, budget, &rule)?))
+    })
+    .await
+}
+
+/// A fund's public summary: budget, commitments, match given, releases, and its offers.
+#[utoipa::path(get, path = "/api/v1/funds/{id}", tag = "funding", params(("id" = String, Path)),
+    responses((status = 200, body = FundSummary), (status = 404, body = Problem, content_type = "application/problem+json")))]
+pub async fn get_fund(state: web::Data<AppState>, id: web::Path<String>) -> Result<HttpResponse, AppError> {
+    let id = id.into_inner();
+    let summary = state.db.run(move |conn| funding::summary(conn, &id)).await?;
+    Ok(HttpResponse::Ok().json(summary))
+}
+
+#[derive(Deserialize, Validate, ToSchema)]
+pub struct ApplicationRequest {
+    #[validate(length(min = 1, max = 64))]
+    fund_id: String,
+}
+
+/// The society applies its offer to a fund.
+#[utoipa::path(post, path = "/api/v1/offers/{id}/match-applications", tag = "funding", security(("bearer" = [])),
+    params(("id" = String, Path)), request_body = ApplicationRequest,
+    responses(
+        (status = 201, body = ApplicationView),
+        (status = 409, description = "Already applied, or the offer has closed", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "No such fund", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn apply(
+    state: web::Data<AppState>,
+    admin: OfferAdmin,
+    body: Json<ApplicationRequest>,
+) -> Result<HttpResponse, AppError> {
+    let fund_id = body.fund_id.clone();
+    let application = state
+        .db
+        .write(move |conn| funding::apply(conn, &admin.offer, &fund_id))
+        .await?;
+    Ok(HttpResponse::Created().json(application))
+}
+
+/// The fund's applications, newest first.
+#[utoipa::path(get, path = "/api/v1/funds/{id}/applications", tag = "funding", security(("bearer" = [])),
+    params(("id" = String, Path), PageQuery),
+    responses((status = 200, body = crate::services::page::Page<ApplicationView>)))]
+pub async fn applications(
+    state: web::Data<AppState>,
+    admin: FundAdmin,
+    query: web::Query<PageQuery>,
+) -> Result<HttpResponse, AppError> {
+    let page = query.into_inner().page()?;
+    let list = state
+        .db
+        .run(move |conn| funding::applications(conn, &admin.fund_id, &page))
+        .await?;
+    Ok(HttpResponse::Ok().json(list))
+}
+
+#[derive(Deserialize, Serialize, Validate, ToSchema)]
+pub struct ApproveRequest {
+    commitment_pence: Pence,
+}
+
+/// Approves an application with a commitment (≤ the per-offer cap and the available budget,
+/// reserved at once). Takes an optional `Idempotency-Key`.
+#[utoipa::path(post, path = "/api/v1/funds/{id}/applications/{app_id}/approve", tag = "funding", security(("bearer" = [])),
+    params(("id" = String, Path), ("app_id" = String, Path), ("Idempotency-Key" = Option<String>, Header)),
+    request_body = ApproveRequest,
+    responses(
+        (status = 200, body = ApplicationView),
+        (status = 409, description = "Already decided, offer closed, or an exclusive fund clashes", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Over the per-offer cap or the available budget", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn approve(
+    state: web::Data<AppState>,
+    admin: FundAdmin,
+    key: MaybeIdempotencyKey,
+    path: web::Path<(String, String)>,
+    body: Json<ApproveRequest>,
+) -> Result<HttpResponse, AppError> {
+    let (fund_id, application_id) = path.into_inner();
+    let route = format!("/api/v1/funds/{fund_id}/applications/{application_id}/approve");
+    let (commitment, user_id) = (body.commitment_pence, admin.caller.user_id.clone());
+    run_idempotent(&state, &admin.caller.user_id, key, &route, &body.0, move |conn| {
+        Ok((
+            200,
+            funding::approve(conn, &admin.fund_id, &application_id, commitment, &user_id)?,
+        ))
+    })
+    .await
+}
+
+#[derive(Deserialize, Validate, ToSchema)]
+pub struct RejectRequest {
+    #[validate(custom(function = "rules::not_blank"), length(max = 2000))]
+    reason: String,
+}
+
+/// Rejects an application, with a reason for the society.
+#[utoipa::path(post, path = "/api/v1/funds/{id}/applications/{app_id}/reject", tag = "funding", security(("bearer" = [])),
+    params(("id" = String, Path), ("app_id" = String, Path)), request_body = RejectRequest,
+    responses(
+        (status = 200, body = ApplicationView),
+        (status = 409, description = "Already decided", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn reject(
+    state: web::Data<AppState>,
+    admin: FundAdmin,
+    path: web::Path<(String, String)>,
+    body: Json<RejectRequest>,
+) -> Result<HttpResponse, AppError> {
+    let (_, application_id) = path.into_inner();
+    let reason = body.reason.trim().to_owned();
+    let user_id = admin.caller.user_id.clone();
+    let application = state
+        .db
+        .write(move |conn| funding::reject(conn, &admin.fund_id, &application_id, &reason, &user_id))
+        .await?;
+    Ok(HttpResponse::Ok().json(application))
+}
+
+#[derive(Deserialize, Validate, ToSchema)]
+pub struct SimulateRequest {
+    #[validate(length(min = 1, max = 64))]
+    offer_id: String,
+    /// A draft rule to try instead of the fund's own.
+    rule: Option<Rule>,
+    /// Default: the approved commitment, else the rule's per-offer cap.
+    commitment_pence: Option<Pence>,
+}
+
+/// Runs the rules engine over an offer's current pledges. Writes nothing.
+#[utoipa::path(post, path = "/api/v1/funds/{id}/simulate", tag = "funding", security(("bearer" = [])),
+    params(("id" = String, Path)), request_body = SimulateRequest,
+    responses(
+        (status = 200, body = Simulation),
+        (status = 422, body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn simulate(
+    state: web::Data<AppState>,
+    admin: FundAdmin,
+    body: Json<SimulateRequest>,
+) -> Result<HttpResponse, AppError> {
+    let body = body.0;
+    let simulation = state
+        .db
+        .run(move |conn| funding::simulate(conn, &admin.fund_id, &body.offer_id, body.rule, body.commitment_pence))
+        .await?;
+    Ok(HttpResponse::Ok().json(simulation))
+}
