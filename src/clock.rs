@@ -16,6 +16,11 @@ pub fn new_id() -> String {
     uuid::Uuid::now_v7().to_string()
 }
 
+/// A time as emails show it: `1 Dec 2026, 14:00 UTC`.
+pub fn for_people(time: NaiveDateTime) -> String {
+    time.format("%-d %b %Y, %H:%M UTC").to_string()
+}
+
 /// A time from the API, stored as UTC at microsecond precision.
 pub fn naive(time: DateTime<Utc>) -> NaiveDateTime {
     time.naive_utc().trunc_subsecs(6)

@@ -19,6 +19,80 @@ pub struct Settings {
     pub auth: AuthSettings,
     pub offers: OfferSettings,
     pub pledges: PledgeSettings,
+    pub email: EmailSettings,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum EmailTransport {
+    File,
+    Smtp,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum SmtpTls {
+    /// Plain SMTP (a local relay).
+    None,
+    /// STARTTLS, required.
+    Starttls,
+    /// Implicit TLS (port 465).
+    Tls,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EmailSettings {
+    pub transport: EmailTransport,
+    /// Where the file transport writes `.eml` files.
+    pub file_dir: PathBuf,
+    /// The From address, e.g. `Community Shares <no-reply@example.org>`.
+    pub from: String,
+    /// Tries before an email is dead (listed to platform admins for a retry).
+    pub max_attempts: u32,
+    /// First retry after about this long; each further one waits twice as long (at most 1 h).
+    pub retry_base_secs: u64,
+    /// How long a worker holds an email it is sending before another may take it.
+    pub lease_secs: u64,
+    pub smtp: SmtpSettings,
+}
+
+impl Default for EmailSettings {
+    fn default() -> Self {
+        Self {
+            transport: EmailTransport::File,
+            file_dir: PathBuf::from("data/outbox"),
+            from: "Community Shares <no-reply@localhost>".into(),
+            max_attempts: 8,
+            retry_base_secs: 30,
+            lease_secs: 60,
+            smtp: SmtpSettings::default(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SmtpSettings {
+    pub host: String,
+    pub port: u16,
+    pub tls: SmtpTls,
+    pub username: Option<String>,
+    pub password: Option<SecretString>,
+    pub timeout_secs: u64,
+}
+
+impl Default for SmtpSettings {
+    fn default() -> Self {
+        Self {
+            host: "localhost".into(),
+            port: 587,
+            tls: SmtpTls::Starttls,
+            username: None,
+            password: None,
+            timeout_secs: 10,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -133,11 +207,16 @@ impl Default for DatabaseSettings {
 pub struct JobSettings {
     /// Scheduler tick in milliseconds.
     pub tick_ms: u64,
+    /// How often to look for offers closing within 48 hours (0: every tick).
+    pub reminder_interval_secs: u64,
 }
 
 impl Default for JobSettings {
     fn default() -> Self {
-        Self { tick_ms: 1_000 }
+        Self {
+            tick_ms: 1_000,
+            reminder_interval_secs: 60,
+        }
     }
 }
 
@@ -319,6 +398,18 @@ impl Settings {
                 "pledges.payment_deadline_days",
                 "must be between 1 and 60",
             ));
+        }
+        if self.email.from.parse::<lettre::message::Mailbox>().is_err() {
+            return Err(ConfigError::new(
+                "email.from",
+                "must be an address, e.g. Community Shares <no-reply@example.org>",
+            ));
+        }
+        if self.email.max_attempts == 0 {
+            return Err(ConfigError::new("email.max_attempts", "must be at least 1"));
+        }
+        if self.email.lease_secs == 0 {
+            return Err(ConfigError::new("email.lease_secs", "must be at least 1"));
         }
         tracing_subscriber::EnvFilter::try_new(&self.log.filter)
             .map_err(|e| ConfigError::new("log.filter", e.to_string()))?;

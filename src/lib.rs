@@ -10,6 +10,7 @@ pub mod domain;
 pub mod error;
 pub mod jobs;
 pub mod ledger;
+pub mod notify;
 pub mod server;
 pub mod services;
 pub mod state;

@@ -13,6 +13,7 @@ pub struct AppState {
     pub settings: Arc<Settings>,
     pub tokens: Arc<TokenKeys>,
     pub passwords: PasswordHasher,
+    pub mailer: Arc<crate::notify::delivery::Transport>,
 }
 
 impl AppState {
@@ -20,7 +21,7 @@ impl AppState {
     pub async fn initialise(settings: Settings) -> anyhow::Result<Self> {
         let settings = Arc::new(settings);
         let s = settings.clone();
-        let (db, tokens, passwords) = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
+        let (db, tokens, passwords, mailer) = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
             let db = Db::connect(&s.database, s.database_target()?)?;
             let mut conn = db.conn()?;
             let applied = migrate::run_pending(&mut conn)?;
@@ -30,7 +31,8 @@ impl AppState {
             let secret = load_or_generate_secret(&s.auth)?;
             let tokens = TokenKeys::new(&secret, s.auth.access_token_ttl_secs);
             let passwords = PasswordHasher::new(&s.auth)?;
-            Ok((db, tokens, passwords))
+            let mailer = crate::notify::delivery::Transport::from_settings(&s.email)?;
+            Ok((db, tokens, passwords, mailer))
         })
         .await??;
         Ok(Self {
@@ -38,6 +40,7 @@ impl AppState {
             settings,
             tokens: Arc::new(tokens),
             passwords,
+            mailer: Arc::new(mailer),
         })
     }
 }

@@ -3,6 +3,7 @@
 
 pub mod access;
 pub mod accounts;
+pub mod email;
 pub mod extract;
 pub mod funding;
 pub mod health;
@@ -70,6 +71,13 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .service(web::resource("/pledges/{id}/cancel").post(pledges::cancel_pledge))
                 .service(web::resource("/me/pledges").get(pledges::my_pledges))
                 .service(web::resource("/admin/ledger/verify").get(pledges::verify_ledger))
+                .service(web::resource("/admin/outbox").get(email::list_outbox))
+                .service(web::resource("/admin/outbox/{id}/retry").post(email::retry_email))
+                .service(
+                    web::resource("/me/email-preferences")
+                        .get(email::get_preferences)
+                        .put(email::put_preferences),
+                )
                 .service(web::resource("/funders/{id}/funds").post(funding::create_fund))
                 .service(web::resource("/funds/{id}").get(funding::get_fund))
                 .service(web::resource("/offers/{id}/match-applications").post(funding::apply))
@@ -137,6 +145,10 @@ pub async fn not_found() -> Result<HttpResponse, AppError> {
         funding::approve,
         funding::reject,
         funding::simulate,
+        email::list_outbox,
+        email::retry_email,
+        email::get_preferences,
+        email::put_preferences,
     ),
     components(schemas(problem::Problem, crate::error::FieldError, crate::domain::money::Pence)),
     modifiers(&BearerAuth),

@@ -16,6 +16,7 @@ diesel::table! {
         date_of_birth -> Nullable<Date>,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+        closing_reminders -> Bool,
     }
 }
 
@@ -238,6 +239,25 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    outbox (id) {
+        id -> Text,
+        kind -> Text,
+        recipient -> Text,
+        subject -> Text,
+        body_text -> Text,
+        body_html -> Text,
+        dedupe_key -> Nullable<Text>,
+        status -> Text,
+        attempts -> Integer,
+        next_attempt_at -> Timestamp,
+        lease_until -> Nullable<Timestamp>,
+        last_error -> Nullable<Text>,
+        created_at -> Timestamp,
+        sent_at -> Nullable<Timestamp>,
+    }
+}
+
 diesel::joinable!(refresh_families -> users (user_id));
 diesel::joinable!(funds -> funders (funder_id));
 diesel::joinable!(match_applications -> funds (fund_id));
@@ -274,4 +294,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     funds,
     match_applications,
     pledge_matches,
+    outbox,
 );

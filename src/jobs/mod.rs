@@ -8,33 +8,43 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tracing::Instrument;
 
-use crate::clock;
 use crate::db::{spawn_blocking_in_span, Db};
 use crate::error::AppError;
 use crate::services::{idempotency, offers, pledges, sessions};
 use crate::state::AppState;
+use crate::{clock, notify};
 
 struct Job {
     name: &'static str,
-    every: Duration,
+    every: fn(&AppState) -> Duration,
     run: fn(&Db, &AppState) -> Result<usize, AppError>,
 }
 
 fn jobs() -> Vec<Job> {
     vec![
         Job {
+            name: "deliver_email",
+            every: |_| Duration::ZERO,
+            run: |db, state| notify::delivery::deliver_due(&mut *db.conn()?, &state.mailer, &state.settings.email),
+        },
+        Job {
+            name: "closing_reminders",
+            every: |state| Duration::from_secs(state.settings.jobs.reminder_interval_secs),
+            run: |db, _| offers::queue_closing_reminders(&mut *db.conn()?, clock::now()),
+        },
+        Job {
             name: "expire_unpaid_pledges",
-            every: Duration::ZERO,
+            every: |_| Duration::ZERO,
             run: |db, _| pledges::expire_unpaid(&mut *db.conn()?, clock::now()),
         },
         Job {
             name: "offer_transitions",
-            every: Duration::ZERO,
+            every: |_| Duration::ZERO,
             run: |db, _| offers::run_due_transitions(&mut *db.conn()?, clock::now()),
         },
         Job {
             name: "purge_expired_sessions",
-            every: Duration::from_secs(600),
+            every: |_| Duration::from_secs(600),
             run: |db, state| {
                 let window = chrono::Duration::seconds(state.settings.auth.login_window_secs as i64);
                 let mut conn = db.conn()?;
@@ -66,7 +76,7 @@ impl JobRunner {
                     _ = stopped.changed() => break,
                 }
                 for (job, last) in jobs.iter().zip(last_run.iter_mut()) {
-                    if last.is_some_and(|at| at.elapsed() < job.every) {
+                    if last.is_some_and(|at| at.elapsed() < (job.every)(&state)) {
                         continue;
                     }
                     *last = Some(Instant::now());

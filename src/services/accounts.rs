@@ -11,6 +11,8 @@ use crate::db::schema::{funder_admins, society_admins, users};
 use crate::db::DbConnection;
 use crate::domain::identity::{Email, Postcode};
 use crate::error::AppError;
+use crate::notify::{self, Kind};
+use serde_json::json;
 
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = users)]
@@ -28,6 +30,7 @@ pub struct UserRow {
     pub date_of_birth: Option<NaiveDate>,
     pub created_at: chrono::NaiveDateTime,
     pub updated_at: chrono::NaiveDateTime,
+    pub closing_reminders: bool,
 }
 
 impl UserRow {
@@ -111,11 +114,20 @@ pub fn create_user(conn: &mut DbConnection, new: &NewUser) -> Result<RegisteredU
     match inserted {
         Err(e) if e.is_unique_violation() => Err(AppError::conflict("an account with this email already exists")),
         Err(e) => Err(e),
-        Ok(_) => Ok(RegisteredUser {
-            id,
-            email: new.email.as_str().to_owned(),
-            display_name: new.display_name.clone(),
-        }),
+        Ok(_) => {
+            notify::enqueue(
+                conn,
+                Kind::Welcome,
+                new.email.as_str(),
+                &json!({"name": new.display_name}),
+                None,
+            )?;
+            Ok(RegisteredUser {
+                id,
+                email: new.email.as_str().to_owned(),
+                display_name: new.display_name.clone(),
+            })
+        }
     }
 }
 

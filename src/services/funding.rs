@@ -24,8 +24,10 @@ use crate::domain::money::Pence;
 use crate::domain::offer::OfferStatus;
 use crate::error::AppError;
 use crate::ledger::{self, AccountKind, LedgerError, NewTransfer, Resolution};
+use crate::notify::{self, Kind};
 use crate::services::offers::{self as offer_service, OfferRow};
 use crate::services::page::{Page, PageRequest};
+use serde_json::json;
 
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = funds)]
@@ -399,7 +401,43 @@ pub fn approve(
     if rule.timing == Timing::Live {
         refresh_offer(conn, &offer.id)?;
     }
+    let available = summary(conn, fund_id)?.available_pence;
+    let decision = json!({"decision": "approved", "commitment": commitment.to_string(), "reason": ""});
+    tell_society(conn, &offer, &fund, decision)?;
+    tell_funder(conn, &offer, &fund, "made", commitment, available)?;
     Ok(get_application(conn, application_id)?.into())
+}
+
+fn tell_society(
+    conn: &mut DbConnection,
+    offer: &OfferRow,
+    fund: &FundRow,
+    mut context: serde_json::Value,
+) -> Result<(), AppError> {
+    context["offer"] = json!(offer.title);
+    context["fund"] = json!(fund.name);
+    for (_, email) in notify::society_admin_emails(conn, &offer.society_id, false)? {
+        notify::enqueue(conn, Kind::ApplicationDecided, &email, &context, None)?;
+    }
+    Ok(())
+}
+
+fn tell_funder(
+    conn: &mut DbConnection,
+    offer: &OfferRow,
+    fund: &FundRow,
+    event: &str,
+    commitment: Pence,
+    available: Pence,
+) -> Result<(), AppError> {
+    let context = json!({
+        "fund": fund.name, "offer": offer.title, "event": event,
+        "commitment": commitment.to_string(), "available": available.to_string(),
+    });
+    for email in notify::funder_admin_emails(conn, &fund.funder_id)? {
+        notify::enqueue(conn, Kind::Commitment, &email, &context, None)?;
+    }
+    Ok(())
 }
 
 pub fn reject(
@@ -428,6 +466,14 @@ pub fn reject(
             application.status
         )));
     }
+    let offer = offer_service::get(conn, &application.offer_id)?;
+    let fund = get_fund(conn, fund_id)?;
+    tell_society(
+        conn,
+        &offer,
+        &fund,
+        json!({"decision": "rejected", "commitment": "", "reason": reason}),
+    )?;
     Ok(get_application(conn, application_id)?.into())
 }
 
@@ -671,6 +717,19 @@ pub fn release_offer(conn: &mut DbConnection, offer_id: &str) -> Result<(), AppE
                 match_applications::match_pence.eq(0),
             ))
             .execute(conn)?;
+        let (offer, fund) = (
+            offer_service::get(conn, offer_id)?,
+            get_fund(conn, &application.fund_id)?,
+        );
+        let available = summary(conn, &fund.id)?.available_pence;
+        tell_funder(
+            conn,
+            &offer,
+            &fund,
+            "released",
+            Pence::new(application.commitment_pence),
+            available,
+        )?;
     }
     diesel::update(offers::table.find(offer_id))
         .set(offers::match_pence.eq(0))

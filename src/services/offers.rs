@@ -479,6 +479,20 @@ pub fn move_status(
         diesel::update(offers::table.find(id))
             .set(offers::opened_at.eq(now))
             .execute(conn)?;
+        let offer = get(conn, id)?;
+        for (_, email) in crate::notify::society_admin_emails(conn, &offer.society_id, false)? {
+            crate::notify::enqueue(
+                conn,
+                crate::notify::Kind::OfferOpened,
+                &email,
+                &serde_json::json!({
+                    "offer": offer.title, "closes_at": clock::for_people(offer.closes_at),
+                    "min_target": Pence::new(offer.min_target_pence).to_string(),
+                    "max_target": Pence::new(offer.max_target_pence).to_string(),
+                }),
+                None,
+            )?;
+        }
     }
     audit(conn, id, Some(from), to, actor, now)?;
     Ok(true)
@@ -535,6 +549,37 @@ pub fn run_due_transitions(conn: &mut DbConnection, now: NaiveDateTime) -> Resul
         }
     }
     Ok(moved)
+}
+
+/// Scheduler step: a reminder to each society admin who wants one, once per offer, when an open
+/// offer is less than 48 hours from closing (the dedupe key makes it once however many
+/// instances run this).
+pub fn queue_closing_reminders(conn: &mut DbConnection, now: NaiveDateTime) -> Result<usize, AppError> {
+    let closing: Vec<OfferRow> = offers::table
+        .filter(offers::status.eq(OfferStatus::Open.as_str()))
+        .filter(offers::closes_at.gt(now))
+        .filter(offers::closes_at.le(now + chrono::Duration::hours(48)))
+        .select(OfferRow::as_select())
+        .load(conn)?;
+    let mut queued = 0;
+    for offer in closing {
+        for (user_id, email) in crate::notify::society_admin_emails(conn, &offer.society_id, true)? {
+            crate::notify::enqueue(
+                conn,
+                crate::notify::Kind::OfferClosing,
+                &email,
+                &serde_json::json!({
+                    "offer": offer.title, "closes_at": clock::for_people(offer.closes_at),
+                    "pledged": Pence::new(offer.community_pledged_pence).to_string(),
+                    "min_target": Pence::new(offer.min_target_pence).to_string(),
+                    "matched": Pence::new(offer.match_pence).to_string(),
+                }),
+                Some(&format!("closing:{}:{user_id}", offer.id)),
+            )?;
+            queued += 1;
+        }
+    }
+    Ok(queued)
 }
 
 /// The public list (`open` and later states), optionally of one status.

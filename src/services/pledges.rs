@@ -20,10 +20,12 @@ use crate::domain::pledge::{
 };
 use crate::error::AppError;
 use crate::ledger::{self, AccountKind, NewTransfer, Resolution};
+use crate::notify::{self, Kind};
 use crate::services::offers::{self as offer_service, OfferRow};
 use crate::services::organisations::BankDetails;
 use crate::services::page::{Page, PageRequest};
 use crate::services::{accounts, funding, organisations};
+use serde_json::json;
 
 /// Where a pledge is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
@@ -333,6 +335,22 @@ pub fn create(
         .get(&pledge_id)
         .copied()
         .unwrap_or(0);
+    let (email, name) = notify::user_contact(conn, investor_id)?;
+    let pay = bank_details.clone();
+    notify::enqueue(
+        conn,
+        Kind::PledgeReceived,
+        &email,
+        &json!({
+            "name": name, "amount": new.amount.to_string(), "shares": shares, "offer": offer.title,
+            "due": clock::for_people(now + Duration::days(payment_deadline_days)),
+            "account_name": pay.as_ref().map(|b| b.account_name.clone()),
+            "sort_code": pay.as_ref().map(|b| b.sort_code.clone()),
+            "account_number": pay.as_ref().map(|b| b.account_number.clone()),
+            "reference": reference, "cancellable_until": clock::for_people(cancellable_until(now, terms.cooling_off_days, terms.closes_at)),
+        }),
+        None,
+    )?;
     // The answer is built from what was written, without reading it back.
     PledgeView::build(
         PledgeRow {
@@ -499,6 +517,18 @@ fn end_pending(
         .execute(conn)?;
     // A cancelled or expired pledge releases its match, and may change others'.
     funding::refresh_offer(conn, &row.offer_id)?;
+    let (email, name) = notify::user_contact(conn, &row.investor_id)?;
+    let title: String = offers::table.find(&row.offer_id).select(offers::title).first(conn)?;
+    notify::enqueue(
+        conn,
+        Kind::PledgeEnded,
+        &email,
+        &json!({
+            "name": name, "amount": Pence::new(row.amount_pence).to_string(), "offer": title,
+            "reference": row.bank_reference, "how": to.as_str(), "due": clock::for_people(row.payment_due_at),
+        }),
+        None,
+    )?;
     Ok(true)
 }
 
@@ -661,6 +691,18 @@ pub fn record_receipt(
             offers::updated_at.eq(now),
         ))
         .execute(conn)?;
+    let (email, name) = notify::user_contact(conn, &row.investor_id)?;
+    let title: String = offers::table.find(offer_id).select(offers::title).first(conn)?;
+    notify::enqueue(
+        conn,
+        Kind::PaymentConfirmed,
+        &email,
+        &json!({
+            "name": name, "amount": receipt.amount.to_string(), "offer": title,
+            "reference": reference, "shares": row.shares,
+        }),
+        None,
+    )?;
     diesel::insert_into(bank_receipts::table)
         .values((
             bank_receipts::id.eq(clock::new_id()),

@@ -493,6 +493,43 @@ fn rows() -> Vec<Row> {
             special: Special::None,
             body: |ctx, _| Some(json!({"offer_id": ctx.pledged_offer})),
         },
+        Row {
+            method: "get",
+            path: "/api/v1/admin/outbox",
+            id: no_id,
+            expect: [401, 403, 403, 403, 403, 403, 200],
+            body: none,
+            fresh_session: false,
+            special: Special::None,
+        },
+        Row {
+            // No such email: a platform admin gets past the access rule to the 404.
+            method: "post",
+            path: "/api/v1/admin/outbox/{id}/retry",
+            id: |_, _| "no-such-email".into(),
+            expect: [401, 403, 403, 403, 403, 403, 404],
+            body: empty,
+            fresh_session: false,
+            special: Special::None,
+        },
+        Row {
+            method: "get",
+            path: "/api/v1/me/email-preferences",
+            id: no_id,
+            expect: [401, 200, 200, 200, 200, 200, 200],
+            body: none,
+            fresh_session: false,
+            special: Special::None,
+        },
+        Row {
+            method: "put",
+            path: "/api/v1/me/email-preferences",
+            id: no_id,
+            expect: [401, 200, 200, 200, 200, 200, 200],
+            fresh_session: false,
+            special: Special::None,
+            body: |_, _| Some(json!({"closing_reminders": true})),
+        },
     ]
 }
 

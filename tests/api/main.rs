@@ -5,6 +5,7 @@ mod support;
 mod access_matrix;
 mod accounts;
 mod cli;
+mod email;
 mod errors;
 mod funding;
 mod health;

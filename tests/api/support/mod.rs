@@ -6,6 +6,7 @@
 #![allow(dead_code)]
 
 pub mod binary;
+pub mod smtp;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -105,6 +106,8 @@ pub fn test_settings(db: &TestDatabase) -> Settings {
     settings.auth.argon2_iterations = 1;
     // A fast scheduler, so that offers open and close promptly in tests.
     settings.jobs.tick_ms = 50;
+    settings.email.file_dir = db.dir.path().join("outbox");
+    settings.jobs.reminder_interval_secs = 0;
     settings
 }
 

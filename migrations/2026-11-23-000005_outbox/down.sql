@@ -1,0 +1,2 @@
+ALTER TABLE users DROP COLUMN closing_reminders;
+DROP TABLE outbox;

@@ -1,0 +1,202 @@
+//! The delivery worker: claims due outbox rows with a lease (`FOR UPDATE SKIP LOCKED` on
+//! PostgreSQL, so workers in several instances never take the same row; on SQLite the write
+//! lock makes the claim exclusive), sends each outside any transaction, and marks it sent, or
+//! schedules a retry with exponential backoff and jitter, or after `max_attempts` marks it dead.
+//!
+//! At least once: a worker that dies after sending but before marking leaves the row leased;
+//! when the lease ends another worker sends it again, with the same Message-ID
+//! (`<outbox id@community-shares>`), so receivers can drop the repeat.
+
+use std::time::Duration;
+
+use diesel::prelude::*;
+use diesel::sql_types::{BigInt, Integer, Text, Timestamp};
+use lettre::message::{Mailbox, MultiPart};
+use lettre::transport::smtp::authentication::Credentials;
+use lettre::transport::smtp::client::{Tls, TlsParameters};
+use lettre::{Message, SmtpTransport, Transport as _};
+use secrecy::ExposeSecret;
+
+use crate::clock;
+use crate::config::{EmailSettings, EmailTransport, SmtpTls};
+use crate::db::schema::outbox;
+use crate::db::DbConnection;
+use crate::error::AppError;
+
+/// Where email goes.
+pub enum Transport {
+    /// `.eml` files in a folder (the default: no server needed).
+    Files(std::path::PathBuf),
+    Smtp(Box<SmtpTransport>),
+}
+
+impl Transport {
+    pub fn from_settings(settings: &EmailSettings) -> anyhow::Result<Self> {
+        Ok(match settings.transport {
+            EmailTransport::File => {
+                std::fs::create_dir_all(&settings.file_dir)
+                    .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", settings.file_dir.display()))?;
+                Transport::Files(settings.file_dir.clone())
+            }
+            EmailTransport::Smtp => {
+                let smtp = &settings.smtp;
+                let tls = match smtp.tls {
+                    SmtpTls::None => Tls::None,
+                    SmtpTls::Starttls => Tls::Required(TlsParameters::new(smtp.host.clone())?),
+                    SmtpTls::Tls => Tls::Wrapper(TlsParameters::new(smtp.host.clone())?),
+                };
+                let mut builder = SmtpTransport::builder_dangerous(&smtp.host)
+                    .port(smtp.port)
+                    .tls(tls)
+                    .timeout(Some(Duration::from_secs(smtp.timeout_secs)));
+                if let (Some(user), Some(password)) = (&smtp.username, &smtp.password) {
+                    builder = builder.credentials(Credentials::new(user.clone(), password.expose_secret().to_owned()));
+                }
+                Transport::Smtp(Box::new(builder.build()))
+            }
+        })
+    }
+
+    fn send(&self, id: &str, message: &Message) -> Result<(), String> {
+        match self {
+            Transport::Files(dir) => {
+                // Written whole then renamed: a reader never sees half a message, and a resend
+                // replaces the file.
+                let tmp = dir.join(format!(".{id}.eml.tmp"));
+                std::fs::write(&tmp, message.formatted()).map_err(|e| e.to_string())?;
+                std::fs::rename(&tmp, dir.join(format!("{id}.eml"))).map_err(|e| e.to_string())
+            }
+            Transport::Smtp(smtp) => smtp.send(message).map(|_| ()).map_err(|e| e.to_string()),
+        }
+    }
+}
+
+#[derive(QueryableByName)]
+struct Claimed {
+    #[diesel(sql_type = Text)]
+    id: String,
+    #[diesel(sql_type = Text)]
+    recipient: String,
+    #[diesel(sql_type = Text)]
+    subject: String,
+    #[diesel(sql_type = Text)]
+    body_text: String,
+    #[diesel(sql_type = Text)]
+    body_html: String,
+    #[diesel(sql_type = Integer)]
+    attempts: i32,
+}
+
+/// Claims up to `batch` due rows for `lease`.
+fn claim(conn: &mut DbConnection, batch: i64, lease: chrono::Duration) -> Result<Vec<Claimed>, AppError> {
+    let now = clock::now();
+    let (sql, lock) = match conn {
+        DbConnection::Postgresql(_) => ("$1", " FOR UPDATE SKIP LOCKED"),
+        DbConnection::Sqlite(_) => ("?", ""),
+    };
+    let p = |n: usize| if sql == "?" { "?".to_owned() } else { format!("${n}") };
+    let query = format!(
+        "UPDATE outbox SET lease_until = {}, attempts = attempts + 1 WHERE id IN (
+             SELECT id FROM outbox WHERE status = 'pending' AND next_attempt_at <= {}
+                AND (lease_until IS NULL OR lease_until < {}) ORDER BY next_attempt_at, id LIMIT {}{lock})
+         RETURNING id, recipient, subject, body_text, body_html, attempts",
+        p(1),
+        p(2),
+        p(3),
+        p(4)
+    );
+    let claim = diesel::sql_query(query)
+        .bind::<Timestamp, _>(now + lease)
+        .bind::<Timestamp, _>(now)
+        .bind::<Timestamp, _>(now)
+        .bind::<BigInt, _>(batch);
+    Ok(match conn {
+        DbConnection::Postgresql(pg) => claim.load(pg)?,
+        DbConnection::Sqlite(lite) => claim.load(lite)?,
+    })
+}
+
+fn message(settings: &EmailSettings, row: &Claimed) -> Result<Message, String> {
+    let from: Mailbox = settings.from.parse().map_err(|e| format!("bad from address: {e}"))?;
+    let to: Mailbox = row.recipient.parse().map_err(|e| format!("bad recipient: {e}"))?;
+    Message::builder()
+        .from(from)
+        .to(to)
+        .subject(&row.subject)
+        .message_id(Some(format!("<{}@community-shares>", row.id)))
+        .multipart(MultiPart::alternative_plain_html(
+            row.body_text.clone(),
+            row.body_html.clone(),
+        ))
+        .map_err(|e| e.to_string())
+}
+
+/// Exponential backoff with ±20 % jitter: base × 2^(attempts − 1), at most an hour.
+pub fn backoff(base_secs: u64, attempts: i32) -> chrono::Duration {
+    let exponent = attempts.clamp(1, 16) as u32 - 1;
+    let secs = (base_secs.max(1) as f64 * f64::from(2u32.pow(exponent))).min(3600.0);
+    let mut byte = [0u8; 1];
+    let jitter = if getrandom::fill(&mut byte).is_ok() {
+        0.8 + 0.4 * f64::from(byte[0]) / 255.0
+    } else {
+        1.0
+    };
+    chrono::Duration::milliseconds((secs * jitter * 1000.0) as i64)
+}
+
+/// One pass of the worker: claims due emails, sends them, and records each outcome. Returns
+/// how many were sent.
+pub fn deliver_due(
+    conn: &mut DbConnection,
+    transport: &Transport,
+    settings: &EmailSettings,
+) -> Result<usize, AppError> {
+    let claimed = claim(conn, 20, chrono::Duration::seconds(settings.lease_secs as i64))?;
+    let mut sent = 0;
+    for row in claimed {
+        let outcome = message(settings, &row).and_then(|m| transport.send(&row.id, &m));
+        let now = clock::now();
+        match outcome {
+            Ok(()) => {
+                diesel::update(outbox::table.find(&row.id))
+                    .set((
+                        outbox::status.eq("sent"),
+                        outbox::sent_at.eq(now),
+                        outbox::lease_until.eq(None::<chrono::NaiveDateTime>),
+                    ))
+                    .execute(conn)?;
+                sent += 1;
+            }
+            Err(error) => {
+                let dead = row.attempts >= settings.max_attempts as i32;
+                tracing::warn!(email = %row.id, attempts = row.attempts, dead, %error, "email not sent");
+                diesel::update(outbox::table.find(&row.id))
+                    .set((
+                        outbox::status.eq(if dead { "dead" } else { "pending" }),
+                        outbox::next_attempt_at.eq(now + backoff(settings.retry_base_secs, row.attempts)),
+                        outbox::lease_until.eq(None::<chrono::NaiveDateTime>),
+                        outbox::last_error.eq(error),
+                    ))
+                    .execute(conn)?;
+            }
+        }
+    }
+    Ok(sent)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_with_jitter_and_stops_at_an_hour() {
+        for attempts in 1..=20 {
+            let expected = (30.0 * 2f64.powi(attempts.min(16) - 1)).min(3600.0);
+            let got = backoff(30, attempts).num_milliseconds() as f64 / 1000.0;
+            assert!(
+                got >= expected * 0.8 - 0.01 && got <= expected * 1.2 + 0.01,
+                "{attempts}: {got}"
+            );
+        }
+    }
+}

@@ -1,0 +1,327 @@
+//! The email notifier: a transactional outbox. `enqueue` renders an email from its template and
+//! writes it as an outbox row inside the caller's transaction, so an email exists exactly when
+//! the event that causes it does; `delivery` sends due rows later, at least once.
+
+pub mod delivery;
+
+use std::sync::OnceLock;
+
+use diesel::prelude::*;
+use diesel::sql_types::{Text, Timestamp};
+use minijinja::Environment;
+use serde::Serialize;
+
+use crate::clock;
+use crate::db::schema::{funder_admins, outbox, society_admins, users};
+use crate::db::{insert_ignoring_duplicates_sql, DbConnection};
+use crate::error::AppError;
+
+/// The kinds of email, each a template pair `templates/email/<kind>.{txt,html}` (the first
+/// line of the text template is the subject).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Welcome,
+    PledgeReceived,
+    PaymentConfirmed,
+    PledgeEnded,
+    OfferOpened,
+    OfferClosing,
+    ApplicationDecided,
+    Commitment,
+}
+
+impl Kind {
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::Welcome => "welcome",
+            Kind::PledgeReceived => "pledge_received",
+            Kind::PaymentConfirmed => "payment_confirmed",
+            Kind::PledgeEnded => "pledge_ended",
+            Kind::OfferOpened => "offer_opened",
+            Kind::OfferClosing => "offer_closing",
+            Kind::ApplicationDecided => "application_decided",
+            Kind::Commitment => "commitment",
+        }
+    }
+}
+
+const TEMPLATES: [(&str, &str); 16] = [
+    ("welcome.txt", include_str!("../../templates/email/welcome.txt")),
+    ("welcome.html", include_str!("../../templates/email/welcome.html")),
+    (
+        "pledge_received.txt",
+        include_str!("../../templates/email/pledge_received.txt"),
+    ),
+    (
+        "pledge_received.html",
+        include_str!("../../templates/email/pledge_received.html"),
+    ),
+    (
+        "payment_confirmed.txt",
+        include_str!("../../templates/email/payment_confirmed.txt"),
+    ),
+    (
+        "payment_confirmed.html",
+        include_str!("../../templates/email/payment_confirmed.html"),
+    ),
+    (
+        "pledge_ended.txt",
+        include_str!("../../templates/email/pledge_ended.txt"),
+    ),
+    (
+        "pledge_ended.html",
+        include_str!("../../templates/email/pledge_ended.html"),
+    ),
+    (
+        "offer_opened.txt",
+        include_str!("../../templates/email/offer_opened.txt"),
+    ),
+    (
+        "offer_opened.html",
+        include_str!("../../templates/email/offer_opened.html"),
+    ),
+    (
+        "offer_closing.txt",
+        include_str!("../../templates/email/offer_closing.txt"),
+    ),
+    (
+        "offer_closing.html",
+        include_str!("../../templates/email/offer_closing.html"),
+    ),
+    (
+        "application_decided.txt",
+        include_str!("../../templates/email/application_decided.txt"),
+    ),
+    (
+        "application_decided.html",
+        include_str!("../../templates/email/application_decided.html"),
+    ),
+    ("commitment.txt", include_str!("../../templates/email/commitment.txt")),
+    ("commitment.html", include_str!("../../templates/email/commitment.html")),
+];
+
+fn environment() -> &'static Environment<'static> {
+    static ENVIRONMENT: OnceLock<Environment<'static>> = OnceLock::new();
+    ENVIRONMENT.get_or_init(|| {
+        let mut env = Environment::new();
+        // Variables missing from the context are an error, not an empty string in an email.
+        env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
+        for (name, source) in TEMPLATES {
+            env.add_template(name, source)
+                .expect("the email templates are compiled in and parsed by the tests");
+        }
+        env
+    })
+}
+
+/// A rendered email.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rendered {
+    pub subject: String,
+    pub text: String,
+    pub html: String,
+}
+
+/// Renders a template pair (HTML is auto-escaped, the text is not).
+pub fn render(kind: Kind, context: &impl Serialize) -> Result<Rendered, AppError> {
+    let env = environment();
+    let fail = |e: minijinja::Error| AppError::Internal(anyhow::anyhow!("email template {}: {e}", kind.name()));
+    let text = env
+        .get_template(&format!("{}.txt", kind.name()))
+        .map_err(fail)?
+        .render(context)
+        .map_err(fail)?;
+    let html = env
+        .get_template(&format!("{}.html", kind.name()))
+        .map_err(fail)?
+        .render(context)
+        .map_err(fail)?;
+    let (subject, body) = text.split_once('\n').unwrap_or((text.as_str(), ""));
+    Ok(Rendered {
+        subject: subject.trim().to_owned(),
+        text: body.trim_start_matches('\n').to_owned(),
+        html,
+    })
+}
+
+/// Renders and queues one email to `recipient`. With a `dedupe_key`, a second email with the
+/// same key is not queued (one closing reminder per offer and admin, however often asked).
+pub fn enqueue(
+    conn: &mut DbConnection,
+    kind: Kind,
+    recipient: &str,
+    context: &impl Serialize,
+    dedupe_key: Option<&str>,
+) -> Result<(), AppError> {
+    let rendered = render(kind, context)?;
+    let now = clock::now();
+    let sql = insert_ignoring_duplicates_sql(
+        conn,
+        "outbox (id, kind, recipient, subject, body_text, body_html, dedupe_key, status, next_attempt_at, created_at)",
+        10,
+        "dedupe_key",
+    );
+    let query = diesel::sql_query(sql)
+        .bind::<Text, _>(clock::new_id())
+        .bind::<Text, _>(kind.name())
+        .bind::<Text, _>(recipient)
+        .bind::<Text, _>(&rendered.subject)
+        .bind::<Text, _>(&rendered.text)
+        .bind::<Text, _>(&rendered.html)
+        .bind::<diesel::sql_types::Nullable<Text>, _>(dedupe_key)
+        .bind::<Text, _>("pending")
+        .bind::<Timestamp, _>(now)
+        .bind::<Timestamp, _>(now);
+    match conn {
+        DbConnection::Postgresql(pg) => query.execute(pg)?,
+        DbConnection::Sqlite(lite) => query.execute(lite)?,
+    };
+    Ok(())
+}
+
+/// A user's email address and display name.
+pub fn user_contact(conn: &mut DbConnection, user_id: &str) -> Result<(String, String), AppError> {
+    Ok(users::table
+        .find(user_id)
+        .select((users::email, users::display_name))
+        .first(conn)?)
+}
+
+/// The email addresses of a society's admins; with `reminders_only`, of those who want
+/// closing reminders.
+pub fn society_admin_emails(
+    conn: &mut DbConnection,
+    society_id: &str,
+    reminders_only: bool,
+) -> Result<Vec<(String, String)>, AppError> {
+    let mut query = society_admins::table
+        .inner_join(users::table)
+        .filter(society_admins::society_id.eq(society_id))
+        .select((users::id, users::email))
+        .order(users::id)
+        .into_boxed();
+    if reminders_only {
+        query = query.filter(users::closing_reminders.eq(true));
+    }
+    Ok(query.load(conn)?)
+}
+
+pub fn funder_admin_emails(conn: &mut DbConnection, funder_id: &str) -> Result<Vec<String>, AppError> {
+    Ok(funder_admins::table
+        .inner_join(users::table)
+        .filter(funder_admins::funder_id.eq(funder_id))
+        .select(users::email)
+        .order(users::email)
+        .load(conn)?)
+}
+
+/// An outbox row as listed to platform admins.
+#[derive(Debug, Serialize, utoipa::ToSchema, Queryable)]
+pub struct OutboxEntry {
+    pub id: String,
+    pub kind: String,
+    pub recipient: String,
+    pub subject: String,
+    pub status: String,
+    pub attempts: i32,
+    pub last_error: Option<String>,
+    pub created_at: chrono::NaiveDateTime,
+}
+
+/// Rows of a status, newest first.
+pub fn list(
+    conn: &mut DbConnection,
+    status: &str,
+    page: &crate::services::page::PageRequest,
+) -> Result<crate::services::page::Page<OutboxEntry>, AppError> {
+    let mut query = outbox::table
+        .filter(outbox::status.eq(status))
+        .select((
+            outbox::id,
+            outbox::kind,
+            outbox::recipient,
+            outbox::subject,
+            outbox::status,
+            outbox::attempts,
+            outbox::last_error,
+            outbox::created_at,
+        ))
+        .order(outbox::id.desc())
+        .limit(page.limit + 1)
+        .into_boxed();
+    if let Some(after) = &page.after {
+        query = query.filter(outbox::id.lt(after));
+    }
+    crate::services::page::Page::from_rows(query.load(conn)?, page, |e: &OutboxEntry| e.id.clone(), Ok)
+}
+
+/// Puts a dead row back in the queue, to be tried again now.
+pub fn retry(conn: &mut DbConnection, id: &str) -> Result<(), AppError> {
+    let changed = diesel::update(
+        outbox::table
+            .filter(outbox::id.eq(id))
+            .filter(outbox::status.eq("dead")),
+    )
+    .set((
+        outbox::status.eq("pending"),
+        outbox::attempts.eq(0),
+        outbox::next_attempt_at.eq(clock::now()),
+        outbox::lease_until.eq(None::<chrono::NaiveDateTime>),
+    ))
+    .execute(conn)?;
+    if changed == 0 {
+        let exists = outbox::table
+            .find(id)
+            .select(outbox::id)
+            .first::<String>(conn)
+            .optional()?
+            .is_some();
+        return Err(if exists {
+            AppError::conflict("only a dead email can be retried")
+        } else {
+            AppError::NotFound("email")
+        });
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn every_template_renders_with_a_subject_and_escapes_html() {
+        let context = json!({
+            "name": "Ann <b>", "amount": "£1,234.56", "shares": 1234, "offer": "Solar & Wind", "due": "1 Dec 2026",
+            "account_name": "Riverside", "sort_code": "12-34-56", "account_number": "12345678", "reference": "CSK7M29QXT",
+            "cancellable_until": "7 Dec 2026", "how": "expired", "closes_at": "9 Dec 2026", "min_target": "£10,000.00",
+            "max_target": "£30,000.00", "pledged": "£5,000.00", "matched": "£0.00", "fund": "Booster", "decision": "approved",
+            "commitment": "£5,000.00", "reason": "n/a", "event": "made", "available": "£45,000.00",
+        });
+        for kind in [
+            Kind::Welcome,
+            Kind::PledgeReceived,
+            Kind::PaymentConfirmed,
+            Kind::PledgeEnded,
+            Kind::OfferOpened,
+            Kind::OfferClosing,
+            Kind::ApplicationDecided,
+            Kind::Commitment,
+        ] {
+            let rendered = render(kind, &context).unwrap();
+            assert!(!rendered.subject.is_empty() && !rendered.text.is_empty(), "{kind:?}");
+            assert!(
+                !rendered.html.contains("<b>") && !rendered.html.contains("Solar & Wind"),
+                "{kind:?} escapes HTML"
+            );
+        }
+        let pledge = render(Kind::PledgeReceived, &context).unwrap();
+        assert!(pledge.text.contains("CSK7M29QXT") && pledge.text.contains("£1,234.56"));
+        assert_eq!(pledge.subject, "Your pledge of £1,234.56 to Solar & Wind: how to pay");
+        assert!(
+            render(Kind::Welcome, &json!({})).is_err(),
+            "a missing variable is an error"
+        );
+    }
+}

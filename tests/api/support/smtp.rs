@@ -1,0 +1,130 @@
+//! A real SMTP server for the tests: `aiosmtpd` (PyPI) in the project-local virtualenv that
+//! `scripts/test` makes (`CS_TEST_PYTHON`), storing each message in a Maildir. Messages are read
+//! back with Python's own `mailbox` and `email` modules, which decode the MIME parts.
+
+use std::net::TcpStream;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub struct SmtpServer {
+    pub port: u16,
+    maildir: PathBuf,
+    _dir: tempfile::TempDir,
+    child: Option<Child>,
+}
+
+/// One message as received.
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct Received {
+    pub to: String,
+    pub subject: String,
+    pub message_id: String,
+    pub text: String,
+}
+
+fn python() -> String {
+    std::env::var("CS_TEST_PYTHON")
+        .expect("CS_TEST_PYTHON is not set: run the suite with ./scripts/test, which installs aiosmtpd in a virtualenv")
+}
+
+impl SmtpServer {
+    pub fn start() -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let mut server = SmtpServer {
+            port,
+            maildir: dir.path().join("maildir"),
+            _dir: dir,
+            child: None,
+        };
+        server.resume();
+        server
+    }
+
+    /// Starts (again) on the same port and Maildir.
+    pub fn resume(&mut self) {
+        let child = Command::new(python())
+            .args([
+                "-m",
+                "aiosmtpd",
+                "-n",
+                "-l",
+                &format!("127.0.0.1:{}", self.port),
+                "-c",
+                "aiosmtpd.handlers.Mailbox",
+            ])
+            .arg(&self.maildir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("aiosmtpd starts");
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            assert!(Instant::now() < deadline, "aiosmtpd did not listen on {}", self.port);
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Stops the server (as if it were down).
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    pub fn messages(&self) -> Vec<Received> {
+        if !self.maildir.exists() {
+            return Vec::new();
+        }
+        let script = r#"
+import json, mailbox, sys
+out = []
+for message in mailbox.Maildir(sys.argv[1], create=False):
+    text = ""
+    for part in message.walk():
+        if part.get_content_type() == "text/plain":
+            text = part.get_payload(decode=True).decode(part.get_content_charset() or "utf-8")
+    subject = str(__import__("email.header", fromlist=["make_header"]).make_header(
+        __import__("email.header", fromlist=["decode_header"]).decode_header(message["Subject"])))
+    out.append({"to": message["To"], "subject": subject, "message_id": message["Message-ID"], "text": text})
+print(json.dumps(out))
+"#;
+        let output = Command::new(python())
+            .args(["-c", script])
+            .arg(&self.maildir)
+            .output()
+            .expect("python reads the Maildir");
+        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+        serde_json::from_slice(&output.stdout).expect("JSON from the reader")
+    }
+
+    /// Waits until at least `n` messages have arrived (at most 20 s).
+    pub async fn wait_for(&self, n: usize) -> Vec<Received> {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let messages = self.messages();
+            if messages.len() >= n {
+                return messages;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "only {} of {n} messages arrived",
+                messages.len()
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+impl Drop for SmtpServer {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
