@@ -13,6 +13,7 @@ CREATE TABLE outbox (
     attempts        INTEGER NOT NULL DEFAULT 0,
     next_attempt_at TIMESTAMP NOT NULL,
     lease_until     TIMESTAMP,                     -- a worker holds the row until then
+    claim_token     TEXT,                          -- which claim holds it (outcomes check it)
     last_error      TEXT,
     created_at      TIMESTAMP NOT NULL,
     sent_at         TIMESTAMP

@@ -84,8 +84,8 @@ pub type PooledDb = PooledConnection<ConnectionManager>;
 pub struct Db {
     pool: DbPool,
     backend: Backend,
-    /// SQLite has one writer at a time. Writers of this process queue here, in order, instead
-    /// of contending for the file lock: SQLite's busy handler sleeps in growing steps (1 ms up
+    /// SQLite has one writer at a time. Writers of this process take turns here instead of
+    /// contending for the file lock: SQLite's busy handler sleeps in growing steps (1 ms up
     /// to 100 ms) rather than waking when the lock frees, which wrecks throughput and latency
     /// under load. Other processes on the same file still meet the busy timeout.
     sqlite_writer: Option<std::sync::Arc<std::sync::Mutex<()>>>,
@@ -177,6 +177,27 @@ impl Db {
             write_transaction(&mut conn, work)
         })
         .await
+    }
+}
+
+impl Db {
+    /// Blocking code (jobs): runs `work` with this process's SQLite writer turn held (see
+    /// `sqlite_writer`), on a pooled connection. `work` manages its own transactions.
+    pub fn with_writer_turn<T>(
+        &self,
+        work: impl FnOnce(&mut DbConnection) -> Result<T, AppError>,
+    ) -> Result<T, AppError> {
+        let _turn = self
+            .sqlite_writer
+            .as_ref()
+            .map(|w| w.lock().unwrap_or_else(|poisoned| poisoned.into_inner()));
+        let mut conn = self.conn()?;
+        work(&mut conn)
+    }
+
+    /// Blocking code (jobs): one write transaction, with the writer turn held.
+    pub fn write_blocking<T>(&self, work: impl FnMut(&mut DbConnection) -> Result<T, AppError>) -> Result<T, AppError> {
+        self.with_writer_turn(|conn| write_transaction(conn, work))
     }
 }
 

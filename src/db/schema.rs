@@ -252,6 +252,7 @@ diesel::table! {
         attempts -> Integer,
         next_attempt_at -> Timestamp,
         lease_until -> Nullable<Timestamp>,
+        claim_token -> Nullable<Text>,
         last_error -> Nullable<Text>,
         created_at -> Timestamp,
         sent_at -> Nullable<Timestamp>,

@@ -112,6 +112,17 @@ impl Rule {
         if self.per_offer_cap_pence.get() <= 0 {
             fail("per_offer_cap_pence", "must be more than zero");
         }
+        let too_big = |p: Option<Pence>| p.is_some_and(|p| p > crate::domain::offer::MAX_AMOUNT);
+        if too_big(Some(self.per_offer_cap_pence))
+            || too_big(self.per_pledge_cap_pence)
+            || too_big(self.lump_sum_pence)
+            || self
+                .trigger
+                .value
+                .is_some_and(|v| v > crate::domain::offer::MAX_AMOUNT.get())
+        {
+            fail("per_offer_cap_pence", "amounts must not exceed £1,000,000,000.00");
+        }
         if self.per_pledge_cap_pence.is_some_and(|c| c.get() <= 0) {
             fail("per_pledge_cap_pence", "must be more than zero");
         }
@@ -177,7 +188,7 @@ pub fn compute(
             || rule.eligibility.postcode_prefixes.iter().any(|prefix| {
                 p.postcode
                     .replace(' ', "")
-                    .starts_with(&prefix.trim().to_ascii_uppercase())
+                    .starts_with(&prefix.replace(' ', "").to_ascii_uppercase())
             })
     };
     match rule.kind {

@@ -2,7 +2,7 @@
 //! each job that is due, on the blocking pool. Jobs are safe to run from several instances at
 //! once (each is idempotent or claims its work in the database).
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -25,22 +25,22 @@ fn jobs() -> Vec<Job> {
         Job {
             name: "deliver_email",
             every: |_| Duration::ZERO,
-            run: |db, state| notify::delivery::deliver_due(&mut *db.conn()?, &state.mailer, &state.settings.email),
+            run: |db, state| notify::delivery::deliver_due(db, &state.mailer, &state.settings.email),
         },
         Job {
             name: "closing_reminders",
             every: |state| Duration::from_secs(state.settings.jobs.reminder_interval_secs),
-            run: |db, _| offers::queue_closing_reminders(&mut *db.conn()?, clock::now()),
+            run: |db, _| db.write_blocking(|conn| offers::queue_closing_reminders(conn, clock::now())),
         },
         Job {
             name: "expire_unpaid_pledges",
             every: |_| Duration::ZERO,
-            run: |db, _| pledges::expire_unpaid(&mut *db.conn()?, clock::now()),
+            run: |db, _| db.with_writer_turn(|conn| pledges::expire_unpaid(conn, clock::now())),
         },
         Job {
             name: "offer_transitions",
             every: |_| Duration::ZERO,
-            run: |db, _| offers::run_due_transitions(&mut *db.conn()?, clock::now()),
+            run: |db, _| db.with_writer_turn(|conn| offers::run_due_transitions(conn, clock::now())),
         },
         Job {
             name: "purge_expired_sessions",
@@ -54,53 +54,53 @@ fn jobs() -> Vec<Job> {
     ]
 }
 
-/// The running job loop; `stop` ends it after the job in progress.
+/// The running job loops (one per job, so a slow job, such as email delivery while the SMTP
+/// server is down, holds up no other); `stop` ends each after the pass in progress.
 pub struct JobRunner {
     stop: watch::Sender<bool>,
-    handle: JoinHandle<()>,
+    handles: Vec<JoinHandle<()>>,
 }
 
 impl JobRunner {
     pub fn spawn(state: AppState) -> Self {
-        let (stop, mut stopped) = watch::channel(false);
+        let (stop, stopped) = watch::channel(false);
         let tick = Duration::from_millis(state.settings.jobs.tick_ms);
-        let handle = tokio::spawn(async move {
-            let jobs = jobs();
-            let mut last_run: Vec<Option<Instant>> = vec![None; jobs.len()];
-            let mut interval = tokio::time::interval(tick);
-            interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            tracing::info!(jobs = ?jobs.iter().map(|j| j.name).collect::<Vec<_>>(), tick_ms = tick.as_millis() as u64, "job runner started");
-            loop {
-                tokio::select! {
-                    _ = interval.tick() => {}
-                    _ = stopped.changed() => break,
-                }
-                for (job, last) in jobs.iter().zip(last_run.iter_mut()) {
-                    if last.is_some_and(|at| at.elapsed() < (job.every)(&state)) {
-                        continue;
-                    }
-                    *last = Some(Instant::now());
-                    let (run, state2) = (job.run, state.clone());
-                    let span = tracing::info_span!("job", name = job.name);
-                    let result = spawn_blocking_in_span(move || run(&state2.db, &state2))
-                        .instrument(span.clone())
-                        .await;
-                    span.in_scope(|| match result {
-                        Ok(0) => {}
-                        Ok(done) => tracing::info!(done, "job did work"),
-                        Err(e) => {
-                            tracing::warn!(error = %e, "job failed; it runs again at its next turn")
+        let jobs = jobs();
+        tracing::info!(jobs = ?jobs.iter().map(|j| j.name).collect::<Vec<_>>(), tick_ms = tick.as_millis() as u64, "job runner started");
+        let handles = jobs
+            .into_iter()
+            .map(|job| {
+                let (state, mut stopped) = (state.clone(), stopped.clone());
+                tokio::spawn(async move {
+                    let mut interval = tokio::time::interval(tick.max((job.every)(&state)));
+                    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                    loop {
+                        tokio::select! {
+                            _ = interval.tick() => {}
+                            _ = stopped.changed() => break,
                         }
-                    });
-                }
-            }
-            tracing::info!("job runner stopped");
-        });
-        Self { stop, handle }
+                        let (run, state2) = (job.run, state.clone());
+                        let span = tracing::info_span!("job", name = job.name);
+                        let result = spawn_blocking_in_span(move || run(&state2.db, &state2))
+                            .instrument(span.clone())
+                            .await;
+                        span.in_scope(|| match result {
+                            Ok(0) => {}
+                            Ok(done) => tracing::info!(done, "job did work"),
+                            Err(e) => tracing::warn!(error = %e, "job failed; it runs again at its next turn"),
+                        });
+                    }
+                })
+            })
+            .collect();
+        Self { stop, handles }
     }
 
     pub async fn stop(self) {
         let _ = self.stop.send(true);
-        let _ = self.handle.await;
+        for handle in self.handles {
+            let _ = handle.await;
+        }
+        tracing::info!("job runner stopped");
     }
 }

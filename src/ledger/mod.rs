@@ -114,6 +114,16 @@ pub struct TransferRow {
 pub fn ensure_account(conn: &mut DbConnection, kind: AccountKind, owner_id: &str) -> Result<String, AppError> {
     use diesel::sql_types::{Bool, Text, Timestamp};
     let id = kind.account_id(owner_id);
+    // Almost always the account exists: a (prepared, cached) lookup spares the insert.
+    let exists = ledger_accounts::table
+        .find(&id)
+        .select(ledger_accounts::id)
+        .first::<String>(conn)
+        .optional()?
+        .is_some();
+    if exists {
+        return Ok(id);
+    }
     let sql = insert_ignoring_duplicates_sql(
         conn,
         "ledger_accounts (id, kind, owner_id, debits_must_not_exceed_credits, created_at)",

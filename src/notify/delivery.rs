@@ -5,7 +5,10 @@
 //!
 //! At least once: a worker that dies after sending but before marking leaves the row leased;
 //! when the lease ends another worker sends it again, with the same Message-ID
-//! (`<outbox id@community-shares>`), so receivers can drop the repeat.
+//! (`<outbox id@community-shares>`), so receivers can drop the repeat. Each claim has a token:
+//! a worker renews its lease on a row just before sending it and writes the outcome only while
+//! its token still holds the row, so a slow worker never sends a row another has taken, nor
+//! overwrites that worker's outcome.
 
 use std::time::Duration;
 
@@ -20,7 +23,7 @@ use secrecy::ExposeSecret;
 use crate::clock;
 use crate::config::{EmailSettings, EmailTransport, SmtpTls};
 use crate::db::schema::outbox;
-use crate::db::DbConnection;
+use crate::db::{Db, DbConnection};
 use crate::error::AppError;
 
 /// Where email goes.
@@ -87,26 +90,28 @@ struct Claimed {
     attempts: i32,
 }
 
-/// Claims up to `batch` due rows for `lease`.
-fn claim(conn: &mut DbConnection, batch: i64, lease: chrono::Duration) -> Result<Vec<Claimed>, AppError> {
+/// Claims up to `batch` due rows for `lease` under a fresh claim token.
+fn claim(conn: &mut DbConnection, batch: i64, lease: chrono::Duration, token: &str) -> Result<Vec<Claimed>, AppError> {
     let now = clock::now();
-    let (sql, lock) = match conn {
-        DbConnection::Postgresql(_) => ("$1", " FOR UPDATE SKIP LOCKED"),
-        DbConnection::Sqlite(_) => ("?", ""),
+    let (numbered, lock) = match conn {
+        DbConnection::Postgresql(_) => (true, " FOR UPDATE SKIP LOCKED"),
+        DbConnection::Sqlite(_) => (false, ""),
     };
-    let p = |n: usize| if sql == "?" { "?".to_owned() } else { format!("${n}") };
+    let p = |n: usize| if numbered { format!("${n}") } else { "?".to_owned() };
     let query = format!(
-        "UPDATE outbox SET lease_until = {}, attempts = attempts + 1 WHERE id IN (
+        "UPDATE outbox SET lease_until = {}, claim_token = {}, attempts = attempts + 1 WHERE id IN (
              SELECT id FROM outbox WHERE status = 'pending' AND next_attempt_at <= {}
                 AND (lease_until IS NULL OR lease_until < {}) ORDER BY next_attempt_at, id LIMIT {}{lock})
          RETURNING id, recipient, subject, body_text, body_html, attempts",
         p(1),
         p(2),
         p(3),
-        p(4)
+        p(4),
+        p(5)
     );
     let claim = diesel::sql_query(query)
         .bind::<Timestamp, _>(now + lease)
+        .bind::<Text, _>(token)
         .bind::<Timestamp, _>(now)
         .bind::<Timestamp, _>(now)
         .bind::<BigInt, _>(batch);
@@ -114,6 +119,20 @@ fn claim(conn: &mut DbConnection, batch: i64, lease: chrono::Duration) -> Result
         DbConnection::Postgresql(pg) => claim.load(pg)?,
         DbConnection::Sqlite(lite) => claim.load(lite)?,
     })
+}
+
+/// Renews the lease of one claimed row just before it is sent; false when the claim was lost
+/// (the lease ran out and another worker took the row), in which case it is not sent here.
+fn renew(conn: &mut DbConnection, id: &str, token: &str, lease: chrono::Duration) -> Result<bool, AppError> {
+    let changed = diesel::update(
+        outbox::table
+            .filter(outbox::id.eq(id))
+            .filter(outbox::claim_token.eq(token))
+            .filter(outbox::status.eq("pending")),
+    )
+    .set(outbox::lease_until.eq(clock::now() + lease))
+    .execute(conn)?;
+    Ok(changed == 1)
 }
 
 fn message(settings: &EmailSettings, row: &Claimed) -> Result<Message, String> {
@@ -144,46 +163,55 @@ pub fn backoff(base_secs: u64, attempts: i32) -> chrono::Duration {
     chrono::Duration::milliseconds((secs * jitter * 1000.0) as i64)
 }
 
-/// One pass of the worker: claims due emails, sends them, and records each outcome. Returns
-/// how many were sent.
-pub fn deliver_due(
-    conn: &mut DbConnection,
-    transport: &Transport,
-    settings: &EmailSettings,
-) -> Result<usize, AppError> {
-    let claimed = claim(conn, 20, chrono::Duration::seconds(settings.lease_secs as i64))?;
+/// One pass of the worker: claims due emails, sends them, and records each outcome. No database
+/// connection (nor SQLite writer turn) is held while a message is being sent, and an outcome is
+/// written only by the claim that still holds the row. Returns how many were sent.
+pub fn deliver_due(db: &Db, transport: &Transport, settings: &EmailSettings) -> Result<usize, AppError> {
+    let lease = chrono::Duration::seconds(settings.lease_secs as i64);
+    let token = clock::new_id();
+    let claimed = db.write_blocking(|conn| claim(conn, 20, lease, &token))?;
     let mut sent = 0;
     for row in claimed {
+        if !db.write_blocking(|conn| renew(conn, &row.id, &token, lease))? {
+            continue;
+        }
         let outcome = message(settings, &row).and_then(|m| transport.send(&row.id, &m));
+        let ours = outbox::table
+            .filter(outbox::id.eq(row.id.clone()))
+            .filter(outbox::claim_token.eq(token.clone()))
+            .filter(outbox::status.eq("pending"));
         let now = clock::now();
         match outcome {
             Ok(()) => {
-                diesel::update(outbox::table.find(&row.id))
-                    .set((
-                        outbox::status.eq("sent"),
-                        outbox::sent_at.eq(now),
-                        outbox::lease_until.eq(None::<chrono::NaiveDateTime>),
-                    ))
-                    .execute(conn)?;
+                db.write_blocking(|conn| {
+                    Ok(diesel::update(ours.clone())
+                        .set((
+                            outbox::status.eq("sent"),
+                            outbox::sent_at.eq(now),
+                            outbox::lease_until.eq(None::<chrono::NaiveDateTime>),
+                        ))
+                        .execute(conn)?)
+                })?;
                 sent += 1;
             }
             Err(error) => {
                 let dead = row.attempts >= settings.max_attempts as i32;
                 tracing::warn!(email = %row.id, attempts = row.attempts, dead, %error, "email not sent");
-                diesel::update(outbox::table.find(&row.id))
-                    .set((
-                        outbox::status.eq(if dead { "dead" } else { "pending" }),
-                        outbox::next_attempt_at.eq(now + backoff(settings.retry_base_secs, row.attempts)),
-                        outbox::lease_until.eq(None::<chrono::NaiveDateTime>),
-                        outbox::last_error.eq(error),
-                    ))
-                    .execute(conn)?;
+                db.write_blocking(|conn| {
+                    Ok(diesel::update(ours.clone())
+                        .set((
+                            outbox::status.eq(if dead { "dead" } else { "pending" }),
+                            outbox::next_attempt_at.eq(now + backoff(settings.retry_base_secs, row.attempts)),
+                            outbox::lease_until.eq(None::<chrono::NaiveDateTime>),
+                            outbox::last_error.eq(error.clone()),
+                        ))
+                        .execute(conn)?)
+                })?;
             }
         }
     }
     Ok(sent)
 }
-
 #[cfg(test)]
 mod tests {
     use super::*;

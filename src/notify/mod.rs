@@ -155,6 +155,23 @@ pub fn enqueue(
 ) -> Result<(), AppError> {
     let rendered = render(kind, context)?;
     let now = clock::now();
+    let Some(dedupe_key) = dedupe_key else {
+        // The common case, as a plain (prepared and cached) insert.
+        diesel::insert_into(outbox::table)
+            .values((
+                outbox::id.eq(clock::new_id()),
+                outbox::kind.eq(kind.name()),
+                outbox::recipient.eq(recipient),
+                outbox::subject.eq(&rendered.subject),
+                outbox::body_text.eq(&rendered.text),
+                outbox::body_html.eq(&rendered.html),
+                outbox::status.eq("pending"),
+                outbox::next_attempt_at.eq(now),
+                outbox::created_at.eq(now),
+            ))
+            .execute(conn)?;
+        return Ok(());
+    };
     let sql = insert_ignoring_duplicates_sql(
         conn,
         "outbox (id, kind, recipient, subject, body_text, body_html, dedupe_key, status, next_attempt_at, created_at)",
@@ -168,7 +185,7 @@ pub fn enqueue(
         .bind::<Text, _>(&rendered.subject)
         .bind::<Text, _>(&rendered.text)
         .bind::<Text, _>(&rendered.html)
-        .bind::<diesel::sql_types::Nullable<Text>, _>(dedupe_key)
+        .bind::<Text, _>(dedupe_key)
         .bind::<Text, _>("pending")
         .bind::<Timestamp, _>(now)
         .bind::<Timestamp, _>(now);

@@ -187,6 +187,7 @@ pub fn create_fund(
 pub fn summary(conn: &mut DbConnection, fund_id: &str) -> Result<FundSummary, AppError> {
     let fund = get_fund(conn, fund_id)?;
     let applications: Vec<ApplicationRow> = match_applications::table
+        .inner_join(offers::table)
         .filter(match_applications::fund_id.eq(fund_id))
         .filter(match_applications::status.eq_any(["approved", "released"]))
         .order(match_applications::id)
@@ -200,6 +201,16 @@ pub fn summary(conn: &mut DbConnection, fund_id: &str) -> Result<FundSummary, Ap
             .sum::<i64>()
     };
     let committed = sum("approved", |a| a.commitment_pence);
+    // Offers not yet open are not the public's to know of: they count in the totals only.
+    let public: Vec<String> = offers::table
+        .filter(offers::id.eq_any(applications.iter().map(|a| a.offer_id.clone()).collect::<Vec<_>>()))
+        .filter(
+            offers::status
+                .eq_any(["open", "closed", "succeeded", "allocated", "failed", "refunded"])
+                .or(offers::status.eq("cancelled").and(offers::opened_at.is_not_null())),
+        )
+        .select(offers::id)
+        .load(conn)?;
     Ok(FundSummary {
         rule: fund.rule()?,
         committed_pence: Pence::new(committed),
@@ -209,6 +220,7 @@ pub fn summary(conn: &mut DbConnection, fund_id: &str) -> Result<FundSummary, Ap
         budget_pence: Pence::new(fund.budget_pence),
         offers: applications
             .into_iter()
+            .filter(|a| public.contains(&a.offer_id))
             .map(|a| FundOffer {
                 offer_id: a.offer_id,
                 application_status: a.status,
@@ -390,14 +402,22 @@ pub fn approve(
         ));
     }
     reserved?;
-    diesel::update(match_applications::table.find(application_id))
-        .set((
-            match_applications::status.eq("approved"),
-            match_applications::commitment_pence.eq(commitment.get()),
-            match_applications::decided_by.eq(decided_by),
-            match_applications::decided_at.eq(now),
-        ))
-        .execute(conn)?;
+    let decided = diesel::update(
+        match_applications::table
+            .filter(match_applications::id.eq(application_id))
+            .filter(match_applications::status.eq("pending")),
+    )
+    .set((
+        match_applications::status.eq("approved"),
+        match_applications::commitment_pence.eq(commitment.get()),
+        match_applications::decided_by.eq(decided_by),
+        match_applications::decided_at.eq(now),
+    ))
+    .execute(conn)?;
+    if decided == 0 {
+        // Rejected meanwhile; the rollback undoes the commitment posted above.
+        return Err(AppError::conflict("the application was decided meanwhile"));
+    }
     if rule.timing == Timing::Live {
         refresh_offer(conn, &offer.id)?;
     }
@@ -448,6 +468,7 @@ pub fn reject(
     decided_by: &str,
 ) -> Result<ApplicationView, AppError> {
     let application = application_of(conn, fund_id, application_id)?;
+    offer_service::lock(conn, &application.offer_id, clock::now())?;
     let changed = diesel::update(
         match_applications::table
             .filter(match_applications::id.eq(&application.id))
@@ -529,9 +550,17 @@ pub fn refresh_offer(conn: &mut DbConnection, offer_id: &str) -> Result<HashMap<
         return Ok(HashMap::new());
     }
     let offer = offer_service::get(conn, offer_id)?;
-    let closed = !matches!(
-        offer.status()?,
-        OfferStatus::Draft | OfferStatus::Submitted | OfferStatus::Approved | OfferStatus::Open
+    let status = offer.status()?;
+    if matches!(
+        status,
+        OfferStatus::Cancelled | OfferStatus::Failed | OfferStatus::Refunded
+    ) {
+        // Released, not matched: nothing to recompute.
+        return Ok(HashMap::new());
+    }
+    let closed = matches!(
+        status,
+        OfferStatus::Closed | OfferStatus::Succeeded | OfferStatus::Allocated
     );
     let live = live_pledges(conn, offer_id)?;
     let engine = engine_pledges(&live);
@@ -544,12 +573,9 @@ pub fn refresh_offer(conn: &mut DbConnection, offer_id: &str) -> Result<HashMap<
         if rule.timing == Timing::AtClose && !closed {
             continue;
         }
-        let other: i64 = current
-            .iter()
-            .enumerate()
-            .filter(|(i, _)| *i != index)
-            .map(|(_, m)| m)
-            .sum();
+        // Funds share the headroom in approval order: only those before this one count, so
+        // the split is a function of the pledges and the approvals, not of history.
+        let other: i64 = current[..index].iter().sum();
         let amounts = compute(
             &rule,
             Pence::new(application.commitment_pence),
@@ -769,10 +795,19 @@ pub fn simulate(
         }
         None => fund.rule()?,
     };
-    let own_match = application
-        .as_ref()
-        .filter(|a| a.status == "approved")
-        .map_or(0, |a| a.match_pence);
+    // As in `refresh_offer`: the headroom goes to funds in approval order, so only those
+    // approved before this one count (all of them, for a fund not approved yet).
+    let approved: Vec<ApplicationRow> = match_applications::table
+        .filter(match_applications::offer_id.eq(offer_id))
+        .filter(match_applications::status.eq("approved"))
+        .order((match_applications::decided_at, match_applications::id))
+        .select(ApplicationRow::as_select())
+        .load(conn)?;
+    let ahead: i64 = approved
+        .iter()
+        .take_while(|a| a.fund_id != fund_id)
+        .map(|a| a.match_pence)
+        .sum();
     let commitment = commitment.unwrap_or_else(|| {
         application
             .as_ref()
@@ -785,7 +820,7 @@ pub fn simulate(
         commitment,
         &facts(&offer),
         &engine_pledges(&live),
-        Pence::new(offer.match_pence - own_match),
+        Pence::new(ahead),
     );
     Ok(Simulation {
         match_pence: Pence::new(amounts.iter().map(|a| a.get()).sum()),

@@ -417,8 +417,9 @@ pub fn act(conn: &mut DbConnection, id: &str, action: OfferAction, actor: &Actor
         return Err(AppError::conflict("the offer changed state meanwhile; reload it"));
     }
     if action == OfferAction::Cancel {
-        crate::services::pledges::cancel_all_for_offer(conn, &row)?;
+        // Release first: with no approved fund left, cancelling each pledge recomputes nothing.
         crate::services::funding::release_offer(conn, id)?;
+        crate::services::pledges::cancel_all_for_offer(conn, &row)?;
     }
     OfferView::from_row(get(conn, id)?)
 }
@@ -542,9 +543,14 @@ pub fn run_due_transitions(conn: &mut DbConnection, now: NaiveDateTime) -> Resul
             query.filter(offers::opens_at.le(now)).load(conn)?
         };
         for id in due {
-            if write_transaction(conn, |c| move_status(c, &id, from, to, &Actor::Scheduler, now))? {
-                tracing::info!(offer_id = %id, to = to.as_str(), "offer moved by the scheduler");
-                moved += 1;
+            match write_transaction(conn, |c| move_status(c, &id, from, to, &Actor::Scheduler, now)) {
+                Ok(true) => {
+                    tracing::info!(offer_id = %id, to = to.as_str(), "offer moved by the scheduler");
+                    moved += 1;
+                }
+                Ok(false) => {}
+                // One offer that cannot move must not hold up the others; it is tried next tick.
+                Err(e) => tracing::error!(offer_id = %id, error = %e, "the scheduler could not move an offer"),
             }
         }
     }

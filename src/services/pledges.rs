@@ -300,6 +300,9 @@ pub fn create(
                 .execute(conn)?;
         }
     }
+    // The pledge's place in the queue (which the match engine follows) is taken under the
+    // offer's lock, so it is the order in which pledges reserved their capacity.
+    let now = clock::now();
     let pledge_id = clock::new_id();
     let transfer_id = format!("pledge:{pledge_id}");
     ledger::create_pending(
@@ -313,7 +316,7 @@ pub fn create(
             cause: &format!("pledge:{pledge_id}"),
         },
     )?;
-    let reference = new_reference()?;
+    let reference = new_reference(conn)?;
     diesel::insert_into(pledges::table)
         .values((
             pledges::id.eq(&pledge_id),
@@ -335,12 +338,12 @@ pub fn create(
         .get(&pledge_id)
         .copied()
         .unwrap_or(0);
-    let (email, name) = notify::user_contact(conn, investor_id)?;
+    let (email, name) = (&user.email, &user.display_name);
     let pay = bank_details.clone();
     notify::enqueue(
         conn,
         Kind::PledgeReceived,
-        &email,
+        email,
         &json!({
             "name": name, "amount": new.amount.to_string(), "shares": shares, "offer": offer.title,
             "due": clock::for_people(now + Duration::days(payment_deadline_days)),
@@ -375,10 +378,25 @@ pub fn create(
     )
 }
 
-fn new_reference() -> Result<Option<String>, AppError> {
-    let mut random = [0u8; 8];
-    getrandom::fill(&mut random).map_err(|e| AppError::Internal(anyhow::anyhow!("no randomness: {e}")))?;
-    Ok(Some(bank_reference(random)))
+fn new_reference(conn: &mut DbConnection) -> Result<Option<String>, AppError> {
+    // 40 random bits: collisions are rare but not impossible over millions of pledges.
+    for _ in 0..8 {
+        let mut random = [0u8; 8];
+        getrandom::fill(&mut random).map_err(|e| AppError::Internal(anyhow::anyhow!("no randomness: {e}")))?;
+        let reference = bank_reference(random);
+        let taken = pledges::table
+            .filter(pledges::bank_reference.eq(&reference))
+            .select(pledges::id)
+            .first::<String>(conn)
+            .optional()?
+            .is_some();
+        if !taken {
+            return Ok(Some(reference));
+        }
+    }
+    Err(AppError::Internal(anyhow::anyhow!(
+        "no free bank reference after 8 tries"
+    )))
 }
 
 pub fn get(conn: &mut DbConnection, id: &str) -> Result<PledgeRow, AppError> {
@@ -540,6 +558,9 @@ pub fn cancel(conn: &mut DbConnection, id: &str, investor_id: &str) -> Result<Pl
     if row.investor_id != investor_id {
         return Err(AppError::NotFound("pledge"));
     }
+    // Decide on the state as it is under the offer's lock (the scheduler may close it).
+    offer_service::lock(conn, &row.offer_id, now)?;
+    let row = get(conn, id)?;
     let offer = offer_service::get(conn, &row.offer_id)?;
     let offer_open = offer.status()? == OfferStatus::Open && now < offer.closes_at;
     match PledgeStatus::parse(&row.status)? {
@@ -604,8 +625,10 @@ pub fn expire_unpaid(conn: &mut DbConnection, now: NaiveDateTime) -> Result<usiz
         .load(conn)?;
     let mut expired = 0;
     for row in &due {
-        if write_transaction(conn, |c| end_pending(c, row, PledgeStatus::Expired, now))? {
-            expired += 1;
+        match write_transaction(conn, |c| end_pending(c, row, PledgeStatus::Expired, now)) {
+            Ok(true) => expired += 1,
+            Ok(false) => {}
+            Err(e) => tracing::error!(pledge_id = %row.id, error = %e, "could not expire a pledge"),
         }
     }
     Ok(expired)
@@ -631,6 +654,8 @@ pub fn record_receipt(
     let now = clock::now();
     let reference = parse_bank_reference(&receipt.reference)
         .ok_or_else(|| AppError::field("reference", "is not a pledge reference (e.g. CSK7M29QXT)"))?;
+    // Lock first, so that the pledge's status read below is the one the update will meet.
+    offer_service::lock(conn, offer_id, now)?;
     let row: Option<PledgeRow> = pledges::table
         .filter(pledges::offer_id.eq(offer_id))
         .filter(pledges::bank_reference.eq(&reference))
@@ -653,7 +678,6 @@ pub fn record_receipt(
             ))
         }
     }
-    offer_service::lock(conn, offer_id, now)?;
     if receipt.amount.get() != row.amount_pence {
         return Err(AppError::field(
             "amount_pence",

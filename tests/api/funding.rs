@@ -115,6 +115,10 @@ both_backends! {
         over_cap.expect(422);
         assert_eq!(over_cap.error_fields(), vec!["commitment_pence"]);
         s.approve(&fund, &first, 500_000).await.expect(200);
+        // The public summary counts the commitment but does not name an offer not yet open.
+        let summary = s.fund(&fund).await;
+        assert_eq!(summary["committed_pence"], 500_000);
+        assert_eq!(summary["offers"], json!([]));
         let over_budget = s.approve(&fund, &second, 200_000).await;
         over_budget.expect(422);
         assert!(over_budget.body["errors"][0]["message"].as_str().unwrap().contains("£1,000.00"), "{}", over_budget.text);
@@ -246,6 +250,11 @@ both_backends! {
             "kind": "per_pledge", "per_offer_cap_pence": 1, "trigger": {"kind": "sometimes"}, "timing": "live"}})).await;
         malformed.expect(400);
         assert_eq!(malformed.error_fields(), vec!["rule.trigger.kind"]);
+        let mut huge = live_rule();
+        huge["per_offer_cap_pence"] = json!(i64::MAX);
+        let answer = s.app.post(&path, Some(&s.funder_admin.access_token), &json!({"name": "F", "budget_pence": 100, "rule": huge})).await;
+        answer.expect(422);
+        assert_eq!(answer.error_fields(), vec!["rule.per_offer_cap_pence"]);
         let fund = s.app.fund(&s.funder_admin, &s.funder, 1_000_000, live_rule()).await;
         let offer = s.app.open_offer(&s.society_admin, &s.platform, &s.society).await;
         let ann = s.app.investor("ann").await;
