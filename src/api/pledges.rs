@@ -18,7 +18,7 @@ use crate::error::AppError;
 use crate::ledger::{self, verify::Verification, AccountKind, TransferRow};
 use crate::services::idempotency::{self, IdempotencyKey, StoredResponse};
 use crate::services::page::{Page, PageRequest};
-use crate::services::pledges::{self, NewPledge, PaymentMethod, PledgeView, Receipt};
+use crate::services::pledges::{self, NewPledge, PaymentMethod, PledgeView, PledgesOf, Receipt};
 use crate::services::sessions::Caller;
 use crate::state::AppState;
 
@@ -183,7 +183,7 @@ pub async fn my_pledges(
     let page = query.into_inner().page()?;
     let list = state
         .db
-        .run(move |conn| pledges::of_investor(conn, &caller.user_id, &page))
+        .run(move |conn| pledges::list(conn, PledgesOf::Investor(&caller.user_id), &page))
         .await?;
     Ok(HttpResponse::Ok().json(list))
 }
@@ -222,7 +222,7 @@ pub async fn offer_pledges(
     let offer_id = manager.offer.id;
     let list = state
         .db
-        .run(move |conn| pledges::of_offer(conn, &offer_id, &page))
+        .run(move |conn| pledges::list(conn, PledgesOf::Offer(&offer_id), &page))
         .await?;
     Ok(HttpResponse::Ok().json(list))
 }

@@ -460,33 +460,24 @@ fn page_of(conn: &mut DbConnection, rows: Vec<PledgeRow>, page: &PageRequest) ->
     )
 }
 
-/// The caller's pledges, newest first.
-pub fn of_investor(
-    conn: &mut DbConnection,
-    investor_id: &str,
-    page: &PageRequest,
-) -> Result<Page<PledgeView>, AppError> {
-    let mut query = pledges::table
-        .filter(pledges::investor_id.eq(investor_id))
-        .select(PledgeRow::as_select())
-        .order(pledges::id.desc())
-        .limit(page.limit + 1)
-        .into_boxed();
-    if let Some(after) = &page.after {
-        query = query.filter(pledges::id.lt(after));
-    }
-    let rows = query.load(conn)?;
-    page_of(conn, rows, page)
+/// Whose pledges to list.
+#[derive(Debug, Clone, Copy)]
+pub enum PledgesOf<'a> {
+    Investor(&'a str),
+    Offer(&'a str),
 }
 
-/// An offer's pledges, newest first.
-pub fn of_offer(conn: &mut DbConnection, offer_id: &str, page: &PageRequest) -> Result<Page<PledgeView>, AppError> {
+/// A page of pledges, newest first.
+pub fn list(conn: &mut DbConnection, of: PledgesOf<'_>, page: &PageRequest) -> Result<Page<PledgeView>, AppError> {
     let mut query = pledges::table
-        .filter(pledges::offer_id.eq(offer_id))
         .select(PledgeRow::as_select())
         .order(pledges::id.desc())
         .limit(page.limit + 1)
         .into_boxed();
+    query = match of {
+        PledgesOf::Investor(id) => query.filter(pledges::investor_id.eq(id)),
+        PledgesOf::Offer(id) => query.filter(pledges::offer_id.eq(id)),
+    };
     if let Some(after) = &page.after {
         query = query.filter(pledges::id.lt(after));
     }
