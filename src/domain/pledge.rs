@@ -147,7 +147,7 @@ pub fn cancellable_until(created_at: NaiveDateTime, cooling_off_days: i64, close
 }
 
 /// Bank references use 32 symbols with no 0/O or 1/I, so they survive being read aloud and
-/// typed: `CS` + 8 random symbols + 1 check symbol, e.g. `CSK7M29QXT`.
+/// typed: `CS` + 8 random symbols + 1 check symbol, e.g. `CSK7M29QXT2`.
 pub const REFERENCE_ALPHABET: &[u8; 32] = b"23456789ABCDEFGHJKLMNPQRSTUVWXYZ";
 
 /// A reference from 8 random bytes (each taken modulo 32, which is unbiased).
@@ -329,6 +329,8 @@ mod tests {
         let typed = format!("cs-{} {}", &reference[2..6].to_lowercase(), &reference[6..]);
         assert_eq!(parse_bank_reference(&typed).as_deref(), Some(reference.as_str()));
         assert_eq!(parse_bank_reference("CS12345678"), None);
+        // The example in the README and the error message is a real one.
+        assert_eq!(parse_bank_reference("CSK7M29QXT2").as_deref(), Some("CSK7M29QXT2"));
         assert_eq!(parse_bank_reference("hello"), None);
     }
 

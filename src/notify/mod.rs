@@ -311,7 +311,7 @@ mod tests {
     fn every_template_renders_with_a_subject_and_escapes_html() {
         let context = json!({
             "name": "Ann <b>", "amount": "£1,234.56", "shares": 1234, "offer": "Solar & Wind", "due": "1 Dec 2026",
-            "account_name": "Riverside", "sort_code": "12-34-56", "account_number": "12345678", "reference": "CSK7M29QXT",
+            "account_name": "Riverside", "sort_code": "12-34-56", "account_number": "12345678", "reference": "CSK7M29QXT2",
             "cancellable_until": "7 Dec 2026", "how": "expired", "closes_at": "9 Dec 2026", "min_target": "£10,000.00",
             "max_target": "£30,000.00", "pledged": "£5,000.00", "matched": "£0.00", "fund": "Booster", "decision": "approved",
             "commitment": "£5,000.00", "reason": "n/a", "event": "made", "available": "£45,000.00",
@@ -334,7 +334,7 @@ mod tests {
             );
         }
         let pledge = render(Kind::PledgeReceived, &context).unwrap();
-        assert!(pledge.text.contains("CSK7M29QXT") && pledge.text.contains("£1,234.56"));
+        assert!(pledge.text.contains("CSK7M29QXT2") && pledge.text.contains("£1,234.56"));
         assert_eq!(pledge.subject, "Your pledge of £1,234.56 to Solar & Wind: how to pay");
         assert!(
             render(Kind::Welcome, &json!({})).is_err(),

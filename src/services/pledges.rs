@@ -644,7 +644,7 @@ pub fn record_receipt(
 ) -> Result<PledgeView, AppError> {
     let now = clock::now();
     let reference = parse_bank_reference(&receipt.reference)
-        .ok_or_else(|| AppError::field("reference", "is not a pledge reference (e.g. CSK7M29QXT)"))?;
+        .ok_or_else(|| AppError::field("reference", "is not a pledge reference (e.g. CSK7M29QXT2)"))?;
     // Lock first, so that the pledge's status read below is the one the update will meet.
     offer_service::lock(conn, offer_id, now)?;
     let row: Option<PledgeRow> = pledges::table
