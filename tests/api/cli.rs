@@ -192,3 +192,46 @@ mod reqwest {
         runtime.block_on(async { ::reqwest::get(url).await.unwrap().json().await.unwrap() })
     }
 }
+
+both_backends! {
+    async fn the_worker_command_runs_the_jobs_and_stops_on_sigterm(backend) {
+        // An app whose own job loop has run its first (immediate) pass and then sleeps an hour.
+        let app = crate::support::TestApp::spawn_with(backend, TestDatabase::new(backend).await, |s| {
+            s.jobs.tick_ms = 3_600_000;
+        })
+        .await;
+        let admin = app.user("admin").await;
+        let platform = app.platform_admin().await;
+        let society = app.society(&admin).await;
+        app.bank_details(&admin, &society).await;
+        let offer = app.approved_offer(&admin, &platform, &society, &crate::support::offer_body()).await;
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        assert_eq!(app.get(&format!("/api/v1/offers/{offer}"), Some(&admin.access_token)).await.body["status"], "approved");
+        // `community-shares worker` over the same database opens it.
+        let mut command = binary::command(app.database.dir.path());
+        command
+            .arg("worker")
+            .env("CS__DATABASE__URL", &app.database.url)
+            .env("CS__JOBS__TICK_MS", "50")
+            .env("CS__AUTH__JWT_SECRET", crate::support::JWT_SECRET)
+            .env("CS__EMAIL__FILE_DIR", app.database.dir.path().join("worker-outbox"))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null());
+        let mut worker = command.spawn().expect("worker starts");
+        app.wait_for_status(&offer, Some(&admin.access_token), "open").await;
+        let pid = worker.id().to_string();
+        std::process::Command::new("kill").args(["-TERM", &pid]).status().expect("kill runs");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        let status = loop {
+            if let Some(status) = worker.try_wait().expect("wait") {
+                break status;
+            }
+            assert!(std::time::Instant::now() < deadline, "the worker did not stop on SIGTERM");
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        };
+        assert!(status.success(), "{status:?}");
+        // Its email worker delivered the "offer opened" email to the society's admin as a file.
+        let files = std::fs::read_dir(app.database.dir.path().join("worker-outbox")).map(|d| d.count()).unwrap_or(0);
+        assert!(files >= 1, "the worker wrote no email");
+    }
+}
