@@ -20,6 +20,75 @@ pub struct Settings {
     pub offers: OfferSettings,
     pub pledges: PledgeSettings,
     pub email: EmailSettings,
+    pub stripe: StripeSettings,
+}
+
+/// Card payments through Stripe: off unless `secret_key` is set.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StripeSettings {
+    /// The secret API key (`sk_live_...` / `sk_test_...`). Unset: card payments are off.
+    pub secret_key: Option<SecretString>,
+    /// The webhook endpoint's signing secret (`whsec_...`); required when `secret_key` is set.
+    pub webhook_secret: Option<SecretString>,
+    /// Where the Stripe API is (a local fake in tests).
+    pub api_base: String,
+    /// Longest wait for one Stripe call.
+    pub timeout_secs: u64,
+    /// A card pledge (or card refund) with no final state this long after it was made (or last
+    /// looked at) is looked up in Stripe by the reconciliation job.
+    pub reconcile_after_secs: u64,
+    /// Accepted age of a webhook's signed timestamp.
+    pub webhook_tolerance_secs: u64,
+}
+
+impl Default for StripeSettings {
+    fn default() -> Self {
+        Self {
+            secret_key: None,
+            webhook_secret: None,
+            api_base: "https://api.stripe.com/".into(),
+            timeout_secs: 10,
+            reconcile_after_secs: 600,
+            webhook_tolerance_secs: 300,
+        }
+    }
+}
+
+impl StripeSettings {
+    fn validate(&self) -> Result<(), ConfigError> {
+        use secrecy::ExposeSecret;
+        let set = |s: &Option<SecretString>| s.as_ref().is_some_and(|v| !v.expose_secret().trim().is_empty());
+        if set(&self.secret_key) && !set(&self.webhook_secret) {
+            return Err(ConfigError::new(
+                "stripe.webhook_secret",
+                "is required when stripe.secret_key is set (payments are confirmed by signed webhooks)",
+            ));
+        }
+        if !(self.api_base.starts_with("https://") || self.api_base.starts_with("http://"))
+            || self.api_base.parse::<actix_web::http::Uri>().is_err()
+        {
+            return Err(ConfigError::new("stripe.api_base", "must be an http(s) URL"));
+        }
+        if self.timeout_secs == 0 {
+            return Err(ConfigError::new("stripe.timeout_secs", "must be at least 1"));
+        }
+        if self.reconcile_after_secs == 0 {
+            return Err(ConfigError::new("stripe.reconcile_after_secs", "must be at least 1"));
+        }
+        if self.webhook_tolerance_secs == 0 {
+            return Err(ConfigError::new("stripe.webhook_tolerance_secs", "must be at least 1"));
+        }
+        Ok(())
+    }
+
+    /// Whether card payments are on.
+    pub fn card_enabled(&self) -> bool {
+        use secrecy::ExposeSecret;
+        self.secret_key
+            .as_ref()
+            .is_some_and(|v| !v.expose_secret().trim().is_empty())
+    }
 }
 
 #[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
@@ -413,6 +482,7 @@ impl Settings {
         }
         tracing_subscriber::EnvFilter::try_new(&self.log.filter)
             .map_err(|e| ConfigError::new("log.filter", e.to_string()))?;
+        self.stripe.validate()?;
         self.auth.validate()
     }
 

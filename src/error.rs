@@ -53,6 +53,10 @@ pub enum AppError {
     /// A dependency (the database pool) is unavailable or saturated (503).
     #[error("service unavailable: {0}")]
     Unavailable(String),
+    /// The payment provider (Stripe) could not be reached or failed (503), or refused the
+    /// request (502). The detail is ours and safe to show; it says what was kept.
+    #[error("payment provider: {detail}")]
+    PaymentProvider { detail: String, refused: bool },
     /// The ledger refused a transfer (a flag would break, an id was reused, ...).
     #[error(transparent)]
     Ledger(#[from] crate::ledger::LedgerError),

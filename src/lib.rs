@@ -11,6 +11,7 @@ pub mod error;
 pub mod jobs;
 pub mod ledger;
 pub mod notify;
+pub mod payments;
 pub mod server;
 pub mod services;
 pub mod state;

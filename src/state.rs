@@ -14,6 +14,7 @@ pub struct AppState {
     pub tokens: Arc<TokenKeys>,
     pub passwords: PasswordHasher,
     pub mailer: Arc<crate::notify::delivery::Transport>,
+    pub payments: Arc<crate::payments::Payments>,
 }
 
 impl AppState {
@@ -35,12 +36,14 @@ impl AppState {
             Ok((db, tokens, passwords, mailer))
         })
         .await??;
+        let payments = Arc::new(crate::payments::Payments::new(&settings.stripe));
         Ok(Self {
             db,
             settings,
             tokens: Arc::new(tokens),
             passwords,
             mailer: Arc::new(mailer),
+            payments,
         })
     }
 }

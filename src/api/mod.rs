@@ -9,6 +9,7 @@ pub mod funding;
 pub mod health;
 pub mod offers;
 pub mod organisations;
+pub mod payments;
 pub mod pledges;
 pub mod problem;
 pub mod request_context;
@@ -70,6 +71,9 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .service(web::resource("/pledges/{id}").get(pledges::get_pledge))
                 .service(web::resource("/pledges/{id}/cancel").post(pledges::cancel_pledge))
                 .service(web::resource("/me/pledges").get(pledges::my_pledges))
+                .service(web::resource("/webhooks/stripe").post(payments::stripe_webhook))
+                .service(web::resource("/offers/{id}/refunds").get(payments::offer_refunds))
+                .service(web::resource("/offers/{id}/refunds/{refund_id}/complete").post(payments::complete_refund))
                 .service(web::resource("/admin/ledger/verify").get(pledges::verify_ledger))
                 .service(web::resource("/admin/outbox").get(email::list_outbox))
                 .service(web::resource("/admin/outbox/{id}/retry").post(email::retry_email))
@@ -138,6 +142,9 @@ pub async fn not_found() -> Result<HttpResponse, AppError> {
         pledges::import_receipts,
         pledges::offer_ledger,
         pledges::verify_ledger,
+        payments::stripe_webhook,
+        payments::offer_refunds,
+        payments::complete_refund,
         funding::create_fund,
         funding::get_fund,
         funding::apply,

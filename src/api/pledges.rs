@@ -18,7 +18,8 @@ use crate::error::AppError;
 use crate::ledger::{self, verify::Verification, AccountKind, TransferRow};
 use crate::services::idempotency::{self, IdempotencyKey, StoredResponse};
 use crate::services::page::{Page, PageRequest};
-use crate::services::pledges::{self, NewPledge, PaymentMethod, PledgeView, PledgesOf, Receipt};
+use crate::services::payments as payment_service;
+use crate::services::pledges::{self, NewPledge, PaymentMethod, PledgePolicy, PledgeView, PledgesOf, Receipt};
 use crate::services::sessions::Caller;
 use crate::state::AppState;
 
@@ -112,7 +113,11 @@ pub struct PledgeRequest {
 
 /// Pledges to an open offer. Requires `Idempotency-Key`: a repeat with the same key and body
 /// answers the first answer (with `Idempotent-Replayed: true`); the same key with another body
-/// is 409.
+/// is 409. A card pledge (only when Stripe is configured) is recorded first, then its Stripe
+/// PaymentIntent is made and its `payment.client_secret` answered; when Stripe cannot be
+/// reached the answer is 503 and the pledge stays pending: the same request again (same key)
+/// answers it with the secret once Stripe is back, and the reconciliation job makes the intent
+/// meanwhile.
 #[utoipa::path(post, path = "/api/v1/offers/{id}/pledges", tag = "pledges", security(("bearer" = [])),
     params(("id" = String, Path), ("Idempotency-Key" = String, Header, description = "Unique per pledge attempt")),
     request_body = PledgeRequest,
@@ -122,6 +127,8 @@ pub struct PledgeRequest {
         (status = 404, body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The offer is not open, or the key was used for another request", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "A rule is broken (the field says which)", body = Problem, content_type = "application/problem+json"),
+        (status = 502, description = "Stripe refused to start the card payment", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Stripe unreachable: the pledge is kept pending; repeat with the same key", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn create_pledge(
     state: web::Data<AppState>,
@@ -142,17 +149,37 @@ pub async fn create_pledge(
         payment_method: body.payment_method,
         accept_terms: body.accept_terms,
     };
-    let deadline = state.settings.pledges.payment_deadline_days;
-    let stored = state
+    let policy = PledgePolicy {
+        payment_deadline_days: state.settings.pledges.payment_deadline_days,
+        card_check_after: state.payments.card_enabled().then(|| reconcile_after(&state)),
+    };
+    let card = new.payment_method == PaymentMethod::Card;
+    let mut stored = state
         .db
         .write(move |conn| {
             idempotency::once(conn, &caller.user_id, &key, &hash, |conn| {
-                let pledge = pledges::create(conn, &caller.user_id, &offer_id, &new, deadline)?;
+                let pledge = pledges::create(conn, &caller.user_id, &offer_id, &new, policy)?;
                 Ok((201, to_json(&pledge)?))
             })
         })
         .await?;
+    if card && stored.status == 201 {
+        // The pledge is committed; now (outside any transaction) its PaymentIntent is made, or
+        // found when this is a repeat. The client secret is added to the answer, never stored
+        // with it.
+        let mut answer: serde_json::Value = serde_json::from_str(&stored.body)
+            .map_err(|e| AppError::Internal(anyhow::anyhow!("stored pledge answer unreadable: {e}")))?;
+        let pledge_id = answer["id"].as_str().unwrap_or_default().to_owned();
+        let secret = payment_service::ensure_intent(&state.db, &state.payments, &pledge_id).await?;
+        answer["payment"]["client_secret"] = serde_json::json!(secret);
+        stored.body = answer.to_string();
+    }
     Ok(stored_response(stored))
+}
+
+/// How long the reconciliation job leaves a card payment or refund before looking it up.
+pub fn reconcile_after(state: &AppState) -> chrono::Duration {
+    chrono::Duration::seconds(i64::try_from(state.settings.stripe.reconcile_after_secs).unwrap_or(86_400))
 }
 
 /// One pledge: its investor, the offer's society admins and platform admins may see it.
@@ -183,19 +210,21 @@ pub async fn my_pledges(
     let page = query.into_inner().page()?;
     let list = state
         .db
-        .run(move |conn| pledges::list(conn, PledgesOf::Investor(&caller.user_id), &page))
+        .run(move |conn| pledges::list(conn, PledgesOf::Investor(&caller.user_id), &page, &caller.user_id))
         .await?;
     Ok(HttpResponse::Ok().json(list))
 }
 
-/// Cancels the caller's pledge: an unpaid one any time before the close; a paid one within the
-/// cooling-off period (needs a refund: not yet supported, 409).
+/// Cancels the caller's pledge: an unpaid one any time before the close (`cancelled`); a paid
+/// one within the cooling-off period (`refunded`: a card payment is refunded through Stripe at
+/// once, a bank transfer is listed for the society's treasurer to pay back). Sent several times
+/// at once, it refunds once: the others are 409.
 #[utoipa::path(post, path = "/api/v1/pledges/{id}/cancel", tag = "pledges", security(("bearer" = [])),
     params(("id" = String, Path)),
     responses(
         (status = 200, body = PledgeView),
         (status = 404, body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "Outside the window, already ended, or paid", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Outside the window, or already ended", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn cancel_pledge(
     state: web::Data<AppState>,
@@ -203,9 +232,24 @@ pub async fn cancel_pledge(
     id: web::Path<String>,
 ) -> Result<HttpResponse, AppError> {
     let id = id.into_inner();
+    let after = reconcile_after(&state);
+    let user_id = caller.user_id.clone();
+    let (pledge, refund) = state
+        .db
+        .write(move |conn| pledges::cancel(conn, &id, &user_id, after))
+        .await?;
+    let Some(refund) = refund.filter(|r| r.method == PaymentMethod::Card.as_str()) else {
+        return Ok(HttpResponse::Ok().json(pledge));
+    };
+    // The refund is committed; send it to Stripe now. If Stripe cannot be reached the
+    // reconciliation job sends it later (the answer shows the refund as pending).
+    if let Err(e) = payment_service::send_refund(&state.db, &state.payments, &refund.id, after).await {
+        tracing::warn!(refund_id = %refund.id, error = %e, "card refund not sent yet; the reconciliation job retries");
+    }
+    let pledge_id = pledge.id.clone();
     let pledge = state
         .db
-        .write(move |conn| pledges::cancel(conn, &id, &caller.user_id))
+        .run(move |conn| pledges::get_for(conn, &pledge_id, &caller.user_id, caller.is_platform_admin))
         .await?;
     Ok(HttpResponse::Ok().json(pledge))
 }
@@ -220,9 +264,10 @@ pub async fn offer_pledges(
 ) -> Result<HttpResponse, AppError> {
     let page = query.into_inner().page()?;
     let offer_id = manager.offer.id;
+    let viewer = manager.caller.user_id;
     let list = state
         .db
-        .run(move |conn| pledges::list(conn, PledgesOf::Offer(&offer_id), &page))
+        .run(move |conn| pledges::list(conn, PledgesOf::Offer(&offer_id), &page, &viewer))
         .await?;
     Ok(HttpResponse::Ok().json(list))
 }

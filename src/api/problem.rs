@@ -82,6 +82,14 @@ impl AppError {
                 "unavailable",
                 "the service is temporarily unavailable; try again shortly",
             ),
+            PaymentProvider { detail, refused: false } => Problem::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "payment-provider-unavailable",
+                detail.clone(),
+            ),
+            PaymentProvider { detail, refused: true } => {
+                Problem::new(StatusCode::BAD_GATEWAY, "payment-provider-refused", detail.clone())
+            }
             Ledger(crate::ledger::LedgerError::TransferConflict(_) | crate::ledger::LedgerError::NotPending(_)) => {
                 Problem::new(StatusCode::CONFLICT, "conflict", self.to_string())
             }
@@ -109,6 +117,7 @@ impl ResponseError for AppError {
         let retry_after = match self {
             AppError::TooManyRequests { retry_after_secs } => Some(*retry_after_secs),
             AppError::Unavailable(_) => Some(1),
+            AppError::PaymentProvider { refused: false, .. } => Some(30),
             _ => None,
         };
         if let Some(secs) = retry_after {

@@ -259,6 +259,53 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    card_payments (pledge_id) {
+        pledge_id -> Text,
+        payment_intent_id -> Nullable<Text>,
+        client_secret -> Nullable<Text>,
+        stripe_status -> Text,
+        failure_reason -> Nullable<Text>,
+        flag -> Nullable<Text>,
+        flagged_at -> Nullable<Timestamp>,
+        check_after -> Timestamp,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    refunds (id) {
+        id -> Text,
+        pledge_id -> Text,
+        offer_id -> Text,
+        method -> Text,
+        amount_pence -> BigInt,
+        status -> Text,
+        reason -> Text,
+        transfer_id -> Text,
+        payee_name -> Text,
+        payee_email -> Text,
+        payee_reference -> Nullable<Text>,
+        stripe_refund_id -> Nullable<Text>,
+        failure_reason -> Nullable<Text>,
+        check_after -> Timestamp,
+        completed_at -> Nullable<Timestamp>,
+        completed_by -> Nullable<Text>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    stripe_events (id) {
+        id -> Text,
+        #[sql_name = "type"]
+        event_type -> Text,
+        received_at -> Timestamp,
+    }
+}
+
 diesel::joinable!(refresh_families -> users (user_id));
 diesel::joinable!(funds -> funders (funder_id));
 diesel::joinable!(match_applications -> funds (fund_id));
@@ -268,6 +315,8 @@ diesel::joinable!(pledge_matches -> pledges (pledge_id));
 diesel::joinable!(pledges -> offers (offer_id));
 diesel::joinable!(pledges -> users (investor_id));
 diesel::joinable!(bank_receipts -> pledges (pledge_id));
+diesel::joinable!(card_payments -> pledges (pledge_id));
+diesel::joinable!(refunds -> pledges (pledge_id));
 diesel::joinable!(offers -> societies (society_id));
 diesel::joinable!(offer_audit -> offers (offer_id));
 diesel::joinable!(refresh_tokens -> refresh_families (family_id));
@@ -296,4 +345,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     match_applications,
     pledge_matches,
     outbox,
+    card_payments,
+    refunds,
+    stripe_events,
 );

@@ -4,20 +4,29 @@
 
 use std::time::Duration;
 
+use futures_util::future::BoxFuture;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tracing::Instrument;
 
 use crate::db::{spawn_blocking_in_span, Db};
 use crate::error::AppError;
-use crate::services::{idempotency, offers, pledges, sessions};
+use crate::services::{idempotency, offers, payments, pledges, sessions};
 use crate::state::AppState;
 use crate::{clock, notify};
 
 struct Job {
     name: &'static str,
     every: fn(&AppState) -> Duration,
-    run: fn(&Db, &AppState) -> Result<usize, AppError>,
+    run: Run,
+}
+
+/// A job's work: database work on the blocking pool, or async work that calls out (Stripe)
+/// and uses the database through `Db`'s async calls.
+#[derive(Clone, Copy)]
+enum Run {
+    Blocking(fn(&Db, &AppState) -> Result<usize, AppError>),
+    Async(fn(AppState) -> BoxFuture<'static, Result<usize, AppError>>),
 }
 
 fn jobs() -> Vec<Job> {
@@ -25,31 +34,43 @@ fn jobs() -> Vec<Job> {
         Job {
             name: "deliver_email",
             every: |_| Duration::ZERO,
-            run: |db, state| notify::delivery::deliver_due(db, &state.mailer, &state.settings.email),
+            run: Run::Blocking(|db, state| notify::delivery::deliver_due(db, &state.mailer, &state.settings.email)),
         },
         Job {
             name: "closing_reminders",
             every: |state| Duration::from_secs(state.settings.jobs.reminder_interval_secs),
-            run: |db, _| db.write_blocking(|conn| offers::queue_closing_reminders(conn, clock::now())),
+            run: Run::Blocking(|db, _| db.write_blocking(|conn| offers::queue_closing_reminders(conn, clock::now()))),
         },
         Job {
             name: "expire_unpaid_pledges",
             every: |_| Duration::ZERO,
-            run: |db, _| db.with_writer_turn(|conn| pledges::expire_unpaid(conn, clock::now())),
+            run: Run::Blocking(|db, _| db.with_writer_turn(|conn| pledges::expire_unpaid(conn, clock::now()))),
         },
         Job {
             name: "offer_transitions",
             every: |_| Duration::ZERO,
-            run: |db, _| db.with_writer_turn(|conn| offers::run_due_transitions(conn, clock::now())),
+            run: Run::Blocking(|db, _| db.with_writer_turn(|conn| offers::run_due_transitions(conn, clock::now()))),
         },
         Job {
             name: "purge_expired_sessions",
             every: |_| Duration::from_secs(600),
-            run: |db, state| {
+            run: Run::Blocking(|db, state| {
                 let window = chrono::Duration::seconds(state.settings.auth.login_window_secs as i64);
                 let mut conn = db.conn()?;
                 Ok(sessions::purge_expired(&mut conn, window)? + idempotency::purge_expired(&mut conn)?)
-            },
+            }),
+        },
+        Job {
+            name: "reconcile_payments",
+            every: |_| Duration::ZERO,
+            run: Run::Async(|state| {
+                Box::pin(async move {
+                    let interval = chrono::Duration::seconds(
+                        i64::try_from(state.settings.stripe.reconcile_after_secs).unwrap_or(600),
+                    );
+                    payments::reconcile(&state.db, &state.payments, interval, 50).await
+                })
+            }),
         },
     ]
 }
@@ -79,11 +100,16 @@ impl JobRunner {
                             _ = interval.tick() => {}
                             _ = stopped.changed() => break,
                         }
-                        let (run, state2) = (job.run, state.clone());
+                        let state2 = state.clone();
                         let span = tracing::info_span!("job", name = job.name);
-                        let result = spawn_blocking_in_span(move || run(&state2.db, &state2))
-                            .instrument(span.clone())
-                            .await;
+                        let result = match job.run {
+                            Run::Blocking(run) => {
+                                spawn_blocking_in_span(move || run(&state2.db, &state2))
+                                    .instrument(span.clone())
+                                    .await
+                            }
+                            Run::Async(run) => run(state2).instrument(span.clone()).await,
+                        };
                         span.in_scope(|| match result {
                             Ok(0) => {}
                             Ok(done) => tracing::info!(done, "job did work"),

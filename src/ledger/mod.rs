@@ -40,6 +40,8 @@ pub enum AccountKind {
     Commitment,
     /// An offer's match money held until close-out.
     Match,
+    /// Card money that arrived for a pledge that had already ended, held until it is refunded.
+    Suspense,
 }
 
 impl AccountKind {
@@ -51,11 +53,15 @@ impl AccountKind {
             AccountKind::Fund => "fund",
             AccountKind::Commitment => "commitment",
             AccountKind::Match => "match",
+            AccountKind::Suspense => "suspense",
         }
     }
 
     fn debits_must_not_exceed_credits(self) -> bool {
-        matches!(self, AccountKind::Escrow | AccountKind::Fund | AccountKind::Commitment)
+        matches!(
+            self,
+            AccountKind::Escrow | AccountKind::Fund | AccountKind::Commitment | AccountKind::Suspense
+        )
     }
 
     pub fn account_id(self, owner_id: &str) -> String {

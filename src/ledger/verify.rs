@@ -67,7 +67,7 @@ struct Id {
 
 /// Pending transfers whose state disagrees with their resolving record, and records that do not
 /// match the transfer they resolve.
-const TRANSFER_CHECKS: [(&str, &str); 5] = [
+const TRANSFER_CHECKS: [(&str, &str); 7] = [
     (
         "SELECT p.id FROM ledger_transfers p LEFT JOIN ledger_transfers r ON r.pending_id = p.id
          WHERE p.phase = 'pending' AND ((p.state = 'pending' AND r.id IS NOT NULL)
@@ -98,6 +98,18 @@ const TRANSFER_CHECKS: [(&str, &str); 5] = [
         "SELECT p.id FROM pledges p
          WHERE p.match_pence <> CAST(COALESCE((SELECT SUM(pm.amount_pence) FROM pledge_matches pm WHERE pm.pledge_id = p.id), 0) AS BIGINT)",
         "pledge's match_pence differs from its matches",
+    ),
+    (
+        "SELECT r.id FROM refunds r LEFT JOIN ledger_transfers t ON t.id = r.transfer_id
+         WHERE t.id IS NULL OR t.amount <> r.amount_pence
+            OR NOT ((r.status IN ('pending', 'failed') AND t.state = 'pending')
+                 OR (r.status = 'succeeded' AND t.state = 'posted'))",
+        "refund's status or amount does not match its transfer",
+    ),
+    (
+        "SELECT p.id FROM pledges p LEFT JOIN refunds r ON r.pledge_id = p.id
+         WHERE p.status = 'refunded' AND r.id IS NULL",
+        "refunded pledge without a refund",
     ),
 ];
 

@@ -28,6 +28,7 @@ pub enum Kind {
     OfferClosing,
     ApplicationDecided,
     Commitment,
+    RefundStarted,
 }
 
 impl Kind {
@@ -41,11 +42,12 @@ impl Kind {
             Kind::OfferClosing => "offer_closing",
             Kind::ApplicationDecided => "application_decided",
             Kind::Commitment => "commitment",
+            Kind::RefundStarted => "refund_started",
         }
     }
 }
 
-const TEMPLATES: [(&str, &str); 16] = [
+const TEMPLATES: [(&str, &str); 18] = [
     ("welcome.txt", include_str!("../../templates/email/welcome.txt")),
     ("welcome.html", include_str!("../../templates/email/welcome.html")),
     (
@@ -98,6 +100,14 @@ const TEMPLATES: [(&str, &str); 16] = [
     ),
     ("commitment.txt", include_str!("../../templates/email/commitment.txt")),
     ("commitment.html", include_str!("../../templates/email/commitment.html")),
+    (
+        "refund_started.txt",
+        include_str!("../../templates/email/refund_started.txt"),
+    ),
+    (
+        "refund_started.html",
+        include_str!("../../templates/email/refund_started.html"),
+    ),
 ];
 
 fn environment() -> &'static Environment<'static> {
@@ -314,7 +324,7 @@ mod tests {
             "account_name": "Riverside", "sort_code": "12-34-56", "account_number": "12345678", "reference": "CSK7M29QXT2",
             "cancellable_until": "7 Dec 2026", "how": "expired", "closes_at": "9 Dec 2026", "min_target": "£10,000.00",
             "max_target": "£30,000.00", "pledged": "£5,000.00", "matched": "£0.00", "fund": "Booster", "decision": "approved",
-            "commitment": "£5,000.00", "reason": "n/a", "event": "made", "available": "£45,000.00",
+            "commitment": "£5,000.00", "reason": "n/a", "card": false, "event": "made", "available": "£45,000.00",
         });
         for kind in [
             Kind::Welcome,
@@ -325,6 +335,7 @@ mod tests {
             Kind::OfferClosing,
             Kind::ApplicationDecided,
             Kind::Commitment,
+            Kind::RefundStarted,
         ] {
             let rendered = render(kind, &context).unwrap();
             assert!(!rendered.subject.is_empty() && !rendered.text.is_empty(), "{kind:?}");

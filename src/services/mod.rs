@@ -7,5 +7,7 @@ pub mod idempotency;
 pub mod offers;
 pub mod organisations;
 pub mod page;
+pub mod payments;
 pub mod pledges;
+pub mod refunds;
 pub mod sessions;

@@ -3,8 +3,9 @@
 //! the views. Every change writes its ledger transfer, the pledge and the offer totals in one
 //! transaction.
 
+use std::collections::HashMap;
+
 use chrono::{Duration, NaiveDateTime};
-use diesel::dsl::count_star;
 use diesel::prelude::*;
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -24,6 +25,8 @@ use crate::notify::{self, Kind};
 use crate::services::offers::{self as offer_service, OfferRow};
 use crate::services::organisations::BankDetails;
 use crate::services::page::{Page, PageRequest};
+use crate::services::payments::{self as payment_service, CardRow};
+use crate::services::refunds::{self, RefundReason, RefundRow, RefundView};
 use crate::services::{accounts, funding, organisations};
 use serde_json::json;
 
@@ -51,7 +54,7 @@ impl PledgeStatus {
         }
     }
 
-    fn parse(text: &str) -> Result<Self, AppError> {
+    pub fn parse(text: &str) -> Result<Self, AppError> {
         [
             Self::Pending,
             Self::Paid,
@@ -74,7 +77,15 @@ pub enum PaymentMethod {
 }
 
 impl PaymentMethod {
-    fn as_str(self) -> &'static str {
+    pub fn parse(text: &str) -> Self {
+        if text == "card" {
+            PaymentMethod::Card
+        } else {
+            PaymentMethod::BankTransfer
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
         match self {
             PaymentMethod::Card => "card",
             PaymentMethod::BankTransfer => "bank_transfer",
@@ -111,8 +122,16 @@ pub struct PaymentInstructions {
     pub bank_reference: Option<String>,
     /// The society's account to pay into.
     pub bank_details: Option<BankDetails>,
-    /// For card payments (Stripe), when card payments are configured.
+    /// Card: the Stripe PaymentIntent's client secret for Stripe's payment element; shown only
+    /// to the investor, while the pledge awaits payment.
     pub client_secret: Option<String>,
+    /// Card: Stripe's last known status of the payment (`creating` until the intent exists).
+    pub card_status: Option<String>,
+    /// Card: why the last attempt to pay failed, as Stripe said.
+    pub failure_reason: Option<String>,
+    /// For the society's admins: a dispute opened on the card payment, or a refund made in
+    /// Stripe outside the platform.
+    pub flag: Option<String>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -132,17 +151,26 @@ pub struct PledgeView {
     pub payment_due_at: chrono::DateTime<chrono::Utc>,
     pub paid_at: Option<chrono::DateTime<chrono::Utc>>,
     pub payment: PaymentInstructions,
+    /// The refund of this pledge's payment, once one is started.
+    pub refund: Option<RefundView>,
+}
+
+/// What a view shows beside the pledge row.
+#[derive(Debug, Default)]
+pub struct Extras {
+    pub card: Option<CardRow>,
+    pub refund: Option<RefundRow>,
+    /// The viewer is the pledge's investor (who alone sees the card client secret).
+    pub for_investor: bool,
 }
 
 impl PledgeView {
-    fn build(row: PledgeRow, bank_details: Option<BankDetails>) -> Result<Self, AppError> {
-        let method = if row.payment_method == "card" {
-            PaymentMethod::Card
-        } else {
-            PaymentMethod::BankTransfer
-        };
+    fn build(row: PledgeRow, bank_details: Option<BankDetails>, extras: Extras) -> Result<Self, AppError> {
+        let method = PaymentMethod::parse(&row.payment_method);
+        let status = PledgeStatus::parse(&row.status)?;
+        let card = extras.card;
         Ok(PledgeView {
-            status: PledgeStatus::parse(&row.status)?,
+            status,
             amount_pence: Pence::new(row.amount_pence),
             match_pence: Pence::new(row.match_pence),
             created_at: clock::utc(row.created_at),
@@ -157,8 +185,15 @@ impl PledgeView {
                 } else {
                     None
                 },
-                client_secret: None,
+                client_secret: card
+                    .as_ref()
+                    .filter(|_| extras.for_investor && status == PledgeStatus::Pending)
+                    .and_then(|c| c.client_secret.clone()),
+                card_status: card.as_ref().map(|c| c.stripe_status.clone()),
+                failure_reason: card.as_ref().and_then(|c| c.failure_reason.clone()),
+                flag: card.as_ref().and_then(|c| c.flag.clone()),
             },
+            refund: extras.refund.map(RefundView::from),
             id: row.id,
             offer_id: row.offer_id,
             investor_id: row.investor_id,
@@ -207,24 +242,32 @@ fn society_bank_details(conn: &mut DbConnection, society_id: &str) -> Result<Opt
     })
 }
 
-/// Makes a pledge. Call inside a write transaction.
+/// How pledges are taken on this server.
+#[derive(Debug, Clone, Copy)]
+pub struct PledgePolicy {
+    pub payment_deadline_days: i64,
+    /// Card payments are on, and the reconciliation job first looks at a card pledge this long
+    /// after it is made.
+    pub card_check_after: Option<Duration>,
+}
+
+/// Makes a pledge. Call inside a write transaction. A card pledge gets its card payment row
+/// here; its Stripe PaymentIntent is made after the commit (`payments::ensure_intent`).
 pub fn create(
     conn: &mut DbConnection,
     investor_id: &str,
     offer_id: &str,
     new: &NewPledge,
-    payment_deadline_days: i64,
+    policy: PledgePolicy,
 ) -> Result<PledgeView, AppError> {
+    let payment_deadline_days = policy.payment_deadline_days;
     let now = clock::now();
     let offer = offer_service::get(conn, offer_id)?;
     if !offer.is_public()? {
         return Err(AppError::NotFound("offer"));
     }
-    if new.payment_method == PaymentMethod::Card {
-        return Err(AppError::field(
-            "payment_method",
-            "card payments are not configured on this server; pay by bank_transfer",
-        ));
+    if new.payment_method == PaymentMethod::Card && policy.card_check_after.is_none() {
+        return Err(crate::payments::card_not_configured());
     }
     let user = accounts::get(conn, investor_id)?;
     let terms = offer.terms();
@@ -316,7 +359,8 @@ pub fn create(
             cause: &format!("pledge:{pledge_id}"),
         },
     )?;
-    let reference = new_reference(conn)?;
+    let card = new.payment_method == PaymentMethod::Card;
+    let reference = if card { None } else { new_reference(conn)? };
     diesel::insert_into(pledges::table)
         .values((
             pledges::id.eq(&pledge_id),
@@ -338,22 +382,34 @@ pub fn create(
         .get(&pledge_id)
         .copied()
         .unwrap_or(0);
-    let (email, name) = (&user.email, &user.display_name);
-    let pay = bank_details.clone();
-    notify::enqueue(
-        conn,
-        Kind::PledgeReceived,
-        email,
-        &json!({
-            "name": name, "amount": new.amount.to_string(), "shares": shares, "offer": offer.title,
-            "due": clock::for_people(now + Duration::days(payment_deadline_days)),
-            "account_name": pay.as_ref().map(|b| b.account_name.clone()),
-            "sort_code": pay.as_ref().map(|b| b.sort_code.clone()),
-            "account_number": pay.as_ref().map(|b| b.account_number.clone()),
-            "reference": reference, "cancellable_until": clock::for_people(cancellable_until(now, terms.cooling_off_days, terms.closes_at)),
-        }),
-        None,
-    )?;
+    let card_row = match policy.card_check_after {
+        Some(after) if card => Some(payment_service::insert_card_payment(
+            conn,
+            &pledge_id,
+            now,
+            now + after,
+        )?),
+        _ => None,
+    };
+    if !card {
+        // A card payer pays on the page at once; they hear from us when the payment succeeds.
+        let (email, name) = (&user.email, &user.display_name);
+        let pay = bank_details.clone();
+        notify::enqueue(
+            conn,
+            Kind::PledgeReceived,
+            email,
+            &json!({
+                "name": name, "amount": new.amount.to_string(), "shares": shares, "offer": offer.title,
+                "due": clock::for_people(now + Duration::days(payment_deadline_days)),
+                "account_name": pay.as_ref().map(|b| b.account_name.clone()),
+                "sort_code": pay.as_ref().map(|b| b.sort_code.clone()),
+                "account_number": pay.as_ref().map(|b| b.account_number.clone()),
+                "reference": reference, "cancellable_until": clock::for_people(cancellable_until(now, terms.cooling_off_days, terms.closes_at)),
+            }),
+            None,
+        )?;
+    }
     // The answer is built from what was written, without reading it back.
     PledgeView::build(
         PledgeRow {
@@ -375,6 +431,11 @@ pub fn create(
             updated_at: now,
         },
         bank_details,
+        Extras {
+            card: card_row,
+            refund: None,
+            for_investor: true,
+        },
     )
 }
 
@@ -408,13 +469,48 @@ pub fn get(conn: &mut DbConnection, id: &str) -> Result<PledgeRow, AppError> {
         .ok_or(AppError::NotFound("pledge"))
 }
 
-pub fn view(conn: &mut DbConnection, row: PledgeRow) -> Result<PledgeView, AppError> {
+/// Card payments and refunds, by pledge id.
+type ExtrasByPledge = (HashMap<String, CardRow>, HashMap<String, RefundRow>);
+
+/// The card payments and refunds of these pledges, one query each.
+fn extras_of(conn: &mut DbConnection, rows: &[PledgeRow]) -> Result<ExtrasByPledge, AppError> {
+    let card_ids: Vec<&str> = rows
+        .iter()
+        .filter(|r| r.payment_method == PaymentMethod::Card.as_str())
+        .map(|r| r.id.as_str())
+        .collect();
+    let cards = if card_ids.is_empty() {
+        HashMap::new()
+    } else {
+        payment_service::card_payments_of(conn, &card_ids)?
+    };
+    let ended: Vec<&str> = rows
+        .iter()
+        .filter(|r| r.status != PledgeStatus::Pending.as_str() && r.status != PledgeStatus::Paid.as_str())
+        .map(|r| r.id.as_str())
+        .collect();
+    let refunds = if ended.is_empty() {
+        HashMap::new()
+    } else {
+        refunds::of_pledges(conn, &ended)?
+    };
+    Ok((cards, refunds))
+}
+
+/// A pledge as `viewer` sees it (the investor alone sees the card client secret).
+pub fn view(conn: &mut DbConnection, row: PledgeRow, viewer: &str) -> Result<PledgeView, AppError> {
     let society_id: String = offers::table
         .find(&row.offer_id)
         .select(offers::society_id)
         .first(conn)?;
     let details = society_bank_details(conn, &society_id)?;
-    PledgeView::build(row, details)
+    let (mut cards, mut refunds) = extras_of(conn, std::slice::from_ref(&row))?;
+    let extras = Extras {
+        card: cards.remove(&row.id),
+        refund: refunds.remove(&row.id),
+        for_investor: row.investor_id == viewer,
+    };
+    PledgeView::build(row, details, extras)
 }
 
 /// A pledge as its investor, its offer's society admins or a platform admin may see it; 404 to
@@ -435,11 +531,17 @@ pub fn get_for(
             return Err(AppError::NotFound("pledge"));
         }
     }
-    view(conn, row)
+    view(conn, row, user_id)
 }
 
-fn page_of(conn: &mut DbConnection, rows: Vec<PledgeRow>, page: &PageRequest) -> Result<Page<PledgeView>, AppError> {
-    let mut details_by_offer: std::collections::HashMap<String, Option<BankDetails>> = Default::default();
+fn page_of(
+    conn: &mut DbConnection,
+    rows: Vec<PledgeRow>,
+    page: &PageRequest,
+    viewer: &str,
+) -> Result<Page<PledgeView>, AppError> {
+    let mut details_by_offer: HashMap<String, Option<BankDetails>> = Default::default();
+    let (mut cards, mut refunds) = extras_of(conn, &rows)?;
     let mut with_details = Vec::with_capacity(rows.len());
     for row in rows {
         if !details_by_offer.contains_key(&row.offer_id) {
@@ -450,13 +552,18 @@ fn page_of(conn: &mut DbConnection, rows: Vec<PledgeRow>, page: &PageRequest) ->
             details_by_offer.insert(row.offer_id.clone(), society_bank_details(conn, &society_id)?);
         }
         let details = details_by_offer[&row.offer_id].clone();
-        with_details.push((row, details));
+        let extras = Extras {
+            card: cards.remove(&row.id),
+            refund: refunds.remove(&row.id),
+            for_investor: row.investor_id == viewer,
+        };
+        with_details.push((row, details, extras));
     }
     Page::from_rows(
         with_details,
         page,
-        |(r, _)| r.id.clone(),
-        |(row, details)| PledgeView::build(row, details),
+        |(r, _, _)| r.id.clone(),
+        |(row, details, extras)| PledgeView::build(row, details, extras),
     )
 }
 
@@ -468,7 +575,12 @@ pub enum PledgesOf<'a> {
 }
 
 /// A page of pledges, newest first.
-pub fn list(conn: &mut DbConnection, of: PledgesOf<'_>, page: &PageRequest) -> Result<Page<PledgeView>, AppError> {
+pub fn list(
+    conn: &mut DbConnection,
+    of: PledgesOf<'_>,
+    page: &PageRequest,
+    viewer: &str,
+) -> Result<Page<PledgeView>, AppError> {
     let mut query = pledges::table
         .select(PledgeRow::as_select())
         .order(pledges::id.desc())
@@ -482,7 +594,29 @@ pub fn list(conn: &mut DbConnection, of: PledgesOf<'_>, page: &PageRequest) -> R
         query = query.filter(pledges::id.lt(after));
     }
     let rows = query.load(conn)?;
-    page_of(conn, rows, page)
+    page_of(conn, rows, page, viewer)
+}
+
+/// Takes a pledge that has just left the live states out of its offer's totals (`was_paid`: it
+/// had been paid, so the paid total drops too).
+pub(crate) fn remove_from_totals(
+    conn: &mut DbConnection,
+    row: &PledgeRow,
+    was_paid: bool,
+    now: NaiveDateTime,
+) -> Result<(), AppError> {
+    let still_invested = investor_total(conn, &row.offer_id, &row.investor_id)? > 0;
+    let paid = if was_paid { row.amount_pence } else { 0 };
+    diesel::update(offers::table.find(&row.offer_id))
+        .set((
+            offers::community_pledged_pence.eq(offers::community_pledged_pence - row.amount_pence),
+            offers::community_paid_pence.eq(offers::community_paid_pence - paid),
+            offers::pledge_count.eq(offers::pledge_count - 1),
+            offers::investor_count.eq(offers::investor_count - if still_invested { 0 } else { 1 }),
+            offers::updated_at.eq(now),
+        ))
+        .execute(conn)?;
+    Ok(())
 }
 
 /// Ends a pending pledge (cancelled or expired): voids its transfer and takes it out of the
@@ -515,15 +649,7 @@ fn end_pending(
         Resolution::Void,
         &format!("pledge:{}:{}", row.id, to.as_str()),
     )?;
-    let still_invested = investor_total(conn, &row.offer_id, &row.investor_id)? > 0;
-    diesel::update(offers::table.find(&row.offer_id))
-        .set((
-            offers::community_pledged_pence.eq(offers::community_pledged_pence - row.amount_pence),
-            offers::pledge_count.eq(offers::pledge_count - 1),
-            offers::investor_count.eq(offers::investor_count - if still_invested { 0 } else { 1 }),
-            offers::updated_at.eq(now),
-        ))
-        .execute(conn)?;
+    remove_from_totals(conn, row, false, now)?;
     // A cancelled or expired pledge releases its match, and may change others'.
     funding::refresh_offer(conn, &row.offer_id)?;
     let (email, name) = notify::user_contact(conn, &row.investor_id)?;
@@ -542,8 +668,14 @@ fn end_pending(
 }
 
 /// The investor cancels their pledge. Unpaid: withdrawn any time before the close. Paid: only
-/// in the cooling-off period, with a refund, which arrives with the payments module (409 now).
-pub fn cancel(conn: &mut DbConnection, id: &str, investor_id: &str) -> Result<PledgeView, AppError> {
+/// in the cooling-off period, and its refund is started (the caller sends a card refund to
+/// Stripe after the commit; `refund_check_after` is when the reconciliation job would retry).
+pub fn cancel(
+    conn: &mut DbConnection,
+    id: &str,
+    investor_id: &str,
+    refund_check_after: Duration,
+) -> Result<(PledgeView, Option<RefundRow>), AppError> {
     let now = clock::now();
     let row = get(conn, id)?;
     if row.investor_id != investor_id {
@@ -554,6 +686,7 @@ pub fn cancel(conn: &mut DbConnection, id: &str, investor_id: &str) -> Result<Pl
     let row = get(conn, id)?;
     let offer = offer_service::get(conn, &row.offer_id)?;
     let offer_open = offer.status()? == OfferStatus::Open && now < offer.closes_at;
+    let mut refund = None;
     match PledgeStatus::parse(&row.status)? {
         PledgeStatus::Pending if offer_open => {
             if !end_pending(conn, &row, PledgeStatus::Cancelled, now)? {
@@ -565,39 +698,39 @@ pub fn cancel(conn: &mut DbConnection, id: &str, investor_id: &str) -> Result<Pl
                 "the offer has closed; the pledge can no longer be cancelled",
             ))
         }
-        PledgeStatus::Paid if offer_open && now <= row.cancellable_until => return Err(AppError::conflict(
-            "this pledge is paid: cancelling it needs a refund, which this server cannot make yet; contact the society",
-        )),
+        PledgeStatus::Paid if offer_open && now <= row.cancellable_until => {
+            refund = Some(refunds::refund_paid_pledge(
+                conn,
+                &row,
+                RefundReason::Cancelled,
+                now,
+                now + refund_check_after,
+            )?);
+        }
         PledgeStatus::Paid => return Err(AppError::conflict("the cooling-off period for this pledge has ended")),
         other => return Err(AppError::conflict(format!("the pledge is {} already", other.as_str()))),
     }
     let row = get(conn, id)?;
-    view(conn, row)
+    Ok((view(conn, row, investor_id)?, refund))
 }
 
-/// When an offer is cancelled: every pending pledge is cancelled with it. Paid pledges would
-/// need refunds, which arrive with the payments module, so their presence refuses the
-/// cancellation (409).
+/// When an offer is cancelled: every pending pledge is cancelled with it, and every paid one
+/// refunded (card refunds are sent by the reconciliation job, at once; bank refunds are listed
+/// for the society's treasurer). Returns how many pledges ended.
 pub fn cancel_all_for_offer(conn: &mut DbConnection, offer: &OfferRow) -> Result<usize, AppError> {
     let now = clock::now();
-    let paid: i64 = pledges::table
+    let live: Vec<PledgeRow> = pledges::table
         .filter(pledges::offer_id.eq(&offer.id))
-        .filter(pledges::status.eq(PledgeStatus::Paid.as_str()))
-        .select(count_star())
-        .first(conn)?;
-    if paid > 0 {
-        return Err(AppError::conflict(format!(
-            "the offer holds {paid} paid pledges, which would need refunds; refunds arrive with the payments module"
-        )));
-    }
-    let pending: Vec<PledgeRow> = pledges::table
-        .filter(pledges::offer_id.eq(&offer.id))
-        .filter(pledges::status.eq(PledgeStatus::Pending.as_str()))
+        .filter(pledges::status.eq_any([PledgeStatus::Pending.as_str(), PledgeStatus::Paid.as_str()]))
         .select(PledgeRow::as_select())
+        .order(pledges::id)
         .load(conn)?;
     let mut ended = 0;
-    for row in &pending {
-        if end_pending(conn, row, PledgeStatus::Cancelled, now)? {
+    for row in &live {
+        if row.status == PledgeStatus::Paid.as_str() {
+            refunds::refund_paid_pledge(conn, row, RefundReason::OfferCancelled, now, now)?;
+            ended += 1;
+        } else if end_pending(conn, row, PledgeStatus::Cancelled, now)? {
             ended += 1;
         }
     }
@@ -679,45 +812,15 @@ pub fn record_receipt(
             ),
         ));
     }
-    let changed = diesel::update(
-        pledges::table
-            .filter(pledges::id.eq(&row.id))
-            .filter(pledges::status.eq(PledgeStatus::Pending.as_str())),
-    )
-    .set((
-        pledges::status.eq(PledgeStatus::Paid.as_str()),
-        pledges::paid_at.eq(receipt.received_at),
-        pledges::updated_at.eq(now),
-    ))
-    .execute(conn)?;
-    if changed == 0 {
+    if !mark_paid(
+        conn,
+        &row,
+        receipt.received_at,
+        &format!("bank-receipt:{reference}"),
+        now,
+    )? {
         return Err(AppError::conflict("this pledge is already paid"));
     }
-    ledger::resolve_pending(
-        conn,
-        &format!("{}:post", row.transfer_id),
-        &row.transfer_id,
-        Resolution::Post,
-        &format!("bank-receipt:{reference}"),
-    )?;
-    diesel::update(offers::table.find(offer_id))
-        .set((
-            offers::community_paid_pence.eq(offers::community_paid_pence + row.amount_pence),
-            offers::updated_at.eq(now),
-        ))
-        .execute(conn)?;
-    let (email, name) = notify::user_contact(conn, &row.investor_id)?;
-    let title: String = offers::table.find(offer_id).select(offers::title).first(conn)?;
-    notify::enqueue(
-        conn,
-        Kind::PaymentConfirmed,
-        &email,
-        &json!({
-            "name": name, "amount": receipt.amount.to_string(), "offer": title,
-            "reference": reference, "shares": row.shares,
-        }),
-        None,
-    )?;
     diesel::insert_into(bank_receipts::table)
         .values((
             bank_receipts::id.eq(clock::new_id()),
@@ -731,5 +834,57 @@ pub fn record_receipt(
         ))
         .execute(conn)?;
     let paid = get(conn, &row.id)?;
-    view(conn, paid)
+    view(conn, paid, recorded_by)
+}
+
+/// A pending pledge's money has arrived: `pending → paid`, its transfer posted, the offer's paid
+/// total raised, the investor told. Call in a write transaction with the offer's row locked.
+/// Returns false (and writes nothing) when the pledge was no longer pending.
+pub fn mark_paid(
+    conn: &mut DbConnection,
+    row: &PledgeRow,
+    paid_at: NaiveDateTime,
+    cause: &str,
+    now: NaiveDateTime,
+) -> Result<bool, AppError> {
+    let changed = diesel::update(
+        pledges::table
+            .filter(pledges::id.eq(&row.id))
+            .filter(pledges::status.eq(PledgeStatus::Pending.as_str())),
+    )
+    .set((
+        pledges::status.eq(PledgeStatus::Paid.as_str()),
+        pledges::paid_at.eq(paid_at),
+        pledges::updated_at.eq(now),
+    ))
+    .execute(conn)?;
+    if changed == 0 {
+        return Ok(false);
+    }
+    ledger::resolve_pending(
+        conn,
+        &format!("{}:post", row.transfer_id),
+        &row.transfer_id,
+        Resolution::Post,
+        cause,
+    )?;
+    diesel::update(offers::table.find(&row.offer_id))
+        .set((
+            offers::community_paid_pence.eq(offers::community_paid_pence + row.amount_pence),
+            offers::updated_at.eq(now),
+        ))
+        .execute(conn)?;
+    let (email, name) = notify::user_contact(conn, &row.investor_id)?;
+    let title: String = offers::table.find(&row.offer_id).select(offers::title).first(conn)?;
+    notify::enqueue(
+        conn,
+        Kind::PaymentConfirmed,
+        &email,
+        &json!({
+            "name": name, "amount": Pence::new(row.amount_pence).to_string(), "offer": title,
+            "reference": row.bank_reference, "shares": row.shares,
+        }),
+        None,
+    )?;
+    Ok(true)
 }

@@ -86,6 +86,8 @@ struct Ctx {
     pledge: String,
     /// References of pending pledges to `pledged_offer`, one per caller.
     references: Vec<String>,
+    /// Pending bank refunds of `pledged_offer`, one per caller.
+    refunds: Vec<String>,
 }
 
 fn none(_: &Ctx, _: usize) -> Option<Value> {
@@ -385,6 +387,35 @@ fn rows() -> Vec<Row> {
         },
         Row {
             method: "get",
+            path: "/api/v1/offers/{id}/refunds",
+            id: pledged_offer,
+            expect: [401, 403, 403, 200, 403, 403, 200],
+            body: none,
+            fresh_session: false,
+            special: Special::None,
+        },
+        Row {
+            method: "post",
+            path: "/api/v1/offers/{id}/refunds/{refund_id}/complete",
+            id: |ctx, role| format!("{}/refunds/{}", ctx.pledged_offer, ctx.refunds[role]),
+            expect: [401, 403, 403, 200, 403, 403, 200],
+            body: none,
+            fresh_session: false,
+            special: Special::IdempotencyKey,
+        },
+        Row {
+            // Stripe is not configured in this test: the endpoint is 404 to everyone. With
+            // Stripe configured it needs no token, only a valid signature (tests/api/payments.rs).
+            method: "post",
+            path: "/api/v1/webhooks/stripe",
+            id: no_id,
+            expect: [404, 404, 404, 404, 404, 404, 404],
+            body: |_, _| Some(json!({"id": "evt_1", "type": "payment_intent.succeeded", "data": {"object": {}}})),
+            fresh_session: false,
+            special: Special::None,
+        },
+        Row {
+            method: "get",
             path: "/api/v1/offers/{id}/ledger",
             id: pledged_offer,
             expect: [401, 403, 403, 200, 403, 403, 200],
@@ -610,6 +641,29 @@ async fn context(app: &TestApp) -> Ctx {
                 .to_owned(),
         );
     }
+    let mut refunds = Vec::new();
+    for _ in ROLES {
+        let payer = app.investor("refunded").await;
+        let answer = app.pledge(&payer, &pledged_offer, 10_000).await;
+        answer.expect(201);
+        let id = answer.body["id"].as_str().expect("pledge id").to_owned();
+        app.post(
+            &format!("/api/v1/offers/{pledged_offer}/bank-receipts"),
+            Some(&society_admin.access_token),
+            &json!({"reference": answer.body["payment"]["bank_reference"], "amount_pence": 10_000, "received_at": "2026-11-20T12:00:00Z"}),
+        )
+        .await
+        .expect(201);
+        let cancelled = app
+            .post(
+                &format!("/api/v1/pledges/{id}/cancel"),
+                Some(&payer.access_token),
+                &json!({}),
+            )
+            .await;
+        cancelled.expect(200);
+        refunds.push(cancelled.body["refund"]["id"].as_str().expect("refund id").to_owned());
+    }
     let quiet_society = app.society(&society_admin).await;
     let fund = app
         .fund(&funder_admin, &funder, 10_000_000, crate::support::live_rule())
@@ -626,6 +680,7 @@ async fn context(app: &TestApp) -> Ctx {
         pledged_offer,
         pledge,
         references,
+        refunds,
         draft,
         drafts_to_submit,
         drafts_to_cancel,
@@ -678,6 +733,7 @@ both_backends! {
                 let path = row
                     .path
                     .replace("{id}/applications/{app_id}", "{id}")
+                    .replace("{id}/refunds/{refund_id}", "{id}")
                     .replace("{id}", &(row.id)(&ctx, role));
                 let token = match (&ctx.callers[role], row.fresh_session) {
                     (None, _) => None,

@@ -12,5 +12,6 @@ mod health;
 mod offers;
 mod openapi;
 mod organisations;
+mod payments;
 mod pledges;
 mod sessions;

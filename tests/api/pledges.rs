@@ -17,11 +17,7 @@ struct Scene {
 
 async fn scene(backend: crate::support::Backend) -> Scene {
     let app = TestApp::spawn(backend).await;
-    let admin = app.user("society-admin").await;
-    let platform = app.platform_admin().await;
-    let society = app.society(&admin).await;
-    app.bank_details(&admin, &society).await;
-    let offer = app.open_offer(&admin, &platform, &society).await;
+    let (admin, platform, offer) = app.open_offer_scene().await;
     Scene {
         app,
         admin,
@@ -248,15 +244,69 @@ both_backends! {
         let totals = offer(&s).await;
         assert_eq!(totals["community_paid_pence"], 25_000);
         assert_eq!(totals["community_pledged_pence"], 25_000);
-        // Paid: cancelling needs a refund, which is not built yet.
+        assert_balanced(&s).await;
+    }
+
+    async fn cancelling_a_paid_bank_pledge_lists_a_refund_for_the_treasurer(backend) {
+        let s = scene(backend).await;
+        let ann = s.app.investor("ann").await;
+        let pledge = s.app.pledge(&ann, &s.offer, 25_000).await.body;
+        let reference = pledge["payment"]["bank_reference"].as_str().unwrap().to_owned();
+        receipt(&s, &reference, 25_000).await.expect(201);
         let id = pledge["id"].as_str().unwrap();
         let cancel = s.app.post(&format!("/api/v1/pledges/{id}/cancel"), Some(&ann.access_token), &json!({})).await;
-        cancel.expect(409);
-        assert!(cancel.body["detail"].as_str().unwrap().contains("refund"));
-        // Cancelling the offer is refused while it holds paid pledges.
-        s.app.post(&format!("/api/v1/offers/{}/cancel", s.offer), Some(&s.platform.access_token), &json!({})).await.expect(409);
-        assert_eq!(offer(&s).await["status"], "open");
+        cancel.expect(200);
+        assert_eq!(cancel.body["status"], "refunded");
+        assert_eq!(cancel.body["refund"]["status"], "pending");
+        assert_eq!(cancel.body["refund"]["method"], "bank_transfer");
+        assert_eq!(cancel.body["refund"]["payee_reference"], reference.as_str());
+        // Out of the totals at once; the money is owed back (a pending transfer) until paid.
+        let totals = offer(&s).await;
+        assert_eq!(totals["community_paid_pence"], 0);
+        assert_eq!(totals["community_pledged_pence"], 0);
+        assert_eq!(totals["investor_count"], 0);
         assert_balanced(&s).await;
+        s.app.post(&format!("/api/v1/pledges/{id}/cancel"), Some(&ann.access_token), &json!({})).await.expect(409);
+        // The treasurer's list, and marking it paid back.
+        let listed = s.app.get(&format!("/api/v1/offers/{}/refunds?status=pending", s.offer), Some(&s.admin.access_token)).await;
+        listed.expect(200);
+        let items = listed.body["items"].as_array().unwrap();
+        assert_eq!(items.len(), 1);
+        assert_eq!(items[0]["amount_pence"], 25_000);
+        let refund_id = items[0]["id"].as_str().unwrap();
+        let done_path = format!("/api/v1/offers/{}/refunds/{refund_id}/complete", s.offer);
+        let done = s.app.post(&done_path, Some(&s.admin.access_token), &json!({})).await;
+        done.expect(200);
+        assert_eq!(done.body["status"], "succeeded");
+        s.app.post(&done_path, Some(&s.admin.access_token), &json!({})).await.expect(409);
+        let listed = s.app.get(&format!("/api/v1/offers/{}/refunds?status=pending", s.offer), Some(&s.admin.access_token)).await;
+        assert!(listed.body["items"].as_array().unwrap().is_empty());
+        s.app.get(&format!("/api/v1/offers/{}/refunds?status=bogus", s.offer), Some(&s.admin.access_token)).await.expect(422);
+        let ledger = s.app.get(&format!("/api/v1/offers/{}/ledger", s.offer), Some(&s.platform.access_token)).await;
+        let kinds: Vec<(&str, &str)> = ledger.body.as_array().unwrap().iter()
+            .map(|t| (t["kind"].as_str().unwrap(), t["phase"].as_str().unwrap())).collect();
+        assert_eq!(kinds, vec![("pledge", "pending"), ("pledge", "post"), ("refund", "pending"), ("refund", "post")]);
+        assert_balanced(&s).await;
+    }
+
+    async fn cancelling_an_offer_refunds_its_paid_pledges(backend) {
+        let s = scene(backend).await;
+        let ann = s.app.investor("ann").await;
+        let bob = s.app.investor("bob").await;
+        let paid = s.app.pledge(&ann, &s.offer, 25_000).await.body;
+        let unpaid = s.app.pledge(&bob, &s.offer, 10_000).await.body;
+        receipt(&s, paid["payment"]["bank_reference"].as_str().unwrap(), 25_000).await.expect(201);
+        s.app.post(&format!("/api/v1/offers/{}/cancel", s.offer), Some(&s.platform.access_token), &json!({})).await.expect(200);
+        assert_eq!(offer(&s).await["status"], "cancelled");
+        let s = &s;
+        let get = |id: String| async move { s.app.get(&format!("/api/v1/pledges/{id}"), Some(&s.platform.access_token)).await };
+        let paid_now = get(paid["id"].as_str().unwrap().to_owned()).await.body;
+        assert_eq!(paid_now["status"], "refunded");
+        assert_eq!(paid_now["refund"]["reason"], "offer_cancelled");
+        assert_eq!(get(unpaid["id"].as_str().unwrap().to_owned()).await.body["status"], "cancelled");
+        let listed = s.app.get(&format!("/api/v1/offers/{}/refunds", s.offer), Some(&s.admin.access_token)).await;
+        assert_eq!(listed.body["items"].as_array().unwrap().len(), 1);
+        assert_balanced(s).await;
     }
 
     async fn receipts_with_an_idempotency_key_replay(backend) {

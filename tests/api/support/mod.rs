@@ -7,6 +7,7 @@
 
 pub mod binary;
 pub mod smtp;
+pub mod stripe;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -393,6 +394,16 @@ impl TestApp {
     }
 
     /// An approved offer that has been opened by the scheduler; returns its id.
+    /// A society admin, a platform admin, and an open offer of a society with bank details.
+    pub async fn open_offer_scene(&self) -> (TestUser, TestUser, String) {
+        let admin = self.user("society-admin").await;
+        let platform = self.platform_admin().await;
+        let society = self.society(&admin).await;
+        self.bank_details(&admin, &society).await;
+        let offer = self.open_offer(&admin, &platform, &society).await;
+        (admin, platform, offer)
+    }
+
     pub async fn open_offer(&self, admin: &TestUser, platform_admin: &TestUser, society: &str) -> String {
         let id = self.approved_offer(admin, platform_admin, society, &offer_body()).await;
         self.wait_for_status(&id, Some(&admin.access_token), "open").await;

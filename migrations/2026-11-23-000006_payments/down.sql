@@ -1,0 +1,3 @@
+DROP TABLE stripe_events;
+DROP TABLE refunds;
+DROP TABLE card_payments;

@@ -1,0 +1,163 @@
+//! A local Stripe for the tests: `localstripe` (PyPI) in the project-local virtualenv that
+//! `scripts/test` makes (`CS_TEST_PYTHON`), on 127.0.0.1 with fresh in-memory state (its
+//! habit of pickling every change to /tmp is switched off, so parallel tests share nothing).
+//! The tests act as the investor's browser through it (attach a test card and confirm) and sign
+//! webhook events themselves with the test secret.
+
+use std::net::TcpStream;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+pub const SECRET_KEY: &str = "sk_test_community_shares";
+pub const WEBHOOK_SECRET: &str = "whsec_community_shares_test";
+
+const LAUNCHER: &str = r#"
+import sys
+import localstripe.resources as resources
+resources.Store.dump_to_disk = lambda self: None
+from localstripe.server import app
+from aiohttp import web
+web.run_app(app, host="127.0.0.1", port=int(sys.argv[1]), print=None)
+"#;
+
+pub struct StripeFake {
+    pub port: u16,
+    child: Option<Child>,
+    client: reqwest::Client,
+}
+
+fn python() -> String {
+    std::env::var("CS_TEST_PYTHON").expect(
+        "CS_TEST_PYTHON is not set: run the suite with ./scripts/test, which installs localstripe in a virtualenv",
+    )
+}
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+impl StripeFake {
+    pub fn start() -> Self {
+        let mut fake = Self::on_port(free_port());
+        fake.resume();
+        fake
+    }
+
+    /// A fake for this port, not started yet (Stripe "unreachable" until `resume`).
+    pub fn on_port(port: u16) -> Self {
+        StripeFake {
+            port,
+            child: None,
+            client: reqwest::Client::new(),
+        }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}/", self.port)
+    }
+
+    pub fn resume(&mut self) {
+        let child = Command::new(python())
+            .args(["-c", LAUNCHER, &self.port.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("localstripe starts");
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            assert!(Instant::now() < deadline, "localstripe did not listen on {}", self.port);
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    async fn call(&self, method: reqwest::Method, path: &str, form: &[(&str, &str)]) -> Value {
+        let response = self
+            .client
+            .request(method, format!("http://127.0.0.1:{}{path}", self.port))
+            .bearer_auth(SECRET_KEY)
+            .form(form)
+            .send()
+            .await
+            .expect("localstripe answers");
+        let status = response.status();
+        let body: Value = response.json().await.expect("JSON from localstripe");
+        assert!(status.is_success(), "localstripe {path}: {status} {body}");
+        body
+    }
+
+    pub async fn intent(&self, intent_id: &str) -> Value {
+        self.call(reqwest::Method::GET, &format!("/v1/payment_intents/{intent_id}"), &[])
+            .await
+    }
+
+    /// Pays an intent as the investor's browser would: a test card attached and confirmed.
+    pub async fn pay(&self, intent_id: &str) -> Value {
+        let card = self
+            .call(
+                reqwest::Method::POST,
+                "/v1/payment_methods",
+                &[
+                    ("type", "card"),
+                    ("card[number]", "4242424242424242"),
+                    ("card[exp_month]", "12"),
+                    ("card[exp_year]", "2034"),
+                    ("card[cvc]", "123"),
+                ],
+            )
+            .await;
+        let card_id = card["id"].as_str().expect("payment method id");
+        self.call(
+            reqwest::Method::POST,
+            &format!("/v1/payment_intents/{intent_id}"),
+            &[("payment_method", card_id)],
+        )
+        .await;
+        let paid = self
+            .call(
+                reqwest::Method::POST,
+                &format!("/v1/payment_intents/{intent_id}/confirm"),
+                &[],
+            )
+            .await;
+        assert_eq!(paid["status"], "succeeded", "{paid}");
+        paid
+    }
+
+    /// The refunds Stripe holds for an intent.
+    pub async fn refunds_of(&self, intent_id: &str) -> Vec<Value> {
+        let list = self
+            .call(
+                reqwest::Method::GET,
+                &format!("/v1/refunds?payment_intent={intent_id}"),
+                &[],
+            )
+            .await;
+        list["data"].as_array().cloned().unwrap_or_default()
+    }
+}
+
+impl Drop for StripeFake {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// A Stripe event around `object`, with the `Stripe-Signature` header for it signed `age_secs`
+/// ago with `secret`.
+pub fn signed_event(id: &str, kind: &str, object: &Value, secret: &str, age_secs: i64) -> (String, String) {
+    let now = chrono::Utc::now().timestamp();
+    let body =
+        json!({"id": id, "object": "event", "type": kind, "created": now, "data": {"object": object}}).to_string();
+    let header = community_shares::payments::webhook::signature_header(secret, now - age_secs, body.as_bytes());
+    (header, body)
+}
