@@ -694,6 +694,25 @@ mod tests {
     }
 
     #[test]
+    fn card_payments_need_both_stripe_secrets_and_stay_off_without_them() {
+        let load = |pairs: &[(&str, &str)]| Settings::load_from(Path::new("/nonexistent"), "default", vars(pairs));
+        assert!(!load(&[]).unwrap().stripe.card_enabled());
+        let err = load(&[("CS__STRIPE__SECRET_KEY", "sk_test_123")]).unwrap_err();
+        assert_eq!(err.key, "stripe.webhook_secret");
+        assert!(!err.to_string().contains("sk_test_123"));
+        let on = load(&[
+            ("CS__STRIPE__SECRET_KEY", "sk_test_123"),
+            ("CS__STRIPE__WEBHOOK_SECRET", "whsec_456"),
+        ])
+        .unwrap();
+        assert!(on.stripe.card_enabled());
+        let printed = format!("{on:?}");
+        assert!(!printed.contains("sk_test_123") && !printed.contains("whsec_456"));
+        let err = load(&[("CS__STRIPE__API_BASE", "ftp://x")]).unwrap_err();
+        assert_eq!(err.key, "stripe.api_base");
+    }
+
+    #[test]
     fn values_from_the_environment_keep_their_text_and_lists_split() {
         let settings = Settings::load_from(
             Path::new("/nonexistent"),

@@ -80,9 +80,28 @@ where
     T: Serialize,
     F: Fn(&mut crate::db::DbConnection) -> Result<(u16, T), AppError> + Send + 'static,
 {
+    Ok(stored_response(
+        stored_idempotent(state, user_id, key, path, body, work).await?,
+    ))
+}
+
+/// As [`run_idempotent`], answering the stored response itself (for work to do after it).
+async fn stored_idempotent<B, T, F>(
+    state: &AppState,
+    user_id: &str,
+    key: MaybeIdempotencyKey,
+    path: &str,
+    body: &B,
+    work: F,
+) -> Result<StoredResponse, AppError>
+where
+    B: Serialize,
+    T: Serialize,
+    F: Fn(&mut crate::db::DbConnection) -> Result<(u16, T), AppError> + Send + 'static,
+{
     let hash = idempotency::request_hash("POST", path, &to_json(body)?);
     let user_id = user_id.to_owned();
-    let stored = state
+    state
         .db
         .write(move |conn| {
             let run = |conn: &mut crate::db::DbConnection| {
@@ -98,8 +117,7 @@ where
                 }),
             }
         })
-        .await?;
-    Ok(stored_response(stored))
+        .await
 }
 
 #[derive(Deserialize, Serialize, Validate, ToSchema)]
@@ -217,10 +235,11 @@ pub async fn my_pledges(
 
 /// Cancels the caller's pledge: an unpaid one any time before the close (`cancelled`); a paid
 /// one within the cooling-off period (`refunded`: a card payment is refunded through Stripe at
-/// once, a bank transfer is listed for the society's treasurer to pay back). Sent several times
-/// at once, it refunds once: the others are 409.
+/// once, a bank transfer is listed for the society's treasurer to pay back). Takes an optional
+/// `Idempotency-Key` (a repeat answers the first answer); without one, a repeat is 409. Sent
+/// several times at once, it refunds once.
 #[utoipa::path(post, path = "/api/v1/pledges/{id}/cancel", tag = "pledges", security(("bearer" = [])),
-    params(("id" = String, Path)),
+    params(("id" = String, Path), ("Idempotency-Key" = Option<String>, Header)),
     responses(
         (status = 200, body = PledgeView),
         (status = 404, body = Problem, content_type = "application/problem+json"),
@@ -229,29 +248,44 @@ pub async fn my_pledges(
 pub async fn cancel_pledge(
     state: web::Data<AppState>,
     caller: Caller,
+    key: MaybeIdempotencyKey,
     id: web::Path<String>,
 ) -> Result<HttpResponse, AppError> {
     let id = id.into_inner();
     let after = reconcile_after(&state);
     let user_id = caller.user_id.clone();
-    let (pledge, refund) = state
-        .db
-        .write(move |conn| pledges::cancel(conn, &id, &user_id, after))
-        .await?;
-    let Some(refund) = refund.filter(|r| r.method == PaymentMethod::Card.as_str()) else {
-        return Ok(HttpResponse::Ok().json(pledge));
+    let path = format!("/api/v1/pledges/{id}/cancel");
+    let pledge_id = id.clone();
+    let stored = stored_idempotent(
+        &state,
+        &caller.user_id,
+        key,
+        &path,
+        &serde_json::json!({}),
+        move |conn| Ok((200, pledges::cancel(conn, &pledge_id, &user_id)?.0)),
+    )
+    .await?;
+    let answer: serde_json::Value = serde_json::from_str(&stored.body)
+        .map_err(|e| AppError::Internal(anyhow::anyhow!("stored cancel answer unreadable: {e}")))?;
+    let refund = &answer["refund"];
+    let card_refund_pending = refund["method"] == PaymentMethod::Card.as_str() && refund["status"] == "pending";
+    let Some(refund_id) = refund["id"].as_str().filter(|_| card_refund_pending) else {
+        return Ok(stored_response(stored));
     };
     // The refund is committed; send it to Stripe now. If Stripe cannot be reached the
     // reconciliation job sends it later (the answer shows the refund as pending).
-    if let Err(e) = payment_service::send_refund(&state.db, &state.payments, &refund.id, after).await {
-        tracing::warn!(refund_id = %refund.id, error = %e, "card refund not sent yet; the reconciliation job retries");
+    if let Err(e) = payment_service::send_refund(&state.db, &state.payments, refund_id, after).await {
+        tracing::warn!(%refund_id, error = %e, "card refund not sent yet; the reconciliation job retries");
     }
-    let pledge_id = pledge.id.clone();
     let pledge = state
         .db
-        .run(move |conn| pledges::get_for(conn, &pledge_id, &caller.user_id, caller.is_platform_admin))
+        .run(move |conn| pledges::get_for(conn, &id, &caller.user_id, caller.is_platform_admin))
         .await?;
-    Ok(HttpResponse::Ok().json(pledge))
+    let mut response = HttpResponse::Ok();
+    if stored.replayed {
+        response.insert_header(("Idempotent-Replayed", "true"));
+    }
+    Ok(response.json(pledge))
 }
 
 /// Every pledge of the offer, newest first.

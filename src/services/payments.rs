@@ -403,20 +403,28 @@ pub fn handle_event(conn: &mut DbConnection, event: &Event, happening: &Happenin
 }
 
 /// Sends a card refund to Stripe (or asks about one sent before) and applies the answer. Bank
-/// refunds wait for the treasurer: nothing to send. Safe to repeat: the refund carries an
-/// idempotency key from the pledge, and confirming is a conditional update.
+/// refunds wait for the treasurer: nothing to send. The caller that moves the refund's
+/// `check_after` on from the value it read is the one that sends (so concurrent callers, or
+/// instances, send it once); the refund also carries an idempotency key from the pledge, and
+/// confirming is a conditional update.
 pub async fn send_refund(db: &Db, payments: &Payments, refund_id: &str, retry_after: Duration) -> Result<(), AppError> {
     let id = refund_id.to_owned();
-    let (refund, card) = db
-        .run(move |conn| {
+    let claimed = db
+        .write(move |conn| {
             let refund = refund_service::get(conn, &id)?;
+            if refund.status == "succeeded" || refund.method != PaymentMethod::Card.as_str() {
+                return Ok(None);
+            }
+            if !claim(conn, ClaimTable::Refund, &id, retry_after)? {
+                return Ok(None);
+            }
             let card = card_of(conn, &refund.pledge_id)?;
-            Ok((refund, card))
+            Ok(Some((refund, card)))
         })
         .await?;
-    if refund.status == "succeeded" {
+    let Some((refund, card)) = claimed else {
         return Ok(());
-    }
+    };
     let provider = payments.provider(PaymentMethod::parse(&refund.method))?;
     let answer = match &refund.stripe_refund_id {
         Some(provider_id) => provider.refund_state(provider_id).await,
@@ -436,8 +444,9 @@ pub async fn send_refund(db: &Db, payments: &Payments, refund_id: &str, retry_af
         let now = clock::now();
         match answer.clone() {
             Ok(RefundState::Succeeded { provider_id }) => {
-                refund_service::record_progress(conn, &refund.id, Some(&provider_id), None, next)?;
+                // The offer's row first, as every transaction that moves its money does.
                 offer_service::lock(conn, &refund.offer_id, now)?;
+                refund_service::record_progress(conn, &refund.id, Some(&provider_id), None, next)?;
                 refund_service::confirm(conn, &refund, None, now)?;
             }
             Ok(RefundState::Pending { provider_id, .. }) => {
@@ -462,29 +471,25 @@ pub async fn send_refund(db: &Db, payments: &Payments, refund_id: &str, retry_af
     .await
 }
 
-/// Claims a due row for this instance by moving its `check_after` forward (a conditional
-/// update: of several instances, one wins).
-fn claim(
-    conn: &mut DbConnection,
-    table: ClaimTable,
-    id: &str,
-    seen: NaiveDateTime,
-    until: NaiveDateTime,
-) -> Result<bool, AppError> {
+/// Claims a due row (its `check_after` has come) for `lease`, by moving `check_after` on in a
+/// conditional update: of several callers, whether concurrent or one after another within the
+/// lease, one wins.
+fn claim(conn: &mut DbConnection, table: ClaimTable, id: &str, lease: Duration) -> Result<bool, AppError> {
+    let now = clock::now();
     let claimed = match table {
         ClaimTable::Card => diesel::update(
             card_payments::table
                 .filter(card_payments::pledge_id.eq(id))
-                .filter(card_payments::check_after.eq(seen)),
+                .filter(card_payments::check_after.le(now)),
         )
-        .set(card_payments::check_after.eq(until))
+        .set(card_payments::check_after.eq(now + lease))
         .execute(conn)?,
         ClaimTable::Refund => diesel::update(
             refunds::table
                 .filter(refunds::id.eq(id))
-                .filter(refunds::check_after.eq(seen)),
+                .filter(refunds::check_after.le(now)),
         )
-        .set(refunds::check_after.eq(until))
+        .set(refunds::check_after.eq(now + lease))
         .execute(conn)?,
     };
     Ok(claimed == 1)
@@ -507,19 +512,19 @@ pub async fn reconcile(db: &Db, payments: &Payments, interval: Duration, batch: 
     let now = clock::now();
     let (due_cards, due_refunds) = db
         .run(move |conn| {
-            let cards: Vec<(String, NaiveDateTime)> = card_payments::table
+            let cards: Vec<String> = card_payments::table
                 .inner_join(pledges::table)
                 .filter(pledges::status.eq(PledgeStatus::Pending.as_str()))
                 .filter(card_payments::check_after.le(now))
-                .select((card_payments::pledge_id, card_payments::check_after))
+                .select(card_payments::pledge_id)
                 .order(card_payments::check_after)
                 .limit(batch)
                 .load(conn)?;
-            let refunds: Vec<(String, NaiveDateTime)> = refunds::table
+            let refunds: Vec<String> = refunds::table
                 .filter(refunds::method.eq(PaymentMethod::Card.as_str()))
                 .filter(refunds::status.eq("pending"))
                 .filter(refunds::check_after.le(now))
-                .select((refunds::id, refunds::check_after))
+                .select(refunds::id)
                 .order(refunds::check_after)
                 .limit(batch)
                 .load(conn)?;
@@ -527,10 +532,10 @@ pub async fn reconcile(db: &Db, payments: &Payments, interval: Duration, batch: 
         })
         .await?;
     let mut looked_at = 0;
-    for (pledge_id, seen) in due_cards {
+    for pledge_id in due_cards {
         let id = pledge_id.clone();
         let claimed = db
-            .write(move |conn| claim(conn, ClaimTable::Card, &id, seen, now + interval))
+            .write(move |conn| claim(conn, ClaimTable::Card, &id, interval))
             .await?;
         if claimed {
             looked_at += 1;
@@ -539,16 +544,11 @@ pub async fn reconcile(db: &Db, payments: &Payments, interval: Duration, batch: 
             }
         }
     }
-    for (refund_id, seen) in due_refunds {
-        let id = refund_id.clone();
-        let claimed = db
-            .write(move |conn| claim(conn, ClaimTable::Refund, &id, seen, now + interval))
-            .await?;
-        if claimed {
-            looked_at += 1;
-            if let Err(e) = send_refund(db, payments, &refund_id, interval).await {
-                tracing::warn!(%refund_id, error = %e, "could not reconcile a refund");
-            }
+    for refund_id in due_refunds {
+        // send_refund claims the refund itself.
+        looked_at += 1;
+        if let Err(e) = send_refund(db, payments, &refund_id, interval).await {
+            tracing::warn!(%refund_id, error = %e, "could not reconcile a refund");
         }
     }
     Ok(looked_at)

@@ -669,12 +669,11 @@ fn end_pending(
 
 /// The investor cancels their pledge. Unpaid: withdrawn any time before the close. Paid: only
 /// in the cooling-off period, and its refund is started (the caller sends a card refund to
-/// Stripe after the commit; `refund_check_after` is when the reconciliation job would retry).
+/// Stripe after the commit; failing that, the reconciliation job does).
 pub fn cancel(
     conn: &mut DbConnection,
     id: &str,
     investor_id: &str,
-    refund_check_after: Duration,
 ) -> Result<(PledgeView, Option<RefundRow>), AppError> {
     let now = clock::now();
     let row = get(conn, id)?;
@@ -699,13 +698,7 @@ pub fn cancel(
             ))
         }
         PledgeStatus::Paid if offer_open && now <= row.cancellable_until => {
-            refund = Some(refunds::refund_paid_pledge(
-                conn,
-                &row,
-                RefundReason::Cancelled,
-                now,
-                now + refund_check_after,
-            )?);
+            refund = Some(refunds::refund_paid_pledge(conn, &row, RefundReason::Cancelled, now)?);
         }
         PledgeStatus::Paid => return Err(AppError::conflict("the cooling-off period for this pledge has ended")),
         other => return Err(AppError::conflict(format!("the pledge is {} already", other.as_str()))),
@@ -728,7 +721,7 @@ pub fn cancel_all_for_offer(conn: &mut DbConnection, offer: &OfferRow) -> Result
     let mut ended = 0;
     for row in &live {
         if row.status == PledgeStatus::Paid.as_str() {
-            refunds::refund_paid_pledge(conn, row, RefundReason::OfferCancelled, now, now)?;
+            refunds::refund_paid_pledge(conn, row, RefundReason::OfferCancelled, now)?;
             ended += 1;
         } else if end_pending(conn, row, PledgeStatus::Cancelled, now)? {
             ended += 1;

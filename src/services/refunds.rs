@@ -147,14 +147,13 @@ fn transfer_id(pledge_id: &str) -> String {
 
 /// Starts the refund of a paid pledge: `paid → refunded`, out of the offer's totals (its match
 /// recomputed), a pending transfer escrow → investor, the refund row and the email. Call in a
-/// write transaction with the offer's row locked. `check_after` is when the reconciliation job
-/// may first send a card refund (now, for refunds nobody sends at once).
+/// write transaction with the offer's row locked. A card refund is due to be sent at once (by
+/// whoever claims it first: the request that caused it, or the reconciliation job).
 pub fn refund_paid_pledge(
     conn: &mut DbConnection,
     row: &PledgeRow,
     reason: RefundReason,
     now: NaiveDateTime,
-    check_after: NaiveDateTime,
 ) -> Result<RefundRow, AppError> {
     let changed = diesel::update(
         pledges::table
@@ -172,7 +171,7 @@ pub fn refund_paid_pledge(
     }
     pledge_service::remove_from_totals(conn, row, true, now)?;
     let escrow = AccountKind::Escrow.account_id(&row.offer_id);
-    let refund = start(conn, row, &escrow, reason, now, check_after)?;
+    let refund = start(conn, row, &escrow, reason, now)?;
     // A refunded pledge releases its match, and may change others'.
     funding::refresh_offer(conn, &row.offer_id)?;
     Ok(refund)
@@ -201,7 +200,7 @@ pub fn refund_late_payment(
             cause: &format!("pledge:{}:late-payment", row.id),
         },
     )?;
-    start(conn, row, &suspense, RefundReason::LatePayment, now, now)
+    start(conn, row, &suspense, RefundReason::LatePayment, now)
 }
 
 fn start(
@@ -210,7 +209,6 @@ fn start(
     from_account: &str,
     reason: RefundReason,
     now: NaiveDateTime,
-    check_after: NaiveDateTime,
 ) -> Result<RefundRow, AppError> {
     let investor = AccountKind::Investor.account_id(&row.investor_id);
     let transfer_id = transfer_id(&row.id);
@@ -243,7 +241,7 @@ fn start(
         payee_reference: row.bank_reference.clone(),
         stripe_refund_id: None,
         failure_reason: None,
-        check_after,
+        check_after: now,
         completed_at: None,
         completed_by: None,
         created_at: now,

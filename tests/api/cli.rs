@@ -114,6 +114,9 @@ both_backends! {
             .env("CS__SERVER__BIND", "127.0.0.1:0")
             .env("CS__DATABASE__URL", &database.url)
             .env("CS__AUTH__JWT_SECRET", secret)
+            .env("CS__STRIPE__SECRET_KEY", "sk_test_log_secret_never_printed")
+            .env("CS__STRIPE__WEBHOOK_SECRET", "whsec_log_secret_never_printed")
+            .env("CS__STRIPE__API_BASE", "http://127.0.0.1:9/")
             .env("CS__LOG__FILTER", "debug")
             .env("CS__AUTH__ARGON2_MEMORY_KIB", "256")
             .env("CS__AUTH__ARGON2_ITERATIONS", "1");
@@ -160,6 +163,14 @@ both_backends! {
         // Replay the used refresh token (logged as a warning, without the token).
         client.post(format!("{base}/api/v1/auth/refresh")).json(&json!({"refresh_token": refresh})).send().await.unwrap();
         client.post(format!("{base}/api/v1/auth/logout")).bearer_auth(&access2).send().await.unwrap();
+        // Webhooks, well and badly signed.
+        let event = json!({"id": "evt_log", "type": "customer.created", "data": {"object": {}}}).to_string();
+        let now = chrono::Utc::now().timestamp();
+        for key in ["whsec_log_secret_never_printed", "whsec_wrong"] {
+            let signature = community_shares::payments::webhook::signature_header(key, now, event.as_bytes());
+            client.post(format!("{base}/api/v1/webhooks/stripe")).header("Stripe-Signature", signature)
+                .body(event.clone()).send().await.unwrap();
+        }
         server.terminate();
         let log = server.log_text();
         assert!(log.contains("request finished"), "the log was captured: {log}");
@@ -171,6 +182,8 @@ both_backends! {
             ("refresh token", refresh.as_str()),
             ("rotated refresh token", refresh2.as_str()),
             ("jwt secret", secret),
+            ("Stripe secret key", "sk_test_log_secret_never_printed"),
+            ("Stripe webhook secret", "whsec_log_secret_never_printed"),
         ] {
             assert!(!log.contains(value), "the {what} appears in the log");
         }

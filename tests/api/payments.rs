@@ -272,12 +272,11 @@ both_backends! {
         let statuses: Vec<u16> = cancels.iter().map(|a| a.status).collect();
         assert_eq!(statuses.iter().filter(|&&c| c == 200).count(), 1, "{statuses:?}");
         assert_eq!(statuses.iter().filter(|&&c| c == 409).count(), 2, "{statuses:?}");
+        let now = s.wait_for(&id, "the refund", |p| p["refund"]["status"] == "succeeded").await;
+        assert_eq!(now["status"], "refunded");
         let refunds = stripe.refunds_of(&intent_id).await;
         assert_eq!(refunds.len(), 1, "one refund in Stripe: {refunds:?}");
         assert_eq!(refunds[0]["amount"], 25_000);
-        let now = s.pledge(&id).await;
-        assert_eq!(now["status"], "refunded");
-        assert_eq!(now["refund"]["status"], "succeeded");
         assert_eq!(now["refund"]["method"], "card");
         // Stripe's own confirmation afterwards changes nothing.
         let charge = json!({"id": "ch_1", "object": "charge", "payment_intent": intent_id, "amount_refunded": 25_000});
@@ -289,6 +288,33 @@ both_backends! {
         let expected: Vec<(String, String)> = [("pledge", "pending"), ("pledge", "post"), ("refund", "pending"), ("refund", "post")]
             .iter().map(|(k, p)| (k.to_string(), p.to_string())).collect();
         assert_eq!(s.ledger().await, expected);
+        s.assert_balanced().await;
+    }
+
+    async fn a_cancel_repeated_with_one_idempotency_key_answers_the_same_refund(backend) {
+        let stripe = StripeFake::start();
+        let s = scene(backend, &stripe.url(), 3600).await;
+        let ann = s.app.investor("ann").await;
+        let pledge = s.card_pledge(&ann, 10_000, "card-1").await;
+        let id = pledge.body["id"].as_str().unwrap().to_owned();
+        let intent_id = intent_of(&pledge.body);
+        let paid = stripe.pay(&intent_id).await;
+        let (signature, body) = signed_event("evt_paid", "payment_intent.succeeded", &paid, WEBHOOK_SECRET, 0);
+        s.webhook(Some(&signature), &body).await.expect(200);
+        let cancel = || async {
+            let response = s.app.client.post(format!("{}/api/v1/pledges/{id}/cancel", s.app.address))
+                .bearer_auth(&ann.access_token).header("Idempotency-Key", "cancel-1").json(&json!({}))
+                .send().await.unwrap();
+            Answer::read(response).await
+        };
+        let answers = futures_util::future::join_all((0..3).map(|_| cancel())).await;
+        for answer in &answers {
+            answer.expect(200);
+            assert_eq!(answer.body["status"], "refunded");
+            assert_eq!(answer.body["refund"]["id"], answers[0].body["refund"]["id"]);
+        }
+        s.wait_for(&id, "the refund", |p| p["refund"]["status"] == "succeeded").await;
+        assert_eq!(stripe.refunds_of(&intent_id).await.len(), 1);
         s.assert_balanced().await;
     }
 
