@@ -291,6 +291,43 @@ both_backends! {
         s.assert_balanced().await;
     }
 
+    async fn refunds_wait_out_a_stripe_outage_and_charge_refunded_confirms_them(backend) {
+        let mut stripe = StripeFake::start();
+        let s = scene(backend, &stripe.url(), 1).await;
+        let mut pledges = Vec::new();
+        for name in ["ann", "bob"] {
+            let investor = s.app.investor(name).await;
+            let pledge = s.card_pledge(&investor, 10_000, "card-1").await;
+            pledge.expect(201);
+            let intent_id = intent_of(&pledge.body);
+            let paid = stripe.pay(&intent_id).await;
+            let (signature, body) = signed_event(&format!("evt_{name}"), "payment_intent.succeeded", &paid, WEBHOOK_SECRET, 0);
+            s.webhook(Some(&signature), &body).await.expect(200);
+            pledges.push((investor, pledge.body["id"].as_str().unwrap().to_owned(), intent_id));
+        }
+        stripe.stop();
+        for (investor, id, _) in &pledges {
+            let cancel = s.app.post(&format!("/api/v1/pledges/{id}/cancel"), Some(&investor.access_token), &json!({})).await;
+            cancel.expect(200);
+            assert_eq!(cancel.body["status"], "refunded");
+            assert_eq!(cancel.body["refund"]["status"], "pending", "Stripe is down: the refund waits");
+        }
+        s.assert_balanced().await;
+        // Ann's refund is made in Stripe by other means; Stripe's charge.refunded confirms it.
+        let (_, ann_pledge, ann_intent) = &pledges[0];
+        let charge = json!({"id": "ch_ann", "object": "charge", "payment_intent": ann_intent, "amount_refunded": 10_000});
+        let (signature, body) = signed_event("evt_ann_refunded", "charge.refunded", &charge, WEBHOOK_SECRET, 0);
+        s.webhook(Some(&signature), &body).await.expect(200);
+        assert_eq!(s.pledge(ann_pledge).await["refund"]["status"], "succeeded");
+        // Stripe comes back: the reconciliation job sends Bob's refund, once.
+        stripe.resume();
+        let (_, bob_pledge, bob_intent) = &pledges[1];
+        s.wait_for(bob_pledge, "Bob's refund", |p| p["refund"]["status"] == "succeeded").await;
+        assert_eq!(stripe.refunds_of(bob_intent).await.len(), 1);
+        assert_eq!(stripe.refunds_of(ann_intent).await.len(), 0, "Ann's confirmed refund is not sent again");
+        s.assert_balanced().await;
+    }
+
     async fn a_cancel_repeated_with_one_idempotency_key_answers_the_same_refund(backend) {
         let stripe = StripeFake::start();
         let s = scene(backend, &stripe.url(), 3600).await;

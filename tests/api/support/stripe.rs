@@ -1,6 +1,7 @@
 //! A local Stripe for the tests: `localstripe` (PyPI) in the project-local virtualenv that
-//! `scripts/test` makes (`CS_TEST_PYTHON`), on 127.0.0.1 with fresh in-memory state (its
-//! habit of pickling every change to /tmp is switched off, so parallel tests share nothing).
+//! `scripts/test` makes (`CS_TEST_PYTHON`), on 127.0.0.1. Its state is pickled to a file of the
+//! test's own (not the shared /tmp/localstripe.pickle), so parallel tests share nothing and a
+//! fake stopped and resumed (Stripe down for a while) keeps its payments.
 //! The tests act as the investor's browser through it (attach a test card and confirm) and sign
 //! webhook events themselves with the test secret.
 
@@ -14,9 +15,17 @@ pub const SECRET_KEY: &str = "sk_test_community_shares";
 pub const WEBHOOK_SECRET: &str = "whsec_community_shares_test";
 
 const LAUNCHER: &str = r#"
-import sys
+import os, pickle, sys
 import localstripe.resources as resources
-resources.Store.dump_to_disk = lambda self: None
+state = sys.argv[2]
+def dump(self):
+    with open(state + ".tmp", "wb") as f:
+        pickle.dump(dict(self), f, protocol=pickle.HIGHEST_PROTOCOL)
+    os.replace(state + ".tmp", state)
+resources.Store.dump_to_disk = dump
+if os.path.exists(state):
+    with open(state, "rb") as f:
+        dict.update(resources.store, pickle.load(f))
 from localstripe.server import app
 from aiohttp import web
 web.run_app(app, host="127.0.0.1", port=int(sys.argv[1]), print=None)
@@ -26,6 +35,7 @@ pub struct StripeFake {
     pub port: u16,
     child: Option<Child>,
     client: reqwest::Client,
+    state: tempfile::TempDir,
 }
 
 fn python() -> String {
@@ -55,6 +65,7 @@ impl StripeFake {
             port,
             child: None,
             client: reqwest::Client::new(),
+            state: tempfile::tempdir().expect("temp dir"),
         }
     }
 
@@ -65,6 +76,7 @@ impl StripeFake {
     pub fn resume(&mut self) {
         let child = Command::new(python())
             .args(["-c", LAUNCHER, &self.port.to_string()])
+            .arg(self.state.path().join("store.pickle"))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -143,12 +155,19 @@ impl StripeFake {
     }
 }
 
-impl Drop for StripeFake {
-    fn drop(&mut self) {
+impl StripeFake {
+    /// Stops the fake (Stripe unreachable); `resume` brings it back with its state.
+    pub fn stop(&mut self) {
         if let Some(mut child) = self.child.take() {
             let _ = child.kill();
             let _ = child.wait();
         }
+    }
+}
+
+impl Drop for StripeFake {
+    fn drop(&mut self) {
+        self.stop();
     }
 }
 
