@@ -7,6 +7,7 @@ use validator::Validate;
 
 use crate::api::access::{MaybeCaller, OfferAdmin, OfferManager, PlatformAdmin, SocietyAdmin};
 use crate::api::extract::Json;
+use crate::api::pledges::{run_idempotent, MaybeIdempotencyKey};
 use crate::api::problem::Problem;
 use crate::api::rules;
 use crate::clock;
@@ -220,15 +221,29 @@ pub async fn close_offer(
     act(&state, id.into_inner(), OfferAction::Close, admin.0.user_id).await
 }
 
-/// Cancels an offer that has not closed.
+/// Cancels an offer that has not closed: its pending pledges are cancelled and its paid ones
+/// refunded (card refunds through Stripe by the reconciliation job, bank refunds listed for the
+/// society's treasurer), its match commitments released. Takes an optional `Idempotency-Key`
+/// (a repeat with it answers the first answer; without one a repeat is 409).
 #[utoipa::path(post, path = "/api/v1/offers/{id}/cancel", tag = "offers", security(("bearer" = [])),
-    params(("id" = String, Path)),
+    params(("id" = String, Path), ("Idempotency-Key" = Option<String>, Header)),
     responses(
         (status = 200, body = OfferView),
         (status = 409, description = "Already closed or cancelled", body = Problem, content_type = "application/problem+json"),
     ))]
-pub async fn cancel_offer(state: web::Data<AppState>, manager: OfferManager) -> Result<HttpResponse, AppError> {
-    act(&state, manager.offer.id, OfferAction::Cancel, manager.caller.user_id).await
+pub async fn cancel_offer(
+    state: web::Data<AppState>,
+    manager: OfferManager,
+    key: MaybeIdempotencyKey,
+) -> Result<HttpResponse, AppError> {
+    let offer_id = manager.offer.id;
+    let user_id = manager.caller.user_id;
+    let path = format!("/api/v1/offers/{offer_id}/cancel");
+    let actor = Actor::User(user_id.clone());
+    run_idempotent(&state, &user_id, key, &path, &serde_json::json!({}), move |conn| {
+        Ok((200, offers::act(conn, &offer_id, OfferAction::Cancel, &actor)?))
+    })
+    .await
 }
 
 #[derive(Deserialize, IntoParams)]

@@ -296,7 +296,17 @@ both_backends! {
         let paid = s.app.pledge(&ann, &s.offer, 25_000).await.body;
         let unpaid = s.app.pledge(&bob, &s.offer, 10_000).await.body;
         receipt(&s, paid["payment"]["bank_reference"].as_str().unwrap(), 25_000).await.expect(201);
-        s.app.post(&format!("/api/v1/offers/{}/cancel", s.offer), Some(&s.platform.access_token), &json!({})).await.expect(200);
+        let cancel = || async {
+            let response = s.app.client.post(format!("{}/api/v1/offers/{}/cancel", s.app.address, s.offer))
+                .bearer_auth(&s.platform.access_token).header("Idempotency-Key", "cancel-offer").json(&json!({}))
+                .send().await.unwrap();
+            Answer::read(response).await
+        };
+        cancel().await.expect(200);
+        let repeat = cancel().await;
+        repeat.expect(200);
+        assert_eq!(repeat.body["status"], "cancelled");
+        s.app.post(&format!("/api/v1/offers/{}/cancel", s.offer), Some(&s.platform.access_token), &json!({})).await.expect(409);
         assert_eq!(offer(&s).await["status"], "cancelled");
         let s = &s;
         let get = |id: String| async move { s.app.get(&format!("/api/v1/pledges/{id}"), Some(&s.platform.access_token)).await };
