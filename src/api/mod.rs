@@ -3,6 +3,7 @@
 
 pub mod access;
 pub mod accounts;
+pub mod closeout;
 pub mod email;
 pub mod extract;
 pub mod funding;
@@ -72,6 +73,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .service(web::resource("/pledges/{id}/cancel").post(pledges::cancel_pledge))
                 .service(web::resource("/me/pledges").get(pledges::my_pledges))
                 .service(web::resource("/webhooks/stripe").post(payments::stripe_webhook))
+                .service(web::resource("/offers/{id}/register").get(closeout::register))
+                .service(web::resource("/me/holdings").get(closeout::holdings))
                 .service(web::resource("/offers/{id}/refunds").get(payments::offer_refunds))
                 .service(web::resource("/offers/{id}/refunds/{refund_id}/complete").post(payments::complete_refund))
                 .service(web::resource("/admin/ledger/verify").get(pledges::verify_ledger))
@@ -145,6 +148,8 @@ pub async fn not_found() -> Result<HttpResponse, AppError> {
         payments::stripe_webhook,
         payments::offer_refunds,
         payments::complete_refund,
+        closeout::register,
+        closeout::holdings,
         funding::create_fund,
         funding::get_fund,
         funding::apply,

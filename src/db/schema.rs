@@ -115,6 +115,8 @@ diesel::table! {
         opened_at -> Nullable<Timestamp>,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+        allocated_pence -> BigInt,
+        match_allocated_pence -> BigInt,
     }
 }
 
@@ -298,6 +300,22 @@ diesel::table! {
 }
 
 diesel::table! {
+    share_register (id) {
+        id -> Text,
+        society_id -> Text,
+        offer_id -> Text,
+        member_kind -> Text,
+        member_id -> Text,
+        name -> Text,
+        address -> Nullable<Text>,
+        email -> Nullable<Text>,
+        shares -> BigInt,
+        amount_pence -> BigInt,
+        entered_at -> Timestamp,
+    }
+}
+
+diesel::table! {
     stripe_events (id) {
         id -> Text,
         #[sql_name = "type"]
@@ -317,6 +335,8 @@ diesel::joinable!(pledges -> users (investor_id));
 diesel::joinable!(bank_receipts -> pledges (pledge_id));
 diesel::joinable!(card_payments -> pledges (pledge_id));
 diesel::joinable!(refunds -> pledges (pledge_id));
+diesel::joinable!(share_register -> societies (society_id));
+diesel::joinable!(share_register -> offers (offer_id));
 diesel::joinable!(offers -> societies (society_id));
 diesel::joinable!(offer_audit -> offers (offer_id));
 diesel::joinable!(refresh_tokens -> refresh_families (family_id));
@@ -348,4 +368,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     card_payments,
     refunds,
     stripe_events,
+    share_register,
 );

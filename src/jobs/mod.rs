@@ -11,7 +11,7 @@ use tracing::Instrument;
 
 use crate::db::{spawn_blocking_in_span, Db};
 use crate::error::AppError;
-use crate::services::{idempotency, offers, payments, pledges, sessions};
+use crate::services::{closeout, idempotency, offers, payments, pledges, sessions};
 use crate::state::AppState;
 use crate::{clock, notify};
 
@@ -50,6 +50,11 @@ fn jobs() -> Vec<Job> {
             name: "offer_transitions",
             every: |_| Duration::ZERO,
             run: Run::Blocking(|db, _| db.with_writer_turn(|conn| offers::run_due_transitions(conn, clock::now()))),
+        },
+        Job {
+            name: "close_out",
+            every: |_| Duration::ZERO,
+            run: Run::Blocking(|db, _| closeout::run_due(db, 200)),
         },
         Job {
             name: "purge_expired_sessions",

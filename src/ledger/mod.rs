@@ -42,6 +42,8 @@ pub enum AccountKind {
     Match,
     /// Card money that arrived for a pledge that had already ended, held until it is refunded.
     Suspense,
+    /// A society's share capital: what allocated offers raised.
+    Capital,
 }
 
 impl AccountKind {
@@ -54,6 +56,7 @@ impl AccountKind {
             AccountKind::Commitment => "commitment",
             AccountKind::Match => "match",
             AccountKind::Suspense => "suspense",
+            AccountKind::Capital => "capital",
         }
     }
 

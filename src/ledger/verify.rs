@@ -145,6 +145,12 @@ struct OfferCheck {
     live_count: i64,
     #[diesel(sql_type = BigInt)]
     live_investors: i64,
+    #[diesel(sql_type = BigInt)]
+    allocated_pence: i64,
+    #[diesel(sql_type = BigInt)]
+    match_allocated_pence: i64,
+    #[diesel(sql_type = BigInt)]
+    register_sum: i64,
 }
 
 const OFFER_CHECK: &str = "
@@ -162,10 +168,31 @@ SELECT o.id, o.community_pledged_pence, o.community_paid_pence, o.match_pence, o
        CAST((SELECT COUNT(*) FROM pledges p
             WHERE p.offer_id = o.id AND p.status IN ('pending', 'paid', 'allocated')) AS BIGINT) AS live_count,
        CAST((SELECT COUNT(DISTINCT p.investor_id) FROM pledges p
-            WHERE p.offer_id = o.id AND p.status IN ('pending', 'paid', 'allocated')) AS BIGINT) AS live_investors
+            WHERE p.offer_id = o.id AND p.status IN ('pending', 'paid', 'allocated')) AS BIGINT) AS live_investors,
+       o.allocated_pence, o.match_allocated_pence,
+       CAST(COALESCE((SELECT SUM(r.amount_pence) FROM share_register r WHERE r.offer_id = o.id), 0) AS BIGINT) AS register_sum
 FROM offers o LEFT JOIN ledger_accounts e ON e.id = 'escrow:' || o.id
      LEFT JOIN ledger_accounts m ON m.id = 'match:' || o.id
 ORDER BY o.id";
+
+/// Each society's capital account against what its offers allocated.
+const CAPITAL_CHECK: &str = "
+SELECT s.id AS society_id,
+       CAST(COALESCE(a.credits_posted - a.debits_posted, 0) AS BIGINT) AS balance,
+       CAST(COALESCE((SELECT SUM(o.allocated_pence + o.match_allocated_pence) FROM offers o
+            WHERE o.society_id = s.id), 0) AS BIGINT) AS allocated
+FROM societies s LEFT JOIN ledger_accounts a ON a.id = 'capital:' || s.id
+ORDER BY s.id";
+
+#[derive(QueryableByName)]
+struct CapitalCheck {
+    #[diesel(sql_type = Text)]
+    society_id: String,
+    #[diesel(sql_type = BigInt)]
+    balance: i64,
+    #[diesel(sql_type = BigInt)]
+    allocated: i64,
+}
 
 #[derive(QueryableByName)]
 struct Count {
@@ -228,13 +255,13 @@ fn checks(conn: &mut DbConnection) -> Result<Verification, AppError> {
     for o in &offers {
         let pairs = [
             (
-                "community_pledged_pence vs escrow balance",
-                o.community_pledged_pence,
+                "community_pledged_pence less allocated_pence vs escrow balance",
+                o.community_pledged_pence - o.allocated_pence,
                 o.escrow_net,
             ),
             (
-                "community_paid_pence vs escrow posted balance",
-                o.community_paid_pence,
+                "community_paid_pence less allocated_pence vs escrow posted balance",
+                o.community_paid_pence - o.allocated_pence,
                 o.escrow_paid,
             ),
             (
@@ -249,7 +276,16 @@ fn checks(conn: &mut DbConnection) -> Result<Verification, AppError> {
             ),
             ("pledge_count vs live pledges", o.pledge_count, o.live_count),
             ("investor_count vs live investors", o.investor_count, o.live_investors),
-            ("match_pence vs match account balance", o.match_pence, o.match_net),
+            (
+                "match_pence less match_allocated_pence vs match account balance",
+                o.match_pence - o.match_allocated_pence,
+                o.match_net,
+            ),
+            (
+                "allocated_pence plus match_allocated_pence vs the share register",
+                o.allocated_pence + o.match_allocated_pence,
+                o.register_sum,
+            ),
             (
                 "match_pence vs approved applications",
                 o.match_pence,
@@ -263,6 +299,15 @@ fn checks(conn: &mut DbConnection) -> Result<Verification, AppError> {
         }
         if o.community_pledged_pence + o.match_pence > o.max_target_pence {
             problems.push(format!("offer {}: community plus match exceeds max_target_pence", o.id));
+        }
+    }
+    let capital: Vec<CapitalCheck> = diesel::sql_query(CAPITAL_CHECK).load(conn)?;
+    for c in &capital {
+        if c.balance != c.allocated {
+            problems.push(format!(
+                "society {}: capital account {} ≠ allocated offers {}",
+                c.society_id, c.balance, c.allocated
+            ));
         }
     }
     let transfers: Vec<Count> =

@@ -29,6 +29,8 @@ pub enum Kind {
     ApplicationDecided,
     Commitment,
     RefundStarted,
+    SharesIssued,
+    OfferDecided,
 }
 
 impl Kind {
@@ -43,11 +45,13 @@ impl Kind {
             Kind::ApplicationDecided => "application_decided",
             Kind::Commitment => "commitment",
             Kind::RefundStarted => "refund_started",
+            Kind::SharesIssued => "shares_issued",
+            Kind::OfferDecided => "offer_decided",
         }
     }
 }
 
-const TEMPLATES: [(&str, &str); 18] = [
+const TEMPLATES: [(&str, &str); 22] = [
     ("welcome.txt", include_str!("../../templates/email/welcome.txt")),
     ("welcome.html", include_str!("../../templates/email/welcome.html")),
     (
@@ -107,6 +111,22 @@ const TEMPLATES: [(&str, &str); 18] = [
     (
         "refund_started.html",
         include_str!("../../templates/email/refund_started.html"),
+    ),
+    (
+        "shares_issued.txt",
+        include_str!("../../templates/email/shares_issued.txt"),
+    ),
+    (
+        "shares_issued.html",
+        include_str!("../../templates/email/shares_issued.html"),
+    ),
+    (
+        "offer_decided.txt",
+        include_str!("../../templates/email/offer_decided.txt"),
+    ),
+    (
+        "offer_decided.html",
+        include_str!("../../templates/email/offer_decided.html"),
     ),
 ];
 
@@ -324,7 +344,7 @@ mod tests {
             "account_name": "Riverside", "sort_code": "12-34-56", "account_number": "12345678", "reference": "CSK7M29QXT2",
             "cancellable_until": "7 Dec 2026", "how": "expired", "closes_at": "9 Dec 2026", "min_target": "£10,000.00",
             "max_target": "£30,000.00", "pledged": "£5,000.00", "matched": "£0.00", "fund": "Booster", "decision": "approved",
-            "commitment": "£5,000.00", "reason": "n/a", "card": false, "event": "made", "available": "£45,000.00",
+            "commitment": "£5,000.00", "reason": "n/a", "card": false, "society": "Riverside Energy", "outcome": "failed", "raised": "£9,000.00", "event": "made", "available": "£45,000.00",
         });
         for kind in [
             Kind::Welcome,
@@ -336,6 +356,8 @@ mod tests {
             Kind::ApplicationDecided,
             Kind::Commitment,
             Kind::RefundStarted,
+            Kind::SharesIssued,
+            Kind::OfferDecided,
         ] {
             let rendered = render(kind, &context).unwrap();
             assert!(!rendered.subject.is_empty() && !rendered.text.is_empty(), "{kind:?}");

@@ -110,7 +110,7 @@ pub struct FundSummary {
     pub name: String,
     pub rule: Rule,
     pub budget_pence: Pence,
-    /// Outstanding commitments to approved offers.
+    /// Outstanding commitments to approved offers (for an allocated offer, its match).
     pub committed_pence: Pence,
     /// Match currently given to pledges.
     pub matched_pence: Pence,
@@ -186,13 +186,28 @@ pub fn create_fund(
 
 pub fn summary(conn: &mut DbConnection, fund_id: &str) -> Result<FundSummary, AppError> {
     let fund = get_fund(conn, fund_id)?;
-    let applications: Vec<ApplicationRow> = match_applications::table
+    let rows: Vec<(ApplicationRow, String)> = match_applications::table
         .inner_join(offers::table)
         .filter(match_applications::fund_id.eq(fund_id))
         .filter(match_applications::status.eq_any(["approved", "released"]))
         .order(match_applications::id)
-        .select(ApplicationRow::as_select())
+        .select((ApplicationRow::as_select(), offers::status))
         .load(conn)?;
+    // Once an offer is allocated its match is spent and the rest of the commitment is back in
+    // the fund: the commitment that counts is the match.
+    let outstanding = |(a, status): &(ApplicationRow, String)| {
+        if status == OfferStatus::Allocated.as_str() {
+            a.match_pence
+        } else {
+            a.commitment_pence
+        }
+    };
+    let committed: i64 = rows
+        .iter()
+        .filter(|(a, _)| a.status == "approved")
+        .map(outstanding)
+        .sum();
+    let applications: Vec<ApplicationRow> = rows.into_iter().map(|(a, _)| a).collect();
     let sum = |status: &str, pick: fn(&ApplicationRow) -> i64| {
         applications
             .iter()
@@ -200,7 +215,6 @@ pub fn summary(conn: &mut DbConnection, fund_id: &str) -> Result<FundSummary, Ap
             .map(pick)
             .sum::<i64>()
     };
-    let committed = sum("approved", |a| a.commitment_pence);
     // Offers not yet open are not the public's to know of: they count in the totals only.
     let public: Vec<String> = offers::table
         .filter(offers::id.eq_any(applications.iter().map(|a| a.offer_id.clone()).collect::<Vec<_>>()))

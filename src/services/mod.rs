@@ -2,6 +2,7 @@
 //! the pure rules in `domain`. Handlers call these and only map the results to JSON.
 
 pub mod accounts;
+pub mod closeout;
 pub mod funding;
 pub mod idempotency;
 pub mod offers;

@@ -386,6 +386,25 @@ fn rows() -> Vec<Row> {
             special: Special::Csv,
         },
         Row {
+            // The offer is open: its register is not written yet (409) for those who may see it.
+            method: "get",
+            path: "/api/v1/offers/{id}/register",
+            id: pledged_offer,
+            expect: [401, 403, 403, 409, 403, 403, 409],
+            body: none,
+            fresh_session: false,
+            special: Special::None,
+        },
+        Row {
+            method: "get",
+            path: "/api/v1/me/holdings",
+            id: no_id,
+            expect: [401, 200, 200, 200, 200, 200, 200],
+            body: none,
+            fresh_session: false,
+            special: Special::None,
+        },
+        Row {
             method: "get",
             path: "/api/v1/offers/{id}/refunds",
             id: pledged_offer,

@@ -5,6 +5,7 @@ mod support;
 mod access_matrix;
 mod accounts;
 mod cli;
+mod closeout;
 mod email;
 mod errors;
 mod funding;

@@ -178,10 +178,15 @@ both_backends! {
         let s = scene(backend).await;
         let body = with(offer_body(), json!({"closes_at": (chrono::Utc::now() + chrono::Duration::seconds(2)).to_rfc3339()}));
         let id = s.app.approved_offer(&s.admin, &s.platform, &s.society, &body).await;
-        s.app.wait_for_status(&id, None, "closed").await;
+        // It closes, and with nothing raised the close-out decides at once that it failed.
+        s.app.wait_for_status(&id, None, "failed").await;
         let audit = s.app.get(&format!("/api/v1/offers/{id}/audit"), Some(&s.admin.access_token)).await;
-        let last = audit.body.as_array().unwrap().last().unwrap().clone();
-        assert_eq!((last["from_status"].clone(), last["to_status"].clone(), last["actor"].clone()), (json!("open"), json!("closed"), json!("scheduler")));
+        let moves: Vec<(Value, Value, Value)> = audit.body.as_array().unwrap().iter()
+            .map(|a| (a["from_status"].clone(), a["to_status"].clone(), a["actor"].clone())).collect();
+        assert_eq!(&moves[moves.len() - 2..], &[
+            (json!("open"), json!("closed"), json!("scheduler")),
+            (json!("closed"), json!("failed"), json!("scheduler")),
+        ]);
     }
 
     async fn offers_are_cancelled_before_they_close(backend) {
@@ -324,7 +329,8 @@ both_backends! {
         let a = TestApp::spawn_with(backend, first.database.share(), fast).await;
         let b = TestApp::spawn_with(backend, first.database.share(), fast).await;
         for id in &ids {
-            a.wait_for_status(id, Some(&admin.access_token), "closed").await;
+            // Closed, then decided by the close-out (nothing was raised: failed).
+            a.wait_for_status(id, Some(&admin.access_token), "failed").await;
         }
         let rows: Vec<(String, Option<String>, String)> = b
             .with_db(|conn| {
@@ -337,8 +343,9 @@ both_backends! {
         for id in &ids {
             let opened = rows.iter().filter(|r| &r.0 == id && r.2 == "open").count();
             let closed = rows.iter().filter(|r| &r.0 == id && r.2 == "closed").count();
-            assert_eq!((opened, closed), (1, 1), "offer {id}: opened {opened} times, closed {closed} times");
+            let failed = rows.iter().filter(|r| &r.0 == id && r.2 == "failed").count();
+            assert_eq!((opened, closed, failed), (1, 1, 1), "offer {id}: opened {opened}, closed {closed}, failed {failed} times");
         }
-        assert_eq!(rows.len(), 2 * count);
+        assert_eq!(rows.len(), 3 * count);
     }
 }

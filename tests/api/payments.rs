@@ -1,8 +1,6 @@
 //! Card payments through the real async-stripe client against localstripe, signed webhooks,
 //! reconciliation when Stripe was unreachable or a webhook was lost, and refunds.
 
-use std::time::{Duration, Instant};
-
 use secrecy::SecretString;
 use serde_json::{json, Value};
 
@@ -111,15 +109,9 @@ impl Scene {
 
     /// Polls the pledge (as the platform admin) until `done` holds (at most 30 s).
     async fn wait_for(&self, id: &str, what: &str, done: impl Fn(&Value) -> bool) -> Value {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            let pledge = self.pledge(id).await;
-            if done(&pledge) {
-                return pledge;
-            }
-            assert!(Instant::now() < deadline, "timed out waiting for {what}: {pledge}");
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        self.app
+            .wait_for_pledge(id, &self.platform.access_token, what, done)
+            .await
     }
 }
 

@@ -410,6 +410,24 @@ impl TestApp {
         id
     }
 
+    /// Polls the pledge (seen with `token`) until `done` holds (at most 30 s).
+    pub async fn wait_for_pledge(&self, id: &str, token: &str, what: &str, done: impl Fn(&Value) -> bool) -> Value {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        loop {
+            let pledge = self.get(&format!("/api/v1/pledges/{id}"), Some(token)).await;
+            pledge.expect(200);
+            if done(&pledge.body) {
+                return pledge.body;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "timed out waiting for {what}: {}",
+                pledge.text
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+    }
+
     /// Polls the offer until it reaches `status` (at most 20 s).
     pub async fn wait_for_status(&self, offer: &str, token: Option<&str>, status: &str) -> Value {
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);

@@ -1,0 +1,122 @@
+//! The share register of an allocated offer, and an investor's holdings.
+
+use actix_web::{web, HttpResponse};
+use serde::Deserialize;
+use utoipa::IntoParams;
+
+use crate::api::access::OfferManager;
+use crate::api::problem::Problem;
+use crate::domain::money::Pence;
+use crate::error::AppError;
+use crate::services::closeout::{self, Holding, RegisterEntry};
+use crate::services::sessions::Caller;
+use crate::state::AppState;
+
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct RegisterQuery {
+    /// `json` (default) or `csv`.
+    format: Option<String>,
+}
+
+/// A spreadsheet would run a cell starting with one of these as a formula.
+fn spreadsheet_safe(text: &str) -> String {
+    if text.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        format!("'{text}")
+    } else {
+        text.to_owned()
+    }
+}
+
+fn register_csv(entries: &[RegisterEntry]) -> Result<Vec<u8>, AppError> {
+    let failed = |e: csv::Error| AppError::Internal(anyhow::anyhow!("writing the register CSV: {e}"));
+    let mut writer = csv::Writer::from_writer(Vec::new());
+    writer
+        .write_record([
+            "member_id",
+            "member_kind",
+            "name",
+            "address",
+            "email",
+            "shares",
+            "amount_paid",
+            "date_entered",
+            "votes",
+        ])
+        .map_err(failed)?;
+    for e in entries {
+        writer
+            .write_record([
+                e.member_id.clone(),
+                e.member_kind.clone(),
+                spreadsheet_safe(&e.name),
+                spreadsheet_safe(e.address.as_deref().unwrap_or("")),
+                spreadsheet_safe(e.email.as_deref().unwrap_or("")),
+                e.shares.to_string(),
+                Pence::new(e.amount_pence).to_string(),
+                e.entered_at.format("%Y-%m-%d").to_string(),
+                e.votes.to_string(),
+            ])
+            .map_err(failed)?;
+    }
+    writer
+        .into_inner()
+        .map_err(|e| AppError::Internal(anyhow::anyhow!("writing the register CSV: {e}")))
+}
+
+/// The share register the offer wrote at allocation: one entry per member (investors, and
+/// funders whose match became shares) with the statutory fields and one vote each.
+/// `?format=csv` answers `text/csv`. 409 before the offer is allocated.
+#[utoipa::path(get, path = "/api/v1/offers/{id}/register", tag = "close-out", security(("bearer" = [])),
+    params(("id" = String, Path), RegisterQuery),
+    responses(
+        (status = 200, body = [RegisterEntry]),
+        (status = 409, description = "Not allocated (yet)", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "An unknown format", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn register(
+    state: web::Data<AppState>,
+    manager: OfferManager,
+    query: web::Query<RegisterQuery>,
+) -> Result<HttpResponse, AppError> {
+    let csv = match query.format.as_deref() {
+        None | Some("json") => false,
+        Some("csv") => true,
+        Some(_) => return Err(AppError::field("format", "must be json or csv")),
+    };
+    let offer_id = manager.offer.id;
+    let id = offer_id.clone();
+    let entries = state.db.run(move |conn| closeout::register(conn, &id)).await?;
+    if !csv {
+        return Ok(HttpResponse::Ok().json(entries));
+    }
+    Ok(HttpResponse::Ok()
+        .content_type("text/csv; charset=utf-8")
+        .insert_header((
+            "Content-Disposition",
+            format!("attachment; filename=\"register-{offer_id}.csv\""),
+        ))
+        .body(register_csv(&entries)?))
+}
+
+/// The shares the caller holds, by society (from the registers of allocated offers).
+#[utoipa::path(get, path = "/api/v1/me/holdings", tag = "close-out", security(("bearer" = [])),
+    responses((status = 200, body = [Holding])))]
+pub async fn holdings(state: web::Data<AppState>, caller: Caller) -> Result<HttpResponse, AppError> {
+    let holdings = state
+        .db
+        .run(move |conn| closeout::holdings(conn, &caller.user_id))
+        .await?;
+    Ok(HttpResponse::Ok().json(holdings))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cells_that_a_spreadsheet_would_run_are_quoted() {
+        assert_eq!(spreadsheet_safe("=HYPERLINK(\"x\")"), "'=HYPERLINK(\"x\")");
+        assert_eq!(spreadsheet_safe("@SUM(A1)"), "'@SUM(A1)");
+        assert_eq!(spreadsheet_safe("Ann Example"), "Ann Example");
+    }
+}
