@@ -278,6 +278,8 @@ pub struct JobSettings {
     pub tick_ms: u64,
     /// How often to look for offers closing within 48 hours (0: every tick).
     pub reminder_interval_secs: u64,
+    /// Pledges (or matches) allocated or refunded per close-out step (one transaction each).
+    pub closeout_batch: i64,
 }
 
 impl Default for JobSettings {
@@ -285,6 +287,7 @@ impl Default for JobSettings {
         Self {
             tick_ms: 1_000,
             reminder_interval_secs: 60,
+            closeout_batch: 500,
         }
     }
 }
@@ -449,6 +452,9 @@ impl Settings {
         }
         if self.jobs.tick_ms == 0 {
             return Err(ConfigError::new("jobs.tick_ms", "must be at least 1"));
+        }
+        if !(1..=10_000).contains(&self.jobs.closeout_batch) {
+            return Err(ConfigError::new("jobs.closeout_batch", "must be between 1 and 10000"));
         }
         if self.offers.individual_cap_pence < 1 {
             return Err(ConfigError::new("offers.individual_cap_pence", "must be at least 1"));

@@ -54,7 +54,7 @@ fn jobs() -> Vec<Job> {
         Job {
             name: "close_out",
             every: |_| Duration::ZERO,
-            run: Run::Blocking(|db, _| closeout::run_due(db, 200)),
+            run: Run::Blocking(|db, state| closeout::run_due(db, 200, state.settings.jobs.closeout_batch)),
         },
         Job {
             name: "purge_expired_sessions",

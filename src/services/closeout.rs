@@ -36,9 +36,6 @@ use crate::services::offers::{self as offer_service, move_status, Actor, OfferRo
 use crate::services::pledges::{PledgeRow, PledgeStatus};
 use crate::services::refunds::{self as refund_service, RefundReason};
 
-/// Pledges (or matches) handled per step.
-pub const BATCH: i64 = 500;
-
 /// What one step did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Step {
@@ -58,24 +55,25 @@ fn pending_count(conn: &mut DbConnection, offer_id: &str) -> Result<i64, AppErro
         .first(conn)?)
 }
 
-fn paid_batch(conn: &mut DbConnection, offer_id: &str) -> Result<Vec<PledgeRow>, AppError> {
+fn paid_batch(conn: &mut DbConnection, offer_id: &str, batch: i64) -> Result<Vec<PledgeRow>, AppError> {
     Ok(pledges::table
         .filter(pledges::offer_id.eq(offer_id))
         .filter(pledges::status.eq(PledgeStatus::Paid.as_str()))
         .order(pledges::id)
-        .limit(BATCH)
+        .limit(batch)
         .select(PledgeRow::as_select())
         .load(conn)?)
 }
 
-/// One step of an offer's close-out. Call in a write transaction (it locks the offer's row).
-pub fn step(conn: &mut DbConnection, offer_id: &str, now: NaiveDateTime) -> Result<Step, AppError> {
+/// One step of an offer's close-out, handling at most `batch` pledges (or matches). Call in a
+/// write transaction (it locks the offer's row).
+pub fn step(conn: &mut DbConnection, offer_id: &str, now: NaiveDateTime, batch: i64) -> Result<Step, AppError> {
     offer_service::lock(conn, offer_id, now)?;
     let offer = offer_service::get(conn, offer_id)?;
     match offer.status()? {
         OfferStatus::Closed => decide(conn, &offer, now),
-        OfferStatus::Succeeded => allocate(conn, &offer, now),
-        OfferStatus::Failed => refund(conn, &offer, now),
+        OfferStatus::Succeeded => allocate(conn, &offer, now, batch),
+        OfferStatus::Failed => refund(conn, &offer, now, batch),
         OfferStatus::Cancelled => finish_refunds(conn, &offer, OfferStatus::Cancelled, now),
         _ => Ok(Step::Done),
     }
@@ -99,14 +97,14 @@ fn decide(conn: &mut DbConnection, offer: &OfferRow, now: NaiveDateTime) -> Resu
 }
 
 /// Succeeded: paid pledges in batches, then matches in batches, then the rest.
-fn allocate(conn: &mut DbConnection, offer: &OfferRow, now: NaiveDateTime) -> Result<Step, AppError> {
+fn allocate(conn: &mut DbConnection, offer: &OfferRow, now: NaiveDateTime, size: i64) -> Result<Step, AppError> {
     let capital = ledger::ensure_account(conn, AccountKind::Capital, &offer.society_id)?;
-    let batch = paid_batch(conn, &offer.id)?;
+    let batch = paid_batch(conn, &offer.id, size)?;
     if !batch.is_empty() {
         allocate_pledges(conn, offer, &batch, &capital, now)?;
         return Ok(Step::Progress);
     }
-    if allocate_matches(conn, offer, &capital, now)? {
+    if allocate_matches(conn, offer, &capital, now, size)? {
         return Ok(Step::Progress);
     }
     // What a fund committed beyond its match goes back to the fund.
@@ -348,6 +346,7 @@ fn allocate_matches(
     offer: &OfferRow,
     capital: &str,
     now: NaiveDateTime,
+    size: i64,
 ) -> Result<bool, AppError> {
     let batch: Vec<(String, String, i64, String, String, String)> = pledge_matches::table
         .inner_join(match_applications::table.inner_join(funds::table.inner_join(funders::table)))
@@ -356,7 +355,7 @@ fn allocate_matches(
         .filter(match_applications::status.eq("approved"))
         .filter(ledger_transfers::state.eq("pending"))
         .order((pledge_matches::application_id, pledge_matches::pledge_id))
-        .limit(BATCH)
+        .limit(size)
         .select((
             pledge_matches::application_id,
             pledge_matches::pledge_id,
@@ -404,10 +403,10 @@ fn allocate_matches(
 
 /// Failed: commitments released, then paid pledges refunded in batches; refunded once every
 /// refund is confirmed.
-fn refund(conn: &mut DbConnection, offer: &OfferRow, now: NaiveDateTime) -> Result<Step, AppError> {
+fn refund(conn: &mut DbConnection, offer: &OfferRow, now: NaiveDateTime, size: i64) -> Result<Step, AppError> {
     // Release first: with no approved fund left, refunding a pledge recomputes no match.
     funding::release_offer(conn, &offer.id)?;
-    let batch = paid_batch(conn, &offer.id)?;
+    let batch = paid_batch(conn, &offer.id, size)?;
     if !batch.is_empty() {
         for pledge in &batch {
             refund_service::refund_paid_pledge(conn, pledge, RefundReason::OfferFailed, now)?;
@@ -490,7 +489,7 @@ fn tell_organisations(
 /// most `max_steps` steps in all per call, so one huge offer does not starve the other jobs).
 /// Each step is its own write transaction (on SQLite, its own turn at the write lock, so
 /// requests go on between steps).
-pub fn run_due(db: &Db, max_steps: usize) -> Result<usize, AppError> {
+pub fn run_due(db: &Db, max_steps: usize, batch: i64) -> Result<usize, AppError> {
     let active: Vec<String> = offers::table
         .filter(
             offers::status
@@ -502,18 +501,28 @@ pub fn run_due(db: &Db, max_steps: usize) -> Result<usize, AppError> {
         .select(offers::id)
         .order(offers::id)
         .load(&mut db.conn()?)?;
+    // Round robin: one step of each offer per pass, so that one large offer does not hold up
+    // the others.
     let mut steps = 0;
-    for offer_id in active {
-        while steps < max_steps {
-            match db.write_blocking(|conn| step(conn, &offer_id, clock::now())) {
-                Ok(Step::Progress) => steps += 1,
-                Ok(Step::Waiting | Step::Done) => break,
+    let mut active = active;
+    while !active.is_empty() && steps < max_steps {
+        let mut still = Vec::with_capacity(active.len());
+        for offer_id in active {
+            if steps >= max_steps {
+                break;
+            }
+            match db.write_blocking(|conn| step(conn, &offer_id, clock::now(), batch)) {
+                Ok(Step::Progress) => {
+                    steps += 1;
+                    still.push(offer_id);
+                }
+                Ok(Step::Waiting | Step::Done) => {}
                 Err(e) => {
                     tracing::error!(%offer_id, error = %e, "close-out step failed; it is tried again next tick");
-                    break;
                 }
             }
         }
+        active = still;
     }
     Ok(steps)
 }

@@ -6,6 +6,7 @@ mod access_matrix;
 mod accounts;
 mod cli;
 mod closeout;
+mod crash;
 mod email;
 mod errors;
 mod funding;

@@ -1,0 +1,199 @@
+//! Close-out benchmark: an offer with N paid pledges (default 100,000) and a match fund is
+//! closed, and the close-out (decide, allocate every pledge and match into the share register,
+//! move the money to the society's capital) is timed, then the ledger is verified.
+//!
+//! `cargo run --release --example closeout_bench -- sqlite [pledges]`
+//! `cargo run --release --example closeout_bench -- postgres [pledges]` (needs
+//! CS_TEST_POSTGRES_URL; `scripts/bench` starts a throwaway PostgreSQL and runs both).
+//!
+//! The paid pledges are written straight into the database in bulk (the same rows a pledge and
+//! its bank receipt write: the investor, the pledge, its pending transfer and the post record,
+//! the balances and the offer's totals), because making 100,000 pledges through the API is
+//! the pledge benchmark's job, not this one's.
+
+use std::time::Instant;
+
+use community_shares::db::{Db, DbConnection};
+use community_shares::services::closeout;
+use diesel::prelude::*;
+use serde_json::{json, Value};
+
+mod common;
+use common::post;
+
+const AMOUNT: i64 = 1_000; // £10 each
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args: Vec<String> = std::env::args().collect();
+    let backend = args.get(1).map(String::as_str).unwrap_or("sqlite").to_owned();
+    let count: usize = args.get(2).and_then(|a| a.parse().ok()).unwrap_or(100_000);
+    // The server's own jobs are asleep: the close-out is run and timed here.
+    let bench = common::start(
+        &backend,
+        4,
+        |s| s.jobs.tick_ms = 3_600_000,
+        json!({
+        "min_target_pence": 100_000, "target_pence": 100_000, "max_target_pence": 100_000_000_000i64,
+        "min_holding_pence": 100, "max_holding_pence": 10_000_000}),
+    )
+    .await?;
+    let db = Db::connect(&bench.settings.database, bench.settings.database_target()?)?;
+    let seeded = Instant::now();
+    seed(&mut *db.conn()?, &bench.offer, count)?;
+    println!(
+        "{backend}: seeded {count} paid pledges in {:.1} s",
+        seeded.elapsed().as_secs_f64()
+    );
+
+    // A live match fund, approved now: £1 for £1 up to £250 per investor, £5,000 per offer.
+    let funder: Value = post(
+        &bench.http,
+        &bench.base,
+        "/api/v1/funders",
+        &bench.admin,
+        json!({"name": "Bench Fund"}),
+    )
+    .await?;
+    let funder = funder["id"].as_str().unwrap_or_default().to_owned();
+    post(
+        &bench.http,
+        &bench.base,
+        &format!("/api/v1/funders/{funder}/admins"),
+        &bench.admin,
+        json!({"email": "admin@bench.org"}),
+    )
+    .await?;
+    let fund: Value = post(&bench.http, &bench.base, &format!("/api/v1/funders/{funder}/funds"), &bench.admin,
+        json!({"name": "Bench", "budget_pence": 10_000_000, "rule": {"kind": "per_pledge", "ratio_num": 1, "ratio_den": 1,
+            "per_pledge_cap_pence": 25_000, "per_offer_cap_pence": 500_000, "trigger": {"kind": "none"}, "timing": "live"}})).await?;
+    let fund = fund["id"].as_str().unwrap_or_default().to_owned();
+    let application: Value = post(
+        &bench.http,
+        &bench.base,
+        &format!("/api/v1/offers/{}/match-applications", bench.offer),
+        &bench.admin,
+        json!({"fund_id": fund}),
+    )
+    .await?;
+    let application = application["id"].as_str().unwrap_or_default().to_owned();
+    post(
+        &bench.http,
+        &bench.base,
+        &format!("/api/v1/funds/{fund}/applications/{application}/approve"),
+        &bench.admin,
+        json!({"commitment_pence": 500_000}),
+    )
+    .await?;
+    post(
+        &bench.http,
+        &bench.base,
+        &format!("/api/v1/offers/{}/close", bench.offer),
+        &bench.admin,
+        json!({}),
+    )
+    .await?;
+
+    let started = Instant::now();
+    let mut steps = 0;
+    loop {
+        let done = closeout::run_due(&db, 1_000, bench.settings.jobs.closeout_batch)?;
+        steps += done;
+        if done == 0 {
+            break;
+        }
+    }
+    let took = started.elapsed();
+    let status: Value = bench
+        .http
+        .get(format!("{}/api/v1/offers/{}", bench.base, bench.offer))
+        .send()
+        .await?
+        .json()
+        .await?;
+    let verified = Instant::now();
+    let verdict = community_shares::ledger::verify::verify(&mut *db.conn()?)?;
+    println!(
+        "{backend}: close-out of {count} paid pledges (+ match) in {:.1} s = {:.0} pledges/s, {steps} steps of {}; status {}; ledger verify {:.1} s, balanced: {}",
+        took.as_secs_f64(),
+        count as f64 / took.as_secs_f64(),
+        bench.settings.jobs.closeout_batch,
+        status["status"],
+        verified.elapsed().as_secs_f64(),
+        verdict.balanced
+    );
+    anyhow::ensure!(
+        verdict.balanced,
+        "ledger problems: {:?}",
+        verdict.problems.iter().take(5).collect::<Vec<_>>()
+    );
+    Ok(())
+}
+
+/// `count` investors, each with one paid £10 bank pledge to `offer`, in multi-row inserts.
+fn seed(conn: &mut DbConnection, offer: &str, count: usize) -> anyhow::Result<()> {
+    use community_shares::ledger::{self, AccountKind};
+    let now = community_shares::clock::now().format("%Y-%m-%d %H:%M:%S").to_string();
+    let escrow = ledger::ensure_account(conn, AccountKind::Escrow, offer)?;
+    for chunk in (0..count).collect::<Vec<_>>().chunks(1_000) {
+        let ids: Vec<(String, String)> = chunk
+            .iter()
+            .map(|_| (community_shares::clock::new_id(), community_shares::clock::new_id()))
+            .collect();
+        let rows = |f: &dyn Fn(&(String, String)) -> String| ids.iter().map(f).collect::<Vec<_>>().join(",");
+        let statements = [
+            format!(
+                "INSERT INTO users (id, email, password_hash, display_name, is_platform_admin, full_name, address_line1, \
+                 town, postcode, date_of_birth, created_at, updated_at) VALUES {}",
+                rows(&|(u, _)| format!(
+                    "('{u}', '{u}@bench.org', 'x', 'Bench', FALSE, 'Bench Investor {u}', '1 Quay Street', 'Bristol', \
+                     'BS1 4DJ', '1980-05-01', '{now}', '{now}')"
+                ))
+            ),
+            format!(
+                "INSERT INTO ledger_accounts (id, kind, owner_id, debits_must_not_exceed_credits, debits_posted, created_at) VALUES {}",
+                rows(&|(u, _)| format!("('investor:{u}', 'investor', '{u}', FALSE, {AMOUNT}, '{now}')"))
+            ),
+            format!(
+                "INSERT INTO ledger_transfers (id, debit_account_id, credit_account_id, amount, kind, phase, state, cause, created_at) VALUES {}",
+                rows(&|(u, p)| format!(
+                    "('pledge:{p}', 'investor:{u}', '{escrow}', {AMOUNT}, 'pledge', 'pending', 'posted', 'pledge:{p}', '{now}')"
+                ))
+            ),
+            format!(
+                "INSERT INTO ledger_transfers (id, debit_account_id, credit_account_id, amount, kind, phase, state, pending_id, cause, created_at) VALUES {}",
+                rows(&|(u, p)| format!(
+                    "('pledge:{p}:post', 'investor:{u}', '{escrow}', {AMOUNT}, 'pledge', 'post', 'posted', 'pledge:{p}', 'bench', '{now}')"
+                ))
+            ),
+            format!(
+                "INSERT INTO pledges (id, offer_id, investor_id, status, amount_pence, shares, match_pence, payment_method, \
+                 transfer_id, cancellable_until, payment_due_at, paid_at, created_at, updated_at) VALUES {}",
+                rows(&|(u, p)| format!(
+                    "('{p}', '{offer}', '{u}', 'paid', {AMOUNT}, {}, 0, 'bank_transfer', 'pledge:{p}', '{now}', '{now}', '{now}', '{now}', '{now}')",
+                    AMOUNT / 100
+                ))
+            ),
+        ];
+        community_shares::db::write_transaction(conn, |c| {
+            for sql in &statements {
+                diesel::sql_query(sql.as_str()).execute(c)?;
+            }
+            let n = ids.len() as i64;
+            diesel::sql_query(format!(
+                "UPDATE ledger_accounts SET credits_posted = credits_posted + {} WHERE id = '{escrow}'",
+                n * AMOUNT
+            ))
+            .execute(c)?;
+            diesel::sql_query(format!(
+                "UPDATE offers SET community_pledged_pence = community_pledged_pence + {0}, \
+                 community_paid_pence = community_paid_pence + {0}, pledge_count = pledge_count + {n}, \
+                 investor_count = investor_count + {n} WHERE id = '{offer}'",
+                n * AMOUNT
+            ))
+            .execute(c)?;
+            Ok(())
+        })?;
+    }
+    Ok(())
+}
