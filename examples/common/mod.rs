@@ -174,25 +174,15 @@ pub async fn user_login(http: &reqwest::Client, base: &str, email: &str) -> anyh
 }
 
 pub async fn post(http: &reqwest::Client, base: &str, path: &str, token: &str, body: Value) -> anyhow::Result<Value> {
-    let response = http
-        .post(format!("{base}{path}"))
-        .bearer_auth(token)
-        .json(&body)
-        .send()
-        .await?;
-    let status = response.status();
-    let text = response.text().await?;
-    anyhow::ensure!(status.is_success(), "{path}: {status} {text}");
-    Ok(serde_json::from_str(&text)?)
+    send(http.post(format!("{base}{path}")), path, token, body).await
 }
 
 pub async fn put(http: &reqwest::Client, base: &str, path: &str, token: &str, body: Value) -> anyhow::Result<Value> {
-    let response = http
-        .put(format!("{base}{path}"))
-        .bearer_auth(token)
-        .json(&body)
-        .send()
-        .await?;
+    send(http.put(format!("{base}{path}")), path, token, body).await
+}
+
+async fn send(request: reqwest::RequestBuilder, path: &str, token: &str, body: Value) -> anyhow::Result<Value> {
+    let response = request.bearer_auth(token).json(&body).send().await?;
     let status = response.status();
     let text = response.text().await?;
     anyhow::ensure!(status.is_success(), "{path}: {status} {text}");

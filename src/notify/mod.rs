@@ -174,6 +174,77 @@ pub fn render(kind: Kind, context: &impl Serialize) -> Result<Rendered, AppError
     })
 }
 
+#[derive(Insertable)]
+#[diesel(table_name = outbox)]
+struct NewEmail<'a> {
+    id: String,
+    kind: &'a str,
+    recipient: &'a str,
+    subject: String,
+    body_text: String,
+    body_html: String,
+    dedupe_key: &'a str,
+    status: &'a str,
+    next_attempt_at: chrono::NaiveDateTime,
+    created_at: chrono::NaiveDateTime,
+}
+
+/// One email of a batch: its recipient, its template's context and its dedupe key.
+pub struct Queued {
+    pub recipient: String,
+    pub context: serde_json::Value,
+    pub dedupe_key: String,
+}
+
+/// Renders and queues many emails of one kind in one statement (a multi-row insert; a key
+/// already queued is skipped), for work that emails thousands at once (close-out).
+pub fn enqueue_many(conn: &mut DbConnection, kind: Kind, emails: &[Queued]) -> Result<(), AppError> {
+    if emails.is_empty() {
+        return Ok(());
+    }
+    let now = clock::now();
+    let rows = emails
+        .iter()
+        .map(|email| {
+            let rendered = render(kind, &email.context)?;
+            Ok(NewEmail {
+                id: clock::new_id(),
+                kind: kind.name(),
+                recipient: &email.recipient,
+                subject: rendered.subject,
+                body_text: rendered.text,
+                body_html: rendered.html,
+                dedupe_key: &email.dedupe_key,
+                status: "pending",
+                next_attempt_at: now,
+                created_at: now,
+            })
+        })
+        .collect::<Result<Vec<_>, AppError>>()?;
+    // Multi-row inserts do not go through the MultiConnection enum: one branch per backend.
+    // SQLite (in-process, no round trips) takes them one by one: diesel has no multi-row
+    // upsert for it.
+    match conn {
+        DbConnection::Postgresql(pg) => {
+            diesel::insert_into(outbox::table)
+                .values(&rows)
+                .on_conflict(outbox::dedupe_key)
+                .do_nothing()
+                .execute(pg)?;
+        }
+        DbConnection::Sqlite(lite) => {
+            for row in &rows {
+                diesel::insert_into(outbox::table)
+                    .values(row)
+                    .on_conflict(outbox::dedupe_key)
+                    .do_nothing()
+                    .execute(lite)?;
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Renders and queues one email to `recipient`. With a `dedupe_key`, a second email with the
 /// same key is not queued (one closing reminder per offer and admin, however often asked).
 pub fn enqueue(

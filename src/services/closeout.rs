@@ -15,7 +15,6 @@ use std::collections::HashMap;
 use chrono::NaiveDateTime;
 use diesel::dsl::count_star;
 use diesel::prelude::*;
-use diesel::sql_types::{BigInt, Nullable, Text, Timestamp};
 use serde::Serialize;
 use serde_json::json;
 use utoipa::ToSchema;
@@ -30,7 +29,7 @@ use crate::domain::money::Pence;
 use crate::domain::offer::OfferStatus;
 use crate::error::AppError;
 use crate::ledger::{self, AccountKind, NewTransfer, Resolution};
-use crate::notify::{self, Kind};
+use crate::notify::{self, Kind, Queued};
 use crate::services::funding;
 use crate::services::offers::{self as offer_service, move_status, Actor, OfferRow};
 use crate::services::pledges::{PledgeRow, PledgeStatus};
@@ -161,49 +160,58 @@ fn address(line1: Option<String>, line2: Option<String>, town: Option<String>, p
         .join(", ")
 }
 
-/// Adds shares to a member's entry in the offer's register (creating it).
-#[allow(clippy::too_many_arguments)]
-fn enter(
-    conn: &mut DbConnection,
-    offer: &OfferRow,
-    kind: &str,
-    member_id: &str,
-    name: &str,
-    address: Option<&str>,
-    email: Option<&str>,
+/// A member's shares to add to the offer's register.
+#[derive(Insertable)]
+#[diesel(table_name = share_register)]
+struct Entry<'a> {
+    id: String,
+    society_id: &'a str,
+    offer_id: &'a str,
+    member_kind: &'a str,
+    member_id: String,
+    name: String,
+    address: Option<String>,
+    email: Option<String>,
     shares: i64,
-    amount: i64,
-    now: NaiveDateTime,
-) -> Result<(), AppError> {
-    let sql = match conn {
-        DbConnection::Postgresql(_) => {
-            "INSERT INTO share_register (id, society_id, offer_id, member_kind, member_id, name, address, email, \
-             shares, amount_pence, entered_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
-             ON CONFLICT (offer_id, member_kind, member_id) DO UPDATE SET \
-             shares = share_register.shares + excluded.shares, \
-             amount_pence = share_register.amount_pence + excluded.amount_pence"
+    amount_pence: i64,
+    entered_at: NaiveDateTime,
+}
+
+/// Adds shares to members' entries in the offer's register (creating them). One entry per
+/// member in `entries` (a multi-row upsert may not touch a row twice).
+fn enter(conn: &mut DbConnection, entries: &[Entry<'_>]) -> Result<(), AppError> {
+    use diesel::upsert::excluded;
+    let conflict = (
+        share_register::offer_id,
+        share_register::member_kind,
+        share_register::member_id,
+    );
+    let add = (
+        share_register::shares.eq(share_register::shares + excluded(share_register::shares)),
+        share_register::amount_pence.eq(share_register::amount_pence + excluded(share_register::amount_pence)),
+    );
+    // Multi-row upserts do not go through the MultiConnection enum, and diesel has none for
+    // SQLite (in-process, no round trips): one branch per backend.
+    match conn {
+        DbConnection::Postgresql(pg) => {
+            diesel::insert_into(share_register::table)
+                .values(entries)
+                .on_conflict(conflict)
+                .do_update()
+                .set(add)
+                .execute(pg)?;
         }
-        DbConnection::Sqlite(_) => {
-            "INSERT INTO share_register (id, society_id, offer_id, member_kind, member_id, name, address, email, \
-             shares, amount_pence, entered_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
-             ON CONFLICT (offer_id, member_kind, member_id) DO UPDATE SET \
-             shares = share_register.shares + excluded.shares, \
-             amount_pence = share_register.amount_pence + excluded.amount_pence"
+        DbConnection::Sqlite(lite) => {
+            for entry in entries {
+                diesel::insert_into(share_register::table)
+                    .values(entry)
+                    .on_conflict(conflict)
+                    .do_update()
+                    .set(add)
+                    .execute(lite)?;
+            }
         }
-    };
-    diesel::sql_query(sql)
-        .bind::<Text, _>(clock::new_id())
-        .bind::<Text, _>(&offer.society_id)
-        .bind::<Text, _>(&offer.id)
-        .bind::<Text, _>(kind)
-        .bind::<Text, _>(member_id)
-        .bind::<Text, _>(name)
-        .bind::<Nullable<Text>, _>(address)
-        .bind::<Nullable<Text>, _>(email)
-        .bind::<BigInt, _>(shares)
-        .bind::<BigInt, _>(amount)
-        .bind::<Timestamp, _>(now)
-        .execute(conn)?;
+    }
     Ok(())
 }
 
@@ -264,37 +272,48 @@ fn allocate_pledges(
         .select(societies::name)
         .first(conn)?;
     let mut total = 0;
+    let mut entries: Vec<Entry<'_>> = Vec::with_capacity(batch.len());
+    let mut index: HashMap<&str, usize> = HashMap::new();
+    let mut emails = Vec::with_capacity(batch.len());
     for pledge in batch {
         let (_, display_name, full_name, line1, line2, town, postcode, email) = people
             .get(&pledge.investor_id)
             .cloned()
             .ok_or_else(|| AppError::Internal(anyhow::anyhow!("investor {} missing", pledge.investor_id)))?;
-        let name = full_name.unwrap_or_else(|| display_name.clone());
-        let address = address(line1, line2, town, postcode);
-        enter(
-            conn,
-            offer,
-            "investor",
-            &pledge.investor_id,
-            &name,
-            Some(&address),
-            Some(&email),
-            pledge.shares,
-            pledge.amount_pence,
-            now,
-        )?;
-        notify::enqueue(
-            conn,
-            Kind::SharesIssued,
-            &email,
-            &json!({
+        match index.get(pledge.investor_id.as_str()) {
+            Some(&i) => {
+                entries[i].shares += pledge.shares;
+                entries[i].amount_pence += pledge.amount_pence;
+            }
+            None => {
+                index.insert(&pledge.investor_id, entries.len());
+                entries.push(Entry {
+                    id: clock::new_id(),
+                    society_id: &offer.society_id,
+                    offer_id: &offer.id,
+                    member_kind: "investor",
+                    member_id: pledge.investor_id.clone(),
+                    name: full_name.unwrap_or_else(|| display_name.clone()),
+                    address: Some(address(line1, line2, town, postcode)),
+                    email: Some(email.clone()),
+                    shares: pledge.shares,
+                    amount_pence: pledge.amount_pence,
+                    entered_at: now,
+                });
+            }
+        }
+        emails.push(Queued {
+            recipient: email,
+            context: json!({
                 "name": display_name, "amount": Pence::new(pledge.amount_pence).to_string(),
                 "shares": pledge.shares, "offer": offer.title, "society": society,
             }),
-            Some(&format!("shares:{}", pledge.id)),
-        )?;
+            dedupe_key: format!("shares:{}", pledge.id),
+        });
         total += pledge.amount_pence;
     }
+    enter(conn, &entries)?;
+    notify::enqueue_many(conn, Kind::SharesIssued, &emails)?;
     to_capital(
         conn,
         offer,
@@ -381,21 +400,23 @@ fn allocate_matches(
         *by_funder.entry((funder_id.clone(), funder_name.clone())).or_default() += amount;
         total += amount;
     }
-    for ((funder_id, funder_name), amount) in by_funder {
-        let shares = amount / offer.share_price_pence;
-        enter(
-            conn,
-            offer,
-            "funder",
-            &funder_id,
-            &funder_name,
-            None,
-            None,
-            shares,
-            amount,
-            now,
-        )?;
-    }
+    let entries: Vec<Entry<'_>> = by_funder
+        .into_iter()
+        .map(|((funder_id, funder_name), amount)| Entry {
+            id: clock::new_id(),
+            society_id: &offer.society_id,
+            offer_id: &offer.id,
+            member_kind: "funder",
+            member_id: funder_id,
+            name: funder_name,
+            address: None,
+            email: None,
+            shares: amount / offer.share_price_pence,
+            amount_pence: amount,
+            entered_at: now,
+        })
+        .collect();
+    enter(conn, &entries)?;
     let transfer_id = format!("allocate-match:{}:{}", batch[0].0, batch[0].1);
     to_capital(conn, offer, AccountKind::Match, &transfer_id, capital, total)?;
     Ok(true)
