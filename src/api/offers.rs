@@ -221,9 +221,10 @@ pub async fn close_offer(
     act(&state, id.into_inner(), OfferAction::Close, admin.0.user_id).await
 }
 
-/// Cancels an offer that has not closed: its pending pledges are cancelled and its paid ones
-/// refunded (card refunds through Stripe by the reconciliation job, bank refunds listed for the
-/// society's treasurer), its match commitments released. Takes an optional `Idempotency-Key`
+/// Cancels an offer that has not closed: its pending pledges are cancelled and its match
+/// commitments released at once; its paid pledges are then refunded by the close-out job in
+/// batches (card refunds through Stripe, bank refunds listed for the society's treasurer), and
+/// the offer becomes `refunded` when every refund is confirmed. Takes an optional `Idempotency-Key`
 /// (a repeat with it answers the first answer; without one a repeat is 409).
 #[utoipa::path(post, path = "/api/v1/offers/{id}/cancel", tag = "offers", security(("bearer" = [])),
     params(("id" = String, Path), ("Idempotency-Key" = Option<String>, Header)),

@@ -72,8 +72,7 @@ pub fn step(conn: &mut DbConnection, offer_id: &str, now: NaiveDateTime, batch: 
     match offer.status()? {
         OfferStatus::Closed => decide(conn, &offer, now),
         OfferStatus::Succeeded => allocate(conn, &offer, now, batch),
-        OfferStatus::Failed => refund(conn, &offer, now, batch),
-        OfferStatus::Cancelled => finish_refunds(conn, &offer, OfferStatus::Cancelled, now),
+        status @ (OfferStatus::Failed | OfferStatus::Cancelled) => refund(conn, &offer, status, now, batch),
         _ => Ok(Step::Done),
     }
 }
@@ -422,19 +421,31 @@ fn allocate_matches(
     Ok(true)
 }
 
-/// Failed: commitments released, then paid pledges refunded in batches; refunded once every
-/// refund is confirmed.
-fn refund(conn: &mut DbConnection, offer: &OfferRow, now: NaiveDateTime, size: i64) -> Result<Step, AppError> {
-    // Release first: with no approved fund left, refunding a pledge recomputes no match.
+/// Failed or cancelled: commitments released, then paid pledges refunded in batches;
+/// `refunded` once every refund is confirmed.
+fn refund(
+    conn: &mut DbConnection,
+    offer: &OfferRow,
+    status: OfferStatus,
+    now: NaiveDateTime,
+    size: i64,
+) -> Result<Step, AppError> {
+    // Release first (a no-op once done): with no approved fund left, refunding a pledge
+    // recomputes no match.
     funding::release_offer(conn, &offer.id)?;
+    let reason = if status == OfferStatus::Cancelled {
+        RefundReason::OfferCancelled
+    } else {
+        RefundReason::OfferFailed
+    };
     let batch = paid_batch(conn, &offer.id, size)?;
     if !batch.is_empty() {
         for pledge in &batch {
-            refund_service::refund_paid_pledge(conn, pledge, RefundReason::OfferFailed, now)?;
+            refund_service::refund_paid_pledge(conn, pledge, reason, now)?;
         }
         return Ok(Step::Progress);
     }
-    finish_refunds(conn, offer, OfferStatus::Failed, now)
+    finish_refunds(conn, offer, status, now)
 }
 
 /// A failed or cancelled offer becomes `refunded` once every refund it made is confirmed (one
@@ -515,9 +526,15 @@ pub fn run_due(db: &Db, max_steps: usize, batch: i64) -> Result<usize, AppError>
         .filter(
             offers::status
                 .eq_any(["closed", "succeeded", "failed"])
-                .or(offers::status.eq("cancelled").and(diesel::dsl::exists(
-                    refunds::table.filter(refunds::offer_id.eq(offers::id)),
-                ))),
+                .or(offers::status.eq("cancelled").and(
+                    diesel::dsl::exists(refunds::table.filter(refunds::offer_id.eq(offers::id))).or(
+                        diesel::dsl::exists(
+                            pledges::table
+                                .filter(pledges::offer_id.eq(offers::id))
+                                .filter(pledges::status.eq(PledgeStatus::Paid.as_str())),
+                        ),
+                    ),
+                )),
         )
         .select(offers::id)
         .order(offers::id)

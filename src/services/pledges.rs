@@ -707,23 +707,20 @@ pub fn cancel(
     Ok((view(conn, row, investor_id)?, refund))
 }
 
-/// When an offer is cancelled: every pending pledge is cancelled with it, and every paid one
-/// refunded (card refunds are sent by the reconciliation job, at once; bank refunds are listed
-/// for the society's treasurer). Returns how many pledges ended.
+/// When an offer is cancelled: every pending pledge is cancelled with it. Its paid pledges are
+/// refunded afterwards by the close-out job, in batches (`services::closeout`). Returns how
+/// many pledges ended.
 pub fn cancel_all_for_offer(conn: &mut DbConnection, offer: &OfferRow) -> Result<usize, AppError> {
     let now = clock::now();
-    let live: Vec<PledgeRow> = pledges::table
+    let pending: Vec<PledgeRow> = pledges::table
         .filter(pledges::offer_id.eq(&offer.id))
-        .filter(pledges::status.eq_any([PledgeStatus::Pending.as_str(), PledgeStatus::Paid.as_str()]))
+        .filter(pledges::status.eq(PledgeStatus::Pending.as_str()))
         .select(PledgeRow::as_select())
         .order(pledges::id)
         .load(conn)?;
     let mut ended = 0;
-    for row in &live {
-        if row.status == PledgeStatus::Paid.as_str() {
-            refunds::refund_paid_pledge(conn, row, RefundReason::OfferCancelled, now)?;
-            ended += 1;
-        } else if end_pending(conn, row, PledgeStatus::Cancelled, now)? {
+    for row in &pending {
+        if end_pending(conn, row, PledgeStatus::Cancelled, now)? {
             ended += 1;
         }
     }

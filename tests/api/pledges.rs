@@ -310,12 +310,20 @@ both_backends! {
         assert_eq!(offer(&s).await["status"], "cancelled");
         let s = &s;
         let get = |id: String| async move { s.app.get(&format!("/api/v1/pledges/{id}"), Some(&s.platform.access_token)).await };
-        let paid_now = get(paid["id"].as_str().unwrap().to_owned()).await.body;
-        assert_eq!(paid_now["status"], "refunded");
+        // The paid pledge is refunded by the close-out job, moments later.
+        let paid_now = s.app.wait_for_pledge(paid["id"].as_str().unwrap(), &s.platform.access_token, "the refund",
+            |p| p["status"] == "refunded").await;
         assert_eq!(paid_now["refund"]["reason"], "offer_cancelled");
         assert_eq!(get(unpaid["id"].as_str().unwrap().to_owned()).await.body["status"], "cancelled");
         let listed = s.app.get(&format!("/api/v1/offers/{}/refunds", s.offer), Some(&s.admin.access_token)).await;
-        assert_eq!(listed.body["items"].as_array().unwrap().len(), 1);
+        let items = listed.body["items"].as_array().unwrap().clone();
+        assert_eq!(items.len(), 1);
+        assert_balanced(s).await;
+        // Once the treasurer has paid it back, the cancelled offer is refunded.
+        assert_eq!(offer(s).await["status"], "cancelled");
+        s.app.post(&format!("/api/v1/offers/{}/refunds/{}/complete", s.offer, items[0]["id"].as_str().unwrap()),
+            Some(&s.admin.access_token), &json!({})).await.expect(200);
+        s.app.wait_for_status(&s.offer, None, "refunded").await;
         assert_balanced(s).await;
     }
 
