@@ -62,7 +62,9 @@ fn jobs() -> Vec<Job> {
             run: Run::Blocking(|db, state| {
                 let window = chrono::Duration::seconds(state.settings.auth.login_window_secs as i64);
                 let mut conn = db.conn()?;
-                Ok(sessions::purge_expired(&mut conn, window)? + idempotency::purge_expired(&mut conn)?)
+                Ok(sessions::purge_expired(&mut conn, window)?
+                    + idempotency::purge_expired(&mut conn)?
+                    + payments::purge_events(&mut conn, clock::now())?)
             }),
         },
         Job {

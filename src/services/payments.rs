@@ -402,6 +402,19 @@ pub fn handle_event(conn: &mut DbConnection, event: &Event, happening: &Happenin
     Ok(true)
 }
 
+/// How long handled Stripe event ids are kept for de-duplication. Stripe retries an event for
+/// up to three days; a month is ample.
+pub const EVENT_RETENTION: Duration = Duration::days(30);
+
+/// Housekeeping: forgets handled Stripe event ids older than `EVENT_RETENTION`.
+pub fn purge_events(conn: &mut DbConnection, now: NaiveDateTime) -> Result<usize, AppError> {
+    use crate::db::schema::stripe_events;
+    Ok(
+        diesel::delete(stripe_events::table.filter(stripe_events::received_at.lt(now - EVENT_RETENTION)))
+            .execute(conn)?,
+    )
+}
+
 /// Sends a card refund to Stripe (or asks about one sent before) and applies the answer. Bank
 /// refunds wait for the treasurer: nothing to send. The caller that moves the refund's
 /// `check_after` on from the value it read is the one that sends (so concurrent callers, or

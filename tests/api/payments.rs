@@ -370,6 +370,21 @@ both_backends! {
         s.assert_balanced().await;
     }
 
+    async fn handled_event_ids_are_forgotten_after_the_retention(backend) {
+        let stripe = StripeFake::start();
+        let s = scene(backend, &stripe.url(), 3600).await;
+        let (signature, body) = signed_event("evt_kept", "customer.created", &json!({"id": "cus_1"}), WEBHOOK_SECRET, 0);
+        s.webhook(Some(&signature), &body).await.expect(200);
+        let (purged_now, purged_later) = s.app.with_db(|conn| {
+            use community_shares::services::payments::{purge_events, EVENT_RETENTION};
+            let now = community_shares::clock::now();
+            Ok((purge_events(conn, now)?, purge_events(conn, now + EVENT_RETENTION + chrono::Duration::minutes(1))?))
+        }).await;
+        assert_eq!((purged_now, purged_later), (0, 1));
+        // Forgotten, the event would be handled again (Stripe stops retrying after three days).
+        assert_eq!(s.webhook(Some(&signature), &body).await.body["duplicate"], false);
+    }
+
     async fn card_pledges_are_refused_when_stripe_is_not_configured(backend) {
         let app = TestApp::spawn(backend).await;
         let (_, _, offer) = app.open_offer_scene().await;
