@@ -309,12 +309,11 @@ pub enum Resolution {
     Void,
 }
 
-/// Posts or voids the pending transfer `pending_id` with a record of id `id`. Resolving twice
-/// with the same record id answers `Exists`; a pending transfer already resolved otherwise is
-/// refused (`NotPending`).
+/// Posts or voids the pending transfer `pending_id` with a record of id `<pending_id>:post` or
+/// `<pending_id>:void`. Resolving twice the same way answers `Exists`; a pending transfer
+/// already resolved the other way is refused (`NotPending`).
 pub fn resolve_pending(
     conn: &mut DbConnection,
-    id: &str,
     pending_id: &str,
     resolution: Resolution,
     cause: &str,
@@ -323,6 +322,9 @@ pub fn resolve_pending(
         Resolution::Post => ("post", "posted"),
         Resolution::Void => ("void", "voided"),
     };
+    // The resolving record's id derives from the pending one: a pending transfer is resolved
+    // at most once, so a repeat finds the same record.
+    let id = &format!("{pending_id}:{phase}");
     let Some((debit, credit, amount, kind, pending_phase, _, _)) = existing(conn, pending_id)? else {
         return Err(LedgerError::NotPending(pending_id.to_owned()).into());
     };

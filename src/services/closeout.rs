@@ -389,13 +389,7 @@ fn allocate_matches(
     let mut by_funder: HashMap<(String, String), i64> = HashMap::new();
     let mut total = 0;
     for (_, pledge_id, amount, transfer, funder_id, funder_name) in &batch {
-        ledger::resolve_pending(
-            conn,
-            &format!("{transfer}:post"),
-            transfer,
-            Resolution::Post,
-            &format!("allocate-match:{pledge_id}"),
-        )?;
+        ledger::resolve_pending(conn, transfer, Resolution::Post, &format!("allocate-match:{pledge_id}"))?;
         *by_funder.entry((funder_id.clone(), funder_name.clone())).or_default() += amount;
         total += amount;
     }

@@ -634,13 +634,7 @@ pub fn refresh_offer(conn: &mut DbConnection, offer_id: &str) -> Result<HashMap<
                 continue;
             }
             if let Some(old) = &old_transfer {
-                ledger::resolve_pending(
-                    conn,
-                    &format!("{old}:void"),
-                    old,
-                    Resolution::Void,
-                    &format!("rematch:{pledge_id}"),
-                )?;
+                ledger::resolve_pending(conn, old, Resolution::Void, &format!("rematch:{pledge_id}"))?;
             }
             let version = version + 1;
             let transfer = (amount > 0).then(|| format!("match:{}:{pledge_id}:{version}", application.id));
@@ -720,13 +714,7 @@ pub fn release_offer(conn: &mut DbConnection, offer_id: &str) -> Result<(), AppE
             .load(conn)?;
         for (pledge_id, transfer) in matches {
             if let Some(transfer) = transfer {
-                ledger::resolve_pending(
-                    conn,
-                    &format!("{transfer}:void"),
-                    &transfer,
-                    Resolution::Void,
-                    &format!("release:{pledge_id}"),
-                )?;
+                ledger::resolve_pending(conn, &transfer, Resolution::Void, &format!("release:{pledge_id}"))?;
             }
             diesel::update(pledge_matches::table.find((&application.id, &pledge_id)))
                 .set((

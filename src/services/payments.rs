@@ -77,11 +77,7 @@ pub fn card_payments_of(conn: &mut DbConnection, pledge_ids: &[&str]) -> Result<
 }
 
 fn card_of(conn: &mut DbConnection, pledge_id: &str) -> Result<Option<CardRow>, AppError> {
-    Ok(card_payments::table
-        .find(pledge_id)
-        .select(CardRow::as_select())
-        .first(conn)
-        .optional()?)
+    Ok(card_payments_of(conn, &[pledge_id])?.remove(pledge_id))
 }
 
 fn provider_error(error: ProviderError, pledge_id: &str) -> AppError {
@@ -248,6 +244,8 @@ pub enum Settled {
     Paid,
     /// It was paid already (a repeat).
     AlreadyPaid,
+    /// Stripe reports another amount than the pledge's: flagged for people, not paid.
+    AmountFlagged,
     /// The pledge had ended: the money is being refunded (this refund).
     RefundStarted(String),
     /// Not a payment of this platform.
@@ -282,7 +280,7 @@ pub fn settle_success(
             now,
         )?;
         tracing::error!(pledge_id = %row.id, intent_id, "card payment amount differs from the pledge");
-        return Ok(Settled::AlreadyPaid);
+        return Ok(Settled::AmountFlagged);
     }
     match PledgeStatus::parse(&row.status)? {
         PledgeStatus::Pending => {
@@ -296,9 +294,10 @@ pub fn settle_success(
     }
 }
 
-/// A card payment attempt failed: the pledge stays pending (the investor may try again) and
-/// the reason is kept. An out-of-date failure (the pledge is paid meanwhile) changes nothing.
-pub fn record_failure(
+/// A card payment is not (yet) final: its Stripe status is kept, with the reason of a failed
+/// attempt; the pledge stays pending (the investor may try again). Out of date (the payment
+/// succeeded meanwhile), it changes nothing.
+pub fn record_status(
     conn: &mut DbConnection,
     intent_id: &str,
     pledge_hint: Option<&str>,
@@ -375,7 +374,7 @@ pub fn handle_event(conn: &mut DbConnection, event: &Event, happening: &Happenin
             intent_id,
             pledge_id,
             reason,
-        } => record_failure(
+        } => record_status(
             conn,
             intent_id,
             pledge_id.as_deref(),
@@ -591,9 +590,9 @@ async fn reconcile_card(db: &Db, payments: &Payments, pledge_id: &str, interval:
             match &state {
                 PaymentState::Succeeded { amount } => return settle_success(conn, &intent_id, None, *amount, now),
                 PaymentState::AwaitingPayer { status, failure } => {
-                    record_failure(conn, &intent_id, None, status, failure.as_deref(), now)?
+                    record_status(conn, &intent_id, None, status, failure.as_deref(), now)?
                 }
-                other => record_failure(conn, &intent_id, None, &status_text(other), None, now)?,
+                other => record_status(conn, &intent_id, None, &status_text(other), None, now)?,
             }
             Ok(Settled::Unknown)
         })

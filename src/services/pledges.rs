@@ -644,7 +644,6 @@ fn end_pending(
     }
     ledger::resolve_pending(
         conn,
-        &format!("{}:void", row.transfer_id),
         &row.transfer_id,
         Resolution::Void,
         &format!("pledge:{}:{}", row.id, to.as_str()),
@@ -851,13 +850,7 @@ pub fn mark_paid(
     if changed == 0 {
         return Ok(false);
     }
-    ledger::resolve_pending(
-        conn,
-        &format!("{}:post", row.transfer_id),
-        &row.transfer_id,
-        Resolution::Post,
-        cause,
-    )?;
+    ledger::resolve_pending(conn, &row.transfer_id, Resolution::Post, cause)?;
     diesel::update(offers::table.find(&row.offer_id))
         .set((
             offers::community_paid_pence.eq(offers::community_paid_pence + row.amount_pence),

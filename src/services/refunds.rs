@@ -125,11 +125,7 @@ pub fn get(conn: &mut DbConnection, id: &str) -> Result<RefundRow, AppError> {
 }
 
 pub fn of_pledge(conn: &mut DbConnection, pledge_id: &str) -> Result<Option<RefundRow>, AppError> {
-    Ok(refunds::table
-        .filter(refunds::pledge_id.eq(pledge_id))
-        .select(RefundRow::as_select())
-        .first(conn)
-        .optional()?)
+    Ok(of_pledges(conn, &[pledge_id])?.remove(pledge_id))
 }
 
 /// The refunds of these pledges, by pledge id.
@@ -305,7 +301,6 @@ pub fn confirm(
     }
     ledger::resolve_pending(
         conn,
-        &format!("{}:post", refund.transfer_id),
         &refund.transfer_id,
         Resolution::Post,
         &format!("refund:{}", refund.id),
