@@ -31,6 +31,10 @@ pub struct StripeSettings {
     pub secret_key: Option<SecretString>,
     /// The webhook endpoint's signing secret (`whsec_...`); required when `secret_key` is set.
     pub webhook_secret: Option<SecretString>,
+    /// The publishable key (`pk_live_...` / `pk_test_...`), public by design: the investor page
+    /// hands it to Stripe.js to take card details. Without it the page offers bank transfer
+    /// only (the API still takes card pledges from other clients).
+    pub publishable_key: Option<String>,
     /// Where the Stripe API is (a local fake in tests).
     pub api_base: String,
     /// Longest wait for one Stripe call.
@@ -47,6 +51,7 @@ impl Default for StripeSettings {
         Self {
             secret_key: None,
             webhook_secret: None,
+            publishable_key: None,
             api_base: "https://api.stripe.com/".into(),
             timeout_secs: 10,
             reconcile_after_secs: 600,
@@ -64,6 +69,21 @@ impl StripeSettings {
                 "stripe.webhook_secret",
                 "is required when stripe.secret_key is set (payments are confirmed by signed webhooks)",
             ));
+        }
+        if let Some(key) = &self.publishable_key {
+            if !key.starts_with("pk_") || key.len() > 255 || !key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+            {
+                return Err(ConfigError::new(
+                    "stripe.publishable_key",
+                    "must be a Stripe publishable key (pk_...)",
+                ));
+            }
+            if !set(&self.secret_key) {
+                return Err(ConfigError::new(
+                    "stripe.publishable_key",
+                    "is set but stripe.secret_key is not (card payments need both)",
+                ));
+            }
         }
         if !(self.api_base.starts_with("https://") || self.api_base.starts_with("http://"))
             || self.api_base.parse::<actix_web::http::Uri>().is_err()
@@ -716,6 +736,21 @@ mod tests {
         assert!(!printed.contains("sk_test_123") && !printed.contains("whsec_456"));
         let err = load(&[("CS__STRIPE__API_BASE", "ftp://x")]).unwrap_err();
         assert_eq!(err.key, "stripe.api_base");
+        let err = load(&[("CS__STRIPE__PUBLISHABLE_KEY", "pk_test_789")]).unwrap_err();
+        assert_eq!(err.key, "stripe.publishable_key");
+        let with_key = |key: &str| {
+            load(&[
+                ("CS__STRIPE__SECRET_KEY", "sk_test_123"),
+                ("CS__STRIPE__WEBHOOK_SECRET", "whsec_456"),
+                ("CS__STRIPE__PUBLISHABLE_KEY", key),
+            ])
+        };
+        assert_eq!(
+            with_key("pk_test_789").unwrap().stripe.publishable_key.as_deref(),
+            Some("pk_test_789")
+        );
+        assert_eq!(with_key("sk_test_123").unwrap_err().key, "stripe.publishable_key");
+        assert_eq!(with_key("pk_test_<script>").unwrap_err().key, "stripe.publishable_key");
     }
 
     #[test]

@@ -5,16 +5,16 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use validator::Validate;
 
-use crate::api::access::{FundAdmin, FunderAdmin, OfferAdmin};
+use crate::api::access::{FundAdmin, FunderAdmin, MaybeCaller, OfferAdmin};
 use crate::api::extract::Json;
-use crate::api::offers::PageQuery;
+use crate::api::offers::{visible_offer, PageQuery};
 use crate::api::pledges::{run_idempotent, MaybeIdempotencyKey};
 use crate::api::problem::Problem;
 use crate::api::rules;
 use crate::domain::matching::Rule;
 use crate::domain::money::Pence;
 use crate::error::AppError;
-use crate::services::funding::{self, ApplicationView, FundSummary, Simulation};
+use crate::services::funding::{self, ApplicationView, FundSummary, MatchFunder, Simulation};
 use crate::state::AppState;
 
 #[derive(Deserialize, Serialize, Validate, ToSchema)]
@@ -61,6 +61,26 @@ pub async fn get_fund(state: web::Data<AppState>, id: web::Path<String>) -> Resu
     let id = id.into_inner();
     let summary = state.db.run(move |conn| funding::summary(conn, &id)).await?;
     Ok(HttpResponse::Ok().json(summary))
+}
+
+/// The funders matching an offer (approved applications), for the offer's public page. Anyone
+/// who may see the offer may see them.
+#[utoipa::path(get, path = "/api/v1/offers/{id}/match-funders", tag = "funding", params(("id" = String, Path)),
+    responses((status = 200, body = Vec<MatchFunder>), (status = 404, body = Problem, content_type = "application/problem+json")))]
+pub async fn match_funders(
+    state: web::Data<AppState>,
+    viewer: MaybeCaller,
+    id: web::Path<String>,
+) -> Result<HttpResponse, AppError> {
+    let id = id.into_inner();
+    let funders = state
+        .db
+        .run(move |conn| {
+            let offer = visible_offer(conn, &id, &viewer)?;
+            funding::match_funders(conn, &offer.id)
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(funders))
 }
 
 #[derive(Deserialize, Validate, ToSchema)]

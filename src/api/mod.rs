@@ -15,6 +15,7 @@ pub mod pledges;
 pub mod problem;
 pub mod request_context;
 pub mod rules;
+pub mod web_page;
 
 use actix_web::{web, HttpResponse};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
@@ -25,7 +26,9 @@ use crate::error::AppError;
 /// The route table. Each path is one resource, so a known path with another method is 405.
 /// Access rules are the extractors the handlers take (see `access`).
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(web::resource("/health").get(health::health))
+    cfg.service(web::resource("/").get(web_page::index))
+        .service(web::resource("/assets/{version}/{file}").get(web_page::asset))
+        .service(web::resource("/health").get(health::health))
         .service(web::resource("/ready").get(health::ready))
         .service(
             web::scope("/api/v1")
@@ -73,6 +76,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .service(web::resource("/pledges/{id}/cancel").post(pledges::cancel_pledge))
                 .service(web::resource("/me/pledges").get(pledges::my_pledges))
                 .service(web::resource("/webhooks/stripe").post(payments::stripe_webhook))
+                .service(web::resource("/payment-methods").get(payments::payment_methods))
                 .service(web::resource("/offers/{id}/register").get(closeout::register))
                 .service(web::resource("/me/holdings").get(closeout::holdings))
                 .service(web::resource("/offers/{id}/refunds").get(payments::offer_refunds))
@@ -88,6 +92,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .service(web::resource("/funders/{id}/funds").post(funding::create_fund))
                 .service(web::resource("/funds/{id}").get(funding::get_fund))
                 .service(web::resource("/offers/{id}/match-applications").post(funding::apply))
+                .service(web::resource("/offers/{id}/match-funders").get(funding::match_funders))
                 .service(web::resource("/funds/{id}/applications").get(funding::applications))
                 .service(web::resource("/funds/{id}/applications/{app_id}/approve").post(funding::approve))
                 .service(web::resource("/funds/{id}/applications/{app_id}/reject").post(funding::reject))
@@ -146,12 +151,14 @@ pub async fn not_found() -> Result<HttpResponse, AppError> {
         pledges::offer_ledger,
         pledges::verify_ledger,
         payments::stripe_webhook,
+        payments::payment_methods,
         payments::offer_refunds,
         payments::complete_refund,
         closeout::register,
         closeout::holdings,
         funding::create_fund,
         funding::get_fund,
+        funding::match_funders,
         funding::apply,
         funding::applications,
         funding::approve,

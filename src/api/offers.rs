@@ -11,10 +11,11 @@ use crate::api::pledges::{run_idempotent, MaybeIdempotencyKey};
 use crate::api::problem::Problem;
 use crate::api::rules;
 use crate::clock;
+use crate::db::DbConnection;
 use crate::domain::money::Pence;
 use crate::domain::offer::{normalise_postcode_prefixes, OfferAction, OfferStatus, Terms};
 use crate::error::{AppError, FieldError};
-use crate::services::offers::{self, Actor, AuditEntry, Description, OfferPatch, OfferView};
+use crate::services::offers::{self, Actor, AuditEntry, Description, OfferPatch, OfferRow, OfferView};
 use crate::services::organisations;
 use crate::services::page::{Page, PageRequest};
 use crate::state::AppState;
@@ -307,23 +308,27 @@ pub async fn get_offer(
     let id = id.into_inner();
     let offer = state
         .db
-        .run(move |conn| {
-            let row = offers::get(conn, &id)?;
-            let visible = row.is_public()?
-                || match &viewer.0 {
-                    None => false,
-                    Some(caller) => {
-                        caller.is_platform_admin
-                            || organisations::is_society_admin(conn, &row.society_id, &caller.user_id)?
-                    }
-                };
-            if !visible {
-                return Err(AppError::NotFound("offer"));
-            }
-            OfferView::from_row(row)
-        })
+        .run(move |conn| OfferView::from_row(visible_offer(conn, &id, &viewer)?))
         .await?;
     Ok(HttpResponse::Ok().json(offer))
+}
+
+/// The offer, if `viewer` may see it: anyone once it is public, before that only its society's
+/// admins and platform admins (404 for everyone else, who may not know it exists).
+pub fn visible_offer(conn: &mut DbConnection, id: &str, viewer: &MaybeCaller) -> Result<OfferRow, AppError> {
+    let row = offers::get(conn, id)?;
+    let visible = row.is_public()?
+        || match &viewer.0 {
+            None => false,
+            Some(caller) => {
+                caller.is_platform_admin || organisations::is_society_admin(conn, &row.society_id, &caller.user_id)?
+            }
+        };
+    if visible {
+        Ok(row)
+    } else {
+        Err(AppError::NotFound("offer"))
+    }
 }
 
 #[derive(Deserialize, Validate, ToSchema)]

@@ -11,6 +11,7 @@ use crate::error::AppError;
 use crate::payments::webhook::{self, Event};
 use crate::services::page::{Page, PageRequest};
 use crate::services::payments as payment_service;
+use crate::services::pledges::PaymentMethod;
 use crate::services::refunds::{self, RefundView};
 use crate::state::AppState;
 
@@ -19,6 +20,30 @@ pub struct WebhookAnswer {
     pub received: bool,
     /// True when this event id was handled before (nothing was changed again).
     pub duplicate: bool,
+}
+
+/// How investors may pay on this server.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PaymentMethods {
+    /// `bank_transfer` always; `card` when Stripe is configured.
+    pub methods: Vec<PaymentMethod>,
+    /// Stripe's publishable key for Stripe.js, when card payments are on and it is configured.
+    pub stripe_publishable_key: Option<String>,
+}
+
+/// The payment methods a pledge may use here (the investor page asks before showing its form).
+#[utoipa::path(get, path = "/api/v1/payment-methods", tag = "payments",
+    responses((status = 200, body = PaymentMethods)))]
+pub async fn payment_methods(state: web::Data<AppState>) -> HttpResponse {
+    let card = state.payments.card_enabled();
+    let mut methods = vec![PaymentMethod::BankTransfer];
+    if card {
+        methods.push(PaymentMethod::Card);
+    }
+    HttpResponse::Ok().json(PaymentMethods {
+        methods,
+        stripe_publishable_key: card.then(|| state.settings.stripe.publishable_key.clone()).flatten(),
+    })
 }
 
 fn bad_event(detail: String) -> AppError {

@@ -17,7 +17,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::clock;
-use crate::db::schema::{funds, match_applications, offers, pledge_matches, pledges, users};
+use crate::db::schema::{funders, funds, match_applications, offers, pledge_matches, pledges, users};
 use crate::db::DbConnection;
 use crate::domain::matching::{compute, MatchPledge, OfferFacts, Rule, Timing};
 use crate::domain::money::Pence;
@@ -100,6 +100,54 @@ pub struct FundOffer {
     pub application_status: String,
     pub commitment_pence: Pence,
     pub match_pence: Pence,
+}
+
+/// A funder backing an offer, as anyone who may see the offer may see it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MatchFunder {
+    pub funder_id: String,
+    pub funder_name: String,
+    pub fund_id: String,
+    pub fund_name: String,
+    /// `approved` (backing the offer now) or `released` (its part is settled: allocated, or
+    /// returned to the fund).
+    pub status: String,
+    pub commitment_pence: Pence,
+    /// Match given to the offer's pledges so far.
+    pub match_pence: Pence,
+}
+
+/// The funders whose applications for `offer_id` were approved, oldest first.
+pub fn match_funders(conn: &mut DbConnection, offer_id: &str) -> Result<Vec<MatchFunder>, AppError> {
+    let rows: Vec<(String, String, String, String, String, i64, i64)> = match_applications::table
+        .inner_join(funds::table.inner_join(funders::table))
+        .filter(match_applications::offer_id.eq(offer_id))
+        .filter(match_applications::status.eq_any(["approved", "released"]))
+        .order((match_applications::created_at.asc(), match_applications::id.asc()))
+        .select((
+            funders::id,
+            funders::name,
+            funds::id,
+            funds::name,
+            match_applications::status,
+            match_applications::commitment_pence,
+            match_applications::match_pence,
+        ))
+        .load(conn)?;
+    Ok(rows
+        .into_iter()
+        .map(
+            |(funder_id, funder_name, fund_id, fund_name, status, commitment, matched)| MatchFunder {
+                funder_id,
+                funder_name,
+                fund_id,
+                fund_name,
+                status,
+                commitment_pence: Pence::new(commitment),
+                match_pence: Pence::new(matched),
+            },
+        )
+        .collect())
 }
 
 /// A fund as anyone may see it.

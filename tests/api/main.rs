@@ -17,3 +17,4 @@ mod organisations;
 mod payments;
 mod pledges;
 mod sessions;
+mod web;

@@ -1,0 +1,66 @@
+// Unit tests of the page's pure helpers (web/format.js), run with `node --test` by tests/api/web.rs.
+import test from "node:test";
+import assert from "node:assert/strict";
+import {
+  cancellable, formatPounds, formatRate, formatSortCode, holdingRoom, parsePounds, poundsInput, progress, safeUrl, sharesFor,
+} from "../../web/format.js";
+
+test("pounds are shown as £1,234.56", () => {
+  assert.equal(formatPounds(123456), "£1,234.56");
+  assert.equal(formatPounds(0), "£0.00");
+  assert.equal(formatPounds(5), "£0.05");
+  assert.equal(formatPounds(100000000000), "£1,000,000,000.00");
+  assert.equal(formatPounds(-500), "−£5.00");
+  assert.equal(formatPounds(1.5), "—");
+});
+
+test("typed pounds become exact pence, never through floating point", () => {
+  assert.deepEqual(parsePounds("250"), { pence: 25000 });
+  assert.deepEqual(parsePounds("250.5"), { pence: 25050 });
+  assert.deepEqual(parsePounds(" £1,250.07 "), { pence: 125007 });
+  assert.deepEqual(parsePounds("0.29"), { pence: 29 }); // 0.29 * 100 is 28.999… in floats
+  for (const bad of ["", "abc", "1.234", "-5", "1e3", "£", "12..5"]) {
+    assert.ok(parsePounds(bad).error, `${bad} is refused`);
+  }
+  // Every amount of pence survives the round trip through the form field.
+  for (const pence of [0, 1, 99, 100, 12345, 99999999]) {
+    assert.deepEqual(parsePounds(poundsInput(pence)), { pence });
+  }
+});
+
+test("whole shares and what is left over", () => {
+  assert.deepEqual(sharesFor(25000, 100), { shares: 250, remainder: 0 });
+  assert.deepEqual(sharesFor(1250, 100), { shares: 12, remainder: 50 });
+  assert.deepEqual(sharesFor(100, 0), { shares: 0, remainder: 0 });
+});
+
+test("holding room counts the investor's live pledges", () => {
+  const offer = { min_holding_pence: 10000, max_holding_pence: 500000 };
+  assert.deepEqual(holdingRoom(offer, 0), { room: 500000, minimumNow: 10000 });
+  assert.deepEqual(holdingRoom(offer, 25000), { room: 475000, minimumNow: 0 });
+  assert.deepEqual(holdingRoom(offer, 600000), { room: 0, minimumNow: 0 });
+});
+
+test("the progress bar never overflows and marks the targets", () => {
+  const p = progress({ max_target_pence: 3000000, min_target_pence: 1000000, target_pence: 2000000, community_pledged_pence: 2700000, match_pence: 600000 });
+  assert.equal(p.community, 90);
+  assert.equal(p.match, 10);
+  assert.ok(Math.abs(p.minimum - 100 / 3) < 1e-9);
+  assert.ok(Math.abs(p.target - 200 / 3) < 1e-9);
+});
+
+test("rates, sort codes, links and cancellation", () => {
+  assert.equal(formatRate(300), "3%");
+  assert.equal(formatRate(275), "2.75%");
+  assert.equal(formatRate(250), "2.5%");
+  assert.equal(formatRate(205), "2.05%");
+  assert.equal(formatSortCode("123456"), "12-34-56");
+  assert.equal(safeUrl("javascript:alert(1)"), null);
+  assert.equal(safeUrl("https://example.org/a.pdf"), "https://example.org/a.pdf");
+  assert.equal(safeUrl("not a url"), null);
+  const now = Date.parse("2026-11-23T12:00:00Z");
+  assert.equal(cancellable({ status: "pending" }, now), true);
+  assert.equal(cancellable({ status: "paid", cancellable_until: "2026-11-24T00:00:00Z" }, now), true);
+  assert.equal(cancellable({ status: "paid", cancellable_until: "2026-11-22T00:00:00Z" }, now), false);
+  assert.equal(cancellable({ status: "cancelled" }, now), false);
+});

@@ -1,0 +1,122 @@
+// Pure helpers for money, shares and dates. No DOM, no network: unit-tested with `node --test`
+// (tests/web/format.test.mjs). Money is always integer pence, as in the API.
+
+const GROUPS = /\B(?=(\d{3})+(?!\d))/g;
+
+/** 123456 → "£1,234.56"; -500 → "−£5.00". */
+export function formatPounds(pence) {
+  if (!Number.isSafeInteger(pence)) return "—";
+  const sign = pence < 0 ? "−" : "";
+  const abs = Math.abs(pence);
+  const pounds = Math.floor(abs / 100).toString().replace(GROUPS, ",");
+  const rest = (abs % 100).toString().padStart(2, "0");
+  return `${sign}£${pounds}.${rest}`;
+}
+
+/**
+ * What an investor typed as an amount in pounds → `{pence}` or `{error}`.
+ * Accepts "250", "250.5", "250.50", "£1,250.00" and spaces; never goes through floating point.
+ */
+export function parsePounds(text) {
+  const cleaned = String(text ?? "").trim().replace(/^£/, "").replace(/[\s,]/g, "");
+  if (cleaned === "") return { error: "Enter an amount in pounds, like 250 or 250.00" };
+  const match = /^(\d{1,10})(?:\.(\d{1,2}))?$/.exec(cleaned);
+  if (!match) return { error: "Enter an amount in pounds, like 250 or 250.00" };
+  const pounds = Number(match[1]);
+  const pence = Number((match[2] ?? "").padEnd(2, "0"));
+  return { pence: pounds * 100 + pence };
+}
+
+/** Pence as the plain amount a form field shows: 25000 → "250.00". */
+export function poundsInput(pence) {
+  return `${Math.floor(pence / 100)}.${(pence % 100).toString().padStart(2, "0")}`;
+}
+
+/** Whole shares an amount buys, and what is left over. */
+export function sharesFor(pence, sharePricePence) {
+  if (!(sharePricePence > 0) || !(pence >= 0)) return { shares: 0, remainder: 0 };
+  return { shares: Math.floor(pence / sharePricePence), remainder: pence % sharePricePence };
+}
+
+/** How much more an investor may pledge to an offer given their live pledges to it. */
+export function holdingRoom(offer, livePledgedPence) {
+  const room = Math.max(0, offer.max_holding_pence - livePledgedPence);
+  const minimumNow = Math.max(0, offer.min_holding_pence - livePledgedPence);
+  return { room, minimumNow };
+}
+
+/**
+ * The widths (percent of the bar, which is the offer's maximum) of the community and match
+ * segments, and where the minimum and target marks go. Segments never exceed the bar together.
+ */
+export function progress(offer) {
+  const max = Math.max(1, offer.max_target_pence);
+  const pct = (v) => Math.min(100, Math.max(0, (v / max) * 100));
+  const community = pct(offer.community_pledged_pence);
+  const match = Math.min(100 - community, pct(offer.match_pence));
+  return {
+    community,
+    match,
+    minimum: pct(offer.min_target_pence),
+    target: pct(offer.target_pence),
+  };
+}
+
+const DATE = new Intl.DateTimeFormat("en-GB", { day: "numeric", month: "long", year: "numeric", timeZone: "Europe/London" });
+const DATE_TIME = new Intl.DateTimeFormat("en-GB", {
+  day: "numeric", month: "short", year: "numeric", hour: "2-digit", minute: "2-digit", timeZone: "Europe/London",
+});
+
+/** "2026-12-24T10:00:00Z" → "24 December 2026" (UK time). */
+export function formatDate(iso) {
+  const d = new Date(iso);
+  return Number.isNaN(d.getTime()) ? "—" : DATE.format(d);
+}
+
+/** "2026-12-24T10:00:00Z" → "24 Dec 2026, 10:00" (UK time). */
+export function formatDateTime(iso) {
+  const d = new Date(iso);
+  return Number.isNaN(d.getTime()) ? "—" : DATE_TIME.format(d);
+}
+
+/** 300 basis points → "3%"; 275 → "2.75%". */
+export function formatRate(bps) {
+  const whole = Math.floor(bps / 100);
+  const frac = bps % 100;
+  return frac === 0 ? `${whole}%` : `${whole}.${frac.toString().padStart(2, "0").replace(/0$/, "")}%`;
+}
+
+/** A sort code as people write it: "123456" → "12-34-56". */
+export function formatSortCode(code) {
+  return /^\d{6}$/.test(code) ? `${code.slice(0, 2)}-${code.slice(2, 4)}-${code.slice(4)}` : code;
+}
+
+/** Only http(s) links are followed from API data (never `javascript:` and the like). */
+export function safeUrl(url) {
+  try {
+    const u = new URL(url);
+    return u.protocol === "https:" || u.protocol === "http:" ? u.href : null;
+  } catch {
+    return null;
+  }
+}
+
+const STATUS_WORDS = {
+  pending: "Awaiting payment",
+  paid: "Paid",
+  cancelled: "Cancelled",
+  expired: "Expired (not paid in time)",
+  refunded: "Refunded",
+  allocated: "Shares issued",
+};
+
+/** A pledge status as investors read it. */
+export function pledgeStatus(status) {
+  return STATUS_WORDS[status] ?? status;
+}
+
+/** Whether the investor may cancel a pledge now. */
+export function cancellable(pledge, now = Date.now()) {
+  if (pledge.status === "pending") return true;
+  return pledge.status === "paid" && new Date(pledge.cancellable_until).getTime() > now;
+}

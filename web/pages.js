@@ -1,0 +1,531 @@
+// The pages. Each takes the route's parameters and returns `{title, body}` (an element), or
+// throws an ApiError that the router shows. Every call goes through the public API.
+
+import * as api from "./api.js";
+import {
+  cancellable, formatDate, formatDateTime, formatPounds, formatRate, formatSortCode, holdingRoom,
+  parsePounds, pledgeStatus, poundsInput, safeUrl, sharesFor,
+} from "./format.js";
+import { busy, checkbox, clearErrors, field, fieldError, h, progressBar, showErrors, summary } from "./ui.js";
+
+const link = (href, text, attrs = {}) => h("a", { href, ...attrs }, text);
+
+/** Reads every page of a list endpoint (`{items, next_cursor}`). */
+async function all(path, options) {
+  const items = [];
+  let cursor = null;
+  do {
+    const sep = path.includes("?") ? "&" : "?";
+    const page = await api.get(`${path}${sep}limit=100${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ""}`, options);
+    items.push(...page.items);
+    cursor = page.next_cursor;
+  } while (cursor);
+  return items;
+}
+
+const societies = new Map();
+/** A society's public profile, fetched once per page load. */
+function society(id) {
+  if (!societies.has(id)) {
+    const pending = api.get(`/societies/${encodeURIComponent(id)}`);
+    pending.catch(() => societies.delete(id));
+    societies.set(id, pending);
+  }
+  return societies.get(id);
+}
+
+const KINDS = { co_operative: "Co-operative society", community_benefit_society: "Community benefit society" };
+
+/** The sign-in page's address, coming back to `next` afterwards. */
+export const signInHref = (next) => `#/signin?next=${encodeURIComponent(next)}`;
+
+// ---------------------------------------------------------------------------------------------
+// Offers
+
+export async function offers() {
+  const list = await all("/offers?status=open");
+  const names = await Promise.all(list.map((o) => society(o.society_id).then((s) => s.name, () => "")));
+  const body = h("div", {}, h("h1", { tabindex: "-1" }, "Open share offers"));
+  if (list.length === 0) {
+    body.append(h("p", {}, "No offers are open right now. Please look again soon."));
+  }
+  const cards = h("ul", { class: "cards" });
+  list.forEach((offer, i) => {
+    cards.append(
+      h(
+        "li",
+        { class: "card" },
+        h("h2", {}, link(`#/offers/${encodeURIComponent(offer.id)}`, offer.title)),
+        names[i] ? h("p", { class: "society" }, names[i]) : null,
+        h("p", {}, offer.summary),
+        progressBar(offer),
+        h(
+          "p",
+          { class: "meta" },
+          `${offer.investor_count} ${offer.investor_count === 1 ? "investor" : "investors"} · closes ${formatDate(offer.closes_at)}`,
+        ),
+      ),
+    );
+  });
+  if (list.length) body.append(cards);
+  return { title: "Open share offers", body };
+}
+
+function terms(offer) {
+  const row = (k, v) => h("div", {}, h("dt", {}, k), h("dd", {}, v));
+  const eligibility = offer.eligibility ?? {};
+  return h(
+    "dl",
+    { class: "terms" },
+    row("Share price", formatPounds(offer.share_price_pence)),
+    row("Smallest holding", formatPounds(offer.min_holding_pence)),
+    row("Largest holding", formatPounds(offer.max_holding_pence)),
+    row("Minimum to go ahead", formatPounds(offer.min_target_pence)),
+    row("Target", formatPounds(offer.target_pence)),
+    row("Maximum", formatPounds(offer.max_target_pence)),
+    row("Interest (target)", formatRate(offer.interest_rate_bps)),
+    row("Cooling-off", `${offer.cooling_off_days} days after you pay`),
+    row("Opens", formatDateTime(offer.opens_at)),
+    row("Closes", formatDateTime(offer.closes_at)),
+    eligibility.min_age ? row("Minimum age", `${eligibility.min_age}`) : null,
+    eligibility.postcode_prefixes?.length ? row("Open to postcodes", eligibility.postcode_prefixes.join(", ")) : null,
+  );
+}
+
+function documentLink(offer, text = "Read the offer document") {
+  const url = offer.document_url ? safeUrl(offer.document_url) : null;
+  return url ? h("a", { href: url, rel: "noopener noreferrer", target: "_blank" }, text, h("span", { class: "visually-hidden" }, " (opens in a new tab)")) : null;
+}
+
+export async function offer({ id }) {
+  const path = `/offers/${encodeURIComponent(id)}`;
+  const o = await api.get(path, { auth: api.signedIn() });
+  const [s, funders] = await Promise.all([society(o.society_id), api.get(`${path}/match-funders`, { auth: api.signedIn() })]);
+  const open = o.status === "open";
+  const body = h(
+    "article",
+    { class: "offer" },
+    h("p", { class: "society" }, s.name),
+    h("h1", { tabindex: "-1" }, o.title),
+    h("p", { class: "lead" }, o.summary),
+    progressBar(o),
+    h("p", { class: "meta" }, `${o.investor_count} ${o.investor_count === 1 ? "investor" : "investors"} so far`),
+    open
+      ? h("p", {}, link(`#${path}/pledge`, "Pledge to this offer", { class: "button" }))
+      : h("p", { class: "notice" }, `This offer is ${o.status} and is not taking pledges.`),
+    h("h2", {}, "Terms"),
+    terms(o),
+    documentLink(o) ? h("p", {}, documentLink(o)) : h("p", {}, "The society has not linked an offer document yet."),
+    h("h2", {}, "The society"),
+    h(
+      "dl",
+      { class: "terms" },
+      h("div", {}, h("dt", {}, "Name"), h("dd", {}, s.name)),
+      h("div", {}, h("dt", {}, "Kind"), h("dd", {}, KINDS[s.kind] ?? s.kind)),
+      h("div", {}, h("dt", {}, "Registration number"), h("dd", {}, s.registration_number)),
+      h("div", {}, h("dt", {}, "Postcode"), h("dd", {}, s.postcode)),
+    ),
+    h("h2", {}, "Match funders"),
+    funders.length
+      ? h(
+          "ul",
+          { class: "funders" },
+          funders.map((f) =>
+            h("li", {}, h("strong", {}, f.funder_name), ` (${f.fund_name}): ${formatPounds(f.match_pence)} matched so far, up to ${formatPounds(f.commitment_pence)}`),
+          ),
+        )
+      : h("p", {}, "No match funding for this offer yet."),
+  );
+  return { title: o.title, body };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Accounts
+
+export function signIn({ next = "/" }, navigate) {
+  const form = h(
+    "form",
+    { novalidate: true },
+    summary(),
+    field({ label: "Email", name: "email", type: "email", autocomplete: "email", required: true }),
+    field({ label: "Password", name: "password", type: "password", autocomplete: "current-password", required: true }),
+    h("button", { type: "submit" }, "Sign in"),
+  );
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    clearErrors(form);
+    const email = form.elements.email.value.trim();
+    const password = form.elements.password.value;
+    if (!email) return fieldError(form, "email", "enter your email address");
+    if (!password) return fieldError(form, "password", "enter your password");
+    try {
+      await busy(form, "Signing in…", () => api.signIn(email, password));
+      navigate(next);
+    } catch (err) {
+      showErrors(form, err);
+    }
+  });
+  const body = h(
+    "div",
+    { class: "narrow" },
+    h("h1", { tabindex: "-1" }, "Sign in"),
+    form,
+    h("p", {}, "New here? ", link(`#/signup?next=${encodeURIComponent(next)}`, "Create an account")),
+  );
+  return { title: "Sign in", body };
+}
+
+export function signUp({ next = "/" }, navigate) {
+  const form = h(
+    "form",
+    { novalidate: true },
+    summary(),
+    field({ label: "Your name", name: "display_name", autocomplete: "name", required: true, hint: "How we address you in emails." }),
+    field({ label: "Email", name: "email", type: "email", autocomplete: "email", required: true }),
+    field({ label: "Password", name: "password", type: "password", autocomplete: "new-password", required: true, hint: "At least 12 characters. A few unrelated words work well." }),
+    h("button", { type: "submit" }, "Create account"),
+  );
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    clearErrors(form);
+    const body = {
+      display_name: form.elements.display_name.value.trim(),
+      email: form.elements.email.value.trim(),
+      password: form.elements.password.value,
+    };
+    try {
+      await busy(form, "Creating your account…", async () => {
+        await api.post("/auth/register", body);
+        await api.signIn(body.email, body.password);
+      });
+      navigate(`/profile?next=${encodeURIComponent(next)}`);
+    } catch (err) {
+      showErrors(form, err);
+    }
+  });
+  const body = h(
+    "div",
+    { class: "narrow" },
+    h("h1", { tabindex: "-1" }, "Create an account"),
+    form,
+    h("p", {}, "Already have one? ", link(signInHref(next), "Sign in")),
+  );
+  return { title: "Create an account", body };
+}
+
+export async function profile({ next }, navigate) {
+  const p = await api.get("/me/profile", { auth: true });
+  const form = h(
+    "form",
+    { novalidate: true },
+    summary(),
+    field({ label: "Full name", name: "full_name", autocomplete: "name", required: true, value: p.full_name, hint: "As it should appear on the share register." }),
+    field({ label: "Address line 1", name: "address_line1", autocomplete: "address-line1", required: true, value: p.address_line1 }),
+    field({ label: "Address line 2", name: "address_line2", autocomplete: "address-line2", value: p.address_line2 }),
+    field({ label: "Town or city", name: "town", autocomplete: "address-level2", required: true, value: p.town }),
+    field({ label: "Postcode", name: "postcode", autocomplete: "postal-code", required: true, value: p.postcode, extra: { class: "short" } }),
+    field({ label: "Date of birth", name: "date_of_birth", type: "date", autocomplete: "bday", required: true, value: p.date_of_birth, hint: "Some offers are open only to adults." }),
+    h("button", { type: "submit" }, "Save profile"),
+  );
+  const saved = h("p", { class: "success", role: "status" });
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    clearErrors(form);
+    saved.textContent = "";
+    const value = (name) => form.elements[name].value.trim();
+    const body = {
+      full_name: value("full_name"),
+      address_line1: value("address_line1"),
+      address_line2: value("address_line2") || null,
+      town: value("town"),
+      postcode: value("postcode"),
+      date_of_birth: value("date_of_birth"),
+    };
+    if (!body.date_of_birth) return fieldError(form, "date_of_birth", "enter your date of birth");
+    try {
+      await busy(form, "Saving…", () => api.put("/me/profile", body, { auth: true }));
+      if (next) navigate(next);
+      else saved.textContent = "Your profile is saved.";
+    } catch (err) {
+      showErrors(form, err);
+    }
+  });
+  const body = h(
+    "div",
+    { class: "narrow" },
+    h("h1", { tabindex: "-1" }, "Your profile"),
+    h("p", {}, "A society must record each member's name and address in its share register. We only share these with the societies you invest in."),
+    p.profile_complete ? null : h("p", { class: "notice" }, "Complete your profile before you pledge."),
+    form,
+    saved,
+  );
+  return { title: "Your profile", body };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Pledging
+
+const LIVE = new Set(["pending", "paid", "allocated"]);
+
+export async function pledge({ id }, navigate) {
+  const path = `/offers/${encodeURIComponent(id)}`;
+  const [o, mine, methods, me] = await Promise.all([
+    api.get(path, { auth: true }),
+    all("/me/pledges", { auth: true }),
+    api.get("/payment-methods"),
+    api.get("/me", { auth: true }),
+  ]);
+  const live = mine.filter((p) => p.offer_id === o.id && LIVE.has(p.status)).reduce((sum, p) => sum + p.amount_pence, 0);
+  const { room, minimumNow } = holdingRoom(o, live);
+  const card = methods.methods.includes("card") && methods.stripe_publishable_key;
+
+  const amount = field({
+    label: "Amount in pounds",
+    name: "amount",
+    field: "amount_pence",
+    inputmode: "decimal",
+    autocomplete: "off",
+    required: true,
+    hint:
+      `Shares cost ${formatPounds(o.share_price_pence)} each. Each investor holds between ${formatPounds(o.min_holding_pence)} ` +
+      `and ${formatPounds(o.max_holding_pence)} in this offer` +
+      (live ? `; you have pledged ${formatPounds(live)} already, so you can add up to ${formatPounds(room)}.` : "."),
+    value: minimumNow > 0 ? poundsInput(minimumNow) : "",
+    extra: { class: "short" },
+  });
+  const shares = h("output", { class: "shares", "aria-live": "polite", for: amount.querySelector("input").id });
+  const showShares = () => {
+    const parsed = parsePounds(form.elements.amount.value);
+    if (parsed.error) {
+      shares.textContent = "";
+      return;
+    }
+    const { shares: n, remainder } = sharesFor(parsed.pence, o.share_price_pence);
+    shares.textContent = remainder
+      ? `${n} ${n === 1 ? "share" : "shares"}, and ${formatPounds(remainder)} that does not buy a whole share`
+      : `${n} ${n === 1 ? "share" : "shares"}`;
+  };
+  const method = (value, text, hint, checked) =>
+    h("div", { class: "radio" }, h("input", { type: "radio", name: "payment_method", id: `pm-${value}`, value, checked, "data-field": "payment_method" }), h("label", { for: `pm-${value}` }, text, h("span", { class: "hint" }, hint)));
+  const terms = checkbox({
+    name: "accept_terms",
+    required: true,
+    label: [
+      "I have read the ",
+      documentLink(o, "offer document") ?? "offer",
+      ` and accept its terms. I understand I could lose the money I invest and that community shares are not covered by the FSCS.`,
+    ],
+  });
+  // Errors naming payment_method are shown here (found through the first radio's id).
+  const paymentError = h("p", { class: "error", id: "pm-bank_transfer-error", hidden: true });
+  const form = h(
+    "form",
+    { novalidate: true },
+    summary(),
+    amount,
+    shares,
+    h(
+      "fieldset",
+      { "aria-describedby": paymentError.id },
+      h("legend", {}, "How you will pay"),
+      paymentError,
+      method("bank_transfer", "Bank transfer", " — we give you the society's bank details and a reference", true),
+      card ? method("card", "Card", " — pay now, securely through Stripe", false) : null,
+    ),
+    terms,
+    h("button", { type: "submit" }, "Pledge"),
+  );
+  form.elements.amount.addEventListener("input", showShares);
+  showShares();
+
+  let attempt = null; // {body, key}: a retry of the same pledge reuses its Idempotency-Key
+  const result = h("div", { class: "result" });
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    clearErrors(form);
+    const parsed = parsePounds(form.elements.amount.value);
+    if (parsed.error) return fieldError(form, "amount_pence", parsed.error);
+    const body = {
+      amount_pence: parsed.pence,
+      payment_method: form.elements.payment_method.value,
+      accept_terms: form.elements.accept_terms.checked,
+    };
+    if (!attempt || JSON.stringify(attempt.body) !== JSON.stringify(body)) attempt = { body, key: api.newKey() };
+    try {
+      const made = await busy(form, "Pledging…", () =>
+        api.post(`${path}/pledges`, body, { auth: true, headers: { "Idempotency-Key": attempt.key } }),
+      );
+      attempt = null;
+      form.hidden = true;
+      result.replaceChildren(await confirmation(made, o, methods));
+      result.querySelector("h2")?.focus();
+    } catch (err) {
+      showErrors(form, err, {
+        profile: () => link(`#/profile?next=${encodeURIComponent(`/offers/${o.id}/pledge`)}`, "Complete your profile"),
+        date_of_birth: () => link("#/profile", "Check your profile"),
+        postcode: () => link("#/profile", "Check your profile"),
+      });
+    }
+  });
+
+  const body = h(
+    "div",
+    { class: "narrow" },
+    h("p", { class: "society" }, link(`#${path}`, `Back to ${o.title}`)),
+    h("h1", { tabindex: "-1" }, `Pledge to ${o.title}`),
+    me.profile_complete
+      ? null
+      : h("p", { class: "notice" }, "The share register needs your name, address and date of birth. ", link(`#/profile?next=${encodeURIComponent(`/offers/${o.id}/pledge`)}`, "Complete your profile"), " first."),
+    form,
+    result,
+  );
+  return { title: `Pledge to ${o.title}`, body };
+}
+
+/** What the investor sees once the pledge is made: how to pay it. */
+async function confirmation(made, o, methods) {
+  const due = h("p", {}, `Please pay by ${formatDate(made.payment_due_at)}; an unpaid pledge lapses then.`);
+  const heading = h("h2", { tabindex: "-1" }, `Thank you: ${formatPounds(made.amount_pence)} for ${made.shares} ${made.shares === 1 ? "share" : "shares"}`);
+  const mine = h("p", {}, "You can follow it, or cancel it while you may, in ", link("#/pledges", "your pledges"), ".");
+  const payment = made.payment ?? {};
+  if (payment.method === "card") {
+    const box = h("div", { class: "card-payment" }, h("p", {}, "Loading the secure card form…"));
+    import("./card.js")
+      .then((m) => m.mountCardPayment(box, { publishableKey: methods.stripe_publishable_key, clientSecret: payment.client_secret, pledge: made }))
+      .catch(() => {
+        box.replaceChildren(h("p", { class: "error" }, "The card form could not be loaded. Your pledge is saved: you can pay it from your pledges, or cancel it."));
+      });
+    return h("section", { class: "confirmation", "aria-labelledby": "confirmation-heading" }, Object.assign(heading, { id: "confirmation-heading" }), box, mine);
+  }
+  const bank = payment.bank_details;
+  return h(
+    "section",
+    { class: "confirmation", "aria-labelledby": "confirmation-heading" },
+    Object.assign(heading, { id: "confirmation-heading" }),
+    h("p", {}, `Pay ${formatPounds(made.amount_pence)} by bank transfer to the society's account, quoting this reference, so they can match your payment:`),
+    h(
+      "dl",
+      { class: "terms bank" },
+      h("div", {}, h("dt", {}, "Reference"), h("dd", { class: "reference", "data-reference": payment.bank_reference }, payment.bank_reference)),
+      bank ? h("div", {}, h("dt", {}, "Account name"), h("dd", {}, bank.account_name)) : null,
+      bank ? h("div", {}, h("dt", {}, "Sort code"), h("dd", {}, formatSortCode(bank.sort_code))) : null,
+      bank ? h("div", {}, h("dt", {}, "Account number"), h("dd", {}, bank.account_number)) : null,
+      h("div", {}, h("dt", {}, "Amount"), h("dd", {}, formatPounds(made.amount_pence))),
+    ),
+    due,
+    h("p", {}, `We have emailed you these details too. After you pay you have a ${o.cooling_off_days}-day cooling-off period.`),
+    mine,
+  );
+}
+
+// ---------------------------------------------------------------------------------------------
+// My pledges and holdings
+
+const offerTitles = new Map();
+function offerTitle(id) {
+  if (!offerTitles.has(id)) {
+    const pending = api.get(`/offers/${encodeURIComponent(id)}`, { auth: true }).then((o) => o.title, () => "An offer");
+    offerTitles.set(id, pending);
+  }
+  return offerTitles.get(id);
+}
+
+export async function myPledges(_params, navigate) {
+  const list = await all("/me/pledges", { auth: true });
+  const titles = await Promise.all(list.map((p) => offerTitle(p.offer_id)));
+  const status = h("p", { class: "success", role: "status" });
+  const body = h("div", {}, h("h1", { tabindex: "-1" }, "Your pledges"), status);
+  if (!list.length) {
+    body.append(h("p", {}, "You have not pledged yet. ", link("#/", "See the open offers"), "."));
+    return { title: "Your pledges", body };
+  }
+  const table = h(
+    "table",
+    { class: "pledges" },
+    h("caption", { class: "visually-hidden" }, "Your pledges, newest first"),
+    h("thead", {}, h("tr", {}, ["Offer", "Amount", "Shares", "Status", "Payment", ""].map((t) => h("th", { scope: "col" }, t)))),
+  );
+  const rows = h("tbody");
+  list.forEach((p, i) => {
+    const pay = p.payment ?? {};
+    const paymentText =
+      p.status === "pending"
+        ? pay.method === "bank_transfer"
+          ? [`Bank transfer, reference `, h("strong", { class: "reference" }, pay.bank_reference ?? ""), `, by ${formatDate(p.payment_due_at)}`]
+          : ["Card", pay.failure_reason ? ` (last attempt failed: ${pay.failure_reason})` : ""]
+        : p.paid_at
+          ? `Paid ${formatDate(p.paid_at)}`
+          : "";
+    const actions = h("td", { class: "actions" });
+    if (cancellable(p)) {
+      const cancel = h("button", { type: "button", class: "secondary" }, "Cancel pledge", h("span", { class: "visually-hidden" }, ` to ${titles[i]}`));
+      cancel.addEventListener("click", () => confirmCancel(actions, p, titles[i], status, navigate));
+      actions.append(cancel);
+    }
+    rows.append(
+      h(
+        "tr",
+        { "data-pledge": p.id },
+        h("th", { scope: "row" }, link(`#/offers/${encodeURIComponent(p.offer_id)}`, titles[i])),
+        h("td", {}, formatPounds(p.amount_pence)),
+        h("td", {}, String(p.shares)),
+        h("td", { class: "status" }, pledgeStatus(p.status), p.refund ? ` (refund ${p.refund.status})` : ""),
+        h("td", {}, paymentText),
+        actions,
+      ),
+    );
+  });
+  table.append(rows);
+  body.append(h("div", { class: "table-wrap" }, table));
+  return { title: "Your pledges", body };
+}
+
+/** Asks before cancelling, in place of the button; the answer is announced in `status`. */
+function confirmCancel(cell, p, title, status, navigate) {
+  const refundNote = p.status === "paid" ? " Your payment will be refunded." : "";
+  const key = api.newKey();
+  const yes = h("button", { type: "button", class: "danger" }, "Yes, cancel it");
+  const no = h("button", { type: "button", class: "secondary" }, "Keep it");
+  const error = h("p", { class: "error", role: "alert" });
+  const question = h("p", {}, `Cancel your ${formatPounds(p.amount_pence)} pledge to ${title}?${refundNote}`);
+  const restore = () => navigate("/pledges", { replace: true });
+  yes.addEventListener("click", async () => {
+    yes.disabled = no.disabled = true;
+    try {
+      await api.post(`/pledges/${encodeURIComponent(p.id)}/cancel`, {}, { auth: true, headers: { "Idempotency-Key": key } });
+      navigate("/pledges", { replace: true, message: `Your pledge to ${title} is cancelled.${refundNote}` });
+    } catch (err) {
+      yes.disabled = no.disabled = false;
+      error.textContent = err.message;
+    }
+  });
+  no.addEventListener("click", restore);
+  cell.replaceChildren(h("div", { class: "confirm", role: "group", "aria-label": "Confirm cancellation" }, question, yes, " ", no, error));
+  yes.focus();
+  status.textContent = "";
+}
+
+export async function holdings() {
+  const items = await api.get("/me/holdings", { auth: true });
+  const body = h("div", {}, h("h1", { tabindex: "-1" }, "Your shareholdings"));
+  if (!items.length) {
+    body.append(h("p", {}, "You hold no shares yet. Shares are issued when an offer you pledged to succeeds and closes."));
+    return { title: "Your shareholdings", body };
+  }
+  for (const holding of items) {
+    body.append(
+      h(
+        "section",
+        { class: "holding" },
+        h("h2", {}, holding.society_name),
+        h("p", { class: "lead" }, `${holding.shares} ${holding.shares === 1 ? "share" : "shares"}, ${formatPounds(holding.amount_pence)}`),
+        h(
+          "ul",
+          {},
+          holding.offers.map((o) => h("li", {}, `${o.title}: ${o.shares} shares (${formatPounds(o.amount_pence)}), issued ${formatDate(o.entered_at)}`)),
+        ),
+      ),
+    );
+  }
+  return { title: "Your shareholdings", body };
+}

@@ -1,0 +1,175 @@
+// Small DOM helpers: element building (text only, never HTML strings, so nothing from the API
+// is ever parsed as markup), accessible form fields with their errors, and the progress bar.
+
+import { formatPounds, progress } from "./format.js";
+
+/** `h("p", {class: "x"}, "text", child)`: an element; `on*` attributes become listeners. */
+export function h(tag, attrs = {}, ...children) {
+  const el = document.createElement(tag);
+  for (const [key, value] of Object.entries(attrs ?? {})) {
+    if (value === false || value === null || value === undefined) continue;
+    if (key.startsWith("on") && typeof value === "function") el.addEventListener(key.slice(2), value);
+    else if (key === "class") el.className = value;
+    else if (value === true) el.setAttribute(key, "");
+    else el.setAttribute(key, String(value));
+  }
+  append(el, children);
+  return el;
+}
+
+function append(el, children) {
+  for (const child of children.flat(Infinity)) {
+    if (child === null || child === undefined || child === false) continue;
+    el.append(child instanceof Node ? child : document.createTextNode(String(child)));
+  }
+}
+
+let counter = 0;
+const uid = (prefix) => `${prefix}-${++counter}`;
+
+/**
+ * A labelled input with a hint and a place for its error, all tied by aria-describedby.
+ * `field` is the API's name for it (errors naming that field appear here).
+ */
+export function field({ label, name, field = name, type = "text", hint, value, required, autocomplete, inputmode, extra = {} }) {
+  const id = uid(name);
+  const hintEl = hint ? h("p", { class: "hint", id: `${id}-hint` }, hint) : null;
+  const error = h("p", { class: "error", id: `${id}-error`, hidden: true });
+  const describedBy = [hintEl && hintEl.id, error.id].filter(Boolean).join(" ");
+  const input = h("input", {
+    id, name, type, required, autocomplete, inputmode,
+    "aria-describedby": describedBy,
+    "data-field": field,
+    ...extra,
+  });
+  if (value !== undefined && value !== null) input.value = value;
+  return h("div", { class: "field", "data-field-wrapper": field }, h("label", { for: id }, label, required ? "" : " (optional)"), hintEl, error, input);
+}
+
+/** A checkbox with its label (which may hold a link) and its error. */
+export function checkbox({ name, field = name, label, required }) {
+  const id = uid(name);
+  const error = h("p", { class: "error", id: `${id}-error`, hidden: true });
+  const input = h("input", { id, name, type: "checkbox", required, "aria-describedby": error.id, "data-field": field });
+  return h("div", { class: "field checkbox", "data-field-wrapper": field }, error, h("div", { class: "check" }, input, h("label", { for: id }, label)));
+}
+
+/** The form's error summary: a focusable box listing what went wrong. */
+export function summary() {
+  return h("div", { class: "summary", role: "alert", tabindex: "-1", hidden: true });
+}
+
+export function clearErrors(form) {
+  for (const el of form.querySelectorAll(".error")) {
+    el.hidden = true;
+    el.textContent = "";
+  }
+  for (const el of form.querySelectorAll("[aria-invalid]")) el.removeAttribute("aria-invalid");
+  const box = form.querySelector(".summary");
+  if (box) {
+    box.hidden = true;
+    box.replaceChildren();
+  }
+}
+
+/**
+ * Shows an API error on a form: each `errors[].field` next to the input for that field, the
+ * rest (and the problem's detail when no field is named) in the summary. `notes` adds advice
+ * for fields the form has no input for (e.g. "profile" → a link to the profile page).
+ */
+export function showErrors(form, err, notes = {}) {
+  clearErrors(form);
+  const loose = [];
+  let first = null;
+  for (const { field: name, message } of err.fieldErrors ?? []) {
+    const input = form.querySelector(`[data-field="${CSS.escape(name)}"]`);
+    if (input) {
+      const errEl = form.querySelector(`#${CSS.escape(input.id)}-error`);
+      errEl.hidden = false;
+      errEl.textContent = errEl.textContent ? `${errEl.textContent} ${sentence(message)}` : sentence(message);
+      input.setAttribute("aria-invalid", "true");
+      first ??= input;
+    } else {
+      loose.push([name, message]);
+    }
+  }
+  const box = form.querySelector(".summary");
+  const items = loose.map(([name, message]) => h("li", {}, sentence(`${label(name)} ${message}`), notes[name] ? [" ", notes[name]()] : null));
+  if (!err.fieldErrors?.length) items.push(h("li", {}, sentence(err.message)));
+  if (box && items.length) {
+    box.hidden = false;
+    box.replaceChildren(h("h2", {}, "There is a problem"), h("ul", {}, items));
+    box.focus();
+  } else if (first) {
+    first.focus();
+  }
+}
+
+function label(name) {
+  return name.replace(/_pence$/, "").replaceAll("_", " ").replace(/^./, (c) => c.toUpperCase()) + ":";
+}
+
+function sentence(text) {
+  const t = String(text ?? "").trim();
+  if (!t) return "";
+  return t[0].toUpperCase() + t.slice(1) + (/[.!?]$/.test(t) ? "" : ".");
+}
+
+/** A field's own error set by the page (before anything is sent). */
+export function fieldError(form, name, message) {
+  showErrors(form, { fieldErrors: [{ field: name, message }] });
+}
+
+/** Disables a form's submit button while `work` runs, announcing `busyText`. */
+export async function busy(form, busyText, work) {
+  const button = form.querySelector("button[type=submit]");
+  const text = button?.textContent;
+  if (button) {
+    button.disabled = true;
+    button.textContent = busyText;
+  }
+  form.setAttribute("aria-busy", "true");
+  try {
+    return await work();
+  } finally {
+    form.removeAttribute("aria-busy");
+    if (button) {
+      button.disabled = false;
+      button.textContent = text;
+    }
+  }
+}
+
+/** Community money and match money in two colours, against the minimum, target and maximum. */
+export function progressBar(offer) {
+  const p = progress(offer);
+  const community = h("span", { class: "bar-community" });
+  const match = h("span", { class: "bar-match" });
+  // Widths go through the CSSOM, which the page's Content-Security-Policy allows.
+  community.style.width = `${p.community}%`;
+  match.style.width = `${p.match}%`;
+  const mark = (cls, at) => {
+    const m = h("span", { class: `mark ${cls}` });
+    m.style.left = `${at}%`;
+    return m;
+  };
+  const raised = offer.community_pledged_pence + offer.match_pence;
+  return h(
+    "div",
+    { class: "progress" },
+    h(
+      "div",
+      { class: "bar", role: "img", "aria-label": `${formatPounds(raised)} raised of a ${formatPounds(offer.target_pence)} target` },
+      community, match, mark("mark-min", p.minimum), mark("mark-target", p.target),
+    ),
+    h(
+      "dl",
+      { class: "legend" },
+      h("div", {}, h("dt", {}, h("span", { class: "swatch swatch-community", "aria-hidden": "true" }), "Community"), h("dd", {}, formatPounds(offer.community_pledged_pence))),
+      h("div", {}, h("dt", {}, h("span", { class: "swatch swatch-match", "aria-hidden": "true" }), "Match funding"), h("dd", {}, formatPounds(offer.match_pence))),
+      h("div", {}, h("dt", {}, "Minimum"), h("dd", {}, formatPounds(offer.min_target_pence))),
+      h("div", {}, h("dt", {}, "Target"), h("dd", {}, formatPounds(offer.target_pence))),
+      h("div", {}, h("dt", {}, "Maximum"), h("dd", {}, formatPounds(offer.max_target_pence))),
+    ),
+  );
+}
