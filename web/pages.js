@@ -389,13 +389,7 @@ async function confirmation(made, o, methods) {
   const mine = h("p", {}, "You can follow it, or cancel it while you may, in ", link("#/pledges", "your pledges"), ".");
   const payment = made.payment ?? {};
   if (payment.method === "card") {
-    const box = h("div", { class: "card-payment" }, h("p", {}, "Loading the secure card form…"));
-    import("./card.js")
-      .then((m) => m.mountCardPayment(box, { publishableKey: methods.stripe_publishable_key, clientSecret: payment.client_secret, pledge: made }))
-      .catch(() => {
-        box.replaceChildren(h("p", { class: "error" }, "The card form could not be loaded. Your pledge is saved: you can pay it from your pledges, or cancel it."));
-      });
-    return h("section", { class: "confirmation", "aria-labelledby": "confirmation-heading" }, Object.assign(heading, { id: "confirmation-heading" }), box, mine);
+    return h("section", { class: "confirmation", "aria-labelledby": "confirmation-heading" }, Object.assign(heading, { id: "confirmation-heading" }), cardPayment(made, methods), mine);
   }
   const bank = payment.bank_details;
   return h(
@@ -418,6 +412,17 @@ async function confirmation(made, o, methods) {
   );
 }
 
+/** Stripe's card form for a pending card pledge (card.js and Stripe.js load only now). */
+function cardPayment(p, methods) {
+  const box = h("div", { class: "card-payment" }, h("p", {}, "Loading the secure card form…"));
+  import("./card.js")
+    .then((m) => m.mountCardPayment(box, { publishableKey: methods.stripe_publishable_key, clientSecret: p.payment?.client_secret, pledge: p }))
+    .catch(() => {
+      box.replaceChildren(h("p", { class: "error", role: "alert" }, "The card form could not be loaded. Your pledge is saved: you can pay it later from your pledges, or cancel it."));
+    });
+  return box;
+}
+
 // ---------------------------------------------------------------------------------------------
 // My pledges and holdings
 
@@ -431,7 +436,8 @@ function offerTitle(id) {
 }
 
 export async function myPledges(_params, navigate) {
-  const list = await all("/me/pledges", { auth: true });
+  const [list, methods] = await Promise.all([all("/me/pledges", { auth: true }), api.get("/payment-methods")]);
+  const cardOn = methods.methods.includes("card") && methods.stripe_publishable_key;
   const titles = await Promise.all(list.map((p) => offerTitle(p.offer_id)));
   const status = h("p", { class: "success", role: "status" });
   const body = h("div", {}, h("h1", { tabindex: "-1" }, "Your pledges"), status);
@@ -457,23 +463,37 @@ export async function myPledges(_params, navigate) {
           ? `Paid ${formatDate(p.paid_at)}`
           : "";
     const actions = h("td", { class: "actions" });
+    const row = h("tr", { "data-pledge": p.id });
+    if (cardOn && p.status === "pending" && pay.method === "card") {
+      const payNow = h("button", { type: "button" }, "Pay by card", h("span", { class: "visually-hidden" }, ` for ${titles[i]}`));
+      payNow.addEventListener("click", async () => {
+        payNow.disabled = true;
+        try {
+          const fresh = await api.get(`/pledges/${encodeURIComponent(p.id)}`, { auth: true });
+          const cell = h("td", { colspan: "6" }, cardPayment(fresh, methods));
+          row.after(h("tr", { class: "card-row" }, cell));
+          payNow.remove();
+        } catch (err) {
+          payNow.disabled = false;
+          status.textContent = err.message;
+        }
+      });
+      actions.append(payNow, " ");
+    }
     if (cancellable(p)) {
       const cancel = h("button", { type: "button", class: "secondary" }, "Cancel pledge", h("span", { class: "visually-hidden" }, ` to ${titles[i]}`));
       cancel.addEventListener("click", () => confirmCancel(actions, p, titles[i], status, navigate));
       actions.append(cancel);
     }
-    rows.append(
-      h(
-        "tr",
-        { "data-pledge": p.id },
-        h("th", { scope: "row" }, link(`#/offers/${encodeURIComponent(p.offer_id)}`, titles[i])),
-        h("td", {}, formatPounds(p.amount_pence)),
-        h("td", {}, String(p.shares)),
-        h("td", { class: "status" }, pledgeStatus(p.status), p.refund ? ` (refund ${p.refund.status})` : ""),
-        h("td", {}, paymentText),
-        actions,
-      ),
+    row.append(
+      h("th", { scope: "row" }, link(`#/offers/${encodeURIComponent(p.offer_id)}`, titles[i])),
+      h("td", {}, formatPounds(p.amount_pence)),
+      h("td", {}, String(p.shares)),
+      h("td", { class: "status" }, pledgeStatus(p.status), p.refund ? ` (refund ${p.refund.status})` : ""),
+      h("td", {}, paymentText),
+      actions,
     );
+    rows.append(row);
   });
   table.append(rows);
   body.append(h("div", { class: "table-wrap" }, table));

@@ -252,6 +252,10 @@ both_backends! {
             settings.stripe.webhook_secret = Some(SecretString::from(WEBHOOK_SECRET));
             settings.stripe.publishable_key = Some(PUBLISHABLE_KEY.into());
             settings.stripe.api_base = url;
+            // Two-second access tokens: the page refreshes its session about every second
+            // throughout, so a broken rotation (a refresh token used twice revokes the
+            // session) would fail this test.
+            settings.auth.access_token_ttl_secs = 2;
         })
         .await;
         let methods = app.get("/api/v1/payment-methods", None).await;
@@ -272,6 +276,8 @@ both_backends! {
         )
         .await;
         eprintln!("{out}");
+        // (The investor's first access token has long expired: sign in afresh.)
+        let investor = app.login(&investor.email, &investor.password).await;
         let mine = app.get("/api/v1/me/pledges", Some(&investor.access_token)).await;
         let pledge = &mine.body["items"][0];
         assert_eq!(pledge["payment"]["method"], "card");

@@ -51,6 +51,10 @@ const browser = await launch();
 try {
   const page = await (await browser.newContext({ viewport: { width: 1280, height: 900 } })).newPage();
   watch(page, problems);
+  const refreshes = [];
+  page.on("response", (r) => {
+    if (r.url().endsWith("/api/v1/auth/refresh")) refreshes.push(r.status());
+  });
   await page.route("https://js.stripe.com/v3/", (route) =>
     route.fulfill({ status: 200, contentType: "text/javascript", body: STRIPE_STAND_IN }),
   );
@@ -75,7 +79,7 @@ try {
   await page.getByRole("alert").filter({ hasText: "Your card was declined." }).waitFor();
   await pay.click();
   await page.getByRole("status").filter({ hasText: "your card payment is being confirmed" }).waitFor();
-  const calls = await page.evaluate(() => window.__stripe);
+  let calls = await page.evaluate(() => window.__stripe);
   assert.deepEqual(calls, [
     ["Stripe", KEY],
     ["elements", pledge.payment.client_secret],
@@ -84,6 +88,21 @@ try {
     ["confirmPayment", "if_required", `${BASE}/#/pledges`],
     ["confirmPayment", "if_required", `${BASE}/#/pledges`],
   ]);
+
+  step("the session outlives its two-second access tokens (refreshed in the background)");
+  await page.waitForTimeout(3000);
+  assert.ok(refreshes.length >= 2, `refreshed ${refreshes.length} times`);
+  assert.ok(refreshes.every((s) => s === 200), `refresh answers: ${refreshes}`);
+
+  step("a pending card pledge can be paid later from my pledges");
+  await page.getByRole("navigation").getByRole("link", { name: "My pledges" }).click();
+  await page.getByRole("heading", { level: 1, name: "Your pledges" }).waitFor();
+  await page.getByRole("button", { name: /^Pay by card/ }).click();
+  await page.getByRole("button", { name: "Pay £100.00" }).waitFor();
+  await accessible(page, "my pledges with the card form");
+  calls = await page.evaluate(() => window.__stripe);
+  assert.deepEqual(calls.slice(6, 8), [["Stripe", KEY], ["elements", pledge.payment.client_secret]]);
+  assert.ok(refreshes.every((s) => s === 200), `refresh answers: ${refreshes}`);
   assert.deepEqual(problems, [], "no console errors or page errors");
   console.log(`e2e-card: all steps passed; pledge ${pledge.id}`);
 } finally {
