@@ -284,6 +284,47 @@ both_backends! {
         assert_eq!(pledge["status"], "pending", "paid only when Stripe's webhook says so");
         assert_eq!(mine.body["items"].as_array().unwrap().len(), 1);
     }
+
+    async fn an_investor_sees_issued_shares_in_the_browser(backend) {
+        let app = TestApp::spawn(backend).await;
+        let (admin, platform, offer) = app.open_offer_scene().await;
+        // Three investors pay £4,000 each: £12,000 passes the £10,000 minimum.
+        let mut investors = Vec::new();
+        for n in 0..3 {
+            let investor = app.investor(&format!("member{n}")).await;
+            let pledge = app.pledge(&investor, &offer, 400_000).await;
+            pledge.expect(201);
+            app.post(
+                &format!("/api/v1/offers/{offer}/bank-receipts"),
+                Some(&admin.access_token),
+                &json!({"reference": pledge.body["payment"]["bank_reference"], "amount_pence": 400_000,
+                        "received_at": chrono::Utc::now().to_rfc3339()}),
+            )
+            .await
+            .expect(201);
+            investors.push(investor);
+        }
+        app.post(&format!("/api/v1/offers/{offer}/close"), Some(&platform.access_token), &json!({}))
+            .await
+            .expect(200);
+        let allocated = app.wait_for_status(&offer, Some(&admin.access_token), "allocated").await;
+        let society = app
+            .get(&format!("/api/v1/societies/{}", allocated["society_id"].as_str().unwrap()), None)
+            .await
+            .body;
+        let out = node_async(
+            &["e2e-holdings.mjs"],
+            &[
+                ("CS_E2E_BASE_URL", app.address.clone()),
+                ("CS_E2E_EMAIL", investors[0].email.clone()),
+                ("CS_E2E_PASSWORD", investors[0].password.clone()),
+                ("CS_E2E_SOCIETY_NAME", society["name"].as_str().unwrap().to_owned()),
+                ("CS_E2E_OFFER_TITLE", allocated["title"].as_str().unwrap().to_owned()),
+            ],
+        )
+        .await;
+        eprintln!("{out}");
+    }
 }
 
 async fn approve(
