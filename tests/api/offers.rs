@@ -255,8 +255,13 @@ both_backends! {
         let page_two: Vec<String> = second.body["items"].as_array().unwrap().iter().map(|o| o["id"].as_str().unwrap().to_owned()).collect();
         assert_eq!(page_two, vec![opened[0].clone()]);
         assert_eq!(second.body["next_cursor"], Value::Null);
+        // The close-out job decides the closed offer (no money: `failed`); then filter by status.
+        s.app.wait_for_status(&opened[0], None, "failed").await;
+        let failed = s.app.get("/api/v1/offers?status=failed", None).await;
+        assert_eq!(failed.body["items"][0]["id"], opened[0].as_str());
+        assert_eq!(failed.body["items"].as_array().unwrap().len(), 1);
         let closed = s.app.get("/api/v1/offers?status=closed", None).await;
-        assert_eq!(closed.body["items"].as_array().unwrap().len(), 1);
+        assert_eq!(closed.body["items"].as_array().unwrap().len(), 0);
         let open = s.app.get("/api/v1/offers?status=open", None).await;
         assert_eq!(open.body["items"].as_array().unwrap().len(), 2);
         let bad = s.app.get("/api/v1/offers?status=draft", None).await;
