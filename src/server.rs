@@ -28,6 +28,7 @@ impl Application {
         let listener = TcpListener::bind(&server_settings.bind)
             .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", server_settings.bind))?;
         let address = listener.local_addr()?;
+        api::web_page::prepare();
         let body_limit = server_settings.body_limit_bytes;
         let data = web::Data::new(state.clone());
         let mut http = HttpServer::new(move || {

@@ -35,15 +35,24 @@ pub struct PaymentMethods {
 #[utoipa::path(get, path = "/api/v1/payment-methods", tag = "payments",
     responses((status = 200, body = PaymentMethods)))]
 pub async fn payment_methods(state: web::Data<AppState>) -> HttpResponse {
-    let card = state.payments.card_enabled();
     let mut methods = vec![PaymentMethod::BankTransfer];
-    if card {
+    if state.payments.card_enabled() {
         methods.push(PaymentMethod::Card);
     }
     HttpResponse::Ok().json(PaymentMethods {
         methods,
-        stripe_publishable_key: card.then(|| state.settings.stripe.publishable_key.clone()).flatten(),
+        stripe_publishable_key: stripe_js_key(&state).map(str::to_owned),
     })
+}
+
+/// The publishable key a browser gives Stripe.js, when this server takes cards and has one.
+pub fn stripe_js_key(state: &AppState) -> Option<&str> {
+    state
+        .settings
+        .stripe
+        .publishable_key
+        .as_deref()
+        .filter(|_| state.payments.card_enabled())
 }
 
 fn bad_event(detail: String) -> AppError {
