@@ -104,7 +104,7 @@ pub async fn refresh(state: web::Data<AppState>, body: Json<RefreshRequest>) -> 
 #[utoipa::path(post, path = "/api/v1/auth/logout", tag = "accounts", security(("bearer" = [])),
     responses((status = 204, description = "Logged out")))]
 pub async fn logout(state: web::Data<AppState>, caller: Caller) -> Result<HttpResponse, AppError> {
-    state.db.run(move |conn| sessions::logout(conn, &caller)).await?;
+    state.db.write(move |conn| sessions::logout(conn, &caller)).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 

@@ -2,8 +2,10 @@
 //! pool whose connections are set up per backend, write transactions (`BEGIN IMMEDIATE` on
 //! SQLite) with retry, and running blocking database work off the async executor.
 
+mod hot;
 pub mod migrate;
 pub mod schema;
+mod writer;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -39,7 +41,7 @@ impl DbConnection {
 
 /// Opens connections for the backend the URL names. (The derived `establish` tries every
 /// backend and drops their errors, so a PostgreSQL server that is down would show as a bad URL.)
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct ConnectionManager {
     target: DatabaseTarget,
     sqlite_busy_timeout_ms: u32,
@@ -84,11 +86,10 @@ pub type PooledDb = PooledConnection<ConnectionManager>;
 pub struct Db {
     pool: DbPool,
     backend: Backend,
-    /// SQLite has one writer at a time. Writers of this process take turns here instead of
-    /// contending for the file lock: SQLite's busy handler sleeps in growing steps (1 ms up
-    /// to 100 ms) rather than waking when the lock frees, which wrecks throughput and latency
-    /// under load. Other processes on the same file still meet the busy timeout.
-    sqlite_writer: Option<std::sync::Arc<std::sync::Mutex<()>>>,
+    /// SQLite: this process's one writer (see [`writer`]).
+    sqlite_writer: Option<std::sync::Arc<writer::SqliteWriter>>,
+    /// PostgreSQL: turns at hot rows (see [`hot`]).
+    hot_rows: std::sync::Arc<hot::HotRows>,
 }
 
 /// How many times a transaction that hit a serialization failure or deadlock (PostgreSQL) is
@@ -124,13 +125,20 @@ impl Db {
             // a broken connection is noticed by `has_broken` and replaced.
             .test_on_check_out(false)
             .connection_timeout(Duration::from_millis(settings.pool_timeout_ms))
-            .build(manager)
+            .build(manager.clone())
             .map_err(|e| anyhow::anyhow!("cannot open the database pool: {e}"))?;
-        let sqlite_writer = (backend == Backend::Sqlite).then(Default::default);
+        let sqlite_writer = match backend {
+            Backend::Sqlite => Some(std::sync::Arc::new(
+                writer::SqliteWriter::start(manager.clone())
+                    .map_err(|e| anyhow::anyhow!("cannot start the SQLite writer thread: {e}"))?,
+            )),
+            Backend::Postgres => None,
+        };
         Ok(Self {
             pool,
             backend,
             sqlite_writer,
+            hot_rows: Default::default(),
         })
     }
 
@@ -159,45 +167,64 @@ impl Db {
         .await
     }
 
-    /// Runs `work` in a write transaction (see [`write_transaction`]) on the blocking pool.
+    /// Runs `work` in a write transaction (see [`write_transaction`]): on SQLite by this
+    /// process's writer, on PostgreSQL on the blocking pool.
     pub async fn write<T, F>(&self, work: F) -> Result<T, AppError>
     where
         T: Send + 'static,
         F: FnMut(&mut DbConnection) -> Result<T, AppError> + Send + 'static,
     {
-        let db = self.clone();
-        spawn_blocking_in_span(move || {
-            // The turn is taken before a connection, so queued writers do not hold connections
-            // that readers need. A panic while holding the lock poisons it; it guards no data.
-            let _turn = db
-                .sqlite_writer
-                .as_ref()
-                .map(|w| w.lock().unwrap_or_else(|poisoned| poisoned.into_inner()));
-            let mut conn = db.conn()?;
-            write_transaction(&mut conn, work)
-        })
-        .await
+        match &self.sqlite_writer {
+            Some(writer) => writer.transaction(work).await,
+            None => {
+                let db = self.clone();
+                spawn_blocking_in_span(move || write_transaction(&mut *db.conn()?, work)).await
+            }
+        }
     }
 }
 
 impl Db {
-    /// Blocking code (jobs): runs `work` with this process's SQLite writer turn held (see
-    /// `sqlite_writer`), on a pooled connection. `work` manages its own transactions.
-    pub fn with_writer_turn<T>(
-        &self,
-        work: impl FnOnce(&mut DbConnection) -> Result<T, AppError>,
-    ) -> Result<T, AppError> {
-        let _turn = self
-            .sqlite_writer
-            .as_ref()
-            .map(|w| w.lock().unwrap_or_else(|poisoned| poisoned.into_inner()));
-        let mut conn = self.conn()?;
-        work(&mut conn)
+    /// As [`Db::write`], for a transaction that updates the hot row named `row` (such as
+    /// `offer:<id>` for a pledge): on PostgreSQL it first waits for one of this process's few
+    /// turns at that row (see [`hot`]). SQLite's writer already runs writes one at a time.
+    pub async fn write_at<T, F>(&self, row: &str, work: F) -> Result<T, AppError>
+    where
+        T: Send + 'static,
+        F: FnMut(&mut DbConnection) -> Result<T, AppError> + Send + 'static,
+    {
+        if self.sqlite_writer.is_some() {
+            return self.write(work).await;
+        }
+        let _turn = self.hot_rows.turn(row).await;
+        self.write(work).await
+    }
+}
+
+impl Db {
+    /// Blocking code (jobs): runs `work`, which manages its own transactions, by this
+    /// process's SQLite writer in its turn, or on a pooled PostgreSQL connection.
+    pub fn with_writer_turn<T, F>(&self, work: F) -> Result<T, AppError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut DbConnection) -> Result<T, AppError> + Send + 'static,
+    {
+        match &self.sqlite_writer {
+            Some(writer) => writer.alone_blocking(work),
+            None => work(&mut *self.conn()?),
+        }
     }
 
-    /// Blocking code (jobs): one write transaction, with the writer turn held.
-    pub fn write_blocking<T>(&self, work: impl FnMut(&mut DbConnection) -> Result<T, AppError>) -> Result<T, AppError> {
-        self.with_writer_turn(|conn| write_transaction(conn, work))
+    /// Blocking code (jobs): one write transaction, as [`Db::write`].
+    pub fn write_blocking<T, F>(&self, work: F) -> Result<T, AppError>
+    where
+        T: Send + 'static,
+        F: FnMut(&mut DbConnection) -> Result<T, AppError> + Send + 'static,
+    {
+        match &self.sqlite_writer {
+            Some(writer) => writer.transaction_blocking(work),
+            None => write_transaction(&mut *self.conn()?, work),
+        }
     }
 }
 

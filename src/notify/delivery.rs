@@ -169,10 +169,14 @@ pub fn backoff(base_secs: u64, attempts: i32) -> chrono::Duration {
 pub fn deliver_due(db: &Db, transport: &Transport, settings: &EmailSettings) -> Result<usize, AppError> {
     let lease = chrono::Duration::seconds(settings.lease_secs as i64);
     let token = clock::new_id();
-    let claimed = db.write_blocking(|conn| claim(conn, 20, lease, &token))?;
+    let claimed = {
+        let token = token.clone();
+        db.write_blocking(move |conn| claim(conn, 20, lease, &token))?
+    };
     let mut sent = 0;
     for row in claimed {
-        if !db.write_blocking(|conn| renew(conn, &row.id, &token, lease))? {
+        let (id, held_by) = (row.id.clone(), token.clone());
+        if !db.write_blocking(move |conn| renew(conn, &id, &held_by, lease))? {
             continue;
         }
         let outcome = message(settings, &row).and_then(|m| transport.send(&row.id, &m));
@@ -183,7 +187,7 @@ pub fn deliver_due(db: &Db, transport: &Transport, settings: &EmailSettings) -> 
         let now = clock::now();
         match outcome {
             Ok(()) => {
-                db.write_blocking(|conn| {
+                db.write_blocking(move |conn| {
                     Ok(diesel::update(ours.clone())
                         .set((
                             outbox::status.eq("sent"),
@@ -197,11 +201,12 @@ pub fn deliver_due(db: &Db, transport: &Transport, settings: &EmailSettings) -> 
             Err(error) => {
                 let dead = row.attempts >= settings.max_attempts as i32;
                 tracing::warn!(email = %row.id, attempts = row.attempts, dead, %error, "email not sent");
-                db.write_blocking(|conn| {
+                let next_attempt_at = now + backoff(settings.retry_base_secs, row.attempts);
+                db.write_blocking(move |conn| {
                     Ok(diesel::update(ours.clone())
                         .set((
                             outbox::status.eq(if dead { "dead" } else { "pending" }),
-                            outbox::next_attempt_at.eq(now + backoff(settings.retry_base_secs, row.attempts)),
+                            outbox::next_attempt_at.eq(next_attempt_at),
                             outbox::lease_until.eq(None::<chrono::NaiveDateTime>),
                             outbox::last_error.eq(error.clone()),
                         ))

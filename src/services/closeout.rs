@@ -543,7 +543,8 @@ pub fn run_due(db: &Db, max_steps: usize, batch: i64) -> Result<usize, AppError>
             if steps >= max_steps {
                 break;
             }
-            match db.write_blocking(|conn| step(conn, &offer_id, clock::now(), batch)) {
+            let id = offer_id.clone();
+            match db.write_blocking(move |conn| step(conn, &id, clock::now(), batch)) {
                 Ok(Step::Progress) => {
                     steps += 1;
                     still.push(offer_id);
