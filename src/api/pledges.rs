@@ -172,9 +172,10 @@ pub async fn create_pledge(
         card_check_after: state.payments.card_enabled().then(|| reconcile_after(&state)),
     };
     let card = new.payment_method == PaymentMethod::Card;
+    let row = format!("offer:{offer_id}");
     let mut stored = state
         .db
-        .write(move |conn| {
+        .write_at(&row, move |conn| {
             idempotency::once(conn, &caller.user_id, &key, &hash, |conn| {
                 let pledge = pledges::create(conn, &caller.user_id, &offer_id, &new, policy)?;
                 Ok((201, to_json(&pledge)?))

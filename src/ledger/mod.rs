@@ -291,6 +291,28 @@ pub fn create_pending(conn: &mut DbConnection, t: &NewTransfer<'_>) -> Result<Ou
     insert_transfer(conn, t, "pending", "pending", None).map(|()| Outcome::Created)
 }
 
+/// As [`create_pending`], for a transfer id not used before, with `between` run after the
+/// transfer and its debit side are written and before its credit side is. For a credit account
+/// that every request writes (an offer's escrow, credited by every pledge to the offer) after
+/// a lock of the caller's own (the offer row, which `between` takes): both locks are held
+/// until the commit, so the less that happens after them, the more requests per second the
+/// offer takes. The order of locks is still the caller's, then the credit account's.
+pub fn create_pending_credit_last<T>(
+    conn: &mut DbConnection,
+    t: &NewTransfer<'_>,
+    between: impl FnOnce(&mut DbConnection) -> Result<T, AppError>,
+) -> Result<T, AppError> {
+    check_amount(t)?;
+    if existing(conn, t.id)?.is_some() {
+        return Err(LedgerError::TransferConflict(t.id.to_owned()).into());
+    }
+    add_debit(conn, t.debit_account_id, t.amount.get(), false)?;
+    insert_transfer(conn, t, "pending", "pending", None)?;
+    let value = between(conn)?;
+    add_credit(conn, t.credit_account_id, t.amount.get(), false)?;
+    Ok(value)
+}
+
 /// Moves `amount` from debit to credit at once.
 pub fn create_posted(conn: &mut DbConnection, t: &NewTransfer<'_>) -> Result<Outcome, AppError> {
     check_amount(t)?;

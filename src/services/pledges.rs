@@ -212,12 +212,19 @@ pub struct NewPledge {
 
 const LIVE: [&str; 3] = ["pending", "paid", "allocated"];
 
-/// The investor's live pledges to the offer, in pence.
+/// The investor's live pledges to the offer, in pence. Read from the index on (offer,
+/// investor, status, amount) alone; the statuses are spelled out (not `IN (...)`) so that the
+/// statement is prepared once per connection.
 fn investor_total(conn: &mut DbConnection, offer_id: &str, investor_id: &str) -> Result<i64, AppError> {
     let amounts: Vec<i64> = pledges::table
         .filter(pledges::offer_id.eq(offer_id))
         .filter(pledges::investor_id.eq(investor_id))
-        .filter(pledges::status.eq_any(LIVE))
+        .filter(
+            pledges::status
+                .eq(LIVE[0])
+                .or(pledges::status.eq(LIVE[1]))
+                .or(pledges::status.eq(LIVE[2])),
+        )
         .select(pledges::amount_pence)
         .load(conn)?;
     Ok(amounts.iter().sum())
@@ -299,16 +306,128 @@ pub fn create(
     let investor_account = ledger::ensure_account(conn, AccountKind::Investor, investor_id)?;
     let escrow_account = ledger::ensure_account(conn, AccountKind::Escrow, offer_id)?;
     let bank_details = society_bank_details(conn, &offer.society_id)?;
+    let card = new.payment_method == PaymentMethod::Card;
+    let reference = if card { None } else { new_reference(conn)? };
+    let due_at = now + Duration::days(payment_deadline_days);
+    let cancellable_until = cancellable_until(now, terms.cooling_off_days, terms.closes_at);
+    if !card {
+        // A card payer pays on the page at once; they hear from us when the payment succeeds.
+        let pay = bank_details.as_ref();
+        notify::enqueue(
+            conn,
+            Kind::PledgeReceived,
+            &user.email,
+            &json!({
+                "name": user.display_name, "amount": new.amount.to_string(), "shares": shares, "offer": offer.title,
+                "due": clock::for_people(due_at),
+                "account_name": pay.map(|b| b.account_name.clone()),
+                "sort_code": pay.map(|b| b.sort_code.clone()),
+                "account_number": pay.map(|b| b.account_number.clone()),
+                "reference": reference, "cancellable_until": clock::for_people(cancellable_until),
+            }),
+            None,
+        )?;
+    }
+    let pledge_id = clock::new_id();
+    let transfer_id = format!("pledge:{pledge_id}");
+    // The offer's capacity is reserved between the pledge's transfer and its credit to the
+    // offer's escrow account, so that the two rows every pledge to the offer writes are locked
+    // last, for the few statements from here to the commit.
+    let created_at = ledger::create_pending_credit_last(
+        conn,
+        &NewTransfer {
+            id: &transfer_id,
+            debit_account_id: &investor_account,
+            credit_account_id: &escrow_account,
+            amount: new.amount,
+            kind: "pledge",
+            cause: &transfer_id,
+        },
+        |conn| reserve(conn, offer_id, investor_id, new.amount, &mut context),
+    )?;
+    diesel::insert_into(pledges::table)
+        .values((
+            pledges::id.eq(&pledge_id),
+            pledges::offer_id.eq(offer_id),
+            pledges::investor_id.eq(investor_id),
+            pledges::status.eq(PledgeStatus::Pending.as_str()),
+            pledges::amount_pence.eq(amount),
+            pledges::shares.eq(shares),
+            pledges::payment_method.eq(new.payment_method.as_str()),
+            pledges::bank_reference.eq(&reference),
+            pledges::transfer_id.eq(&transfer_id),
+            pledges::cancellable_until.eq(cancellable_until),
+            pledges::payment_due_at.eq(due_at),
+            pledges::created_at.eq(created_at),
+            pledges::updated_at.eq(created_at),
+        ))
+        .execute(conn)?;
+    let match_pence = funding::refresh_offer(conn, offer_id)?
+        .get(&pledge_id)
+        .copied()
+        .unwrap_or(0);
+    let card_row = match policy.card_check_after {
+        Some(after) if card => Some(payment_service::insert_card_payment(
+            conn,
+            &pledge_id,
+            created_at,
+            created_at + after,
+        )?),
+        _ => None,
+    };
+    // The answer is built from what was written, without reading it back.
+    PledgeView::build(
+        PledgeRow {
+            id: pledge_id,
+            offer_id: offer_id.to_owned(),
+            investor_id: investor_id.to_owned(),
+            status: PledgeStatus::Pending.as_str().to_owned(),
+            amount_pence: amount,
+            shares,
+            match_pence,
+            payment_method: new.payment_method.as_str().to_owned(),
+            bank_reference: reference,
+            transfer_id,
+            cancellable_until,
+            payment_due_at: due_at,
+            paid_at: None,
+            ended_at: None,
+            created_at,
+            updated_at: created_at,
+        },
+        bank_details,
+        Extras {
+            card: card_row,
+            refund: None,
+            for_investor: true,
+        },
+    )
+}
+
+/// Reserves the pledge's amount of the offer's capacity, in one conditional update of the offer
+/// row, and checks the holding limits again now that the row is locked. Answers the pledge's
+/// time of creation, taken under the lock: it is the pledge's place in the queue the match
+/// engine follows, so that place is the order in which pledges reserved their capacity.
+fn reserve(
+    conn: &mut DbConnection,
+    offer_id: &str,
+    investor_id: &str,
+    amount: Pence,
+    context: &mut PledgeContext<'_>,
+) -> Result<NaiveDateTime, AppError> {
+    let now = context.now;
     let first_pledge = context.investor_total == Pence::ZERO;
     let reserved = diesel::update(
         offers::table
             .filter(offers::id.eq(offer_id))
             .filter(offers::status.eq(OfferStatus::Open.as_str()))
             .filter(offers::closes_at.gt(now))
-            .filter((offers::community_pledged_pence + offers::match_pence + amount).le(offers::max_target_pence)),
+            .filter(
+                (offers::community_pledged_pence + offers::match_pence + amount.get()).le(offers::max_target_pence),
+            ),
     )
     .set((
-        offers::community_pledged_pence.eq(offers::community_pledged_pence + amount),
+        offers::community_pledged_pence.eq(offers::community_pledged_pence + amount.get()),
         offers::pledge_count.eq(offers::pledge_count + 1),
         offers::investor_count.eq(offers::investor_count + i32::from(first_pledge)),
         offers::updated_at.eq(now),
@@ -323,19 +442,18 @@ pub fn create(
             )));
         }
         return Err(AppError::Validation(vec![capacity_error(
-            terms.max_target,
+            context.terms.max_target,
             Pence::new(fresh.community_pledged_pence + fresh.match_pence),
         )]));
     }
-    // The offer row is now locked until commit, so the investor's total is current: check the
-    // holding limits again against it.
+    // The offer row is now locked until commit, so the investor's total is current.
     let held = investor_total(conn, offer_id, investor_id)?;
     if held != context.investor_total.get() {
         // Another pledge of this investor committed meanwhile (rare): check again, and correct
         // the investor count the reservation assumed.
         context.investor_total = Pence::new(held);
         context.offer_total = Pence::ZERO;
-        check_new_pledge(&context, new.amount)?;
+        check_new_pledge(context, amount)?;
         let correction = i32::from(held == 0) - i32::from(first_pledge);
         if correction != 0 {
             diesel::update(offers::table.find(offer_id))
@@ -343,100 +461,7 @@ pub fn create(
                 .execute(conn)?;
         }
     }
-    // The pledge's place in the queue (which the match engine follows) is taken under the
-    // offer's lock, so it is the order in which pledges reserved their capacity.
-    let now = clock::now();
-    let pledge_id = clock::new_id();
-    let transfer_id = format!("pledge:{pledge_id}");
-    ledger::create_pending(
-        conn,
-        &NewTransfer {
-            id: &transfer_id,
-            debit_account_id: &investor_account,
-            credit_account_id: &escrow_account,
-            amount: new.amount,
-            kind: "pledge",
-            cause: &format!("pledge:{pledge_id}"),
-        },
-    )?;
-    let card = new.payment_method == PaymentMethod::Card;
-    let reference = if card { None } else { new_reference(conn)? };
-    diesel::insert_into(pledges::table)
-        .values((
-            pledges::id.eq(&pledge_id),
-            pledges::offer_id.eq(offer_id),
-            pledges::investor_id.eq(investor_id),
-            pledges::status.eq(PledgeStatus::Pending.as_str()),
-            pledges::amount_pence.eq(amount),
-            pledges::shares.eq(shares),
-            pledges::payment_method.eq(new.payment_method.as_str()),
-            pledges::bank_reference.eq(&reference),
-            pledges::transfer_id.eq(&transfer_id),
-            pledges::cancellable_until.eq(cancellable_until(now, terms.cooling_off_days, terms.closes_at)),
-            pledges::payment_due_at.eq(now + Duration::days(payment_deadline_days)),
-            pledges::created_at.eq(now),
-            pledges::updated_at.eq(now),
-        ))
-        .execute(conn)?;
-    let match_pence = funding::refresh_offer(conn, offer_id)?
-        .get(&pledge_id)
-        .copied()
-        .unwrap_or(0);
-    let card_row = match policy.card_check_after {
-        Some(after) if card => Some(payment_service::insert_card_payment(
-            conn,
-            &pledge_id,
-            now,
-            now + after,
-        )?),
-        _ => None,
-    };
-    if !card {
-        // A card payer pays on the page at once; they hear from us when the payment succeeds.
-        let (email, name) = (&user.email, &user.display_name);
-        let pay = bank_details.clone();
-        notify::enqueue(
-            conn,
-            Kind::PledgeReceived,
-            email,
-            &json!({
-                "name": name, "amount": new.amount.to_string(), "shares": shares, "offer": offer.title,
-                "due": clock::for_people(now + Duration::days(payment_deadline_days)),
-                "account_name": pay.as_ref().map(|b| b.account_name.clone()),
-                "sort_code": pay.as_ref().map(|b| b.sort_code.clone()),
-                "account_number": pay.as_ref().map(|b| b.account_number.clone()),
-                "reference": reference, "cancellable_until": clock::for_people(cancellable_until(now, terms.cooling_off_days, terms.closes_at)),
-            }),
-            None,
-        )?;
-    }
-    // The answer is built from what was written, without reading it back.
-    PledgeView::build(
-        PledgeRow {
-            id: pledge_id,
-            offer_id: offer_id.to_owned(),
-            investor_id: investor_id.to_owned(),
-            status: PledgeStatus::Pending.as_str().to_owned(),
-            amount_pence: amount,
-            shares,
-            match_pence,
-            payment_method: new.payment_method.as_str().to_owned(),
-            bank_reference: reference,
-            transfer_id,
-            cancellable_until: cancellable_until(now, terms.cooling_off_days, terms.closes_at),
-            payment_due_at: now + Duration::days(payment_deadline_days),
-            paid_at: None,
-            ended_at: None,
-            created_at: now,
-            updated_at: now,
-        },
-        bank_details,
-        Extras {
-            card: card_row,
-            refund: None,
-            for_investor: true,
-        },
-    )
+    Ok(clock::now())
 }
 
 fn new_reference(conn: &mut DbConnection) -> Result<Option<String>, AppError> {
