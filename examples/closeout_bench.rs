@@ -97,7 +97,9 @@ async fn main() -> anyhow::Result<()> {
     let started = Instant::now();
     let mut steps = 0;
     loop {
-        let done = closeout::run_due(&db, 1_000, bench.settings.jobs.closeout_batch)?;
+        // Blocking work, as the job runs it: off the async executor.
+        let (db, batch) = (db.clone(), bench.settings.jobs.closeout_batch);
+        let done = tokio::task::spawn_blocking(move || closeout::run_due(&db, 1_000, batch)).await??;
         steps += done;
         if done == 0 {
             break;

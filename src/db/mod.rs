@@ -2,6 +2,7 @@
 //! pool whose connections are set up per backend, write transactions (`BEGIN IMMEDIATE` on
 //! SQLite) with retry, and running blocking database work off the async executor.
 
+pub mod fixed;
 mod hot;
 pub mod migrate;
 pub mod schema;

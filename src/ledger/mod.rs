@@ -16,6 +16,8 @@ pub mod verify;
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
+
+use crate::db::fixed::{Fixed, Param};
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -173,20 +175,24 @@ fn existing(conn: &mut DbConnection, id: &str) -> Result<Option<ExistingTransfer
 /// Moves `amount` into the debit columns of an account (pending or posted), refusing, in the
 /// same statement, to break `debits_must_not_exceed_credits`.
 fn add_debit(conn: &mut DbConnection, account: &str, amount: i64, posted: bool) -> Result<(), AppError> {
-    use ledger_accounts::dsl as a;
-    let within_flag = a::debits_must_not_exceed_credits
-        .eq(false)
-        .or((a::debits_pending + a::debits_posted + amount).le(a::credits_posted));
-    let target = a::ledger_accounts.filter(a::id.eq(account)).filter(within_flag);
-    let changed = if posted {
-        diesel::update(target)
-            .set(a::debits_posted.eq(a::debits_posted + amount))
-            .execute(conn)?
-    } else {
-        diesel::update(target)
-            .set(a::debits_pending.eq(a::debits_pending + amount))
-            .execute(conn)?
-    };
+    const FLAG: &str = " AND (NOT debits_must_not_exceed_credits OR debits_pending + debits_posted + ";
+    const PENDING: &[&str] = &[
+        "UPDATE ledger_accounts SET debits_pending = debits_pending + ",
+        " WHERE id = ",
+        FLAG,
+        " <= credits_posted)",
+    ];
+    const POSTED: &[&str] = &[
+        "UPDATE ledger_accounts SET debits_posted = debits_posted + ",
+        " WHERE id = ",
+        FLAG,
+        " <= credits_posted)",
+    ];
+    let changed = Fixed {
+        parts: if posted { POSTED } else { PENDING },
+        params: [Param::BigInt(amount), Param::Text(account), Param::BigInt(amount)],
+    }
+    .execute(conn)?;
     if changed == 0 {
         return Err(refusal(conn, account)?.into());
     }
@@ -194,17 +200,21 @@ fn add_debit(conn: &mut DbConnection, account: &str, amount: i64, posted: bool) 
 }
 
 fn add_credit(conn: &mut DbConnection, account: &str, amount: i64, posted: bool) -> Result<(), AppError> {
-    use ledger_accounts::dsl as a;
-    let target = a::ledger_accounts.filter(a::id.eq(account));
-    let changed = if posted {
-        diesel::update(target)
-            .set(a::credits_posted.eq(a::credits_posted + amount))
-            .execute(conn)?
-    } else {
-        diesel::update(target)
-            .set(a::credits_pending.eq(a::credits_pending + amount))
-            .execute(conn)?
-    };
+    const PENDING: &[&str] = &[
+        "UPDATE ledger_accounts SET credits_pending = credits_pending + ",
+        " WHERE id = ",
+        "",
+    ];
+    const POSTED: &[&str] = &[
+        "UPDATE ledger_accounts SET credits_posted = credits_posted + ",
+        " WHERE id = ",
+        "",
+    ];
+    let changed = Fixed {
+        parts: if posted { POSTED } else { PENDING },
+        params: [Param::BigInt(amount), Param::Text(account)],
+    }
+    .execute(conn)?;
     if changed == 0 {
         return Err(LedgerError::AccountMissing(account.to_owned()).into());
     }

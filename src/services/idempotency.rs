@@ -7,12 +7,12 @@
 
 use chrono::Duration;
 use diesel::prelude::*;
-use diesel::sql_types::{Text, Timestamp};
 use sha2::{Digest, Sha256};
 
 use crate::clock;
+use crate::db::fixed::{Fixed, Param};
 use crate::db::schema::idempotency_keys;
-use crate::db::{insert_ignoring_duplicates_sql, DbConnection};
+use crate::db::DbConnection;
 use crate::error::{AppError, FieldError};
 
 /// How long keys are kept before the housekeeping job may delete them.
@@ -73,21 +73,23 @@ pub fn once<F>(
 where
     F: FnOnce(&mut DbConnection) -> Result<(u16, serde_json::Value), AppError>,
 {
-    let sql = insert_ignoring_duplicates_sql(
-        conn,
-        "idempotency_keys (user_id, idempotency_key, request_hash, created_at)",
-        4,
-        "user_id, idempotency_key",
-    );
-    let claim = diesel::sql_query(sql)
-        .bind::<Text, _>(user_id)
-        .bind::<Text, _>(key.as_str())
-        .bind::<Text, _>(request_hash)
-        .bind::<Timestamp, _>(clock::now());
-    let claimed = match conn {
-        DbConnection::Postgresql(pg) => claim.execute(pg)?,
-        DbConnection::Sqlite(lite) => claim.execute(lite)?,
-    };
+    // `ON CONFLICT ... DO NOTHING` is the same text on both backends (SQLite since 3.24).
+    let claimed = Fixed {
+        parts: &[
+            "INSERT INTO idempotency_keys (user_id, idempotency_key, request_hash, created_at) VALUES (",
+            ", ",
+            ", ",
+            ", ",
+            ") ON CONFLICT (user_id, idempotency_key) DO NOTHING",
+        ],
+        params: [
+            Param::Text(user_id),
+            Param::Text(key.as_str()),
+            Param::Text(request_hash),
+            Param::Timestamp(clock::now()),
+        ],
+    }
+    .execute(conn)?;
     if claimed == 0 {
         let (stored_hash, status, body): (String, Option<i32>, Option<String>) = idempotency_keys::table
             .find((user_id, key.as_str()))
@@ -115,12 +117,22 @@ where
     }
     let (status, body) = work(conn)?;
     let body = body.to_string();
-    diesel::update(idempotency_keys::table.find((user_id, key.as_str())))
-        .set((
-            idempotency_keys::response_status.eq(i32::from(status)),
-            idempotency_keys::response_body.eq(&body),
-        ))
-        .execute(conn)?;
+    Fixed {
+        parts: &[
+            "UPDATE idempotency_keys SET response_status = ",
+            ", response_body = ",
+            " WHERE user_id = ",
+            " AND idempotency_key = ",
+            "",
+        ],
+        params: [
+            Param::Integer(i32::from(status)),
+            Param::Text(&body),
+            Param::Text(user_id),
+            Param::Text(key.as_str()),
+        ],
+    }
+    .execute(conn)?;
     Ok(StoredResponse {
         status,
         body,

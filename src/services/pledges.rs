@@ -11,6 +11,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::clock;
+use crate::db::fixed::{Fixed, Param};
 use crate::db::schema::{bank_receipts, offers, pledges, societies};
 use crate::db::{write_transaction, DbConnection};
 use crate::domain::money::Pence;
@@ -417,21 +418,28 @@ fn reserve(
 ) -> Result<NaiveDateTime, AppError> {
     let now = context.now;
     let first_pledge = context.investor_total == Pence::ZERO;
-    let reserved = diesel::update(
-        offers::table
-            .filter(offers::id.eq(offer_id))
-            .filter(offers::status.eq(OfferStatus::Open.as_str()))
-            .filter(offers::closes_at.gt(now))
-            .filter(
-                (offers::community_pledged_pence + offers::match_pence + amount.get()).le(offers::max_target_pence),
-            ),
-    )
-    .set((
-        offers::community_pledged_pence.eq(offers::community_pledged_pence + amount.get()),
-        offers::pledge_count.eq(offers::pledge_count + 1),
-        offers::investor_count.eq(offers::investor_count + i32::from(first_pledge)),
-        offers::updated_at.eq(now),
-    ))
+    // One conditional update (of fixed text, prepared once per connection).
+    let reserved = Fixed {
+        parts: &[
+            "UPDATE offers SET community_pledged_pence = community_pledged_pence + ",
+            ", pledge_count = pledge_count + 1, investor_count = investor_count + ",
+            ", updated_at = ",
+            " WHERE id = ",
+            " AND status = ",
+            " AND closes_at > ",
+            " AND community_pledged_pence + match_pence + ",
+            " <= max_target_pence",
+        ],
+        params: [
+            Param::BigInt(amount.get()),
+            Param::Integer(i32::from(first_pledge)),
+            Param::Timestamp(now),
+            Param::Text(offer_id),
+            Param::Text(OfferStatus::Open.as_str()),
+            Param::Timestamp(now),
+            Param::BigInt(amount.get()),
+        ],
+    }
     .execute(conn)?;
     if reserved == 0 {
         let fresh = offer_service::get(conn, offer_id)?;

@@ -1,0 +1,81 @@
+//! Statements of fixed text, prepared once per connection. diesel prepares every `UPDATE` it
+//! builds afresh (a changeset may skip `None` fields, so it cannot trust the text to repeat),
+//! and on PostgreSQL that means parsing and planning it again each time. The few updates that
+//! every pledge makes while it holds the offer's row lock are written here instead, as text
+//! with parameters; diesel then keeps each prepared, keyed by its text.
+
+use chrono::NaiveDateTime;
+use diesel::backend::Backend;
+use diesel::query_builder::{AstPass, QueryFragment, QueryId};
+use diesel::serialize::ToSql;
+use diesel::sql_types::{BigInt, Integer, Text, Timestamp};
+use diesel::{QueryResult, RunQueryDsl};
+
+use super::DbConnection;
+use crate::error::AppError;
+
+/// A parameter of a fixed statement.
+#[derive(Debug, Clone, Copy)]
+pub enum Param<'a> {
+    Text(&'a str),
+    BigInt(i64),
+    Integer(i32),
+    Timestamp(NaiveDateTime),
+}
+
+/// A statement: its text around its parameters (`parts` has one more entry than `params`).
+#[derive(Debug, Clone, Copy)]
+pub struct Fixed<'a, const N: usize> {
+    pub parts: &'static [&'static str],
+    pub params: [Param<'a>; N],
+}
+
+impl<const N: usize> Fixed<'_, N> {
+    /// Runs the statement; answers the rows it changed.
+    pub fn execute(&self, conn: &mut DbConnection) -> Result<usize, AppError> {
+        debug_assert_eq!(
+            self.parts.len(),
+            N + 1,
+            "a fixed statement's text and parameters disagree"
+        );
+        Ok(match conn {
+            DbConnection::Postgresql(pg) => RunQueryDsl::execute(*self, pg)?,
+            DbConnection::Sqlite(lite) => RunQueryDsl::execute(*self, lite)?,
+        })
+    }
+}
+
+impl<const N: usize> QueryId for Fixed<'_, N> {
+    type QueryId = ();
+    // No type stands for the text, so diesel keys its prepared statement by the text itself.
+    const HAS_STATIC_QUERY_ID: bool = false;
+}
+
+impl<DB, const N: usize> QueryFragment<DB> for Fixed<'_, N>
+where
+    DB: Backend,
+    str: ToSql<Text, DB>,
+    i64: ToSql<BigInt, DB>,
+    i32: ToSql<Integer, DB>,
+    NaiveDateTime: ToSql<Timestamp, DB>,
+    DB: diesel::sql_types::HasSqlType<Text>
+        + diesel::sql_types::HasSqlType<BigInt>
+        + diesel::sql_types::HasSqlType<Integer>
+        + diesel::sql_types::HasSqlType<Timestamp>,
+{
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, DB>) -> QueryResult<()> {
+        for (index, part) in self.parts.iter().enumerate() {
+            out.push_sql(part);
+            match self.params.get(index) {
+                Some(Param::Text(value)) => out.push_bind_param::<Text, str>(value)?,
+                Some(Param::BigInt(value)) => out.push_bind_param::<BigInt, i64>(value)?,
+                Some(Param::Integer(value)) => out.push_bind_param::<Integer, i32>(value)?,
+                Some(Param::Timestamp(value)) => out.push_bind_param::<Timestamp, NaiveDateTime>(value)?,
+                None => {}
+            }
+        }
+        Ok(())
+    }
+}
+
+impl<Conn, const N: usize> RunQueryDsl<Conn> for Fixed<'_, N> {}
