@@ -313,11 +313,15 @@ pub fn create_pending_credit_last<T>(
     between: impl FnOnce(&mut DbConnection) -> Result<T, AppError>,
 ) -> Result<T, AppError> {
     check_amount(t)?;
-    if existing(conn, t.id)?.is_some() {
-        return Err(LedgerError::TransferConflict(t.id.to_owned()).into());
-    }
+    // No look-up first: a used id fails on the primary key (and the transaction with it).
+    insert_transfer(conn, t, "pending", "pending", None).map_err(|e| {
+        if e.is_unique_violation() {
+            LedgerError::TransferConflict(t.id.to_owned()).into()
+        } else {
+            e
+        }
+    })?;
     add_debit(conn, t.debit_account_id, t.amount.get(), false)?;
-    insert_transfer(conn, t, "pending", "pending", None)?;
     let value = between(conn)?;
     add_credit(conn, t.credit_account_id, t.amount.get(), false)?;
     Ok(value)
