@@ -302,11 +302,13 @@ pub fn create_pending(conn: &mut DbConnection, t: &NewTransfer<'_>) -> Result<Ou
 }
 
 /// As [`create_pending`], for a transfer id not used before, with `between` run after the
-/// transfer and its debit side are written and before its credit side is. For a credit account
-/// that every request writes (an offer's escrow, credited by every pledge to the offer) after
-/// a lock of the caller's own (the offer row, which `between` takes): both locks are held
-/// until the commit, so the less that happens after them, the more requests per second the
-/// offer takes. The order of locks is still the caller's, then the credit account's.
+/// transfer is written and before either balance is moved. For accounts that every request
+/// moves (an offer's escrow, credited by every pledge to the offer) behind a lock of the
+/// caller's own (the offer row, which `between` takes): those locks are held until the commit,
+/// so the less that happens after them, the more requests per second the offer takes. No
+/// balance row is locked before `between`: every transaction that moves an offer's money takes
+/// the offer row first, and an account locked earlier could deadlock against one that holds
+/// the offer row and wants the account (a receipt, a cancel).
 pub fn create_pending_credit_last<T>(
     conn: &mut DbConnection,
     t: &NewTransfer<'_>,
@@ -321,8 +323,8 @@ pub fn create_pending_credit_last<T>(
             e
         }
     })?;
-    add_debit(conn, t.debit_account_id, t.amount.get(), false)?;
     let value = between(conn)?;
+    add_debit(conn, t.debit_account_id, t.amount.get(), false)?;
     add_credit(conn, t.credit_account_id, t.amount.get(), false)?;
     Ok(value)
 }

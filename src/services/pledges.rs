@@ -331,9 +331,10 @@ pub fn create(
     }
     let pledge_id = clock::new_id();
     let transfer_id = format!("pledge:{pledge_id}");
-    // The offer's capacity is reserved between the pledge's transfer and its credit to the
-    // offer's escrow account, so that the two rows every pledge to the offer writes are locked
-    // last, for the few statements from here to the commit.
+    // The offer's capacity is reserved between writing the pledge's transfer and moving its
+    // balances, so that the rows every pledge to the offer writes (the offer's and its escrow
+    // account's) are locked last, for the few statements from here to the commit, and the
+    // offer row first, as by everything else that moves the offer's money.
     let created_at = ledger::create_pending_credit_last(
         conn,
         &NewTransfer {
