@@ -179,7 +179,7 @@ impl Db {
             Some(writer) => writer.transaction(work).await,
             None => {
                 let db = self.clone();
-                spawn_blocking_in_span(move || write_transaction(&mut *db.conn()?, work)).await
+                spawn_blocking_in_span(move || db.write_blocking(work)).await
             }
         }
     }
@@ -194,10 +194,10 @@ impl Db {
         T: Send + 'static,
         F: FnMut(&mut DbConnection) -> Result<T, AppError> + Send + 'static,
     {
-        if self.sqlite_writer.is_some() {
-            return self.write(work).await;
-        }
-        let _turn = self.hot_rows.turn(row).await;
+        let _turn = match self.sqlite_writer {
+            Some(_) => None,
+            None => Some(self.hot_rows.turn(row).await),
+        };
         self.write(work).await
     }
 }

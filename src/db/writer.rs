@@ -64,9 +64,7 @@ impl SqliteWriter {
         T: Send + 'static,
         F: FnMut(&mut DbConnection) -> Result<T, AppError> + Send + 'static,
     {
-        let (reply, answer) = oneshot::channel();
-        self.send(Job::Transaction(Box::new(Pending::new(work, reply))))?;
-        answer.await.map_err(|_| writer_gone())?
+        self.enqueue(work)?.await.map_err(|_| writer_gone())?
     }
 
     /// Blocking code: as [`Self::transaction`], blocking the calling thread. Not for async code.
@@ -75,9 +73,7 @@ impl SqliteWriter {
         T: Send + 'static,
         F: FnMut(&mut DbConnection) -> Result<T, AppError> + Send + 'static,
     {
-        let (reply, answer) = oneshot::channel();
-        self.send(Job::Transaction(Box::new(Pending::new(work, reply))))?;
-        answer.blocking_recv().map_err(|_| writer_gone())?
+        self.enqueue(work)?.blocking_recv().map_err(|_| writer_gone())?
     }
 
     /// Blocking code: runs `work`, which manages its own transactions, on the writer
@@ -96,6 +92,17 @@ impl SqliteWriter {
             },
         )))?;
         answer.blocking_recv().map_err(|_| writer_gone())?
+    }
+
+    /// Queues a write transaction; its outcome comes on the answer.
+    fn enqueue<T, F>(&self, work: F) -> Result<oneshot::Receiver<Result<T, AppError>>, AppError>
+    where
+        T: Send + 'static,
+        F: FnMut(&mut DbConnection) -> Result<T, AppError> + Send + 'static,
+    {
+        let (reply, answer) = oneshot::channel();
+        self.send(Job::Transaction(Box::new(Pending::new(work, reply))))?;
+        Ok(answer)
     }
 
     fn send(&self, job: Job) -> Result<(), AppError> {
