@@ -1,15 +1,15 @@
 //! Statements of fixed text, prepared once per connection. diesel prepares every `UPDATE` it
 //! builds afresh (a changeset may skip `None` fields, so it cannot trust the text to repeat),
-//! and on PostgreSQL that means parsing and planning it again each time. The few updates that
-//! every pledge makes while it holds the offer's row lock are written here instead, as text
-//! with parameters; diesel then keeps each prepared, keyed by its text.
+//! and every `sql_query`, and on PostgreSQL that means parsing and planning it again each time.
+//! The statements that every pledge makes while it holds the offer's row lock are written here
+//! instead, as text with parameters; diesel then keeps each prepared, keyed by its text.
 
 use chrono::NaiveDateTime;
 use diesel::backend::Backend;
-use diesel::query_builder::{AstPass, QueryFragment, QueryId};
+use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
 use diesel::serialize::ToSql;
-use diesel::sql_types::{BigInt, Integer, Text, Timestamp};
-use diesel::{QueryResult, RunQueryDsl};
+use diesel::sql_types::{BigInt, Integer, Nullable, Text, Timestamp, Untyped};
+use diesel::{OptionalExtension, QueryResult, QueryableByName, RunQueryDsl};
 
 use super::DbConnection;
 use crate::error::AppError;
@@ -18,6 +18,7 @@ use crate::error::AppError;
 #[derive(Debug, Clone, Copy)]
 pub enum Param<'a> {
     Text(&'a str),
+    OptText(Option<&'a str>),
     BigInt(i64),
     Integer(i32),
     Timestamp(NaiveDateTime),
@@ -33,16 +34,42 @@ pub struct Fixed<'a, const N: usize> {
 impl<const N: usize> Fixed<'_, N> {
     /// Runs the statement; answers the rows it changed.
     pub fn execute(&self, conn: &mut DbConnection) -> Result<usize, AppError> {
-        debug_assert_eq!(
-            self.parts.len(),
-            N + 1,
-            "a fixed statement's text and parameters disagree"
-        );
+        self.check();
         Ok(match conn {
             DbConnection::Postgresql(pg) => RunQueryDsl::execute(*self, pg)?,
             DbConnection::Sqlite(lite) => RunQueryDsl::execute(*self, lite)?,
         })
     }
+
+    /// Runs a statement that answers at most one row of one whole number, named `n` (a
+    /// `RETURNING n` or a `SELECT ... AS n`); `None` when it answers no row.
+    pub fn first_number(&self, conn: &mut DbConnection) -> Result<Option<i64>, AppError> {
+        self.check();
+        let row: Option<Number> = match conn {
+            DbConnection::Postgresql(pg) => RunQueryDsl::get_result(*self, pg).optional()?,
+            DbConnection::Sqlite(lite) => RunQueryDsl::get_result(*self, lite).optional()?,
+        };
+        Ok(row.map(|row| row.n))
+    }
+
+    fn check(&self) {
+        debug_assert_eq!(
+            self.parts.len(),
+            N + 1,
+            "a fixed statement's text and parameters disagree"
+        );
+    }
+}
+
+#[derive(QueryableByName)]
+struct Number {
+    #[diesel(sql_type = BigInt)]
+    n: i64,
+}
+
+impl<const N: usize> Query for Fixed<'_, N> {
+    // Rows are read by column name (`QueryableByName`), as for `diesel::sql_query`.
+    type SqlType = Untyped;
 }
 
 impl<const N: usize> QueryId for Fixed<'_, N> {
@@ -58,6 +85,7 @@ where
     i64: ToSql<BigInt, DB>,
     i32: ToSql<Integer, DB>,
     NaiveDateTime: ToSql<Timestamp, DB>,
+    for<'x> Option<&'x str>: ToSql<Nullable<Text>, DB>,
     DB: diesel::sql_types::HasSqlType<Text>
         + diesel::sql_types::HasSqlType<BigInt>
         + diesel::sql_types::HasSqlType<Integer>
@@ -68,6 +96,7 @@ where
             out.push_sql(part);
             match self.params.get(index) {
                 Some(Param::Text(value)) => out.push_bind_param::<Text, str>(value)?,
+                Some(Param::OptText(value)) => out.push_bind_param::<Nullable<Text>, Option<&str>>(value)?,
                 Some(Param::BigInt(value)) => out.push_bind_param::<BigInt, i64>(value)?,
                 Some(Param::Integer(value)) => out.push_bind_param::<Integer, i32>(value)?,
                 Some(Param::Timestamp(value)) => out.push_bind_param::<Timestamp, NaiveDateTime>(value)?,

@@ -300,32 +300,6 @@ where
     }
 }
 
-/// `INSERT ... ` that skips a row whose key exists, in each backend's words:
-/// `table_and_columns` is e.g. `ledger_accounts (id, kind)`, `conflict` the key columns.
-/// Placeholders are numbered for PostgreSQL and `?` for SQLite.
-pub fn insert_ignoring_duplicates_sql(
-    conn: &DbConnection,
-    table_and_columns: &str,
-    values: usize,
-    conflict: &str,
-) -> String {
-    match conn {
-        DbConnection::Postgresql(_) => {
-            let placeholders: Vec<String> = (1..=values).map(|i| format!("${i}")).collect();
-            format!(
-                "INSERT INTO {table_and_columns} VALUES ({}) ON CONFLICT ({conflict}) DO NOTHING",
-                placeholders.join(", ")
-            )
-        }
-        DbConnection::Sqlite(_) => {
-            format!(
-                "INSERT OR IGNORE INTO {table_and_columns} VALUES ({})",
-                vec!["?"; values].join(", ")
-            )
-        }
-    }
-}
-
 fn create_parent_dir(path: &std::path::Path) -> anyhow::Result<()> {
     let parent: PathBuf = path.parent().map(PathBuf::from).unwrap_or_default();
     if !parent.as_os_str().is_empty() {

@@ -23,7 +23,7 @@ use utoipa::ToSchema;
 
 use crate::clock;
 use crate::db::schema::{ledger_accounts, ledger_transfers};
-use crate::db::{insert_ignoring_duplicates_sql, DbConnection};
+use crate::db::DbConnection;
 use crate::domain::money::Pence;
 use crate::error::AppError;
 
@@ -123,7 +123,6 @@ pub struct TransferRow {
 
 /// Creates the account if it does not exist (concurrent callers agree on one row).
 pub fn ensure_account(conn: &mut DbConnection, kind: AccountKind, owner_id: &str) -> Result<String, AppError> {
-    use diesel::sql_types::{Bool, Text, Timestamp};
     let id = kind.account_id(owner_id);
     // Almost always the account exists: a (prepared, cached) lookup spares the insert.
     let exists = ledger_accounts::table
@@ -132,26 +131,51 @@ pub fn ensure_account(conn: &mut DbConnection, kind: AccountKind, owner_id: &str
         .first::<String>(conn)
         .optional()?
         .is_some();
-    if exists {
-        return Ok(id);
+    if !exists {
+        create_account(conn, kind, owner_id, &id)?;
     }
-    let sql = insert_ignoring_duplicates_sql(
-        conn,
-        "ledger_accounts (id, kind, owner_id, debits_must_not_exceed_credits, created_at)",
-        5,
-        "id",
-    );
-    let query = diesel::sql_query(sql)
-        .bind::<Text, _>(&id)
-        .bind::<Text, _>(kind.as_str())
-        .bind::<Text, _>(owner_id)
-        .bind::<Bool, _>(kind.debits_must_not_exceed_credits())
-        .bind::<Timestamp, _>(clock::now());
-    match conn {
-        DbConnection::Postgresql(pg) => query.execute(pg)?,
-        DbConnection::Sqlite(lite) => query.execute(lite)?,
-    };
     Ok(id)
+}
+
+/// As [`ensure_account`] for two accounts, looked up in one statement.
+pub fn ensure_accounts(conn: &mut DbConnection, accounts: [(AccountKind, &str); 2]) -> Result<[String; 2], AppError> {
+    let ids = accounts.map(|(kind, owner_id)| kind.account_id(owner_id));
+    let found: Vec<String> = ledger_accounts::table
+        .filter(ledger_accounts::id.eq(&ids[0]).or(ledger_accounts::id.eq(&ids[1])))
+        .select(ledger_accounts::id)
+        .load(conn)?;
+    for ((kind, owner_id), id) in accounts.iter().zip(&ids) {
+        if !found.contains(id) {
+            create_account(conn, *kind, owner_id, id)?;
+        }
+    }
+    Ok(ids)
+}
+
+fn create_account(conn: &mut DbConnection, kind: AccountKind, owner_id: &str, id: &str) -> Result<(), AppError> {
+    use ledger_accounts::dsl as a;
+    let row = (
+        a::id.eq(id),
+        a::kind.eq(kind.as_str()),
+        a::owner_id.eq(owner_id),
+        a::debits_must_not_exceed_credits.eq(kind.debits_must_not_exceed_credits()),
+        a::created_at.eq(clock::now()),
+    );
+    // Upserts do not go through the MultiConnection enum: one branch per backend. Only a taken
+    // id is skipped; a broken constraint of any other kind is still an error.
+    match conn {
+        DbConnection::Postgresql(pg) => diesel::insert_into(a::ledger_accounts)
+            .values(row)
+            .on_conflict(a::id)
+            .do_nothing()
+            .execute(pg)?,
+        DbConnection::Sqlite(lite) => diesel::insert_into(a::ledger_accounts)
+            .values(row)
+            .on_conflict(a::id)
+            .do_nothing()
+            .execute(lite)?,
+    };
+    Ok(())
 }
 
 type ExistingTransfer = (String, String, i64, String, String, String, Option<String>);
@@ -324,9 +348,57 @@ pub fn create_pending_credit_last<T>(
         }
     })?;
     let value = between(conn)?;
-    add_debit(conn, t.debit_account_id, t.amount.get(), false)?;
-    add_credit(conn, t.credit_account_id, t.amount.get(), false)?;
+    add_pending_pair(conn, t)?;
     Ok(value)
+}
+
+/// Moves a pending transfer's amount into both accounts' pending columns in one statement,
+/// refusing, in it, to break the debit account's `debits_must_not_exceed_credits`. Only for
+/// [`create_pending_credit_last`]: one statement locks its two rows in whatever order the
+/// database reads them, which is safe there because every transaction that moves the credit
+/// account (an offer's escrow) holds the offer row first, so no two of them wait on each
+/// other for both rows. Elsewhere the debit row is locked before the credit row.
+fn add_pending_pair(conn: &mut DbConnection, t: &NewTransfer<'_>) -> Result<(), AppError> {
+    let amount = t.amount.get();
+    let changed = Fixed {
+        parts: &[
+            "UPDATE ledger_accounts SET debits_pending = debits_pending + CASE WHEN id = ",
+            " THEN ",
+            " ELSE 0 END, credits_pending = credits_pending + CASE WHEN id = ",
+            " THEN ",
+            " ELSE 0 END WHERE (id = ",
+            " AND (NOT debits_must_not_exceed_credits OR debits_pending + debits_posted + ",
+            " <= credits_posted)) OR id = ",
+            "",
+        ],
+        params: [
+            Param::Text(t.debit_account_id),
+            Param::BigInt(amount),
+            Param::Text(t.credit_account_id),
+            Param::BigInt(amount),
+            Param::Text(t.debit_account_id),
+            Param::BigInt(amount),
+            Param::Text(t.credit_account_id),
+        ],
+    }
+    .execute(conn)?;
+    if changed == 2 {
+        return Ok(());
+    }
+    // Nothing is kept: the error rolls back the caller's transaction, with the row that did
+    // change.
+    let credit_exists = ledger_accounts::table
+        .find(t.credit_account_id)
+        .select(ledger_accounts::id)
+        .first::<String>(conn)
+        .optional()?
+        .is_some();
+    Err(if credit_exists {
+        refusal(conn, t.debit_account_id)?
+    } else {
+        LedgerError::AccountMissing(t.credit_account_id.to_owned())
+    }
+    .into())
 }
 
 /// Moves `amount` from debit to credit at once.

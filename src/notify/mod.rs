@@ -7,13 +7,12 @@ pub mod delivery;
 use std::sync::OnceLock;
 
 use diesel::prelude::*;
-use diesel::sql_types::{Text, Timestamp};
 use minijinja::Environment;
 use serde::Serialize;
 
 use crate::clock;
 use crate::db::schema::{funder_admins, outbox, society_admins, users};
-use crate::db::{insert_ignoring_duplicates_sql, DbConnection};
+use crate::db::DbConnection;
 use crate::error::AppError;
 
 /// The kinds of email, each a template pair `templates/email/<kind>.{txt,html}` (the first
@@ -221,19 +220,25 @@ pub fn enqueue_many(conn: &mut DbConnection, kind: Kind, emails: &[Queued]) -> R
             })
         })
         .collect::<Result<Vec<_>, AppError>>()?;
-    // Multi-row inserts do not go through the MultiConnection enum: one branch per backend.
-    // SQLite (in-process, no round trips) takes them one by one: diesel has no multi-row
-    // upsert for it.
+    insert_skipping_duplicates(conn, &rows)
+}
+
+/// Inserts emails, skipping any whose dedupe key is taken (and only those: a broken constraint
+/// of any other kind is still an error).
+fn insert_skipping_duplicates(conn: &mut DbConnection, rows: &[NewEmail<'_>]) -> Result<(), AppError> {
+    // Upserts do not go through the MultiConnection enum: one branch per backend. SQLite
+    // (in-process, no round trips) takes them one by one: diesel has no multi-row upsert for
+    // it.
     match conn {
         DbConnection::Postgresql(pg) => {
             diesel::insert_into(outbox::table)
-                .values(&rows)
+                .values(rows)
                 .on_conflict(outbox::dedupe_key)
                 .do_nothing()
                 .execute(pg)?;
         }
         DbConnection::Sqlite(lite) => {
-            for row in &rows {
+            for row in rows {
                 diesel::insert_into(outbox::table)
                     .values(row)
                     .on_conflict(outbox::dedupe_key)
@@ -273,28 +278,21 @@ pub fn enqueue(
             .execute(conn)?;
         return Ok(());
     };
-    let sql = insert_ignoring_duplicates_sql(
+    insert_skipping_duplicates(
         conn,
-        "outbox (id, kind, recipient, subject, body_text, body_html, dedupe_key, status, next_attempt_at, created_at)",
-        10,
-        "dedupe_key",
-    );
-    let query = diesel::sql_query(sql)
-        .bind::<Text, _>(clock::new_id())
-        .bind::<Text, _>(kind.name())
-        .bind::<Text, _>(recipient)
-        .bind::<Text, _>(&rendered.subject)
-        .bind::<Text, _>(&rendered.text)
-        .bind::<Text, _>(&rendered.html)
-        .bind::<Text, _>(dedupe_key)
-        .bind::<Text, _>("pending")
-        .bind::<Timestamp, _>(now)
-        .bind::<Timestamp, _>(now);
-    match conn {
-        DbConnection::Postgresql(pg) => query.execute(pg)?,
-        DbConnection::Sqlite(lite) => query.execute(lite)?,
-    };
-    Ok(())
+        &[NewEmail {
+            id: clock::new_id(),
+            kind: kind.name(),
+            recipient,
+            subject: rendered.subject,
+            body_text: rendered.text,
+            body_html: rendered.html,
+            dedupe_key,
+            status: "pending",
+            next_attempt_at: now,
+            created_at: now,
+        }],
+    )
 }
 
 /// A user's email address and display name.

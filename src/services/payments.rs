@@ -10,8 +10,8 @@ use chrono::{Duration, NaiveDateTime};
 use diesel::prelude::*;
 
 use crate::clock;
-use crate::db::schema::{card_payments, offers, pledges, refunds};
-use crate::db::{insert_ignoring_duplicates_sql, Db, DbConnection};
+use crate::db::schema::{card_payments, offers, pledges, refunds, stripe_events};
+use crate::db::{Db, DbConnection};
 use crate::domain::money::Pence;
 use crate::error::AppError;
 use crate::payments::webhook::{Event, Happening};
@@ -346,14 +346,26 @@ fn on_charge_refunded(
 /// its effect, so a redelivery (even a concurrent one) finds it and changes nothing. Returns
 /// whether it was new.
 pub fn handle_event(conn: &mut DbConnection, event: &Event, happening: &Happening) -> Result<bool, AppError> {
-    use diesel::sql_types::{Text, Timestamp};
     let now = clock::now();
-    let sql = insert_ignoring_duplicates_sql(conn, "stripe_events (id, type, received_at)", 3, "id");
-    let inserted = diesel::sql_query(sql)
-        .bind::<Text, _>(&event.id)
-        .bind::<Text, _>(&event.kind)
-        .bind::<Timestamp, _>(now)
-        .execute(conn)?;
+    let row = (
+        stripe_events::id.eq(&event.id),
+        stripe_events::event_type.eq(&event.kind),
+        stripe_events::received_at.eq(now),
+    );
+    // Upserts do not go through the MultiConnection enum: one branch per backend. Only a
+    // known event id is skipped.
+    let inserted = match conn {
+        DbConnection::Postgresql(pg) => diesel::insert_into(stripe_events::table)
+            .values(row)
+            .on_conflict(stripe_events::id)
+            .do_nothing()
+            .execute(pg)?,
+        DbConnection::Sqlite(lite) => diesel::insert_into(stripe_events::table)
+            .values(row)
+            .on_conflict(stripe_events::id)
+            .do_nothing()
+            .execute(lite)?,
+    };
     if inserted == 0 {
         return Ok(false);
     }

@@ -231,23 +231,53 @@ fn investor_total(conn: &mut DbConnection, offer_id: &str, investor_id: &str) ->
     Ok(amounts.iter().sum())
 }
 
-fn society_bank_details(conn: &mut DbConnection, society_id: &str) -> Result<Option<BankDetails>, AppError> {
-    let row: (Option<String>, Option<String>, Option<String>) = societies::table
-        .find(society_id)
-        .select((
-            societies::bank_account_name,
-            societies::bank_sort_code,
-            societies::bank_account_number,
-        ))
-        .first(conn)?;
-    Ok(match row {
+type BankColumns = (Option<String>, Option<String>, Option<String>);
+
+fn bank_details_of(columns: BankColumns) -> Option<BankDetails> {
+    match columns {
         (Some(account_name), Some(sort_code), Some(account_number)) => Some(BankDetails {
             account_name,
             sort_code,
             account_number,
         }),
         _ => None,
-    })
+    }
+}
+
+/// The bank details of the society that runs the offer.
+fn offer_bank_details(conn: &mut DbConnection, offer_id: &str) -> Result<Option<BankDetails>, AppError> {
+    let columns: BankColumns = offers::table
+        .inner_join(societies::table)
+        .filter(offers::id.eq(offer_id))
+        .select((
+            societies::bank_account_name,
+            societies::bank_sort_code,
+            societies::bank_account_number,
+        ))
+        .first(conn)?;
+    Ok(bank_details_of(columns))
+}
+
+/// The offer and its society's bank details, in one statement; 404 if there is no such offer.
+fn offer_with_bank_details(
+    conn: &mut DbConnection,
+    offer_id: &str,
+) -> Result<(OfferRow, Option<BankDetails>), AppError> {
+    let (offer, columns): (OfferRow, BankColumns) = offers::table
+        .inner_join(societies::table)
+        .filter(offers::id.eq(offer_id))
+        .select((
+            OfferRow::as_select(),
+            (
+                societies::bank_account_name,
+                societies::bank_sort_code,
+                societies::bank_account_number,
+            ),
+        ))
+        .first(conn)
+        .optional()?
+        .ok_or(AppError::NotFound("offer"))?;
+    Ok((offer, bank_details_of(columns)))
 }
 
 /// How pledges are taken on this server.
@@ -270,7 +300,7 @@ pub fn create(
 ) -> Result<PledgeView, AppError> {
     let payment_deadline_days = policy.payment_deadline_days;
     let now = clock::now();
-    let offer = offer_service::get(conn, offer_id)?;
+    let (offer, bank_details) = offer_with_bank_details(conn, offer_id)?;
     if !offer.is_public()? {
         return Err(AppError::NotFound("offer"));
     }
@@ -304,9 +334,10 @@ pub fn create(
     let amount = new.amount.get();
     // Everything that does not need the offer's row lock happens before it is taken: the lock
     // is held from the reservation to the commit, and every pledge to the offer queues on it.
-    let investor_account = ledger::ensure_account(conn, AccountKind::Investor, investor_id)?;
-    let escrow_account = ledger::ensure_account(conn, AccountKind::Escrow, offer_id)?;
-    let bank_details = society_bank_details(conn, &offer.society_id)?;
+    let [investor_account, escrow_account] = ledger::ensure_accounts(
+        conn,
+        [(AccountKind::Investor, investor_id), (AccountKind::Escrow, offer_id)],
+    )?;
     let card = new.payment_method == PaymentMethod::Card;
     let reference = if card { None } else { new_reference(conn)? };
     let due_at = now + Duration::days(payment_deadline_days);
@@ -345,29 +376,52 @@ pub fn create(
             kind: "pledge",
             cause: &transfer_id,
         },
-        |conn| reserve(conn, offer_id, investor_id, new.amount, &mut context),
+        |conn| reserve(conn, offer_id, new.amount, &context),
     )?;
-    diesel::insert_into(pledges::table)
-        .values((
-            pledges::id.eq(&pledge_id),
-            pledges::offer_id.eq(offer_id),
-            pledges::investor_id.eq(investor_id),
-            pledges::status.eq(PledgeStatus::Pending.as_str()),
-            pledges::amount_pence.eq(amount),
-            pledges::shares.eq(shares),
-            pledges::payment_method.eq(new.payment_method.as_str()),
-            pledges::bank_reference.eq(&reference),
-            pledges::transfer_id.eq(&transfer_id),
-            pledges::cancellable_until.eq(cancellable_until),
-            pledges::payment_due_at.eq(due_at),
-            pledges::created_at.eq(created_at),
-            pledges::updated_at.eq(created_at),
-        ))
-        .execute(conn)?;
-    let match_pence = funding::refresh_offer(conn, offer_id)?
-        .get(&pledge_id)
-        .copied()
-        .unwrap_or(0);
+    let pledge = NewPledgeRow {
+        id: &pledge_id,
+        offer_id,
+        investor_id,
+        amount,
+        shares,
+        payment_method: new.payment_method,
+        reference: reference.as_deref(),
+        transfer_id: &transfer_id,
+        cancellable_until,
+        due_at,
+        created_at,
+    };
+    // The offer row is locked until the commit, so the investor's live pledges to it are
+    // current: the insert checks them in the same statement.
+    let matched = match insert_if_holding_is(conn, &pledge, context.investor_total)? {
+        Some(approved_applications) => approved_applications > 0,
+        None => {
+            // Another pledge of this investor to this offer committed after the first look
+            // (rare): check the limits again, and correct the investor count the reservation
+            // assumed.
+            let held = investor_total(conn, offer_id, investor_id)?;
+            let correction = i32::from(held == 0) - i32::from(context.investor_total == Pence::ZERO);
+            context.investor_total = Pence::new(held);
+            context.offer_total = Pence::ZERO;
+            check_new_pledge(&context, new.amount)?;
+            if correction != 0 {
+                diesel::update(offers::table.find(offer_id))
+                    .set(offers::investor_count.eq(offers::investor_count + correction))
+                    .execute(conn)?;
+            }
+            insert_pledge(conn, &pledge)?;
+            true
+        }
+    };
+    // The match engine runs only when a fund matches the offer.
+    let match_pence = if matched {
+        funding::refresh_offer(conn, offer_id)?
+            .get(&pledge_id)
+            .copied()
+            .unwrap_or(0)
+    } else {
+        0
+    };
     let card_row = match policy.card_check_after {
         Some(after) if card => Some(payment_service::insert_card_payment(
             conn,
@@ -407,15 +461,14 @@ pub fn create(
 }
 
 /// Reserves the pledge's amount of the offer's capacity, in one conditional update of the offer
-/// row, and checks the holding limits again now that the row is locked. Answers the pledge's
-/// time of creation, taken under the lock: it is the pledge's place in the queue the match
-/// engine follows, so that place is the order in which pledges reserved their capacity.
+/// row, which locks it until the commit. Answers the pledge's time of creation, taken under
+/// the lock: it is the pledge's place in the queue the match engine follows, so that place is
+/// the order in which pledges reserved their capacity.
 fn reserve(
     conn: &mut DbConnection,
     offer_id: &str,
-    investor_id: &str,
     amount: Pence,
-    context: &mut PledgeContext<'_>,
+    context: &PledgeContext<'_>,
 ) -> Result<NaiveDateTime, AppError> {
     let now = context.now;
     let first_pledge = context.investor_total == Pence::ZERO;
@@ -455,22 +508,99 @@ fn reserve(
             Pence::new(fresh.community_pledged_pence + fresh.match_pence),
         )]));
     }
-    // The offer row is now locked until commit, so the investor's total is current.
-    let held = investor_total(conn, offer_id, investor_id)?;
-    if held != context.investor_total.get() {
-        // Another pledge of this investor committed meanwhile (rare): check again, and correct
-        // the investor count the reservation assumed.
-        context.investor_total = Pence::new(held);
-        context.offer_total = Pence::ZERO;
-        check_new_pledge(context, amount)?;
-        let correction = i32::from(held == 0) - i32::from(first_pledge);
-        if correction != 0 {
-            diesel::update(offers::table.find(offer_id))
-                .set(offers::investor_count.eq(offers::investor_count + correction))
-                .execute(conn)?;
-        }
-    }
     Ok(clock::now())
+}
+
+/// A new pledge row.
+struct NewPledgeRow<'a> {
+    id: &'a str,
+    offer_id: &'a str,
+    investor_id: &'a str,
+    amount: i64,
+    shares: i64,
+    payment_method: PaymentMethod,
+    reference: Option<&'a str>,
+    transfer_id: &'a str,
+    cancellable_until: NaiveDateTime,
+    due_at: NaiveDateTime,
+    created_at: NaiveDateTime,
+}
+
+/// The text of [`insert_if_holding_is`], around its 21 parameters.
+#[rustfmt::skip]
+const INSERT_IF_HOLDING_IS: &[&str] = &[
+    "INSERT INTO pledges (id, offer_id, investor_id, status, amount_pence, shares, payment_method, \
+     bank_reference, transfer_id, cancellable_until, payment_due_at, created_at, updated_at) SELECT ",
+    ", ", ", ", ", ", ", ", ", ", ", ", ", ", ", ", ", ", ", ", ", ", ", ",
+    " WHERE (SELECT COALESCE(SUM(amount_pence), 0) FROM pledges WHERE offer_id = ",
+    " AND investor_id = ",
+    " AND (status = ",
+    " OR status = ",
+    " OR status = ",
+    ")) = ",
+    " RETURNING (SELECT COUNT(*) FROM match_applications WHERE offer_id = ",
+    " AND status = ",
+    ") AS n",
+];
+
+/// Inserts the pending pledge if the investor's live pledges to the offer still come to
+/// `expected`, and in the same statement counts the offer's approved match applications.
+/// Answers that count, or `None` (and inserts nothing) if the investor's total has changed.
+/// One statement, because it runs while the offer row is locked.
+fn insert_if_holding_is(
+    conn: &mut DbConnection,
+    row: &NewPledgeRow<'_>,
+    expected: Pence,
+) -> Result<Option<i64>, AppError> {
+    Fixed {
+        parts: INSERT_IF_HOLDING_IS,
+        params: [
+            Param::Text(row.id),
+            Param::Text(row.offer_id),
+            Param::Text(row.investor_id),
+            Param::Text(PledgeStatus::Pending.as_str()),
+            Param::BigInt(row.amount),
+            Param::BigInt(row.shares),
+            Param::Text(row.payment_method.as_str()),
+            Param::OptText(row.reference),
+            Param::Text(row.transfer_id),
+            Param::Timestamp(row.cancellable_until),
+            Param::Timestamp(row.due_at),
+            Param::Timestamp(row.created_at),
+            Param::Timestamp(row.created_at),
+            Param::Text(row.offer_id),
+            Param::Text(row.investor_id),
+            Param::Text(LIVE[0]),
+            Param::Text(LIVE[1]),
+            Param::Text(LIVE[2]),
+            Param::BigInt(expected.get()),
+            Param::Text(row.offer_id),
+            Param::Text("approved"),
+        ],
+    }
+    .first_number(conn)
+}
+
+/// Inserts the pending pledge.
+fn insert_pledge(conn: &mut DbConnection, row: &NewPledgeRow<'_>) -> Result<(), AppError> {
+    diesel::insert_into(pledges::table)
+        .values((
+            pledges::id.eq(row.id),
+            pledges::offer_id.eq(row.offer_id),
+            pledges::investor_id.eq(row.investor_id),
+            pledges::status.eq(PledgeStatus::Pending.as_str()),
+            pledges::amount_pence.eq(row.amount),
+            pledges::shares.eq(row.shares),
+            pledges::payment_method.eq(row.payment_method.as_str()),
+            pledges::bank_reference.eq(row.reference),
+            pledges::transfer_id.eq(row.transfer_id),
+            pledges::cancellable_until.eq(row.cancellable_until),
+            pledges::payment_due_at.eq(row.due_at),
+            pledges::created_at.eq(row.created_at),
+            pledges::updated_at.eq(row.created_at),
+        ))
+        .execute(conn)?;
+    Ok(())
 }
 
 fn new_reference(conn: &mut DbConnection) -> Result<Option<String>, AppError> {
@@ -533,11 +663,7 @@ fn extras_of(conn: &mut DbConnection, rows: &[PledgeRow]) -> Result<ExtrasByPled
 
 /// A pledge as `viewer` sees it (the investor alone sees the card client secret).
 pub fn view(conn: &mut DbConnection, row: PledgeRow, viewer: &str) -> Result<PledgeView, AppError> {
-    let society_id: String = offers::table
-        .find(&row.offer_id)
-        .select(offers::society_id)
-        .first(conn)?;
-    let details = society_bank_details(conn, &society_id)?;
+    let details = offer_bank_details(conn, &row.offer_id)?;
     let (mut cards, mut refunds) = extras_of(conn, std::slice::from_ref(&row))?;
     let extras = Extras {
         card: cards.remove(&row.id),
@@ -579,11 +705,7 @@ fn page_of(
     let mut with_details = Vec::with_capacity(rows.len());
     for row in rows {
         if !details_by_offer.contains_key(&row.offer_id) {
-            let society_id: String = offers::table
-                .find(&row.offer_id)
-                .select(offers::society_id)
-                .first(conn)?;
-            details_by_offer.insert(row.offer_id.clone(), society_bank_details(conn, &society_id)?);
+            details_by_offer.insert(row.offer_id.clone(), offer_bank_details(conn, &row.offer_id)?);
         }
         let details = details_by_offer[&row.offer_id].clone();
         let extras = Extras {

@@ -547,3 +547,104 @@ both_backends! {
         assert_balanced(&s).await;
     }
 }
+
+/// Locks the offer's row from a PostgreSQL connection of the test's own, as a pledge does,
+/// until the answered sender is dropped or sent to. Requests made meanwhile do their first
+/// reads and then queue on the lock together.
+async fn hold_offer_row(s: &Scene) -> std::sync::mpsc::Sender<()> {
+    use diesel::connection::SimpleConnection;
+    use diesel::prelude::*;
+    let (url, offer) = (s.app.database.url.clone(), s.offer.clone());
+    let (release, released) = std::sync::mpsc::channel::<()>();
+    let (locked, is_locked) = tokio::sync::oneshot::channel();
+    std::thread::spawn(move || {
+        let mut conn = PgConnection::establish(&url).expect("connect");
+        conn.batch_execute("BEGIN").expect("begin");
+        diesel::sql_query("UPDATE offers SET updated_at = updated_at WHERE id = $1")
+            .bind::<diesel::sql_types::Text, _>(&offer)
+            .execute(&mut conn)
+            .expect("lock the offer row");
+        locked.send(()).expect("test waits");
+        let _ = released.recv();
+        conn.batch_execute("COMMIT").expect("commit");
+    });
+    is_locked.await.expect("offer row locked");
+    release
+}
+
+/// Waits until `n` sessions of the test's PostgreSQL database wait on a lock.
+async fn wait_for_lock_waiters(s: &Scene, n: i64) {
+    use diesel::prelude::*;
+    #[derive(QueryableByName)]
+    struct Count {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        n: i64,
+    }
+    let url = s.app.database.url.clone();
+    tokio::task::spawn_blocking(move || {
+        let mut conn = PgConnection::establish(&url).expect("connect");
+        for _ in 0..200 {
+            let waiting = diesel::sql_query(
+                "SELECT COUNT(*) AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'",
+            )
+            .get_result::<Count>(&mut conn)
+            .expect("count waiters")
+            .n;
+            if waiting >= n {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        panic!("{n} requests never queued on the offer's row lock");
+    })
+    .await
+    .expect("waiting task");
+}
+
+both_backends! {
+    async fn two_pledges_of_one_investor_at_once_are_checked_against_each_other(backend) {
+        // Each pledge reads the investor's holding before it takes the offer's row lock, and
+        // checks it again, in the statement that inserts the pledge, once it holds the lock.
+        // On PostgreSQL the test holds the lock itself while the four requests arrive, so that
+        // each pair of requests reads the same (empty) holding first and the second of each
+        // pair finds it changed. On SQLite every write transaction runs whole, one at a time,
+        // so the requests are simply concurrent.
+        let s = scene(backend).await;
+        let ann = s.app.investor("ann").await;
+        let bob = s.app.investor("bob").await;
+        let release = match backend {
+            crate::support::Backend::Postgres => Some(hold_offer_row(&s).await),
+            crate::support::Backend::Sqlite => None,
+        };
+        // Ann's two £3,000 pledges break the £5,000 maximum holding together; Bob's two £1,000
+        // ones do not, but only the first makes him a new investor in the offer.
+        let requests = async {
+            tokio::join!(
+                s.app.pledge(&ann, &s.offer, 300_000),
+                s.app.pledge(&ann, &s.offer, 300_000),
+                s.app.pledge(&bob, &s.offer, 100_000),
+                s.app.pledge(&bob, &s.offer, 100_000),
+            )
+        };
+        let unlock = async {
+            if let Some(release) = release {
+                wait_for_lock_waiters(&s, 4).await;
+                release.send(()).expect("lock holder waits");
+            }
+        };
+        let ((ann1, ann2, bob1, bob2), ()) = tokio::join!(requests, unlock);
+        let mut ann_statuses = [ann1.status, ann2.status];
+        ann_statuses.sort_unstable();
+        assert_eq!(ann_statuses, [201, 422], "{} / {}", ann1.text, ann2.text);
+        let refused = if ann1.status == 422 { &ann1 } else { &ann2 };
+        assert_eq!(refused.error_fields(), vec!["amount_pence"], "{}", refused.text);
+        assert!(refused.text.contains("£2,000.00 more"), "{}", refused.text);
+        bob1.expect(201);
+        bob2.expect(201);
+        let totals = offer(&s).await;
+        assert_eq!(totals["community_pledged_pence"], 500_000, "{totals}");
+        assert_eq!(totals["pledge_count"], 3, "{totals}");
+        assert_eq!(totals["investor_count"], 2, "{totals}");
+        assert_balanced(&s).await;
+    }
+}
