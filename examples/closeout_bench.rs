@@ -46,45 +46,7 @@ async fn main() -> anyhow::Result<()> {
         seeded.elapsed().as_secs_f64()
     );
 
-    // A live match fund, approved now: £1 for £1 up to £250 per investor, £5,000 per offer.
-    let funder: Value = post(
-        &bench.http,
-        &bench.base,
-        "/api/v1/funders",
-        &bench.admin,
-        json!({"name": "Bench Fund"}),
-    )
-    .await?;
-    let funder = funder["id"].as_str().unwrap_or_default().to_owned();
-    post(
-        &bench.http,
-        &bench.base,
-        &format!("/api/v1/funders/{funder}/admins"),
-        &bench.admin,
-        json!({"email": "admin@bench.org"}),
-    )
-    .await?;
-    let fund: Value = post(&bench.http, &bench.base, &format!("/api/v1/funders/{funder}/funds"), &bench.admin,
-        json!({"name": "Bench", "budget_pence": 10_000_000, "rule": {"kind": "per_pledge", "ratio_num": 1, "ratio_den": 1,
-            "per_pledge_cap_pence": 25_000, "per_offer_cap_pence": 500_000, "trigger": {"kind": "none"}, "timing": "live"}})).await?;
-    let fund = fund["id"].as_str().unwrap_or_default().to_owned();
-    let application: Value = post(
-        &bench.http,
-        &bench.base,
-        &format!("/api/v1/offers/{}/match-applications", bench.offer),
-        &bench.admin,
-        json!({"fund_id": fund}),
-    )
-    .await?;
-    let application = application["id"].as_str().unwrap_or_default().to_owned();
-    post(
-        &bench.http,
-        &bench.base,
-        &format!("/api/v1/funds/{fund}/applications/{application}/approve"),
-        &bench.admin,
-        json!({"commitment_pence": 500_000}),
-    )
-    .await?;
+    common::live_match_fund(&bench).await?;
     post(
         &bench.http,
         &bench.base,

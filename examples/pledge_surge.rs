@@ -3,9 +3,11 @@
 //! over HTTP with its own Idempotency-Key. Reports pledges/s and latency percentiles, then
 //! checks the ledger.
 //!
-//! `cargo run --release --example pledge_surge -- sqlite [clients] [pledges]`
-//! `cargo run --release --example pledge_surge -- postgres [clients] [pledges]` (needs
+//! `cargo run --release --example pledge_surge -- sqlite [clients] [pledges] [match]`
+//! `cargo run --release --example pledge_surge -- postgres [clients] [pledges] [match]` (needs
 //! CS_TEST_POSTGRES_URL; `scripts/bench` starts a throwaway PostgreSQL and runs both).
+//! With `match`, a live match fund is approved for the offer before the surge, so that every
+//! pledge also runs the match engine.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -22,6 +24,11 @@ async fn main() -> anyhow::Result<()> {
     let backend = args.get(1).map(String::as_str).unwrap_or("sqlite").to_owned();
     let clients: usize = args.get(2).and_then(|a| a.parse().ok()).unwrap_or(64);
     let total: usize = args.get(3).and_then(|a| a.parse().ok()).unwrap_or(10_000);
+    let with_match = match args.get(4).map(String::as_str) {
+        None => false,
+        Some("match") => true,
+        Some(other) => anyhow::bail!("unknown option {other}: the fourth argument is `match` or nothing"),
+    };
 
     let bench = common::start(
         &backend,
@@ -32,6 +39,9 @@ async fn main() -> anyhow::Result<()> {
         "min_holding_pence": 100, "max_holding_pence": 10_000_000}),
     )
     .await?;
+    if with_match {
+        common::live_match_fund(&bench).await?;
+    }
     let common::Bench {
         http,
         base,
@@ -101,8 +111,19 @@ async fn main() -> anyhow::Result<()> {
         .await?
         .json()
         .await?;
+    let offer_now: Value = http
+        .get(format!("{base}/api/v1/offers/{offer}"))
+        .send()
+        .await?
+        .json()
+        .await?;
+    let matched = if with_match {
+        format!(" (live match fund, {} pence matched)", offer_now["match_pence"])
+    } else {
+        String::new()
+    };
     println!(
-        "{backend}: {} pledges by {clients} clients in {:.2} s = {:.0} pledges/s; p50 {:.1} ms, p99 {:.1} ms; {failures} failed; ledger balanced: {}",
+        "{backend}{matched}: {} pledges by {clients} clients in {:.2} s = {:.0} pledges/s; p50 {:.1} ms, p99 {:.1} ms; {failures} failed; ledger balanced: {}",
         latencies.len(),
         wall.as_secs_f64(),
         latencies.len() as f64 / wall.as_secs_f64(),

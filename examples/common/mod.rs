@@ -173,6 +173,44 @@ pub async fn user_login(http: &reqwest::Client, base: &str, email: &str) -> anyh
     Ok(tokens["access_token"].as_str().unwrap_or_default().to_owned())
 }
 
+/// Approves a live match fund for the bench's offer: £1 for £1, up to £250 per investor and
+/// £5,000 per offer.
+pub async fn live_match_fund(bench: &Bench) -> anyhow::Result<()> {
+    let (http, base, admin) = (&bench.http, bench.base.as_str(), bench.admin.as_str());
+    let funder = post(http, base, "/api/v1/funders", admin, json!({"name": "Bench Fund"})).await?;
+    let funder = funder["id"].as_str().unwrap_or_default().to_owned();
+    post(
+        http,
+        base,
+        &format!("/api/v1/funders/{funder}/admins"),
+        admin,
+        json!({"email": "admin@bench.org"}),
+    )
+    .await?;
+    let fund = post(http, base, &format!("/api/v1/funders/{funder}/funds"), admin,
+        json!({"name": "Bench", "budget_pence": 10_000_000, "rule": {"kind": "per_pledge", "ratio_num": 1, "ratio_den": 1,
+            "per_pledge_cap_pence": 25_000, "per_offer_cap_pence": 500_000, "trigger": {"kind": "none"}, "timing": "live"}})).await?;
+    let fund = fund["id"].as_str().unwrap_or_default().to_owned();
+    let application = post(
+        http,
+        base,
+        &format!("/api/v1/offers/{}/match-applications", bench.offer),
+        admin,
+        json!({"fund_id": fund}),
+    )
+    .await?;
+    let application = application["id"].as_str().unwrap_or_default().to_owned();
+    post(
+        http,
+        base,
+        &format!("/api/v1/funds/{fund}/applications/{application}/approve"),
+        admin,
+        json!({"commitment_pence": 500_000}),
+    )
+    .await?;
+    Ok(())
+}
+
 pub async fn post(http: &reqwest::Client, base: &str, path: &str, token: &str, body: Value) -> anyhow::Result<Value> {
     send(http.post(format!("{base}{path}")), path, token, body).await
 }
