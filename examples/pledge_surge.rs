@@ -111,13 +111,13 @@ async fn main() -> anyhow::Result<()> {
         .await?
         .json()
         .await?;
-    let offer_now: Value = http
-        .get(format!("{base}/api/v1/offers/{offer}"))
-        .send()
-        .await?
-        .json()
-        .await?;
     let matched = if with_match {
+        let offer_now: Value = http
+            .get(format!("{base}/api/v1/offers/{offer}"))
+            .send()
+            .await?
+            .json()
+            .await?;
         format!(" (live match fund, {} pence matched)", offer_now["match_pence"])
     } else {
         String::new()

@@ -216,8 +216,8 @@ pub fn create_fund(
             funds::created_at.eq(clock::now()),
         ))
         .execute(conn)?;
-    let source = ledger::ensure_account(conn, AccountKind::Funder, funder_id)?;
-    let fund_account = ledger::ensure_account(conn, AccountKind::Fund, &id)?;
+    let [source, fund_account] =
+        ledger::ensure_accounts(conn, [(AccountKind::Funder, funder_id), (AccountKind::Fund, &id)])?;
     ledger::create_posted(
         conn,
         &NewTransfer {
@@ -442,8 +442,10 @@ pub fn approve(
             ));
         }
     }
-    let fund_account = ledger::ensure_account(conn, AccountKind::Fund, fund_id)?;
-    let commitment_account = ledger::ensure_account(conn, AccountKind::Commitment, application_id)?;
+    let [fund_account, commitment_account] = ledger::ensure_accounts(
+        conn,
+        [(AccountKind::Fund, fund_id), (AccountKind::Commitment, application_id)],
+    )?;
     let reserved = ledger::create_posted(
         conn,
         &NewTransfer {

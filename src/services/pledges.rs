@@ -233,6 +233,17 @@ fn investor_total(conn: &mut DbConnection, offer_id: &str, investor_id: &str) ->
 
 type BankColumns = (Option<String>, Option<String>, Option<String>);
 
+/// The society's columns that make its bank details.
+const BANK_COLUMNS: (
+    societies::bank_account_name,
+    societies::bank_sort_code,
+    societies::bank_account_number,
+) = (
+    societies::bank_account_name,
+    societies::bank_sort_code,
+    societies::bank_account_number,
+);
+
 fn bank_details_of(columns: BankColumns) -> Option<BankDetails> {
     match columns {
         (Some(account_name), Some(sort_code), Some(account_number)) => Some(BankDetails {
@@ -249,11 +260,7 @@ fn offer_bank_details(conn: &mut DbConnection, offer_id: &str) -> Result<Option<
     let columns: BankColumns = offers::table
         .inner_join(societies::table)
         .filter(offers::id.eq(offer_id))
-        .select((
-            societies::bank_account_name,
-            societies::bank_sort_code,
-            societies::bank_account_number,
-        ))
+        .select(BANK_COLUMNS)
         .first(conn)?;
     Ok(bank_details_of(columns))
 }
@@ -266,14 +273,7 @@ fn offer_with_bank_details(
     let (offer, columns): (OfferRow, BankColumns) = offers::table
         .inner_join(societies::table)
         .filter(offers::id.eq(offer_id))
-        .select((
-            OfferRow::as_select(),
-            (
-                societies::bank_account_name,
-                societies::bank_sort_code,
-                societies::bank_account_number,
-            ),
-        ))
+        .select((OfferRow::as_select(), BANK_COLUMNS))
         .first(conn)
         .optional()?
         .ok_or(AppError::NotFound("offer"))?;
