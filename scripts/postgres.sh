@@ -1,6 +1,9 @@
 # Throwaway PostgreSQL cluster for tests and benchmarks. Source this file, then:
 #   pg_start   starts a cluster on a free port in a temp dir and exports CS_TEST_POSTGRES_URL
 #   pg_stop    stops it and removes the dir (call it from a trap)
+#   pg_pause DIR / pg_resume DIR PORT   stop a cluster (fast shutdown) and start it again
+# Or run it as a command (the fault tests do): `postgres.sh start` prints "DIR PORT";
+# `postgres.sh pause DIR`, `postgres.sh resume DIR PORT`, `postgres.sh stop DIR`.
 # PostgreSQL refuses to run as root: as root the cluster runs as the `postgres` user.
 
 pg_bindir() {
@@ -48,12 +51,20 @@ pg_start() {
         chown postgres:postgres "$PG_TEST_DIR"
     fi
     pg_as_owner "$bindir/initdb" -D "$PG_TEST_DIR/data" -U postgres -A trust -E UTF8 --locale=C --no-sync >/dev/null
-    pg_as_owner "$bindir/pg_ctl" -D "$PG_TEST_DIR/data" -l "$PG_TEST_DIR/log" -w \
-        -o "-p $PG_TEST_PORT -k $PG_TEST_DIR -c listen_addresses=127.0.0.1 -c max_connections=400 -F -c synchronous_commit=off -c full_page_writes=off" \
-        start >/dev/null
+    pg_resume "$PG_TEST_DIR" "$PG_TEST_PORT"
     export PG_TEST_DIR PG_TEST_PORT
     export CS_TEST_POSTGRES_URL="postgres://postgres@127.0.0.1:$PG_TEST_PORT/postgres"
     echo "== PostgreSQL $("$bindir/postgres" --version | awk '{print $3}') on 127.0.0.1:$PG_TEST_PORT ($PG_TEST_DIR)"
+}
+
+pg_resume() {
+    pg_as_owner "$(pg_bindir)/pg_ctl" -D "$1/data" -l "$1/log" -w \
+        -o "-p $2 -k $1 -c listen_addresses=127.0.0.1 -c max_connections=400 -F -c synchronous_commit=off -c full_page_writes=off" \
+        start >/dev/null
+}
+
+pg_pause() {
+    pg_as_owner "$(pg_bindir)/pg_ctl" -D "$1/data" -m fast -w stop >/dev/null
 }
 
 pg_stop() {
@@ -62,3 +73,14 @@ pg_stop() {
         rm -rf "$PG_TEST_DIR"
     fi
 }
+
+if [ "${BASH_SOURCE[0]}" = "$0" ]; then
+    set -euo pipefail
+    case "${1:-}" in
+        start) pg_start >&2 && echo "$PG_TEST_DIR $PG_TEST_PORT" ;;
+        pause) pg_pause "$2" ;;
+        resume) pg_resume "$2" "$3" ;;
+        stop) PG_TEST_DIR="$2" pg_stop ;;
+        *) echo "usage: $0 start | pause DIR | resume DIR PORT | stop DIR" >&2; exit 2 ;;
+    esac
+fi

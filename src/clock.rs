@@ -7,6 +7,18 @@ pub fn now() -> NaiveDateTime {
     Utc::now().naive_utc().trunc_subsecs(6)
 }
 
+/// A stored UTC time in a view read straight from a row (`#[diesel(deserialize_as =
+/// NaiveDateTime)]`): the API writes it as RFC 3339 with `Z`, like every other time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+#[schema(value_type = String, format = DateTime)]
+pub struct Timestamp(DateTime<Utc>);
+
+impl From<NaiveDateTime> for Timestamp {
+    fn from(time: NaiveDateTime) -> Self {
+        Timestamp(time.and_utc())
+    }
+}
+
 /// A stored UTC time as the API shows it (RFC 3339, `Z`).
 pub fn utc(time: NaiveDateTime) -> DateTime<Utc> {
     time.and_utc()

@@ -361,6 +361,11 @@ pub struct AuthSettings {
     pub login_max_failures: u32,
     /// The throttling window.
     pub login_window_secs: u64,
+    /// Anonymous writes (registration, login, token refresh) allowed per client address and
+    /// operation in one window; more are 429.
+    pub anonymous_writes_max: u32,
+    /// That window.
+    pub anonymous_writes_window_secs: u64,
     /// Set from the profile, not from a key: the `production` profile always needs a secret.
     #[serde(skip)]
     pub require_secret: bool,
@@ -380,6 +385,10 @@ impl Default for AuthSettings {
             argon2_parallelism: 1,
             login_max_failures: 10,
             login_window_secs: 15 * 60,
+            // Generous: a launch evening in a village hall is dozens of people signing up on one
+            // address. A script making accounts runs into it within seconds.
+            anonymous_writes_max: 120,
+            anonymous_writes_window_secs: 10 * 60,
             require_secret: false,
         }
     }
@@ -587,6 +596,15 @@ impl AuthSettings {
         }
         if self.argon2_parallelism == 0 {
             return Err(ConfigError::new("auth.argon2_parallelism", "must be at least 1"));
+        }
+        if self.anonymous_writes_max == 0 {
+            return Err(ConfigError::new("auth.anonymous_writes_max", "must be at least 1"));
+        }
+        if !(1..=24 * 3600).contains(&self.anonymous_writes_window_secs) {
+            return Err(ConfigError::new(
+                "auth.anonymous_writes_window_secs",
+                "must be between 1 and 86400",
+            ));
         }
         if self.login_max_failures == 0 {
             return Err(ConfigError::new("auth.login_max_failures", "must be at least 1"));

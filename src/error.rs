@@ -89,6 +89,33 @@ impl AppError {
         }
     }
 
+    /// Whether the database itself could not be reached or went away mid-request (PostgreSQL
+    /// stopped or restarting, a connection cut): nothing was committed, and the same request
+    /// may succeed shortly (503, not 500).
+    pub fn is_database_unreachable(&self) -> bool {
+        use diesel::result::{DatabaseErrorKind, Error};
+        const GONE: [&str; 8] = [
+            "server closed the connection",
+            "terminating connection",
+            "no connection to the server",
+            "could not receive data from server",
+            "could not send data to server",
+            "connection to server",
+            "the database system is shutting down",
+            "the database system is starting up",
+        ];
+        match self {
+            AppError::Database(Error::DatabaseError(kind, info)) => {
+                matches!(
+                    kind,
+                    DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::UnableToSendCommand
+                ) || GONE.iter().any(|gone| info.message().contains(gone))
+            }
+            AppError::Database(Error::BrokenTransactionManager) => true,
+            _ => false,
+        }
+    }
+
     /// Whether this is a unique-constraint violation (a duplicate insert).
     pub fn is_unique_violation(&self) -> bool {
         matches!(

@@ -16,3 +16,5 @@ pub mod server;
 pub mod services;
 pub mod state;
 pub mod telemetry;
+#[cfg(test)]
+mod testing;

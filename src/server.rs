@@ -29,6 +29,7 @@ impl Application {
             .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", server_settings.bind))?;
         let address = listener.local_addr()?;
         api::web_page::prepare();
+        api::contract::prepare();
         let body_limit = server_settings.body_limit_bytes;
         let data = web::Data::new(state.clone());
         let mut http = HttpServer::new(move || {
@@ -37,7 +38,6 @@ impl Application {
                 .app_data(extract::BodyLimit(body_limit))
                 .app_data(web::PayloadConfig::new(body_limit))
                 .app_data(web::PathConfig::default().error_handler(extract::path_error))
-                .app_data(web::QueryConfig::default().error_handler(extract::query_error))
                 .configure(api::routes)
                 .default_service(web::to(api::not_found))
                 .wrap(ErrorHandlers::new().default_handler(problem::render_plain_errors))

@@ -8,6 +8,7 @@ use validator::Validate;
 
 use crate::api::extract::Json;
 use crate::api::problem::Problem;
+use crate::api::request_context::client_address;
 use crate::api::rules;
 use crate::domain::identity::{Email, Password, Postcode};
 use crate::error::AppError;
@@ -18,14 +19,16 @@ use crate::state::AppState;
 #[derive(Deserialize, Validate, ToSchema)]
 pub struct RegisterRequest {
     #[validate(custom(function = "rules::email"))]
+    #[schema(format = Email, max_length = 254)]
     email: String,
-    /// At least 12 characters, at most 1,024 bytes.
+    /// 12 to 256 characters.
     #[validate(custom(function = "rules::password"))]
-    #[schema(value_type = String, format = Password)]
+    #[schema(value_type = String, format = Password, min_length = 12, max_length = 256)]
     password: Password,
-    #[validate(custom(function = "rules::not_blank"), length(max = 100))]
+    #[schema(format = "not-blank", max_length = 100)]
     display_name: String,
     #[validate(custom(function = "rules::postcode"))]
+    #[schema(format = "uk-postcode")]
     postcode: Option<String>,
 }
 
@@ -59,8 +62,10 @@ pub async fn register(state: web::Data<AppState>, body: Json<RegisterRequest>) -
 
 #[derive(Deserialize, Validate, ToSchema)]
 pub struct LoginRequest {
+    /// Any text: an address that is not an account's is answered like a wrong password.
+    #[schema(max_length = 254)]
     email: String,
-    #[schema(value_type = String, format = Password)]
+    #[schema(value_type = String, format = Password, max_length = 256)]
     password: SecretString,
 }
 
@@ -69,14 +74,14 @@ pub struct LoginRequest {
     responses(
         (status = 200, body = TokenPair),
         (status = 401, description = "Wrong email or password (the same answer for both)", body = Problem, content_type = "application/problem+json"),
-        (status = 429, description = "Too many failures for this email or address; see Retry-After", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Too many failed logins for this email or from this address, or too many requests from this address; see Retry-After", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn login(
     state: web::Data<AppState>,
     req: HttpRequest,
     body: Json<LoginRequest>,
 ) -> Result<HttpResponse, AppError> {
-    let client_addr = req.peer_addr().map(|a| a.ip().to_string()).unwrap_or_default();
+    let client_addr = client_address(&req, &state.settings.server.trusted_proxies);
     let body = body.0;
     let pair = sessions::login(&state, &body.email, body.password, &client_addr).await?;
     Ok(HttpResponse::Ok().json(pair))
@@ -84,7 +89,7 @@ pub async fn login(
 
 #[derive(Deserialize, Validate, ToSchema)]
 pub struct RefreshRequest {
-    #[schema(value_type = String)]
+    #[schema(value_type = String, max_length = 256)]
     refresh_token: SecretString,
 }
 
@@ -129,15 +134,16 @@ pub async fn get_profile(state: web::Data<AppState>, caller: Caller) -> Result<H
 
 #[derive(Deserialize, Validate, ToSchema)]
 pub struct ProfileRequest {
-    #[validate(custom(function = "rules::not_blank"), length(max = 200))]
+    #[schema(format = "not-blank", max_length = 200)]
     full_name: String,
-    #[validate(custom(function = "rules::not_blank"), length(max = 200))]
+    #[schema(format = "not-blank", max_length = 200)]
     address_line1: String,
-    #[validate(length(max = 200))]
+    #[schema(max_length = 200)]
     address_line2: Option<String>,
-    #[validate(custom(function = "rules::not_blank"), length(max = 100))]
+    #[schema(format = "not-blank", max_length = 100)]
     town: String,
     #[validate(custom(function = "rules::postcode"))]
+    #[schema(format = "uk-postcode")]
     postcode: String,
     /// `YYYY-MM-DD`
     #[validate(custom(function = "rules::date_of_birth"))]

@@ -2,9 +2,10 @@
 
 use actix_web::{web, HttpResponse};
 use serde::Deserialize;
-use utoipa::IntoParams;
+use utoipa::{IntoParams, ToSchema};
 
 use crate::api::access::OfferManager;
+use crate::api::extract::Query;
 use crate::api::problem::Problem;
 use crate::domain::money::Pence;
 use crate::error::AppError;
@@ -12,10 +13,22 @@ use crate::services::closeout::{self, Holding, RegisterEntry};
 use crate::services::sessions::Caller;
 use crate::state::AppState;
 
+/// How the register is answered.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum RegisterFormat {
+    #[default]
+    Json,
+    /// `text/csv` (UTF-8), as a download.
+    Csv,
+}
+
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct RegisterQuery {
     /// `json` (default) or `csv`.
-    format: Option<String>,
+    #[param(inline)]
+    format: Option<RegisterFormat>,
 }
 
 /// A spreadsheet would run a cell starting with one of these as a formula.
@@ -66,23 +79,21 @@ fn register_csv(entries: &[RegisterEntry]) -> Result<Vec<u8>, AppError> {
 /// The share register the offer wrote at allocation: one entry per member (investors, and
 /// funders whose match became shares) with the statutory fields and one vote each.
 /// `?format=csv` answers `text/csv`. 409 before the offer is allocated.
-#[utoipa::path(get, path = "/api/v1/offers/{id}/register", tag = "close-out", security(("bearer" = [])),
+#[utoipa::path(get, path = "/api/v1/offers/{id}/register", tag = "close-out", security(("bearer" = ["society_admin", "platform_admin"])),
     params(("id" = String, Path), RegisterQuery),
     responses(
-        (status = 200, body = [RegisterEntry]),
+        (status = 200, content(
+            ([RegisterEntry] = "application/json"),
+            (String = "text/csv", example = "member_id,member_kind,name,address,email,shares,amount_paid,date_entered,votes"),
+        )),
         (status = 409, description = "Not allocated (yet)", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "An unknown format", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn register(
     state: web::Data<AppState>,
     manager: OfferManager,
-    query: web::Query<RegisterQuery>,
+    query: Query<RegisterQuery>,
 ) -> Result<HttpResponse, AppError> {
-    let csv = match query.format.as_deref() {
-        None | Some("json") => false,
-        Some("csv") => true,
-        Some(_) => return Err(AppError::field("format", "must be json or csv")),
-    };
+    let csv = query.format.unwrap_or_default() == RegisterFormat::Csv;
     let offer_id = manager.offer.id;
     let id = offer_id.clone();
     let entries = state.db.run(move |conn| closeout::register(conn, &id)).await?;

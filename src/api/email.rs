@@ -6,46 +6,66 @@ use utoipa::{IntoParams, ToSchema};
 use validator::Validate;
 
 use crate::api::access::PlatformAdmin;
-use crate::api::extract::Json;
+use crate::api::extract::{Json, Query};
 use crate::api::problem::Problem;
 use crate::db::schema::users;
-use crate::error::{AppError, FieldError};
+use crate::error::AppError;
 use crate::notify::{self, OutboxEntry};
 use crate::services::page::{Page, PageRequest};
 use crate::services::sessions::Caller;
 use crate::state::AppState;
 
+/// An email's state in the outbox.
+#[derive(Debug, Clone, Copy, Default, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum OutboxStatus {
+    /// Failed every attempt; waits for a retry.
+    #[default]
+    Dead,
+    Pending,
+    Sent,
+}
+
+impl OutboxStatus {
+    fn as_str(self) -> &'static str {
+        match self {
+            OutboxStatus::Dead => "dead",
+            OutboxStatus::Pending => "pending",
+            OutboxStatus::Sent => "sent",
+        }
+    }
+}
+
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct OutboxQuery {
-    /// `dead` (default), `pending` or `sent`.
-    status: Option<String>,
+    /// Which emails (default `dead`).
+    #[param(inline)]
+    status: Option<OutboxStatus>,
+    /// Items per page (default 20).
+    #[param(minimum = 1, maximum = 100)]
     limit: Option<i64>,
+    /// `next_cursor` from the previous page.
     cursor: Option<String>,
 }
 
 /// Emails by status, newest first: `dead` ones failed every attempt and wait for a retry.
-#[utoipa::path(get, path = "/api/v1/admin/outbox", tag = "email", security(("bearer" = [])), params(OutboxQuery),
-    responses((status = 200, body = Page<OutboxEntry>), (status = 400, body = Problem, content_type = "application/problem+json")))]
+#[utoipa::path(get, path = "/api/v1/admin/outbox", tag = "email", security(("bearer" = ["platform_admin"])), params(OutboxQuery),
+    responses((status = 200, body = Page<OutboxEntry>)))]
 pub async fn list_outbox(
     state: web::Data<AppState>,
     _admin: PlatformAdmin,
-    query: web::Query<OutboxQuery>,
+    query: Query<OutboxQuery>,
 ) -> Result<HttpResponse, AppError> {
     let query = query.into_inner();
-    let status = query.status.unwrap_or_else(|| "dead".into());
-    if !["dead", "pending", "sent"].contains(&status.as_str()) {
-        return Err(AppError::BadRequest {
-            detail: "unknown status".into(),
-            errors: vec![FieldError::new("status", "must be dead, pending or sent")],
-        });
-    }
+    let status = query.status.unwrap_or_default().as_str();
     let page = PageRequest::new(query.limit, query.cursor)?;
-    let list = state.db.run(move |conn| notify::list(conn, &status, &page)).await?;
+    let list = state.db.run(move |conn| notify::list(conn, status, &page)).await?;
     Ok(HttpResponse::Ok().json(list))
 }
 
 /// Puts a dead email back in the queue.
-#[utoipa::path(post, path = "/api/v1/admin/outbox/{id}/retry", tag = "email", security(("bearer" = [])),
+#[utoipa::path(post, path = "/api/v1/admin/outbox/{id}/retry", tag = "email", security(("bearer" = ["platform_admin"])),
     params(("id" = String, Path)),
     responses(
         (status = 204, description = "Queued again"),

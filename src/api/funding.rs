@@ -6,11 +6,10 @@ use utoipa::ToSchema;
 use validator::Validate;
 
 use crate::api::access::{FundAdmin, FunderAdmin, MaybeCaller, OfferAdmin};
-use crate::api::extract::Json;
+use crate::api::extract::{Json, Query};
 use crate::api::offers::{visible_offer, PageQuery};
 use crate::api::pledges::{run_idempotent, MaybeIdempotencyKey};
 use crate::api::problem::Problem;
-use crate::api::rules;
 use crate::domain::matching::Rule;
 use crate::domain::money::Pence;
 use crate::error::AppError;
@@ -19,14 +18,14 @@ use crate::state::AppState;
 
 #[derive(Deserialize, Serialize, Validate, ToSchema)]
 pub struct FundRequest {
-    #[validate(custom(function = "rules::not_blank"), length(max = 200))]
+    #[schema(format = "not-blank", max_length = 200)]
     name: String,
     budget_pence: Pence,
     rule: Rule,
 }
 
 /// Creates a fund with a budget and a rule. Takes an optional `Idempotency-Key`.
-#[utoipa::path(post, path = "/api/v1/funders/{id}/funds", tag = "funding", security(("bearer" = [])),
+#[utoipa::path(post, path = "/api/v1/funders/{id}/funds", tag = "funding", security(("bearer" = ["funder_admin"])),
     params(("id" = String, Path, description = "Funder id"), ("Idempotency-Key" = Option<String>, Header)),
     request_body = FundRequest,
     responses(
@@ -65,7 +64,7 @@ pub async fn get_fund(state: web::Data<AppState>, id: web::Path<String>) -> Resu
 
 /// The funders matching an offer (approved applications), for the offer's public page. Anyone
 /// who may see the offer may see them.
-#[utoipa::path(get, path = "/api/v1/offers/{id}/match-funders", tag = "funding", params(("id" = String, Path)),
+#[utoipa::path(get, path = "/api/v1/offers/{id}/match-funders", tag = "funding", security((), ("bearer" = [])), params(("id" = String, Path)),
     responses((status = 200, body = Vec<MatchFunder>), (status = 404, body = Problem, content_type = "application/problem+json")))]
 pub async fn match_funders(
     state: web::Data<AppState>,
@@ -85,12 +84,12 @@ pub async fn match_funders(
 
 #[derive(Deserialize, Validate, ToSchema)]
 pub struct ApplicationRequest {
-    #[validate(length(min = 1, max = 64))]
+    #[schema(min_length = 1, max_length = 64)]
     fund_id: String,
 }
 
 /// The society applies its offer to a fund.
-#[utoipa::path(post, path = "/api/v1/offers/{id}/match-applications", tag = "funding", security(("bearer" = [])),
+#[utoipa::path(post, path = "/api/v1/offers/{id}/match-applications", tag = "funding", security(("bearer" = ["society_admin"])),
     params(("id" = String, Path)), request_body = ApplicationRequest,
     responses(
         (status = 201, body = ApplicationView),
@@ -111,13 +110,13 @@ pub async fn apply(
 }
 
 /// The fund's applications, newest first.
-#[utoipa::path(get, path = "/api/v1/funds/{id}/applications", tag = "funding", security(("bearer" = [])),
+#[utoipa::path(get, path = "/api/v1/funds/{id}/applications", tag = "funding", security(("bearer" = ["funder_admin"])),
     params(("id" = String, Path), PageQuery),
     responses((status = 200, body = crate::services::page::Page<ApplicationView>)))]
 pub async fn applications(
     state: web::Data<AppState>,
     admin: FundAdmin,
-    query: web::Query<PageQuery>,
+    query: Query<PageQuery>,
 ) -> Result<HttpResponse, AppError> {
     let page = query.into_inner().page()?;
     let list = state
@@ -134,7 +133,7 @@ pub struct ApproveRequest {
 
 /// Approves an application with a commitment (≤ the per-offer cap and the available budget,
 /// reserved at once). Takes an optional `Idempotency-Key`.
-#[utoipa::path(post, path = "/api/v1/funds/{id}/applications/{app_id}/approve", tag = "funding", security(("bearer" = [])),
+#[utoipa::path(post, path = "/api/v1/funds/{id}/applications/{app_id}/approve", tag = "funding", security(("bearer" = ["funder_admin"])),
     params(("id" = String, Path), ("app_id" = String, Path), ("Idempotency-Key" = Option<String>, Header)),
     request_body = ApproveRequest,
     responses(
@@ -163,12 +162,12 @@ pub async fn approve(
 
 #[derive(Deserialize, Validate, ToSchema)]
 pub struct RejectRequest {
-    #[validate(custom(function = "rules::not_blank"), length(max = 2000))]
+    #[schema(format = "not-blank", max_length = 2000)]
     reason: String,
 }
 
 /// Rejects an application, with a reason for the society.
-#[utoipa::path(post, path = "/api/v1/funds/{id}/applications/{app_id}/reject", tag = "funding", security(("bearer" = [])),
+#[utoipa::path(post, path = "/api/v1/funds/{id}/applications/{app_id}/reject", tag = "funding", security(("bearer" = ["funder_admin"])),
     params(("id" = String, Path), ("app_id" = String, Path)), request_body = RejectRequest,
     responses(
         (status = 200, body = ApplicationView),
@@ -192,7 +191,7 @@ pub async fn reject(
 
 #[derive(Deserialize, Validate, ToSchema)]
 pub struct SimulateRequest {
-    #[validate(length(min = 1, max = 64))]
+    #[schema(min_length = 1, max_length = 64)]
     offer_id: String,
     /// A draft rule to try instead of the fund's own.
     rule: Option<Rule>,
@@ -201,7 +200,7 @@ pub struct SimulateRequest {
 }
 
 /// Runs the rules engine over an offer's current pledges. Writes nothing.
-#[utoipa::path(post, path = "/api/v1/funds/{id}/simulate", tag = "funding", security(("bearer" = [])),
+#[utoipa::path(post, path = "/api/v1/funds/{id}/simulate", tag = "funding", security(("bearer" = ["funder_admin"])),
     params(("id" = String, Path)), request_body = SimulateRequest,
     responses(
         (status = 200, body = Simulation),

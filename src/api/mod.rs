@@ -4,6 +4,7 @@
 pub mod access;
 pub mod accounts;
 pub mod closeout;
+pub mod contract;
 pub mod email;
 pub mod extract;
 pub mod funding;
@@ -15,8 +16,10 @@ pub mod pledges;
 pub mod problem;
 pub mod request_context;
 pub mod rules;
+pub mod throttle;
 pub mod web_page;
 
+use actix_web::middleware::from_fn;
 use actix_web::{web, HttpResponse};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
@@ -33,9 +36,22 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(
             web::scope("/api/v1")
                 .service(web::resource("/openapi.json").get(openapi_json))
-                .service(web::resource("/auth/register").post(accounts::register))
-                .service(web::resource("/auth/login").post(accounts::login))
-                .service(web::resource("/auth/refresh").post(accounts::refresh))
+                // The anonymous writes (`contract::ANONYMOUS_WRITES`), throttled per address.
+                .service(
+                    web::resource("/auth/register")
+                        .wrap(from_fn(throttle::anonymous_writes))
+                        .post(accounts::register),
+                )
+                .service(
+                    web::resource("/auth/login")
+                        .wrap(from_fn(throttle::anonymous_writes))
+                        .post(accounts::login),
+                )
+                .service(
+                    web::resource("/auth/refresh")
+                        .wrap(from_fn(throttle::anonymous_writes))
+                        .post(accounts::refresh),
+                )
                 .service(web::resource("/auth/logout").post(accounts::logout))
                 .service(web::resource("/me").get(accounts::me))
                 .service(
@@ -191,16 +207,8 @@ impl Modify for BearerAuth {
     }
 }
 
-/// The OpenAPI document as served and as checked in (`openapi.json`).
-pub fn openapi_document() -> String {
-    ApiDoc::openapi()
-        .to_pretty_json()
-        .expect("the OpenAPI document is plain data and always serialises")
-        + "\n"
-}
-
 async fn openapi_json() -> HttpResponse {
     HttpResponse::Ok()
         .content_type("application/json")
-        .body(openapi_document())
+        .body(contract::document_text())
 }

@@ -6,15 +6,14 @@ use utoipa::{IntoParams, ToSchema};
 use validator::Validate;
 
 use crate::api::access::{MaybeCaller, OfferAdmin, OfferManager, PlatformAdmin, SocietyAdmin};
-use crate::api::extract::Json;
+use crate::api::extract::{Json, Query};
 use crate::api::pledges::{run_idempotent, MaybeIdempotencyKey};
 use crate::api::problem::Problem;
-use crate::api::rules;
 use crate::clock;
 use crate::db::DbConnection;
 use crate::domain::money::Pence;
 use crate::domain::offer::{normalise_postcode_prefixes, OfferAction, OfferStatus, Terms};
-use crate::error::{AppError, FieldError};
+use crate::error::AppError;
 use crate::services::offers::{self, Actor, AuditEntry, Description, OfferPatch, OfferRow, OfferView};
 use crate::services::organisations;
 use crate::services::page::{Page, PageRequest};
@@ -22,9 +21,9 @@ use crate::state::AppState;
 
 #[derive(Deserialize, Validate, ToSchema)]
 pub struct OfferRequest {
-    #[validate(custom(function = "rules::not_blank"), length(max = 200))]
+    #[schema(format = "not-blank", max_length = 200)]
     title: String,
-    #[validate(length(max = 5000))]
+    #[schema(max_length = 5000)]
     summary: String,
     share_price_pence: Pence,
     min_target_pence: Pence,
@@ -34,17 +33,20 @@ pub struct OfferRequest {
     max_holding_pence: Pence,
     opens_at: chrono::DateTime<chrono::Utc>,
     closes_at: chrono::DateTime<chrono::Utc>,
-    /// Days after pledging in which an investor may cancel; default 14.
+    /// Days after pledging in which an investor may cancel; default 14, at most the server's
+    /// `offers.max_cooling_off_days` (30 by default).
+    #[schema(minimum = 0)]
     cooling_off_days: Option<i64>,
-    /// Annual interest in basis points; default 0.
+    /// Annual interest in basis points (10000 = 100%); default 0.
+    #[schema(minimum = 0, maximum = 10000)]
     interest_rate_bps: Option<i64>,
     /// The offer document investors accept when they pledge.
-    #[validate(custom(function = "rules::web_url"), length(max = 2000))]
+    #[schema(format = "web-url", max_length = 2000)]
     document_url: Option<String>,
 }
 
 /// Drafts a share offer for the society.
-#[utoipa::path(post, path = "/api/v1/societies/{id}/offers", tag = "offers", security(("bearer" = [])),
+#[utoipa::path(post, path = "/api/v1/societies/{id}/offers", tag = "offers", security(("bearer" = ["society_admin"])),
     params(("id" = String, Path, description = "Society id")), request_body = OfferRequest,
     responses(
         (status = 201, body = OfferView),
@@ -85,21 +87,23 @@ pub async fn create_offer(
 }
 
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct PageQuery {
-    /// Items per page, 1–100 (default 20).
+    /// Items per page (default 20).
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<i64>,
     /// `next_cursor` from the previous page.
     pub cursor: Option<String>,
 }
 
 /// Every offer of the society, in any state (for its admins).
-#[utoipa::path(get, path = "/api/v1/societies/{id}/offers", tag = "offers", security(("bearer" = [])),
+#[utoipa::path(get, path = "/api/v1/societies/{id}/offers", tag = "offers", security(("bearer" = ["society_admin"])),
     params(("id" = String, Path, description = "Society id"), PageQuery),
     responses((status = 200, body = Page<OfferView>)))]
 pub async fn list_society_offers(
     state: web::Data<AppState>,
     admin: SocietyAdmin,
-    query: web::Query<PageQuery>,
+    query: Query<PageQuery>,
 ) -> Result<HttpResponse, AppError> {
     let page = query.into_inner().page()?;
     let list = state
@@ -111,11 +115,11 @@ pub async fn list_society_offers(
 
 #[derive(Deserialize, Validate, ToSchema, Default)]
 pub struct OfferPatchRequest {
-    #[validate(custom(function = "rules::not_blank"), length(max = 200))]
+    #[schema(format = "not-blank", max_length = 200)]
     title: Option<String>,
-    #[validate(length(max = 5000))]
+    #[schema(max_length = 5000)]
     summary: Option<String>,
-    #[validate(custom(function = "rules::web_url"), length(max = 2000))]
+    #[schema(format = "web-url", max_length = 2000)]
     document_url: Option<String>,
     share_price_pence: Option<Pence>,
     min_target_pence: Option<Pence>,
@@ -125,12 +129,14 @@ pub struct OfferPatchRequest {
     max_holding_pence: Option<Pence>,
     opens_at: Option<chrono::DateTime<chrono::Utc>>,
     closes_at: Option<chrono::DateTime<chrono::Utc>>,
+    #[schema(minimum = 0)]
     cooling_off_days: Option<i64>,
+    #[schema(minimum = 0, maximum = 10000)]
     interest_rate_bps: Option<i64>,
 }
 
 /// Edits a draft offer (409 once it has been submitted).
-#[utoipa::path(patch, path = "/api/v1/offers/{id}", tag = "offers", security(("bearer" = [])),
+#[utoipa::path(patch, path = "/api/v1/offers/{id}", tag = "offers", security(("bearer" = ["society_admin"])),
     params(("id" = String, Path)), request_body = OfferPatchRequest,
     responses(
         (status = 200, body = OfferView),
@@ -181,18 +187,19 @@ async fn act(
 }
 
 /// Submits a draft for approval (the society needs bank details first).
-#[utoipa::path(post, path = "/api/v1/offers/{id}/submit", tag = "offers", security(("bearer" = [])),
+#[utoipa::path(post, path = "/api/v1/offers/{id}/submit", tag = "offers", security(("bearer" = ["society_admin"])),
     params(("id" = String, Path)),
     responses(
         (status = 200, body = OfferView),
-        (status = 409, description = "Not a draft, or the society has no bank details", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Not a draft", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "The society has no bank details yet (field `bank_details`)", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn submit_offer(state: web::Data<AppState>, admin: OfferAdmin) -> Result<HttpResponse, AppError> {
     act(&state, admin.offer.id, OfferAction::Submit, admin.caller.user_id).await
 }
 
 /// Approves a submitted offer; the scheduler opens it at `opens_at`.
-#[utoipa::path(post, path = "/api/v1/offers/{id}/approve", tag = "offers", security(("bearer" = [])),
+#[utoipa::path(post, path = "/api/v1/offers/{id}/approve", tag = "offers", security(("bearer" = ["platform_admin"])),
     params(("id" = String, Path)),
     responses(
         (status = 200, body = OfferView),
@@ -208,7 +215,7 @@ pub async fn approve_offer(
 }
 
 /// Closes an open offer now.
-#[utoipa::path(post, path = "/api/v1/offers/{id}/close", tag = "offers", security(("bearer" = [])),
+#[utoipa::path(post, path = "/api/v1/offers/{id}/close", tag = "offers", security(("bearer" = ["platform_admin"])),
     params(("id" = String, Path)),
     responses(
         (status = 200, body = OfferView),
@@ -227,7 +234,7 @@ pub async fn close_offer(
 /// batches (card refunds through Stripe, bank refunds listed for the society's treasurer), and
 /// the offer becomes `refunded` when every refund is confirmed. Takes an optional `Idempotency-Key`
 /// (a repeat with it answers the first answer; without one a repeat is 409).
-#[utoipa::path(post, path = "/api/v1/offers/{id}/cancel", tag = "offers", security(("bearer" = [])),
+#[utoipa::path(post, path = "/api/v1/offers/{id}/cancel", tag = "offers", security(("bearer" = ["society_admin", "platform_admin"])),
     params(("id" = String, Path), ("Idempotency-Key" = Option<String>, Header)),
     responses(
         (status = 200, body = OfferView),
@@ -248,12 +255,43 @@ pub async fn cancel_offer(
     .await
 }
 
+/// The states the public list is filtered by: a draft, submitted or approved offer is never
+/// listed; `cancelled` lists offers cancelled after they opened, which the default list leaves
+/// out.
+#[derive(Debug, Clone, Copy, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ListedStatus {
+    Open,
+    Closed,
+    Succeeded,
+    Allocated,
+    Failed,
+    Refunded,
+    Cancelled,
+}
+
+impl From<ListedStatus> for OfferStatus {
+    fn from(status: ListedStatus) -> Self {
+        match status {
+            ListedStatus::Open => OfferStatus::Open,
+            ListedStatus::Closed => OfferStatus::Closed,
+            ListedStatus::Succeeded => OfferStatus::Succeeded,
+            ListedStatus::Allocated => OfferStatus::Allocated,
+            ListedStatus::Failed => OfferStatus::Failed,
+            ListedStatus::Refunded => OfferStatus::Refunded,
+            ListedStatus::Cancelled => OfferStatus::Cancelled,
+        }
+    }
+}
+
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct OfferListQuery {
-    /// One of the public states: open, closed, succeeded, allocated, failed, refunded; or
-    /// cancelled (offers cancelled after they opened), which the default list leaves out.
-    status: Option<String>,
-    /// Items per page, 1–100 (default 20).
+    /// Only offers in this state (default: every listed state but `cancelled`).
+    #[param(inline)]
+    status: Option<ListedStatus>,
+    /// Items per page (default 20).
+    #[param(minimum = 1, maximum = 100)]
     limit: Option<i64>,
     /// `next_cursor` from the previous page.
     cursor: Option<String>,
@@ -261,30 +299,10 @@ pub struct OfferListQuery {
 
 /// Offers the public may see, newest first.
 #[utoipa::path(get, path = "/api/v1/offers", tag = "offers", params(OfferListQuery),
-    responses(
-        (status = 200, body = Page<OfferView>),
-        (status = 400, description = "Unknown status", body = Problem, content_type = "application/problem+json"),
-    ))]
-pub async fn list_offers(
-    state: web::Data<AppState>,
-    query: web::Query<OfferListQuery>,
-) -> Result<HttpResponse, AppError> {
+    responses((status = 200, body = Page<OfferView>)))]
+pub async fn list_offers(state: web::Data<AppState>, query: Query<OfferListQuery>) -> Result<HttpResponse, AppError> {
     let query = query.into_inner();
-    let status = match query.status.as_deref() {
-        None | Some("") => None,
-        Some(text) => match OfferStatus::parse(text).filter(|s| s.is_public(true)) {
-            Some(status) => Some(status),
-            None => {
-                return Err(AppError::BadRequest {
-                    detail: "unknown status".into(),
-                    errors: vec![FieldError::new(
-                        "status",
-                        "must be one of open, closed, succeeded, allocated, failed, refunded, cancelled",
-                    )],
-                })
-            }
-        },
-    };
+    let status = query.status.map(OfferStatus::from);
     let page = PageRequest::new(query.limit, query.cursor)?;
     let list = state
         .db
@@ -294,7 +312,7 @@ pub async fn list_offers(
 }
 
 /// One offer. Before it opens, only its society's admins and platform admins see it.
-#[utoipa::path(get, path = "/api/v1/offers/{id}", tag = "offers",
+#[utoipa::path(get, path = "/api/v1/offers/{id}", tag = "offers", security((), ("bearer" = [])),
     params(("id" = String, Path)),
     responses(
         (status = 200, body = OfferView),
@@ -334,14 +352,15 @@ pub fn visible_offer(conn: &mut DbConnection, id: &str, viewer: &MaybeCaller) ->
 #[derive(Deserialize, Validate, ToSchema)]
 pub struct EligibilityRequest {
     /// Minimum age of an investor on the day of pledging (default 16).
-    #[validate(range(min = 0, max = 120))]
+    #[schema(minimum = 0, maximum = 120)]
     min_age: Option<i32>,
     /// Investors' postcodes must start with one of these ("keep it local"); empty = anywhere.
+    #[schema(max_items = 50)]
     postcode_prefixes: Option<Vec<String>>,
 }
 
 /// Sets who may invest in a draft offer; fields left out keep their value.
-#[utoipa::path(post, path = "/api/v1/offers/{id}/eligibility", tag = "offers", security(("bearer" = [])),
+#[utoipa::path(post, path = "/api/v1/offers/{id}/eligibility", tag = "offers", security(("bearer" = ["society_admin"])),
     params(("id" = String, Path)), request_body = EligibilityRequest,
     responses(
         (status = 200, body = OfferView),
@@ -369,7 +388,7 @@ pub async fn set_eligibility(
 }
 
 /// Every change of state of the offer: who, from what, to what, when.
-#[utoipa::path(get, path = "/api/v1/offers/{id}/audit", tag = "offers", security(("bearer" = [])),
+#[utoipa::path(get, path = "/api/v1/offers/{id}/audit", tag = "offers", security(("bearer" = ["society_admin", "platform_admin"])),
     params(("id" = String, Path)),
     responses((status = 200, body = [AuditEntry])))]
 pub async fn offer_audit(state: web::Data<AppState>, manager: OfferManager) -> Result<HttpResponse, AppError> {

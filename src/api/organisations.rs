@@ -19,13 +19,14 @@ use crate::state::AppState;
 
 #[derive(Deserialize, Validate, ToSchema)]
 pub struct SocietyRequest {
-    #[validate(custom(function = "rules::not_blank"), length(max = 200))]
+    #[schema(format = "not-blank", max_length = 200)]
     name: String,
     kind: SocietyKind,
     /// The society's number in the FCA Mutuals Public Register.
-    #[validate(custom(function = "rules::not_blank"), length(max = 20))]
+    #[schema(format = "not-blank", max_length = 20)]
     registration_number: String,
     #[validate(custom(function = "rules::postcode"))]
+    #[schema(format = "uk-postcode")]
     postcode: String,
 }
 
@@ -71,11 +72,12 @@ pub async fn get_society(state: web::Data<AppState>, id: web::Path<String>) -> R
 #[derive(Deserialize, Validate, ToSchema)]
 pub struct AdminRequest {
     #[validate(custom(function = "rules::email"))]
+    #[schema(format = Email, max_length = 254)]
     email: String,
 }
 
 /// Makes an existing account an admin of the society.
-#[utoipa::path(post, path = "/api/v1/societies/{id}/admins", tag = "societies", security(("bearer" = [])),
+#[utoipa::path(post, path = "/api/v1/societies/{id}/admins", tag = "societies", security(("bearer" = ["society_admin"])),
     params(("id" = String, Path)), request_body = AdminRequest,
     responses(
         (status = 201, body = Admin),
@@ -97,21 +99,20 @@ pub async fn add_society_admin(
 
 #[derive(Deserialize, Validate, ToSchema)]
 pub struct BankDetailsRequest {
-    #[validate(custom(function = "rules::not_blank"), length(max = 100))]
+    #[schema(format = "not-blank", max_length = 100)]
     account_name: String,
-    /// Six digits; spaces and dashes are ignored (`12-34-56`).
-    #[validate(custom(function = "rules::sort_code"))]
+    #[schema(format = "sort-code")]
     sort_code: String,
-    /// Eight digits.
-    #[validate(custom(function = "rules::account_number"))]
+    #[schema(format = "account-number")]
     account_number: String,
 }
 
 /// Sets the account investors pay into by bank transfer.
-#[utoipa::path(put, path = "/api/v1/societies/{id}/bank-details", tag = "societies", security(("bearer" = [])),
+#[utoipa::path(put, path = "/api/v1/societies/{id}/bank-details", tag = "societies", security(("bearer" = ["society_admin"])),
     params(("id" = String, Path)), request_body = BankDetailsRequest,
     responses(
         (status = 200, body = BankDetails),
+        (status = 409, description = "An offer of the society is submitted, approved, open or closed: its bank details are fixed", body = Problem, content_type = "application/problem+json"),
         (status = 422, body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn put_bank_details(
@@ -134,12 +135,12 @@ pub async fn put_bank_details(
 
 #[derive(Deserialize, Validate, ToSchema)]
 pub struct FunderRequest {
-    #[validate(custom(function = "rules::not_blank"), length(max = 200))]
+    #[schema(format = "not-blank", max_length = 200)]
     name: String,
 }
 
 /// Registers a funder (a council, a lottery fund, a programme).
-#[utoipa::path(post, path = "/api/v1/funders", tag = "funders", security(("bearer" = [])), request_body = FunderRequest,
+#[utoipa::path(post, path = "/api/v1/funders", tag = "funders", security(("bearer" = ["platform_admin"])), request_body = FunderRequest,
     responses(
         (status = 201, body = Funder),
         (status = 422, body = Problem, content_type = "application/problem+json"),
@@ -158,7 +159,7 @@ pub async fn create_funder(
 }
 
 /// Makes an existing account an admin of the funder.
-#[utoipa::path(post, path = "/api/v1/funders/{id}/admins", tag = "funders", security(("bearer" = [])),
+#[utoipa::path(post, path = "/api/v1/funders/{id}/admins", tag = "funders", security(("bearer" = ["funder_admin", "platform_admin"])),
     params(("id" = String, Path)), request_body = AdminRequest,
     responses(
         (status = 201, body = Admin),

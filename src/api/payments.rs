@@ -5,6 +5,8 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::api::access::OfferManager;
+use crate::api::extract;
+use crate::api::extract::Query;
 use crate::api::pledges::{run_idempotent, MaybeIdempotencyKey};
 use crate::api::problem::Problem;
 use crate::error::AppError;
@@ -55,25 +57,20 @@ pub fn stripe_js_key(state: &AppState) -> Option<&str> {
         .filter(|_| state.payments.card_enabled())
 }
 
-fn bad_event(detail: String) -> AppError {
-    AppError::BadRequest {
-        detail,
-        errors: Vec::new(),
-    }
-}
-
 /// Stripe's events. The `Stripe-Signature` header is checked over the raw body with the
 /// webhook signing secret (timestamp within `stripe.webhook_tolerance_secs`); a missing, bad or
-/// stale signature is 400 and changes nothing. Each event id is handled once. Acted on:
-/// `payment_intent.succeeded` (the pledge becomes paid), `payment_intent.payment_failed` (kept
-/// pending, reason recorded), `charge.refunded` (confirms the refund), `charge.dispute.created`
-/// (flags the pledge). Others are acknowledged.
+/// stale signature, or a body that is not a Stripe event, is 400 and changes nothing. Each
+/// event id is handled once. Acted on: `payment_intent.succeeded` (the pledge becomes paid),
+/// `payment_intent.payment_failed` (kept pending, reason recorded), `charge.refunded` (confirms
+/// the refund), `charge.dispute.created` (flags the pledge). Every other authentic event,
+/// including one of those kinds whose object lacks what is needed, is acknowledged (200) so
+/// that Stripe does not retry it. No request can be made valid without the signing secret.
 #[utoipa::path(post, path = "/api/v1/webhooks/stripe", tag = "payments",
-    params(("Stripe-Signature" = String, Header, description = "t=<unix time>,v1=<HMAC-SHA256 hex>")),
-    request_body(content = String, content_type = "application/json", description = "A Stripe event"),
+    params(("Stripe-Signature" = String, Header, description = "`t=<unix time>,v1=<hex HMAC-SHA256 of \"<t>.<raw body>\" with the signing secret>`")),
+    request_body = Event,
     responses(
         (status = 200, body = WebhookAnswer),
-        (status = 400, description = "Bad or stale signature, or an unreadable event", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "Bad or stale signature, or a body that is not a Stripe event", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "Card payments are not configured on this server", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn stripe_webhook(
@@ -104,9 +101,13 @@ pub async fn stripe_webhook(
         detail: format!("the Stripe-Signature is not valid: {e}"),
         errors: vec![crate::error::FieldError::new("Stripe-Signature", e.to_string())],
     })?;
-    let event: Event =
-        serde_json::from_slice(&body).map_err(|e| bad_event(format!("the body is not a Stripe event: {e}")))?;
-    let happening = event.happening().map_err(bad_event)?;
+    if !extract::is_json(&req) {
+        return Err(AppError::UnsupportedMediaType("a Stripe event is JSON".into()));
+    }
+    let event: Event = extract::parse_checked(&body, &<Event as utoipa::ToSchema>::name())?;
+    let happening = event
+        .happening()
+        .unwrap_or_else(|reason| webhook::Happening::Unusable { reason });
     let event_id = event.id.clone();
     let new = state
         .db
@@ -119,36 +120,40 @@ pub async fn stripe_webhook(
     }))
 }
 
+/// The one filter of the refund list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum RefundFilter {
+    /// Only refunds not yet confirmed (what the treasurer still has to pay back).
+    Pending,
+}
+
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct RefundQuery {
-    /// `pending`: only refunds not yet confirmed (what the treasurer still has to pay back).
-    status: Option<String>,
+    /// `pending`, or left out for every refund.
+    #[param(inline)]
+    status: Option<RefundFilter>,
+    /// Items per page (default 20).
+    #[param(minimum = 1, maximum = 100)]
     limit: Option<i64>,
+    /// `next_cursor` from the previous page.
     cursor: Option<String>,
 }
 
 /// The offer's refunds, newest first. Bank transfer refunds are instructions for the society's
 /// treasurer: pay `amount_pence` back to `payee_name` (the account the payment came from),
 /// quoting `payee_reference`, then mark it done.
-#[utoipa::path(get, path = "/api/v1/offers/{id}/refunds", tag = "payments", security(("bearer" = [])),
+#[utoipa::path(get, path = "/api/v1/offers/{id}/refunds", tag = "payments", security(("bearer" = ["society_admin", "platform_admin"])),
     params(("id" = String, Path), RefundQuery),
-    responses((status = 200, body = Page<RefundView>), (status = 422, body = Problem, content_type = "application/problem+json")))]
+    responses((status = 200, body = Page<RefundView>)))]
 pub async fn offer_refunds(
     state: web::Data<AppState>,
     manager: OfferManager,
-    query: web::Query<RefundQuery>,
+    query: Query<RefundQuery>,
 ) -> Result<HttpResponse, AppError> {
     let query = query.into_inner();
-    let pending_only = match query.status.as_deref() {
-        None => false,
-        Some("pending") => true,
-        Some(_) => {
-            return Err(AppError::field(
-                "status",
-                "must be pending, or left out for all refunds",
-            ))
-        }
-    };
+    let pending_only = query.status == Some(RefundFilter::Pending);
     let page = PageRequest::new(query.limit, query.cursor)?;
     let offer_id = manager.offer.id;
     let list = state
@@ -161,7 +166,7 @@ pub async fn offer_refunds(
 /// Marks a bank transfer refund as paid back by the society's treasurer; its ledger transfer
 /// is posted. Takes an optional `Idempotency-Key`. A card refund (confirmed by Stripe) or one
 /// already done is 409.
-#[utoipa::path(post, path = "/api/v1/offers/{id}/refunds/{refund_id}/complete", tag = "payments", security(("bearer" = [])),
+#[utoipa::path(post, path = "/api/v1/offers/{id}/refunds/{refund_id}/complete", tag = "payments", security(("bearer" = ["society_admin", "platform_admin"])),
     params(("id" = String, Path), ("refund_id" = String, Path), ("Idempotency-Key" = Option<String>, Header)),
     responses(
         (status = 200, body = RefundView),

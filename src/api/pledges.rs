@@ -9,13 +9,14 @@ use utoipa::ToSchema;
 use validator::Validate;
 
 use crate::api::access::{OfferManager, PlatformAdmin};
-use crate::api::extract::{read_body, Json};
+use crate::api::extract::{read_body, Json, Query};
 use crate::api::offers::PageQuery;
 use crate::api::problem::Problem;
 use crate::clock;
 use crate::domain::money::Pence;
 use crate::error::AppError;
 use crate::ledger::{self, verify::Verification, AccountKind, TransferRow};
+use crate::payments::statement::{self, StatementError};
 use crate::services::idempotency::{self, IdempotencyKey, StoredResponse};
 use crate::services::page::{Page, PageRequest};
 use crate::services::payments as payment_service;
@@ -224,7 +225,7 @@ pub async fn get_pledge(
 pub async fn my_pledges(
     state: web::Data<AppState>,
     caller: Caller,
-    query: web::Query<PageQuery>,
+    query: Query<PageQuery>,
 ) -> Result<HttpResponse, AppError> {
     let page = query.into_inner().page()?;
     let list = state
@@ -290,12 +291,12 @@ pub async fn cancel_pledge(
 }
 
 /// Every pledge of the offer, newest first.
-#[utoipa::path(get, path = "/api/v1/offers/{id}/pledges", tag = "pledges", security(("bearer" = [])),
+#[utoipa::path(get, path = "/api/v1/offers/{id}/pledges", tag = "pledges", security(("bearer" = ["society_admin", "platform_admin"])),
     params(("id" = String, Path), PageQuery), responses((status = 200, body = Page<PledgeView>)))]
 pub async fn offer_pledges(
     state: web::Data<AppState>,
     manager: OfferManager,
-    query: web::Query<PageQuery>,
+    query: Query<PageQuery>,
 ) -> Result<HttpResponse, AppError> {
     let page = query.into_inner().page()?;
     let offer_id = manager.offer.id;
@@ -310,7 +311,7 @@ pub async fn offer_pledges(
 #[derive(Deserialize, Serialize, Validate, ToSchema)]
 pub struct ReceiptRequest {
     /// The pledge's bank reference as it appears on the statement.
-    #[validate(length(min = 1, max = 64))]
+    #[schema(min_length = 1, max_length = 64)]
     reference: String,
     amount_pence: Pence,
     received_at: chrono::DateTime<chrono::Utc>,
@@ -318,7 +319,7 @@ pub struct ReceiptRequest {
 
 /// Records a bank transfer received: the pending pledge with this reference and amount becomes
 /// paid. Takes an optional `Idempotency-Key`.
-#[utoipa::path(post, path = "/api/v1/offers/{id}/bank-receipts", tag = "pledges", security(("bearer" = [])),
+#[utoipa::path(post, path = "/api/v1/offers/{id}/bank-receipts", tag = "pledges", security(("bearer" = ["society_admin", "platform_admin"])),
     params(("id" = String, Path), ("Idempotency-Key" = Option<String>, Header)),
     request_body = ReceiptRequest,
     responses(
@@ -366,13 +367,16 @@ pub struct ImportResult {
 /// Imports a bank statement (`text/csv` with columns `date,reference,amount`, amounts in pounds).
 /// Each line matching a pending pledge by reference and amount pays it, in its own transaction;
 /// the rest are returned with the reason. Importing the same statement again pays nothing twice.
-#[utoipa::path(post, path = "/api/v1/offers/{id}/bank-receipts/import", tag = "pledges", security(("bearer" = [])),
+#[utoipa::path(post, path = "/api/v1/offers/{id}/bank-receipts/import", tag = "pledges", security(("bearer" = ["society_admin", "platform_admin"])),
     params(("id" = String, Path)),
-    request_body(content = String, content_type = "text/csv"),
+    request_body(content = String, content_type = "text/csv",
+        description = "A bank statement: CSV whose first line names (in any order and case) the columns `date`, `reference` and `amount`; other columns are ignored.",
+        example = "date,reference,amount\n2026-11-30,CS-7K2M-9QXD,250.00\n"),
     responses(
         (status = 200, body = ImportResult),
-        (status = 400, description = "Not a CSV with date, reference and amount columns", body = Problem, content_type = "application/problem+json"),
-        (status = 413, body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "Not readable as CSV", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Not `text/csv`", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "The first line does not name the date, reference and amount columns", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn import_receipts(
     state: web::Data<AppState>,
@@ -396,7 +400,13 @@ pub async fn import_receipts(
         state.settings.pledges.import_limit_bytes,
     )
     .await?;
-    let lines = parse_statement(&body)?;
+    let lines = statement::read(&body).map_err(|e| match e {
+        StatementError::Unreadable(_) => AppError::BadRequest {
+            detail: e.to_string(),
+            errors: Vec::new(),
+        },
+        StatementError::MissingColumns => AppError::field("body", e.to_string()),
+    })?;
     let offer_id = manager.offer.id;
     let user_id = manager.caller.user_id;
     let mut result = ImportResult {
@@ -404,21 +414,20 @@ pub async fn import_receipts(
         unmatched: Vec::new(),
     };
     for line in lines {
-        let (number, reference, amount_text, date) = line;
         let unmatched = |reason: String| UnmatchedLine {
-            line: number,
-            reference: reference.clone(),
-            amount: amount_text.clone(),
+            line: line.line,
+            reference: line.reference.clone(),
+            amount: line.amount.clone(),
             reason,
         };
-        let (Some(amount), Some(received_at)) = (Pence::parse_pounds(&amount_text), date) else {
+        let (Some(amount), Some(received_at)) = (Pence::parse_pounds(&line.amount), line.date) else {
             result
                 .unmatched
                 .push(unmatched("the amount or the date cannot be read".into()));
             continue;
         };
         let receipt = Receipt {
-            reference: reference.clone(),
+            reference: line.reference.clone(),
             amount,
             received_at,
         };
@@ -439,45 +448,8 @@ pub async fn import_receipts(
     Ok(HttpResponse::Ok().json(result))
 }
 
-type StatementLine = (u64, String, String, Option<chrono::NaiveDateTime>);
-
-/// Reads `date,reference,amount` (any column order, header names case-insensitive; extra
-/// columns ignored). Dates: `YYYY-MM-DD` or `DD/MM/YYYY`.
-fn parse_statement(body: &[u8]) -> Result<Vec<StatementLine>, AppError> {
-    let malformed = |detail: String| AppError::BadRequest {
-        detail,
-        errors: Vec::new(),
-    };
-    let mut reader = csv::ReaderBuilder::new()
-        .flexible(true)
-        .trim(csv::Trim::All)
-        .from_reader(body);
-    let headers = reader
-        .headers()
-        .map_err(|e| malformed(format!("not a CSV file: {e}")))?
-        .clone();
-    let column = |name: &str| headers.iter().position(|h| h.eq_ignore_ascii_case(name));
-    let (Some(date), Some(reference), Some(amount)) = (column("date"), column("reference"), column("amount")) else {
-        return Err(malformed(
-            "the first line must name the columns date, reference and amount".into(),
-        ));
-    };
-    let mut lines = Vec::new();
-    for (index, record) in reader.records().enumerate() {
-        let record = record.map_err(|e| malformed(format!("line {}: {e}", index + 2)))?;
-        let field = |i: usize| record.get(i).unwrap_or("").to_owned();
-        let date_text = field(date);
-        let parsed_date = chrono::NaiveDate::parse_from_str(&date_text, "%Y-%m-%d")
-            .or_else(|_| chrono::NaiveDate::parse_from_str(&date_text, "%d/%m/%Y"))
-            .ok()
-            .and_then(|d| d.and_hms_opt(12, 0, 0));
-        lines.push(((index + 2) as u64, field(reference), field(amount), parsed_date));
-    }
-    Ok(lines)
-}
-
 /// The offer's ledger transfers (its escrow account), oldest first.
-#[utoipa::path(get, path = "/api/v1/offers/{id}/ledger", tag = "ledger", security(("bearer" = [])),
+#[utoipa::path(get, path = "/api/v1/offers/{id}/ledger", tag = "ledger", security(("bearer" = ["society_admin", "platform_admin"])),
     params(("id" = String, Path)), responses((status = 200, body = [TransferRow])))]
 pub async fn offer_ledger(state: web::Data<AppState>, manager: OfferManager) -> Result<HttpResponse, AppError> {
     let account = AccountKind::Escrow.account_id(&manager.offer.id);
@@ -486,7 +458,7 @@ pub async fn offer_ledger(state: web::Data<AppState>, manager: OfferManager) -> 
 }
 
 /// Recomputes every balance from the transfers and checks the ledger's invariants.
-#[utoipa::path(get, path = "/api/v1/admin/ledger/verify", tag = "ledger", security(("bearer" = [])),
+#[utoipa::path(get, path = "/api/v1/admin/ledger/verify", tag = "ledger", security(("bearer" = ["platform_admin"])),
     responses((status = 200, body = Verification)))]
 pub async fn verify_ledger(state: web::Data<AppState>, _admin: PlatformAdmin) -> Result<HttpResponse, AppError> {
     let verification = state.db.run(ledger::verify::verify).await?;

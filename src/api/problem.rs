@@ -93,6 +93,11 @@ impl AppError {
             Ledger(crate::ledger::LedgerError::TransferConflict(_) | crate::ledger::LedgerError::NotPending(_)) => {
                 Problem::new(StatusCode::CONFLICT, "conflict", self.to_string())
             }
+            Database(_) if self.is_database_unreachable() => Problem::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                "the service is temporarily unavailable; try again shortly",
+            ),
             Ledger(_) | Database(_) | Internal(_) => Problem::new(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "internal",
@@ -109,7 +114,9 @@ impl ResponseError for AppError {
 
     fn error_response(&self) -> HttpResponse<BoxBody> {
         let problem = self.problem();
-        if problem.status >= 500 {
+        if problem.status == 503 {
+            tracing::warn!(error = %self, "request refused: unavailable");
+        } else if problem.status >= 500 {
             // The cause goes to the log (with the request id of the current span), not to the client.
             tracing::error!(error = %self, "request failed");
         }
@@ -117,6 +124,7 @@ impl ResponseError for AppError {
         let retry_after = match self {
             AppError::TooManyRequests { retry_after_secs } => Some(*retry_after_secs),
             AppError::Unavailable(_) => Some(1),
+            AppError::Database(_) if self.is_database_unreachable() => Some(1),
             AppError::PaymentProvider { refused: false, .. } => Some(30),
             _ => None,
         };

@@ -49,6 +49,14 @@ diesel::table! {
 }
 
 diesel::table! {
+    request_counts (scope, window_start) {
+        scope -> Text,
+        window_start -> Timestamp,
+        hits -> BigInt,
+    }
+}
+
+diesel::table! {
     societies (id) {
         id -> Text,
         name -> Text,
@@ -350,6 +358,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     refresh_families,
     refresh_tokens,
     login_failures,
+    request_counts,
     societies,
     society_admins,
     funders,

@@ -136,6 +136,14 @@ mod tests {
 
     proptest! {
         #[test]
+        fn any_text_is_a_postcode_or_refused_and_a_parsed_one_parses_to_itself(raw in "\\PC{0,12}|[A-Za-z0-9 ]{0,10}") {
+            if let Ok(code) = Postcode::parse(&raw) {
+                prop_assert_eq!(Postcode::parse(code.as_str()), Ok(code.clone()));
+                prop_assert!(code.as_str().is_ascii() && code.as_str().len() <= 8);
+            }
+        }
+
+        #[test]
         fn a_normalised_postcode_parses_to_itself(raw in "[A-Za-z]{1,2}[0-9][A-Za-z0-9]? ?[0-9][A-Za-z]{2}") {
             if let Ok(code) = Postcode::parse(&raw) {
                 prop_assert_eq!(Postcode::parse(code.as_str()).unwrap(), code.clone());

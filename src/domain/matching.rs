@@ -45,9 +45,11 @@ pub struct Trigger {
     pub kind: TriggerKind,
     /// Pence for `amount`, basis points for `percent_of_target`.
     #[serde(default)]
+    #[schema(minimum = 1)]
     pub value: Option<i64>,
     /// And at least this many distinct investors.
     #[serde(default)]
+    #[schema(minimum = 1)]
     pub min_investors: Option<i64>,
 }
 
@@ -55,6 +57,7 @@ pub struct Trigger {
 pub struct Eligibility {
     /// Only investors whose postcode starts with one of these are matched.
     #[serde(default)]
+    #[schema(max_items = 50)]
     pub postcode_prefixes: Vec<String>,
 }
 
@@ -71,9 +74,12 @@ pub enum Timing {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct Rule {
     pub kind: RuleKind,
+    /// For `per_pledge`: the match is `ratio_num / ratio_den` of each pound pledged.
     #[serde(default)]
+    #[schema(minimum = 1, maximum = 100)]
     pub ratio_num: Option<i64>,
     #[serde(default)]
+    #[schema(minimum = 1, maximum = 100)]
     pub ratio_den: Option<i64>,
     #[serde(default)]
     pub lump_sum_pence: Option<Pence>,

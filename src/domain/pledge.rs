@@ -336,6 +336,26 @@ mod tests {
 
     proptest! {
         #[test]
+        fn a_reference_typed_with_spaces_dashes_and_any_case_is_found_and_any_text_is_safe(
+            bytes in any::<[u8; 8]>(),
+            separators in proptest::collection::vec(prop_oneof![Just(""), Just(" "), Just("-"), Just(" - ")], 11),
+            lower in any::<bool>(),
+            noise in "\\PC{0,16}",
+        ) {
+            let reference = bank_reference(bytes);
+            let mut typed: String = reference
+                .chars()
+                .zip(&separators)
+                .map(|(c, sep)| format!("{c}{sep}"))
+                .collect();
+            if lower {
+                typed = typed.to_lowercase();
+            }
+            prop_assert_eq!(parse_bank_reference(&typed), Some(reference));
+            let _ = parse_bank_reference(&noise);
+        }
+
+        #[test]
         fn a_single_wrong_symbol_is_caught(bytes in any::<[u8; 8]>(), at in 2usize..11, replacement in 0usize..32) {
             let reference = bank_reference(bytes);
             let mut typo = reference.clone().into_bytes();

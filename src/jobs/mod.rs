@@ -11,7 +11,7 @@ use tracing::Instrument;
 
 use crate::db::{spawn_blocking_in_span, Db};
 use crate::error::AppError;
-use crate::services::{closeout, idempotency, offers, payments, pledges, sessions};
+use crate::services::{closeout, idempotency, offers, payments, pledges, sessions, throttle};
 use crate::state::AppState;
 use crate::{clock, notify};
 
@@ -64,7 +64,8 @@ fn jobs() -> Vec<Job> {
                 let mut conn = db.conn()?;
                 Ok(sessions::purge_expired(&mut conn, window)?
                     + idempotency::purge_expired(&mut conn)?
-                    + payments::purge_events(&mut conn, clock::now())?)
+                    + payments::purge_events(&mut conn, clock::now())?
+                    + throttle::purge(&mut conn, clock::now())?)
             }),
         },
         Job {

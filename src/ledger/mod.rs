@@ -112,13 +112,18 @@ pub struct TransferRow {
     pub id: String,
     pub debit_account_id: String,
     pub credit_account_id: String,
+    pub amount_pence: i64,
+    /// The same as `amount_pence`; deprecated, and kept until 2027-06-01 for clients written
+    /// before money fields were all named `_pence`.
+    #[schema(deprecated)]
     pub amount: i64,
     pub kind: String,
     pub phase: String,
     pub state: String,
     pub pending_id: Option<String>,
     pub cause: String,
-    pub created_at: NaiveDateTime,
+    #[diesel(deserialize_as = NaiveDateTime)]
+    pub created_at: crate::clock::Timestamp,
 }
 
 /// Creates the account if it does not exist (concurrent callers agree on one row).
@@ -492,6 +497,7 @@ pub fn transfers_of(conn: &mut DbConnection, account_id: &str) -> Result<Vec<Tra
             ledger_transfers::id,
             ledger_transfers::debit_account_id,
             ledger_transfers::credit_account_id,
+            ledger_transfers::amount,
             ledger_transfers::amount,
             ledger_transfers::kind,
             ledger_transfers::phase,

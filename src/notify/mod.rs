@@ -341,7 +341,8 @@ pub struct OutboxEntry {
     pub status: String,
     pub attempts: i32,
     pub last_error: Option<String>,
-    pub created_at: chrono::NaiveDateTime,
+    #[diesel(deserialize_as = chrono::NaiveDateTime)]
+    pub created_at: clock::Timestamp,
 }
 
 /// Rows of a status, newest first.

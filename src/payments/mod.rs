@@ -4,6 +4,7 @@
 //! never wait on a provider.
 
 pub mod bank;
+pub mod statement;
 pub mod stripe;
 pub mod webhook;
 

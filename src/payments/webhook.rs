@@ -81,17 +81,24 @@ pub fn signature_header(secret: &str, timestamp: i64, body: &[u8]) -> String {
     format!("t={timestamp},v1={hex}")
 }
 
-/// A Stripe event as delivered.
-#[derive(Debug, Deserialize)]
+/// A Stripe event as delivered (only the fields read here; Stripe's others are ignored).
+/// Source: Stripe API reference, "The Event object".
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[schema(as = StripeEvent)]
 pub struct Event {
+    /// Stripe's event id (`evt_...`): each is handled once.
     pub id: String,
+    /// e.g. `payment_intent.succeeded`.
     #[serde(rename = "type")]
     pub kind: String,
     pub data: EventData,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[schema(as = StripeEventData)]
 pub struct EventData {
+    /// The object the event is about (a PaymentIntent, a Charge, a Dispute, ...).
+    #[schema(value_type = Object)]
     pub object: serde_json::Value,
 }
 
@@ -116,6 +123,11 @@ pub enum Happening {
     },
     DisputeCreated {
         intent_id: String,
+        reason: String,
+    },
+    /// An event of a kind acted on whose object lacks what is needed: acknowledged (so that
+    /// Stripe does not retry it for days), recorded and logged.
+    Unusable {
         reason: String,
     },
     /// An event this platform does not act on (acknowledged and recorded).
@@ -183,6 +195,8 @@ impl Event {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testing::any_json;
+    use proptest::prelude::*;
 
     const SECRET: &str = "whsec_test";
 
@@ -276,5 +290,62 @@ mod tests {
         }))
         .unwrap();
         assert_eq!(other.happening().unwrap(), Happening::Other);
+    }
+
+    /// Header text as a sender might garble it: parts in any order, spaces, other schemes.
+    fn header_text() -> impl Strategy<Value = String> {
+        let part = prop_oneof![
+            "t=-?[0-9]{0,12}",
+            "v1=[0-9a-f]{0,70}",
+            "v0=[0-9a-zA-Z]{0,10}",
+            "[a-z0-9]{0,3}=?[^,]{0,8}",
+            "\\PC{0,6}",
+        ];
+        proptest::collection::vec(part, 0..6).prop_map(|parts| parts.join(","))
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(3000))]
+
+        #[test]
+        fn no_header_or_body_a_sender_can_make_without_the_secret_verifies(
+            header in prop_oneof![header_text(), "\\PC{0,80}"],
+            body in proptest::collection::vec(any::<u8>(), 0..256),
+            now in 0_i64..4_000_000_000,
+        ) {
+            prop_assert!(verify(Some(&header), &body, SECRET, now, 300).is_err());
+        }
+
+        #[test]
+        fn a_signed_body_verifies_and_any_change_to_it_or_its_header_does_not(
+            body in proptest::collection::vec(any::<u8>(), 1..256),
+            at in any::<prop::sample::Index>(),
+            flip in 1u8..=255,
+            skew in -300_i64..=300,
+            late in 301_i64..1_000_000,
+        ) {
+            let header = signature_header(SECRET, 1_000_000, &body);
+            prop_assert_eq!(verify(Some(&header), &body, SECRET, 1_000_000 + skew, 300), Ok(()));
+            prop_assert_eq!(verify(Some(&header), &body, SECRET, 1_000_000 + late, 300), Err(SignatureError::Stale));
+            let mut changed = body.clone();
+            changed[at.index(body.len())] ^= flip;
+            prop_assert!(verify(Some(&header), &changed, SECRET, 1_000_000, 300).is_err());
+            let hex_start = header.find("v1=").unwrap() + 3;
+            let mut bytes = header.clone().into_bytes();
+            let i = hex_start + at.index(bytes.len() - hex_start);
+            bytes[i] = if bytes[i] == b'0' { b'1' } else { b'0' };
+            prop_assert!(verify(Some(&String::from_utf8(bytes).unwrap()), &body, SECRET, 1_000_000, 300).is_err());
+        }
+
+        #[test]
+        fn any_event_json_is_read_or_refused_without_panicking(object in any_json(), kind in prop_oneof![
+            Just("payment_intent.succeeded".to_owned()), Just("payment_intent.payment_failed".to_owned()),
+            Just("charge.refunded".to_owned()), Just("charge.dispute.created".to_owned()), "[a-z._]{0,20}",
+        ]) {
+            let event = serde_json::json!({"id": "evt_1", "type": kind, "data": {"object": object}});
+            if let Ok(event) = serde_json::from_value::<Event>(event) {
+                let _ = event.happening();
+            }
+        }
     }
 }

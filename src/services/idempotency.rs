@@ -23,6 +23,9 @@ pub const RETENTION: Duration = Duration::hours(48);
 pub struct IdempotencyKey(String);
 
 impl IdempotencyKey {
+    /// The rule [`IdempotencyKey::parse`] checks, as the document's pattern for the header.
+    pub const PATTERN: &'static str = "^[!-~]{1,255}$";
+
     pub fn parse(raw: &str) -> Result<Self, AppError> {
         if raw.is_empty() || raw.len() > 255 || !raw.bytes().all(|b| b.is_ascii_graphic()) {
             return Err(AppError::BadRequest {

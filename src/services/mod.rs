@@ -12,3 +12,4 @@ pub mod payments;
 pub mod pledges;
 pub mod refunds;
 pub mod sessions;
+pub mod throttle;

@@ -408,6 +408,9 @@ pub fn handle_event(conn: &mut DbConnection, event: &Event, happening: &Happenin
                 )?;
             }
         }
+        Happening::Unusable { reason } => {
+            tracing::info!(event_id = %event.id, event_type = %event.kind, %reason, "Stripe event acknowledged, not usable");
+        }
         Happening::Other => {}
     }
     Ok(true)

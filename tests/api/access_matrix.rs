@@ -762,6 +762,19 @@ both_backends! {
         let stale: Vec<_> = covered.difference(&documented).collect();
         assert!(missing.is_empty(), "routes in the OpenAPI document with no access row: {missing:?}");
         assert!(stale.is_empty(), "access rows for routes not in the OpenAPI document: {stale:?}");
+        // Every status of the matrix is documented for its route (403 among them where a route
+        // names the roles it needs).
+        for row in &rows {
+            let operation = &document["paths"][row.path][row.method];
+            for status in &row.expect {
+                assert!(
+                    operation["responses"].get(status.to_string()).is_some(),
+                    "{} {} answers {status} but does not document it",
+                    row.method,
+                    row.path
+                );
+            }
+        }
 
         let ctx = context(&app).await;
         let mut failures = Vec::new();

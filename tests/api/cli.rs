@@ -169,6 +169,7 @@ both_backends! {
         for key in ["whsec_log_secret_never_printed", "whsec_wrong"] {
             let signature = community_shares::payments::webhook::signature_header(key, now, event.as_bytes());
             client.post(format!("{base}/api/v1/webhooks/stripe")).header("Stripe-Signature", signature)
+                .header("content-type", "application/json")
                 .body(event.clone()).send().await.unwrap();
         }
         server.terminate();

@@ -4,11 +4,10 @@
 
 use std::time::Duration;
 
-use secrecy::SecretString;
 use serde_json::{json, Value};
 
 use crate::both_backends;
-use crate::support::stripe::{signed_event, StripeFake, SECRET_KEY, WEBHOOK_SECRET};
+use crate::support::stripe::{card_payments, signed_event, StripeFake, WEBHOOK_SECRET};
 use crate::support::{live_rule, Answer, Backend, TestApp, TestDatabase, TestUser};
 
 struct Scene {
@@ -28,9 +27,7 @@ async fn scene(backend: Backend) -> Scene {
     let database = TestDatabase::new(backend).await;
     let url = stripe.url();
     let app = TestApp::spawn_with(backend, database, move |settings| {
-        settings.stripe.secret_key = Some(SecretString::from(SECRET_KEY));
-        settings.stripe.webhook_secret = Some(SecretString::from(WEBHOOK_SECRET));
-        settings.stripe.api_base = url;
+        card_payments(settings, url);
         settings.stripe.reconcile_after_secs = 1;
     })
     .await;
@@ -101,6 +98,7 @@ impl Scene {
             .client
             .post(format!("{}/api/v1/webhooks/stripe", self.app.address))
             .header("Stripe-Signature", signature)
+            .header("content-type", "application/json")
             .body(body)
             .send()
             .await
@@ -200,7 +198,7 @@ both_backends! {
         assert_eq!(text.lines().count(), 5, "{text}");
         assert!(text.starts_with("member_id,member_kind,name,address,email,shares,amount_paid,date_entered,votes"));
         assert!(text.contains("£5,000.00"), "{text}");
-        s.app.get(&format!("/api/v1/offers/{}/register?format=xml", s.offer), Some(&s.admin.access_token)).await.expect(422);
+        s.app.get(&format!("/api/v1/offers/{}/register?format=xml", s.offer), Some(&s.admin.access_token)).await.expect(400);
 
         let holdings = s.app.get("/api/v1/me/holdings", Some(&cat.access_token)).await;
         holdings.expect(200);

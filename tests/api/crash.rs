@@ -13,7 +13,7 @@ use serde_json::{json, Value};
 
 use crate::both_backends;
 use crate::support::binary::{self, RunningServer};
-use crate::support::{live_rule, offer_body, TestApp, TestDatabase, JWT_SECRET};
+use crate::support::{live_rule, offer_body, TestApp, TestDatabase};
 
 const AMOUNT: i64 = 1_000; // £10 each
 
@@ -107,16 +107,10 @@ async fn progress(app: &TestApp, good: &str, bad: &str) -> (String, i64, String,
 }
 
 fn server(database: &TestDatabase) -> RunningServer {
-    let mut command = binary::command(database.dir.path());
+    let mut command = binary::serve_command(database);
     command
-        .env("CS__SERVER__BIND", "127.0.0.1:0")
-        .env("CS__DATABASE__URL", &database.url)
-        .env("CS__AUTH__JWT_SECRET", JWT_SECRET)
-        .env("CS__AUTH__ARGON2_MEMORY_KIB", "256")
-        .env("CS__AUTH__ARGON2_ITERATIONS", "1")
         .env("CS__JOBS__TICK_MS", "10")
-        .env("CS__JOBS__CLOSEOUT_BATCH", "50")
-        .env("CS__EMAIL__FILE_DIR", database.dir.path().join("outbox"));
+        .env("CS__JOBS__CLOSEOUT_BATCH", "50");
     RunningServer::start(command)
 }
 

@@ -56,7 +56,7 @@ both_backends! {
         assert_eq!(answer.error_fields(), vec!["email"]);
         let answer = app.post("/api/v1/auth/register", None, &json!({"email": "a@example.org"})).await;
         assert_problem(&answer, 400);
-        assert_eq!(answer.error_fields(), vec!["password"]);
+        assert_eq!(answer.error_fields(), vec!["display_name", "password"]);
     }
 
     async fn a_body_that_is_not_json_is_415_problem(backend) {

@@ -1,11 +1,10 @@
 //! Card payments through the real async-stripe client against localstripe, signed webhooks,
 //! reconciliation when Stripe was unreachable or a webhook was lost, and refunds.
 
-use secrecy::SecretString;
 use serde_json::{json, Value};
 
 use crate::both_backends;
-use crate::support::stripe::{free_port, signed_event, StripeFake, SECRET_KEY, WEBHOOK_SECRET};
+use crate::support::stripe::{card_payments, free_port, signed_event, StripeFake, WEBHOOK_SECRET};
 use crate::support::{Answer, Backend, TestApp, TestDatabase, TestUser};
 
 struct Scene {
@@ -21,10 +20,7 @@ async fn scene(backend: Backend, stripe_url: &str, reconcile_after_secs: u64) ->
     let database = TestDatabase::new(backend).await;
     let url = stripe_url.to_owned();
     let app = TestApp::spawn_with(backend, database, move |settings| {
-        settings.stripe.secret_key = Some(SecretString::from(SECRET_KEY));
-        settings.stripe.webhook_secret = Some(SecretString::from(WEBHOOK_SECRET));
-        settings.stripe.api_base = url;
-        settings.stripe.timeout_secs = 5;
+        card_payments(settings, url);
         settings.stripe.reconcile_after_secs = reconcile_after_secs;
     })
     .await;
@@ -401,7 +397,7 @@ both_backends! {
         assert!(answer.body["errors"][0]["message"].as_str().unwrap().contains("card payments are not configured on this server"));
         let (signature, body) = signed_event("evt_1", "payment_intent.succeeded", &json!({}), WEBHOOK_SECRET, 0);
         let hook = app.client.post(format!("{}/api/v1/webhooks/stripe", app.address))
-            .header("Stripe-Signature", signature).body(body).send().await.unwrap();
+            .header("Stripe-Signature", signature).header("content-type", "application/json").body(body).send().await.unwrap();
         assert_eq!(hook.status(), 404);
     }
 }

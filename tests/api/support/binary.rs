@@ -23,6 +23,22 @@ pub fn command(dir: &Path) -> Command {
     command
 }
 
+/// `serve` over `database` as the tests run it: a free port, the tests' signing key (tokens of
+/// an in-process app over the same database work on it), weak argon2 parameters (fast), emails
+/// as files in the database's folder. Add or override settings with `.env`, then
+/// [`RunningServer::start`].
+pub fn serve_command(database: &super::TestDatabase) -> Command {
+    let mut command = self::command(database.dir.path());
+    command
+        .env("CS__SERVER__BIND", "127.0.0.1:0")
+        .env("CS__DATABASE__URL", &database.url)
+        .env("CS__AUTH__JWT_SECRET", super::JWT_SECRET)
+        .env("CS__AUTH__ARGON2_MEMORY_KIB", "256")
+        .env("CS__AUTH__ARGON2_ITERATIONS", "1")
+        .env("CS__EMAIL__FILE_DIR", database.dir.path().join("outbox"));
+    command
+}
+
 /// Runs the binary to completion with `stdin` as its standard input.
 pub fn run(mut command: Command, stdin: &str) -> Output {
     command

@@ -10,9 +10,31 @@ use std::time::{Duration, Instant};
 pub struct SmtpServer {
     pub port: u16,
     maildir: PathBuf,
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
     child: Option<Child>,
+    /// Set for a server that holds each message before storing it (see [`SmtpServer::holding`]).
+    hold: Option<Duration>,
 }
+
+/// aiosmtpd with a Maildir handler that, once a message's DATA is in, stores it (the server
+/// has taken it), notes it in `arrivals`, and only then waits `hold` seconds before answering
+/// 250: a client killed meanwhile has handed over a message whose outcome it never hears.
+const HOLDING: &str = r#"
+import asyncio, sys, threading
+from aiosmtpd.controller import Controller
+from aiosmtpd.handlers import Mailbox
+port, maildir, hold, arrivals = int(sys.argv[1]), sys.argv[2], float(sys.argv[3]), sys.argv[4]
+class Holding(Mailbox):
+    async def handle_DATA(self, server, session, envelope):
+        answer = await super().handle_DATA(server, session, envelope)
+        with open(arrivals, "a") as f:
+            f.write("arrived\n")
+        await asyncio.sleep(hold)
+        return answer
+controller = Controller(Holding(maildir), hostname="127.0.0.1", port=port)
+controller.start()
+threading.Event().wait()
+"#;
 
 /// One message as received.
 #[derive(Debug, Clone, serde::Deserialize)]
@@ -30,35 +52,64 @@ fn python() -> String {
 
 impl SmtpServer {
     pub fn start() -> Self {
+        let mut server = Self::start_stopped();
+        server.resume();
+        server
+    }
+
+    /// A server that stores each message, then holds its answer for `hold`.
+    pub fn holding(hold: Duration) -> Self {
+        let mut server = Self::start_stopped();
+        server.hold = Some(hold);
+        server.resume();
+        server
+    }
+
+    fn start_stopped() -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
             .unwrap()
             .port();
-        let mut server = SmtpServer {
+        SmtpServer {
             port,
             maildir: dir.path().join("maildir"),
-            _dir: dir,
+            dir,
             child: None,
-        };
-        server.resume();
-        server
+            hold: None,
+        }
+    }
+
+    /// How many messages a holding server has stored (answered or not).
+    pub fn arrivals(&self) -> usize {
+        std::fs::read_to_string(self.dir.path().join("arrivals"))
+            .map(|text| text.lines().count())
+            .unwrap_or(0)
     }
 
     /// Starts (again) on the same port and Maildir.
     pub fn resume(&mut self) {
-        let child = Command::new(python())
-            .args([
-                "-m",
-                "aiosmtpd",
-                "-n",
-                "-l",
-                &format!("127.0.0.1:{}", self.port),
-                "-c",
-                "aiosmtpd.handlers.Mailbox",
-            ])
-            .arg(&self.maildir)
+        let mut command = Command::new(python());
+        match self.hold {
+            Some(hold) => command
+                .args(["-c", HOLDING, &self.port.to_string()])
+                .arg(&self.maildir)
+                .arg(hold.as_secs_f64().to_string())
+                .arg(self.dir.path().join("arrivals")),
+            None => command
+                .args([
+                    "-m",
+                    "aiosmtpd",
+                    "-n",
+                    "-l",
+                    &format!("127.0.0.1:{}", self.port),
+                    "-c",
+                    "aiosmtpd.handlers.Mailbox",
+                ])
+                .arg(&self.maildir),
+        };
+        let child = command
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()

@@ -44,6 +44,14 @@ fn python() -> String {
     )
 }
 
+/// Turns card payments on in `settings`, over the Stripe at `url` (a fake's [`StripeFake::url`]).
+pub fn card_payments(settings: &mut community_shares::config::Settings, url: String) {
+    settings.stripe.secret_key = Some(secrecy::SecretString::from(SECRET_KEY));
+    settings.stripe.webhook_secret = Some(secrecy::SecretString::from(WEBHOOK_SECRET));
+    settings.stripe.api_base = url;
+    settings.stripe.timeout_secs = 5;
+}
+
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -179,4 +187,106 @@ pub fn signed_event(id: &str, kind: &str, object: &Value, secret: &str, age_secs
         json!({"id": id, "object": "event", "type": kind, "created": now, "data": {"object": object}}).to_string();
     let header = community_shares::payments::webhook::signature_header(secret, now - age_secs, body.as_bytes());
     (header, body)
+}
+
+/// Stripe's side of an idempotent call, which localstripe does not keep: a proxy in front of
+/// the fake that answers a POST whose `Idempotency-Key` it has seen with the first answer (as
+/// Stripe does for 24 hours), and that can hold its answers (while `hold` exists as a file):
+/// the call has happened at Stripe, the caller has not heard back. It logs each POST as
+/// `forwarded <path> <key>` or `replayed <path> <key>`.
+const PROXY: &str = r#"
+import asyncio, os, sys
+from aiohttp import ClientSession, web
+port, upstream, hold, log = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
+answers = {}
+def note(line):
+    with open(log, "a") as f:
+        f.write(line + "\n")
+async def forward(request):
+    body = await request.read()
+    key = request.headers.get("Idempotency-Key")
+    post = request.method == "POST"
+    if post and key and key in answers:
+        note(f"replayed {request.path} {key}")
+        status, payload = answers[key]
+        return web.Response(status=status, body=payload, content_type="application/json")
+    headers = {k: v for k, v in request.headers.items() if k.lower() in ("authorization", "content-type", "stripe-version")}
+    async with ClientSession() as session:
+        async with session.request(request.method, upstream + request.path_qs, data=body, headers=headers) as answer:
+            status, payload = answer.status, await answer.read()
+    if post:
+        note(f"forwarded {request.path} {key}")
+        if key and status < 500:
+            answers[key] = (status, payload)
+        while os.path.exists(hold):
+            await asyncio.sleep(0.05)
+    return web.Response(status=status, body=payload, content_type="application/json")
+app = web.Application()
+app.router.add_route("*", "/{tail:.*}", forward)
+web.run_app(app, host="127.0.0.1", port=port, print=None)
+"#;
+
+/// The idempotency-keeping, answer-holding proxy in front of a [`StripeFake`].
+pub struct StripeProxy {
+    pub port: u16,
+    child: Child,
+    dir: tempfile::TempDir,
+}
+
+impl StripeProxy {
+    pub fn start(upstream: &StripeFake) -> Self {
+        let port = free_port();
+        let dir = tempfile::tempdir().expect("temp dir");
+        let child = Command::new(python())
+            .args([
+                "-c",
+                PROXY,
+                &port.to_string(),
+                &format!("http://127.0.0.1:{}", upstream.port),
+            ])
+            .arg(dir.path().join("hold"))
+            .arg(dir.path().join("log"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("the proxy starts");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "the Stripe proxy did not listen on {port}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        StripeProxy { port, child, dir }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}/", self.port)
+    }
+
+    /// From now on, answers to POSTs are held (Stripe has acted; the caller waits).
+    pub fn hold(&self) {
+        std::fs::write(self.dir.path().join("hold"), b"").expect("hold");
+    }
+
+    pub fn release(&self) {
+        let _ = std::fs::remove_file(self.dir.path().join("hold"));
+    }
+
+    /// The POSTs so far, as `(forwarded or replayed, path)`.
+    pub fn calls(&self) -> Vec<(String, String)> {
+        std::fs::read_to_string(self.dir.path().join("log"))
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|line| {
+                let mut parts = line.split(' ');
+                Some((parts.next()?.to_owned(), parts.next()?.to_owned()))
+            })
+            .collect()
+    }
+}
+
+impl Drop for StripeProxy {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }

@@ -1,0 +1,78 @@
+//! The throttle on anonymous writes: a count of requests per scope (an operation and a client
+//! address) in fixed windows, kept in the database so that every instance shares it.
+
+use chrono::{Duration, NaiveDateTime};
+use diesel::prelude::*;
+
+use crate::db::schema::request_counts;
+use crate::db::DbConnection;
+use crate::error::AppError;
+
+/// The start of the window of `window` that holds `now` (windows start at the Unix epoch).
+pub fn window_start(now: NaiveDateTime, window: Duration) -> NaiveDateTime {
+    let width = window.num_seconds().max(1);
+    let start = now.and_utc().timestamp().div_euclid(width) * width;
+    chrono::DateTime::from_timestamp(start, 0).map_or(now, |t| t.naive_utc())
+}
+
+/// Counts one request of `scope` and refuses it (429, with the seconds to the window's end)
+/// when the window already holds `max` of them. Refused requests count too, so a flood stays
+/// refused until the window ends.
+pub fn hit(
+    conn: &mut DbConnection,
+    scope: &str,
+    now: NaiveDateTime,
+    window: Duration,
+    max: u32,
+) -> Result<(), AppError> {
+    use request_counts::dsl as c;
+    let start = window_start(now, window);
+    let row = (c::scope.eq(scope), c::window_start.eq(start), c::hits.eq(1_i64));
+    // Upserts do not go through the MultiConnection enum: one branch per backend.
+    let hits: i64 = match conn {
+        DbConnection::Postgresql(pg) => diesel::insert_into(c::request_counts)
+            .values(row)
+            .on_conflict((c::scope, c::window_start))
+            .do_update()
+            .set(c::hits.eq(c::hits + 1))
+            .returning(c::hits)
+            .get_result(pg)?,
+        DbConnection::Sqlite(lite) => diesel::insert_into(c::request_counts)
+            .values(row)
+            .on_conflict((c::scope, c::window_start))
+            .do_update()
+            .set(c::hits.eq(c::hits + 1))
+            .returning(c::hits)
+            .get_result(lite)?,
+    };
+    if hits <= i64::from(max) {
+        return Ok(());
+    }
+    let retry_after_secs = (start + window - now).num_seconds().max(1) as u64;
+    Err(AppError::TooManyRequests { retry_after_secs })
+}
+
+/// Forgets windows that ended more than a day ago (the housekeeping job).
+pub fn purge(conn: &mut DbConnection, now: NaiveDateTime) -> Result<usize, AppError> {
+    Ok(
+        diesel::delete(request_counts::table.filter(request_counts::window_start.lt(now - Duration::days(1))))
+            .execute(conn)?,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn a_window_holds_the_time_it_starts_for(secs in 0_i64..4_000_000_000, width in 1_i64..100_000) {
+            let now = chrono::DateTime::from_timestamp(secs, 0).unwrap().naive_utc();
+            let start = window_start(now, Duration::seconds(width));
+            prop_assert!(start <= now);
+            prop_assert!(now < start + Duration::seconds(width));
+            prop_assert_eq!(start.and_utc().timestamp() % width, 0);
+        }
+    }
+}

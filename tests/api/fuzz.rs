@@ -1,0 +1,261 @@
+//! The API against its own document: Schemathesis (pinned in the test virtualenv by
+//! `scripts/test`) fuzzes the real server, on a fresh database holding realistic data (open,
+//! draft and allocated offers; pending, paid and refunded pledges; a fund with an approved and
+//! a pending application), once as each kind of caller, with every check, positive and negative
+//! data and the stateful phase. Any 5xx, undocumented status, body or header that does not
+//! match its schema, or schema-valid request refused as malformed (400) fails the test. A 409
+//! or 422 for a rule that depends on state is accepted (`tests/fuzz/schemathesis.toml` says
+//! which statuses each check accepts, and why).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
+
+use serde_json::{json, Value};
+
+use crate::both_backends;
+use crate::support::stripe::{card_payments, StripeFake, WEBHOOK_SECRET};
+use crate::support::{live_rule, offer_body, Backend, TestApp, TestDatabase, TestUser, PASSWORD};
+
+/// What the run found in the database: the ids the fuzzer is given for path parameters.
+struct Scene {
+    roles: Vec<(&'static str, Option<TestUser>)>,
+    dictionaries: Vec<(&'static str, Vec<String>)>,
+}
+
+async fn post_with_key(app: &TestApp, path: &str, user: &TestUser, body: &Value) -> crate::support::Answer {
+    let response = app
+        .client
+        .post(format!("{}{path}", app.address))
+        .bearer_auth(&user.access_token)
+        .header("Idempotency-Key", uuid::Uuid::now_v7().to_string())
+        .json(body)
+        .send()
+        .await
+        .expect("request sent");
+    crate::support::Answer::read(response).await
+}
+
+/// A paid £`pounds` bank pledge of `investor` to `offer`; returns its id.
+async fn paid_pledge(app: &TestApp, investor: &TestUser, admin: &TestUser, offer: &str, pence: i64) -> String {
+    let pledge = app.pledge(investor, offer, pence).await;
+    pledge.expect(201);
+    let receipt = json!({
+        "reference": pledge.body["payment"]["bank_reference"],
+        "amount_pence": pence,
+        "received_at": chrono::Utc::now().to_rfc3339(),
+    });
+    post_with_key(app, &format!("/api/v1/offers/{offer}/bank-receipts"), admin, &receipt)
+        .await
+        .expect(201);
+    pledge.body["id"].as_str().expect("pledge id").to_owned()
+}
+
+/// An offer with a £100 minimum, paid in full and allocated into the share register.
+async fn allocated_offer(
+    app: &TestApp,
+    admin: &TestUser,
+    platform: &TestUser,
+    society: &str,
+    investor: &TestUser,
+) -> String {
+    let mut terms = offer_body();
+    for (key, value) in [
+        ("min_target_pence", 10_000),
+        ("target_pence", 10_000),
+        ("max_target_pence", 1_000_000),
+        ("min_holding_pence", 1_000),
+    ] {
+        terms[key] = json!(value);
+    }
+    let offer = app.approved_offer(admin, platform, society, &terms).await;
+    app.wait_for_status(&offer, Some(&admin.access_token), "open").await;
+    paid_pledge(app, investor, admin, &offer, 10_000).await;
+    app.post(
+        &format!("/api/v1/offers/{offer}/close"),
+        Some(&platform.access_token),
+        &json!({}),
+    )
+    .await
+    .expect(200);
+    app.wait_for_status(&offer, Some(&admin.access_token), "allocated")
+        .await;
+    offer
+}
+
+async fn scene(app: &TestApp) -> Scene {
+    let platform = app.platform_admin().await;
+    let society_admin = app.user("society-admin").await;
+    let funder_admin = app.user("funder-admin").await;
+    let investor = app.investor("investor").await;
+    let other = app.investor("other-investor").await;
+    let society = app.society(&society_admin).await;
+    app.bank_details(&society_admin, &society).await;
+    let funder = app.funder(&platform, &funder_admin).await;
+    let fund = app.fund(&funder_admin, &funder, 10_000_000, live_rule()).await;
+    let open = app.open_offer(&society_admin, &platform, &society).await;
+    let approved = app.apply(&society_admin, &open, &fund).await;
+    let approve = format!("/api/v1/funds/{fund}/applications/{approved}/approve");
+    post_with_key(app, &approve, &funder_admin, &json!({"commitment_pence": 500_000}))
+        .await
+        .expect(200);
+    let draft = app.draft_offer(&society_admin, &society, &offer_body()).await;
+    let pending_application = app.apply(&society_admin, &draft, &fund).await;
+    let pending = app.pledge(&investor, &open, 25_000).await.body["id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let paid = paid_pledge(app, &other, &society_admin, &open, 30_000).await;
+    let refunded = paid_pledge(app, &investor, &society_admin, &open, 12_000).await;
+    let cancelled = app
+        .post(
+            &format!("/api/v1/pledges/{refunded}/cancel"),
+            Some(&investor.access_token),
+            &json!({}),
+        )
+        .await;
+    cancelled.expect(200);
+    let refund = cancelled.body["refund"]["id"].as_str().unwrap_or_default().to_owned();
+    let allocated = allocated_offer(app, &society_admin, &platform, &society, &other).await;
+    Scene {
+        roles: vec![
+            ("anonymous", None),
+            ("investor", Some(investor)),
+            ("funder admin", Some(funder_admin)),
+            ("society admin", Some(society_admin)),
+            ("platform admin", Some(platform)),
+        ],
+        dictionaries: vec![
+            ("offers", vec![open, allocated, draft]),
+            ("societies", vec![society]),
+            ("funders", vec![funder]),
+            ("funds", vec![fund]),
+            ("applications", vec![approved, pending_application]),
+            ("pledges", vec![pending, paid, refunded]),
+            ("refunds", vec![refund]),
+        ],
+    }
+}
+
+/// The fuzzing configuration for one role: the checked-in `tests/fuzz/schemathesis.toml`, with
+/// the scene's ids as dictionaries for the path parameters that name them, and for a signed-in
+/// role how to sign in (again whenever a request is answered 401, say after a fuzzed logout).
+fn config(scene: &Scene, dir: &Path, role: &str, user: Option<&TestUser>) -> PathBuf {
+    let base = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fuzz/schemathesis.toml"))
+        .expect("tests/fuzz/schemathesis.toml");
+    let mut text = base;
+    for (name, values) in &scene.dictionaries {
+        let values: Vec<String> = values
+            .iter()
+            .filter(|v| !v.is_empty())
+            .map(|v| format!("{v:?}"))
+            .collect();
+        text.push_str(&format!("\n[dictionaries.{name}]\nvalues = [{}]\n", values.join(", ")));
+    }
+    if let Some(user) = user {
+        text.push_str(&format!(
+            "\n[auth.dynamic.openapi.bearer]\npath = \"/api/v1/auth/login\"\npayload = {{ email = {:?}, password = {:?} }}\nextract_selector = \"/access_token\"\n",
+            user.email, PASSWORD
+        ));
+    }
+    let path = dir.join(format!("schemathesis-{}.toml", role.replace(' ', "-")));
+    std::fs::write(&path, text).expect("write the configuration");
+    path
+}
+
+/// The seed of a role's run: fixed, so that CI is repeatable; `CS_FUZZ_SEED=random` lets each
+/// run explore anew, and `CS_FUZZ_SEED=<n>` repeats a run.
+fn seed(role: &str) -> Vec<String> {
+    match std::env::var("CS_FUZZ_SEED").as_deref() {
+        Ok("random") => Vec::new(),
+        Ok(seed) => vec!["--seed".into(), seed.to_owned()],
+        Err(_) => {
+            let fixed = 20261130 + role.len() as u64;
+            vec!["--seed".into(), fixed.to_string()]
+        }
+    }
+}
+
+/// Examples per operation and phase: `CS_FUZZ_EXAMPLES`, or the suite's budget.
+fn examples(backend: Backend) -> u32 {
+    let budget = match backend {
+        Backend::Postgres => 25,
+        Backend::Sqlite => 10,
+    };
+    std::env::var("CS_FUZZ_EXAMPLES")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(budget)
+}
+
+fn schemathesis() -> PathBuf {
+    let python = std::env::var("CS_TEST_PYTHON")
+        .expect("CS_TEST_PYTHON is not set: run the suite with ./scripts/test, which installs Schemathesis");
+    Path::new(&python).with_file_name("schemathesis")
+}
+
+/// One Schemathesis run as `role`; panics with its report when it finds anything.
+fn fuzz(app_address: &str, config: &Path, role: &str, max_examples: u32) {
+    let started = Instant::now();
+    let mut command = Command::new(schemathesis());
+    // Schemathesis and hypothesis keep their caches in the working directory.
+    command.current_dir(config.parent().expect("the configuration is in a folder"));
+    command
+        .arg("--config-file")
+        .arg(config)
+        .args(["run", &format!("{app_address}/api/v1/openapi.json")])
+        .args(["--checks", "all", "--max-examples", &max_examples.to_string()])
+        .args(seed(role))
+        .env("CS_FUZZ_WEBHOOK_SECRET", WEBHOOK_SECRET)
+        .env("SCHEMATHESIS_HOOKS", "hooks")
+        .env("PYTHONPATH", concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fuzz"))
+        .env("NO_COLOR", "1");
+    let output = command.output().expect("schemathesis runs");
+    let report = String::from_utf8_lossy(&output.stdout);
+    let summary: Vec<&str> = report
+        .lines()
+        .filter(|l| l.contains(" in ") && l.starts_with('='))
+        .collect();
+    eprintln!("schemathesis as {role}: {:?} in {:.0?}", summary, started.elapsed());
+    if std::env::var_os("CS_FUZZ_REPORT").is_some() {
+        eprintln!("{report}");
+    }
+    let failures = report
+        .split_once("=== FAILURES")
+        .map_or(report.as_ref(), |(_, failures)| {
+            failures.split("=== WARNINGS").next().unwrap_or(failures)
+        });
+    assert!(
+        output.status.success(),
+        "Schemathesis as {role} found problems (CS_FUZZ_REPORT=1 shows the whole report):\n{failures}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+both_backends! {
+    async fn the_api_keeps_its_documented_contract_under_fuzzing(backend) {
+        let stripe = StripeFake::start();
+        let database = TestDatabase::new(backend).await;
+        let url = stripe.url();
+        let app = TestApp::spawn_with(backend, database, move |s| {
+            card_payments(s, url);
+            // The fuzzer signs in again whenever it is signed out, and registers at will.
+            s.auth.anonymous_writes_max = 100_000;
+            s.auth.login_max_failures = 100_000;
+        })
+        .await;
+        let scene = scene(&app).await;
+        let dir = tempfile::tempdir().expect("temp dir");
+        let examples = examples(backend);
+        let address = app.address.clone();
+        tokio::task::spawn_blocking(move || {
+            for (role, user) in &scene.roles {
+                let config = config(&scene, dir.path(), role, user.as_ref());
+                fuzz(&address, &config, role, examples);
+            }
+        })
+        .await
+        .expect("the fuzzing task");
+        drop(stripe);
+    }
+}
