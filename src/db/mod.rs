@@ -57,14 +57,8 @@ impl ManageConnection for ConnectionManager {
             DatabaseTarget::Postgres(url) => Ok(DbConnection::Postgresql(diesel::PgConnection::establish(url)?)),
             DatabaseTarget::Sqlite(path) => {
                 let mut conn = diesel::SqliteConnection::establish(&path.to_string_lossy())?;
-                // The busy timeout comes first so that even switching to WAL waits for a lock
-                // instead of failing. WAL lets readers run beside the one writer; NORMAL sync is
-                // durable at checkpoints under WAL.
-                conn.batch_execute(&format!(
-                    "PRAGMA busy_timeout = {}; PRAGMA journal_mode = WAL; PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;",
-                    self.sqlite_busy_timeout_ms
-                ))
-                .map_err(diesel::ConnectionError::CouldntSetupConfiguration)?;
+                set_up_sqlite(&mut conn, self.sqlite_busy_timeout_ms)
+                    .map_err(diesel::ConnectionError::CouldntSetupConfiguration)?;
                 Ok(DbConnection::Sqlite(conn))
             }
         }
@@ -76,6 +70,26 @@ impl ManageConnection for ConnectionManager {
 
     fn has_broken(&self, conn: &mut DbConnection) -> bool {
         conn.is_broken()
+    }
+}
+
+/// The busy timeout comes first so that the rest waits for a lock instead of failing. WAL lets
+/// readers run beside the one writer; NORMAL sync is durable at checkpoints under WAL. Switching
+/// a new file to WAL can still answer "database is locked" at once, without waiting, while
+/// another process switches it (several `migrate` at once): that is tried again until the busy
+/// timeout has passed.
+fn set_up_sqlite(conn: &mut diesel::SqliteConnection, busy_timeout_ms: u32) -> QueryResult<()> {
+    let deadline = std::time::Instant::now() + Duration::from_millis(u64::from(busy_timeout_ms));
+    loop {
+        let set_up = conn.batch_execute(&format!(
+            "PRAGMA busy_timeout = {busy_timeout_ms}; PRAGMA journal_mode = WAL; PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;"
+        ));
+        match set_up {
+            Err(e) if e.to_string().contains("database is locked") && std::time::Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            done => return done,
+        }
     }
 }
 
