@@ -351,10 +351,14 @@ pub async fn record_receipt(
 /// A statement line that did not become a payment.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct UnmatchedLine {
-    /// 1-based line number in the file (the header is line 1).
+    /// The line of the file where the statement line starts (the header is line 1).
     pub line: u64,
+    /// The reference as written.
     pub reference: String,
+    /// The amount as written, in pounds (text: it may not be a number at all).
     pub amount: String,
+    /// The amount in pence, when `amount` reads as one.
+    pub amount_pence: Option<i64>,
     pub reason: String,
 }
 
@@ -418,6 +422,7 @@ pub async fn import_receipts(
             line: line.line,
             reference: line.reference.clone(),
             amount: line.amount.clone(),
+            amount_pence: Pence::parse_pounds(&line.amount).map(Pence::get),
             reason,
         };
         let (Some(amount), Some(received_at)) = (Pence::parse_pounds(&line.amount), line.date) else {

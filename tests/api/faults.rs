@@ -96,10 +96,81 @@ async fn pledge_until_answered(
     }
 }
 
+const INVESTORS: usize = 16;
+const PLEDGES_EACH: usize = 10;
+
+/// Each investor pledges `PLEDGES_EACH` times over `base`, every attempt retried until it is
+/// answered for good; meanwhile, once 20 pledges are in, the cluster stops for three seconds.
+async fn surge_through_an_outage(
+    cluster: &Arc<Cluster>,
+    base: &str,
+    offer: &str,
+    investors: Vec<TestUser>,
+) -> Attempts {
+    let log = Arc::new(Mutex::new(Attempts::default()));
+    let client = reqwest::Client::new();
+    let mut tasks = Vec::new();
+    for investor in investors {
+        let (client, base, offer, log) = (client.clone(), base.to_owned(), offer.to_owned(), log.clone());
+        tasks.push(tokio::spawn(async move {
+            for _ in 0..PLEDGES_EACH {
+                pledge_until_answered(&client, &base, &offer, &investor, &log).await;
+            }
+        }));
+    }
+    while log.lock().expect("log").created.len() < 20 {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let outage = cluster.clone();
+    tokio::task::spawn_blocking(move || {
+        outage.pause();
+        std::thread::sleep(Duration::from_secs(3));
+        outage.resume();
+    })
+    .await
+    .expect("the outage");
+    for task in tasks {
+        task.await.expect("a client");
+    }
+    Arc::try_unwrap(log).expect("one owner").into_inner().expect("log")
+}
+
+/// Only 201 and 503 (always with Retry-After), none slow, and the outage reached requests both
+/// ways: waiting for a connection, and losing theirs mid-request.
+fn assert_answers_through_the_outage(log: &Attempts, server: &RunningServer, pool_timeout: Duration) {
+    eprintln!("answers: {:?}; slowest {:?}", log.statuses, log.slowest);
+    for status in log.statuses.keys() {
+        assert!([201, 503].contains(status), "answered {status}: {:?}", log.statuses);
+    }
+    assert_eq!(log.unavailable_without_retry_after, 0);
+    // Never a hang: a request waits at most the pool timeout at each of its few database steps.
+    assert!(
+        log.slowest < pool_timeout * 4 + Duration::from_secs(1),
+        "slowest answer {:?}",
+        log.slowest
+    );
+    let refusals: Vec<String> = server
+        .log_text()
+        .lines()
+        .filter(|line| line.contains("request refused: unavailable"))
+        .map(|line| line.split("error=").nth(1).unwrap_or_default().to_owned())
+        .collect();
+    let lost = refusals
+        .iter()
+        .filter(|e| !e.contains("no database connection available"))
+        .count();
+    eprintln!(
+        "503s: {} waiting for a connection, {lost} with the connection lost",
+        refusals.len() - lost
+    );
+    assert!(
+        refusals.len() > lost && lost > 0,
+        "the outage was not seen both ways: {refusals:?}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_stopped_mid_surge_is_503_with_retry_after_and_the_same_server_serves_again() {
-    const INVESTORS: usize = 16;
-    const PLEDGES_EACH: usize = 10;
     let cluster = Arc::new(Cluster::start());
     let database = TestDatabase {
         url: cluster.database("surge"),
@@ -116,77 +187,20 @@ async fn postgres_stopped_mid_surge_is_503_with_retry_after_and_the_same_server_
         &database,
         &[("CS__DATABASE__POOL_TIMEOUT_MS", pool_timeout.as_millis().to_string())],
     );
-    let base = server.base_url.clone();
-    let log = Arc::new(Mutex::new(Attempts::default()));
-    let client = reqwest::Client::new();
-    let mut tasks = Vec::new();
-    for investor in investors {
-        let (client, base, offer, log) = (client.clone(), base.clone(), offer.clone(), log.clone());
-        tasks.push(tokio::spawn(async move {
-            for _ in 0..PLEDGES_EACH {
-                pledge_until_answered(&client, &base, &offer, &investor, &log).await;
-            }
-        }));
-    }
-    // The surge is under way: take the database away for three seconds.
-    while log.lock().expect("log").created.len() < 20 {
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    let outage = cluster.clone();
-    tokio::task::spawn_blocking(move || {
-        outage.pause();
-        std::thread::sleep(Duration::from_secs(3));
-        outage.resume();
-    })
-    .await
-    .expect("the outage");
-    for task in tasks {
-        task.await.expect("a client");
-    }
+    let log = surge_through_an_outage(&cluster, &server.base_url, &offer, investors).await;
     assert!(
         server.child.try_wait().expect("wait").is_none(),
         "the server stopped: {}",
         server.log_text()
     );
-    let log = Arc::try_unwrap(log).expect("one owner").into_inner().expect("log");
-    eprintln!("answers: {:?}; slowest {:?}", log.statuses, log.slowest);
-    // The outage reached requests both ways: waiting for a connection, and losing theirs.
-    let refusals: Vec<String> = server
-        .log_text()
-        .lines()
-        .filter(|line| line.contains("request refused: unavailable"))
-        .map(|line| line.split("error=").nth(1).unwrap_or_default().to_owned())
-        .collect();
-    let lost = refusals
-        .iter()
-        .filter(|e| !e.contains("no database connection available"))
-        .count();
-    eprintln!(
-        "503s: {} waiting for a connection, {lost} with the connection lost",
-        refusals.len() - lost
+    assert_answers_through_the_outage(&log, &server, pool_timeout);
+    // Each attempt made one pledge, and nothing is half-written: the pledges stored are those
+    // answered, the ledger balances, the offer's totals are its pledges'.
+    let made: std::collections::HashSet<&String> = log.created.iter().collect();
+    assert_eq!(
+        (log.created.len(), made.len()),
+        (INVESTORS * PLEDGES_EACH, INVESTORS * PLEDGES_EACH)
     );
-    assert!(lost > 0, "no request lost its connection: {refusals:?}");
-    // Only these answers, and 503 always with Retry-After.
-    for status in log.statuses.keys() {
-        assert!([201, 503].contains(status), "answered {status}: {:?}", log.statuses);
-    }
-    assert!(
-        log.statuses.get(&503).copied().unwrap_or(0) > 0,
-        "the outage was never seen: {:?}",
-        log.statuses
-    );
-    assert_eq!(log.unavailable_without_retry_after, 0);
-    // Never a hang: a request waits at most the pool timeout at each of its few database steps.
-    assert!(
-        log.slowest < pool_timeout * 4 + Duration::from_secs(1),
-        "slowest answer {:?}",
-        log.slowest
-    );
-    // Each attempt made one pledge, and nothing half-written: every pledge whole, the ledger
-    // balanced, the offer's totals equal to its pledges.
-    assert_eq!(log.created.len(), INVESTORS * PLEDGES_EACH);
-    let distinct: std::collections::HashSet<&String> = log.created.iter().collect();
-    assert_eq!(distinct.len(), INVESTORS * PLEDGES_EACH);
     let stored = app
         .with_db(|conn| {
             use community_shares::db::schema::pledges;
@@ -194,7 +208,10 @@ async fn postgres_stopped_mid_surge_is_503_with_retry_after_and_the_same_server_
         })
         .await;
     assert_eq!(stored as usize, INVESTORS * PLEDGES_EACH);
-    let ready = reqwest::get(format!("{base}/ready")).await.expect("ready answers");
+    // The same process serves again, with no restart.
+    let ready = reqwest::get(format!("{}/ready", server.base_url))
+        .await
+        .expect("ready answers");
     assert_eq!(ready.status(), 200);
     assert_eq!(app.verify_ledger(&platform).await["balanced"], true);
     let offer_view = app.get(&format!("/api/v1/offers/{offer}"), None).await;
@@ -206,9 +223,8 @@ async fn postgres_stopped_mid_surge_is_503_with_retry_after_and_the_same_server_
 }
 
 /// Rows of the outbox: (id, status).
-async fn outbox(database: &TestDatabase, backend: Backend) -> Vec<(String, String)> {
+async fn outbox(database: &TestDatabase) -> Vec<(String, String)> {
     let app_settings = crate::support::test_settings(database);
-    let _ = backend;
     tokio::task::spawn_blocking(move || {
         use community_shares::db::schema::outbox;
         let db =
@@ -259,14 +275,14 @@ both_backends! {
         let _second = server(&database, &settings);
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
-            let rows = outbox(&database, backend).await;
+            let rows = outbox(&database).await;
             if rows.len() == ACCOUNTS && rows.iter().all(|(_, status)| status == "sent") {
                 break;
             }
             assert!(Instant::now() < deadline, "not every email was sent: {rows:?}");
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        let rows = outbox(&database, backend).await;
+        let rows = outbox(&database).await;
         let messages = smtp.messages();
         let mut per_id: HashMap<String, usize> = HashMap::new();
         for message in &messages {
@@ -311,47 +327,53 @@ both_backends! {
             }
         };
         // 1. Stripe makes the PaymentIntent; the server dies before it records it.
-        proxy.hold();
-        let mut first = server(&database, &card);
         let key = uuid::Uuid::now_v7().to_string();
-        let in_flight = tokio::spawn(pledge(first.base_url.clone(), key.clone()));
-        wait_for_call(&proxy, "forwarded", "/v1/payment_intents", 1).await;
-        first.child.kill().expect("SIGKILL");
-        first.child.wait().expect("reaped");
-        assert!(in_flight.await.expect("task").is_err(), "the killed server answered");
-        proxy.release();
+        let first = server(&database, &card);
+        let request = pledge(first.base_url.clone(), key.clone());
+        assert!(!kill_after_stripe_call(&proxy, first, "/v1/payment_intents", request).await);
         // The investor's page sends the same request again, to a server started again.
-        let mut second = server(&database, &card);
+        let second = server(&database, &card);
         let again = pledge(second.base_url.clone(), key).await.expect("answered");
         assert_eq!(again.status(), 201);
         let again: serde_json::Value = again.json().await.expect("JSON");
-        assert!(again["payment"]["client_secret"].is_string(), "{again}");
-        let intent = again["payment"]["client_secret"].as_str().unwrap_or_default().split("_secret").next().unwrap_or_default().to_owned();
+        let secret = again["payment"]["client_secret"].as_str().unwrap_or_default();
+        let intent = secret.split("_secret").next().unwrap_or_default().to_owned();
         let pledge_id = again["id"].as_str().unwrap_or_default().to_owned();
+        assert!(intent.starts_with("pi_"), "{again}");
         assert_eq!(count_calls(&proxy, "forwarded", "/v1/payment_intents"), 1, "one PaymentIntent at Stripe");
         // 2. Paid; cancelled in cooling-off: Stripe refunds, the server dies before it records it.
         stripe.pay(&intent).await;
         maker.wait_for_pledge(&pledge_id, &investor.access_token, "paid", |p| p["status"] == "paid").await;
-        proxy.hold();
-        let cancel = tokio::spawn({
-            let (client, token, base) = (client.clone(), investor.access_token.clone(), second.base_url.clone());
-            async move {
-                client.post(format!("{base}/api/v1/pledges/{pledge_id}/cancel")).bearer_auth(token).send().await
-            }
-        });
-        wait_for_call(&proxy, "forwarded", "/v1/refunds", 1).await;
-        second.child.kill().expect("SIGKILL");
-        second.child.wait().expect("reaped");
-        let _ = cancel.await;
-        proxy.release();
+        let cancel = client
+            .post(format!("{}/api/v1/pledges/{pledge_id}/cancel", second.base_url))
+            .bearer_auth(&investor.access_token)
+            .send();
+        assert!(!kill_after_stripe_call(&proxy, second, "/v1/refunds", cancel).await);
         // Started again, the reconciliation job sends the refund again, with the same key.
         let _third = server(&database, &card);
-        let pledge_id = again["id"].as_str().unwrap_or_default();
-        maker.wait_for_pledge(pledge_id, &investor.access_token, "refunded", |p| p["status"] == "refunded").await;
+        maker.wait_for_pledge(&pledge_id, &investor.access_token, "refunded", |p| p["status"] == "refunded").await;
         assert_eq!(count_calls(&proxy, "forwarded", "/v1/refunds"), 1, "one refund at Stripe: {:?}", proxy.calls());
         assert_eq!(stripe.refunds_of(&intent).await.len(), 1);
         assert_eq!(maker.verify_ledger(&platform).await["balanced"], true);
     }
+}
+
+/// Sends `request` to `server` with Stripe's answers held, and kills the server (SIGKILL) once
+/// Stripe has had the call to `path`: Stripe has acted and the server never hears of it.
+/// Answers whether the killed server answered the request (it must not have).
+async fn kill_after_stripe_call(
+    proxy: &StripeProxy,
+    mut server: RunningServer,
+    path: &str,
+    request: impl std::future::Future<Output = reqwest::Result<reqwest::Response>> + Send + 'static,
+) -> bool {
+    proxy.hold();
+    let in_flight = tokio::spawn(request);
+    wait_for_call(proxy, "forwarded", path, 1).await;
+    server.child.kill().expect("SIGKILL");
+    server.child.wait().expect("reaped");
+    proxy.release();
+    in_flight.await.expect("the request task").is_ok()
 }
 
 fn count_calls(proxy: &StripeProxy, how: &str, path: &str) -> usize {

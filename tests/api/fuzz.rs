@@ -212,11 +212,21 @@ fn fuzz(app_address: &str, config: &Path, role: &str, max_examples: u32) {
         .env("NO_COLOR", "1");
     let output = command.output().expect("schemathesis runs");
     let report = String::from_utf8_lossy(&output.stdout);
-    let summary: Vec<&str> = report
-        .lines()
-        .filter(|l| l.contains(" in ") && l.starts_with('='))
-        .collect();
-    eprintln!("schemathesis as {role}: {:?} in {:.0?}", summary, started.elapsed());
+    let after = |heading: &str| {
+        report
+            .lines()
+            .skip_while(|line| !line.trim_start().starts_with(heading))
+            .nth(1)
+            .unwrap_or_default()
+            .trim()
+            .to_owned()
+    };
+    eprintln!(
+        "schemathesis as {role}: operations {}; test cases {}; in {:.0?}",
+        after("API Operations:").trim_start_matches("Selected: "),
+        after("Test cases:"),
+        started.elapsed()
+    );
     if std::env::var_os("CS_FUZZ_REPORT").is_some() {
         eprintln!("{report}");
     }
