@@ -361,8 +361,7 @@ pub struct AuthSettings {
     pub login_max_failures: u32,
     /// The throttling window.
     pub login_window_secs: u64,
-    /// Anonymous writes (registration, login, token refresh) allowed per client address and
-    /// operation in one window; more are 429.
+    /// Anonymous writes (registrations) allowed per client address in one window; more are 429.
     pub anonymous_writes_max: u32,
     /// That window.
     pub anonymous_writes_window_secs: u64,

@@ -90,8 +90,9 @@ impl AppError {
     }
 
     /// Whether the database itself could not be reached or went away mid-request (PostgreSQL
-    /// stopped or restarting, a connection cut): nothing was committed, and the same request
-    /// may succeed shortly (503, not 500).
+    /// stopped or restarting, a connection cut): 503, not 500. The request may be repeated: if
+    /// the cut came during its COMMIT it may have been committed, and a repeat with the same
+    /// `Idempotency-Key` answers what was committed.
     pub fn is_database_unreachable(&self) -> bool {
         use diesel::result::{DatabaseErrorKind, Error};
         const GONE: [&str; 8] = [
@@ -100,7 +101,7 @@ impl AppError {
             "no connection to the server",
             "could not receive data from server",
             "could not send data to server",
-            "connection to server",
+            "connection to server at",
             "the database system is shutting down",
             "the database system is starting up",
         ];

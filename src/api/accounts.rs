@@ -21,9 +21,10 @@ pub struct RegisterRequest {
     #[validate(custom(function = "rules::email"))]
     #[schema(format = Email, max_length = 254)]
     email: String,
-    /// 12 to 256 characters.
+    /// At least 12 characters, at most 1,024 bytes (the document states at most 1,024
+    /// characters; a longer one in bytes is 422 too).
     #[validate(custom(function = "rules::password"))]
-    #[schema(value_type = String, format = Password, min_length = 12, max_length = 256)]
+    #[schema(value_type = String, format = Password, min_length = 12)]
     password: Password,
     #[schema(format = "not-blank", max_length = 100)]
     display_name: String,
@@ -65,7 +66,7 @@ pub struct LoginRequest {
     /// Any text: an address that is not an account's is answered like a wrong password.
     #[schema(max_length = 254)]
     email: String,
-    #[schema(value_type = String, format = Password, max_length = 256)]
+    #[schema(value_type = String, format = Password)]
     password: SecretString,
 }
 

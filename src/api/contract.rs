@@ -19,6 +19,7 @@ use serde_json::{json, Map, Value};
 
 use crate::api::rules::TEXT_FORMS;
 use crate::api::ApiDoc;
+use crate::domain::identity::PASSWORD_MAX_BYTES;
 use crate::domain::offer::MAX_AMOUNT;
 use crate::error::{AppError, FieldError};
 use crate::services::idempotency::IdempotencyKey;
@@ -29,10 +30,12 @@ use crate::services::idempotency::IdempotencyKey;
 /// does not know are ignored, whatever they hold.)
 pub const NO_NUL: &str = "^[^\\u0000]*$";
 
-/// Unauthenticated operations that write: throttled per client address (429 with
-/// `Retry-After`). The Stripe webhook is not among them: each event is authenticated by its
-/// signature, and Stripe sends bursts from a few addresses.
-pub const ANONYMOUS_WRITES: &[&str] = &["/api/v1/auth/register", "/api/v1/auth/login", "/api/v1/auth/refresh"];
+/// The writes anyone may make with nothing to show for who they are: throttled per client
+/// address (429 with `Retry-After`). The other unauthenticated writes prove something: a login
+/// a password (and has its own throttle on failures, per email and per address), a refresh its
+/// refresh token (256 random bits), and Stripe's webhook its signature (Stripe sends bursts from
+/// a few addresses).
+pub const ANONYMOUS_WRITES: &[&str] = &["/api/v1/auth/register"];
 
 /// Operations that answer without the database (so never 503).
 const NO_DATABASE: &[&str] = &["/health", "/api/v1/payment-methods"];
@@ -172,6 +175,10 @@ fn add_text_rules(schema: &mut Value) {
             None => form.meaning.to_owned(),
         };
         map.insert("description".into(), json!(description));
+    }
+    if format == "password" && !map.contains_key("maxLength") {
+        // Characters, which bound bytes from below: every password ever accepted fits.
+        map.insert("maxLength".into(), json!(PASSWORD_MAX_BYTES));
     }
     if is_string
         && !map.contains_key("pattern")
@@ -318,7 +325,10 @@ fn constrains(schema: &Value, schemas: &Value, seen: &mut BTreeSet<String>) -> b
             let pattern = map.get("pattern").and_then(Value::as_str);
             let own = KEYWORDS.iter().any(|k| map.contains_key(*k))
                 || pattern.is_some_and(|p| p != NO_NUL)
-                || map.get("format").and_then(Value::as_str) == Some("email");
+                || map
+                    .get("format")
+                    .and_then(Value::as_str)
+                    .is_some_and(|f| ["email", "date", "date-time"].contains(&f));
             own || map.values().any(|v| constrains(v, schemas, seen))
         }
         Value::Array(items) => items.iter().any(|v| constrains(v, schemas, seen)),
@@ -399,8 +409,7 @@ pub fn check_body(schema: &str, body: &Value) -> Result<Vec<FieldError>, AppErro
         .get(schema)
         .ok_or_else(|| AppError::Internal(anyhow::anyhow!("no request schema named {schema} in the document")))?;
     let (mut shape, mut rules) = (Vec::new(), Vec::new());
-    for error in validator.iter_errors(body) {
-        let (field, message, is_shape) = describe(&error);
+    for (field, message, is_shape) in validator.iter_errors(body).flat_map(|error| describe(&error)) {
         let list = if is_shape { &mut shape } else { &mut rules };
         if !list.iter().any(|e: &FieldError| e.field == field) {
             list.push(FieldError::new(field, message));
@@ -417,18 +426,17 @@ pub fn check_body(schema: &str, body: &Value) -> Result<Vec<FieldError>, AppErro
 }
 
 /// A validation error as (field, message, whether it is a matter of shape). Fields are dotted
-/// paths with indexes in brackets (`rule.trigger.kind`, `postcode_prefixes[2]`).
-fn describe(error: &jsonschema::ValidationError<'_>) -> (String, String, bool) {
+/// paths with indexes in brackets (`rule.trigger.kind`, `postcode_prefixes[2]`). An optional
+/// member is `oneOf: [null, X]`: when a value is not null, what counts is why it is not an X.
+fn describe(error: &jsonschema::ValidationError<'_>) -> Vec<(String, String, bool)> {
     use jsonschema::error::ValidationErrorKind as Kind;
-    use jsonschema::paths::LocationSegment;
-    let mut field = String::new();
-    for segment in error.instance_path() {
-        match segment {
-            LocationSegment::Index(index) => field.push_str(&format!("[{index}]")),
-            LocationSegment::Property(name) if field.is_empty() => field.push_str(&name),
-            LocationSegment::Property(name) => field.push_str(&format!(".{name}")),
+    if let Kind::OneOfNotValid { context } | Kind::AnyOf { context } = error.kind() {
+        let not_null = |branch: &&Vec<jsonschema::ValidationError<'static>>| !branch.iter().all(requires_null);
+        if let Some(branch) = context.iter().find(not_null) {
+            return branch.iter().flat_map(describe).collect();
         }
     }
+    let mut field = field_of(error);
     let has_nul = error.instance().as_str().is_some_and(|text| text.contains('\0'));
     let (message, shape) = match error.kind() {
         _ if has_nul => ("must not contain NUL characters".to_owned(), true),
@@ -452,7 +460,27 @@ fn describe(error: &jsonschema::ValidationError<'_>) -> (String, String, bool) {
         _ => (error.to_string(), false),
     };
     let field = if field.is_empty() { "body".to_owned() } else { field };
-    (field, message, shape)
+    vec![(field, message, shape)]
+}
+
+/// Whether the error says only that the value should have been null (the `null` branch of an
+/// optional member).
+fn requires_null(error: &jsonschema::ValidationError<'_>) -> bool {
+    use jsonschema::error::{TypeKind, ValidationErrorKind as Kind};
+    matches!(error.kind(), Kind::Type { kind: TypeKind::Single(t) } if t.to_string() == "null")
+}
+
+fn field_of(error: &jsonschema::ValidationError<'_>) -> String {
+    use jsonschema::paths::LocationSegment;
+    let mut field = String::new();
+    for segment in error.instance_path() {
+        match segment {
+            LocationSegment::Index(index) => field.push_str(&format!("[{index}]")),
+            LocationSegment::Property(name) if field.is_empty() => field.push_str(&name),
+            LocationSegment::Property(name) => field.push_str(&format!(".{name}")),
+        }
+    }
+    field
 }
 
 /// What breaking a pattern means: the named form's message, or (for a pattern of its own, such
@@ -468,7 +496,7 @@ fn pattern_message(pattern: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::identity::Postcode;
+    use crate::domain::identity::{Postcode, PASSWORD_MIN_CHARS};
     use proptest::prelude::*;
 
     fn matches(pattern: &str, text: &str) -> bool {
@@ -485,6 +513,20 @@ mod tests {
             .find(|f| f.name == name)
             .expect("a named form")
             .pattern
+    }
+
+    #[test]
+    fn password_lengths_in_the_document_are_the_domain_s() {
+        let schemas = &document()["components"]["schemas"];
+        let register = &schemas["RegisterRequest"]["properties"]["password"];
+        assert_eq!(register["minLength"], PASSWORD_MIN_CHARS);
+        assert_eq!(register["maxLength"], PASSWORD_MAX_BYTES);
+        let login = &schemas["LoginRequest"]["properties"]["password"];
+        assert_eq!(login["maxLength"], PASSWORD_MAX_BYTES);
+        assert!(
+            login.get("minLength").is_none(),
+            "a short password is a wrong one (401), not a rule"
+        );
     }
 
     #[test]

@@ -42,16 +42,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                         .wrap(from_fn(throttle::anonymous_writes))
                         .post(accounts::register),
                 )
-                .service(
-                    web::resource("/auth/login")
-                        .wrap(from_fn(throttle::anonymous_writes))
-                        .post(accounts::login),
-                )
-                .service(
-                    web::resource("/auth/refresh")
-                        .wrap(from_fn(throttle::anonymous_writes))
-                        .post(accounts::refresh),
-                )
+                .service(web::resource("/auth/login").post(accounts::login))
+                .service(web::resource("/auth/refresh").post(accounts::refresh))
                 .service(web::resource("/auth/logout").post(accounts::logout))
                 .service(web::resource("/me").get(accounts::me))
                 .service(

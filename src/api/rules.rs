@@ -47,13 +47,13 @@ pub const TEXT_FORMS: &[TextForm] = &[
     TextForm {
         name: "sort-code",
         pattern: r"^[ -]{0,2}(?:[0-9][ -]{0,2}){6}$",
-        meaning: "A sort code: six digits; spaces and dashes are ignored (12-34-56).",
+        meaning: "A sort code: six digits, with at most two spaces or dashes before and after each (12-34-56).",
         message: "must be a 6-digit sort code",
     },
     TextForm {
         name: "account-number",
         pattern: r"^[ -]{0,2}(?:[0-9][ -]{0,2}){8}$",
-        meaning: "An account number: eight digits; spaces and dashes are ignored.",
+        meaning: "An account number: eight digits, with at most two spaces or dashes before and after each.",
         message: "must be an 8-digit account number",
     },
     TextForm {

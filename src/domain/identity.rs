@@ -87,12 +87,19 @@ impl serde::Serialize for Password {
     }
 }
 
-/// Password rules: at least 12 characters, at most 1,024 bytes (argon2 input stays bounded).
+/// The shortest password accepted, in characters.
+pub const PASSWORD_MIN_CHARS: usize = 12;
+
+/// The longest password accepted, in bytes (argon2's input stays bounded).
+pub const PASSWORD_MAX_BYTES: usize = 1024;
+
+/// Password rules: at least [`PASSWORD_MIN_CHARS`] characters, at most [`PASSWORD_MAX_BYTES`]
+/// bytes.
 pub fn check_password(password: &str) -> Result<(), &'static str> {
-    if password.chars().count() < 12 {
+    if password.chars().count() < PASSWORD_MIN_CHARS {
         return Err("must be at least 12 characters");
     }
-    if password.len() > 1024 {
+    if password.len() > PASSWORD_MAX_BYTES {
         return Err("must be at most 1,024 bytes");
     }
     Ok(())

@@ -149,7 +149,8 @@ fn id_of(object: &serde_json::Value, key: &str) -> Option<String> {
 
 impl Event {
     /// Reads the event's object. An event of a kind acted on but missing what it needs is an
-    /// error (400), so Stripe shows it as failed rather than it being silently dropped.
+    /// error (the reason): the webhook acknowledges it all the same, since Stripe would retry it
+    /// for days unchanged, and logs it as a warning for someone to look at in the Dashboard.
     pub fn happening(&self) -> Result<Happening, String> {
         let object = &self.data.object;
         let missing = |what: &str| format!("{} event without {what}", self.kind);

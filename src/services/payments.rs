@@ -409,7 +409,7 @@ pub fn handle_event(conn: &mut DbConnection, event: &Event, happening: &Happenin
             }
         }
         Happening::Unusable { reason } => {
-            tracing::info!(event_id = %event.id, event_type = %event.kind, %reason, "Stripe event acknowledged, not usable");
+            tracing::warn!(event_id = %event.id, event_type = %event.kind, %reason, "Stripe event acknowledged but not usable: check it in the Stripe Dashboard");
         }
         Happening::Other => {}
     }

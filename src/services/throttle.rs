@@ -15,21 +15,34 @@ pub fn window_start(now: NaiveDateTime, window: Duration) -> NaiveDateTime {
     chrono::DateTime::from_timestamp(start, 0).map_or(now, |t| t.naive_utc())
 }
 
-/// Counts one request of `scope` and refuses it (429, with the seconds to the window's end)
-/// when the window already holds `max` of them. Refused requests count too, so a flood stays
-/// refused until the window ends.
-pub fn hit(
-    conn: &mut DbConnection,
-    scope: &str,
-    now: NaiveDateTime,
-    window: Duration,
-    max: u32,
-) -> Result<(), AppError> {
+/// The refusal for a scope whose window is full: 429 with the seconds to the window's end.
+pub fn refusal(now: NaiveDateTime, window: Duration) -> AppError {
+    let retry_after_secs = (window_start(now, window) + window - now).num_seconds().max(1) as u64;
+    AppError::TooManyRequests { retry_after_secs }
+}
+
+/// Requests of `scope` counted so far in the window that holds `now` (a read: a flood that is
+/// already refused costs no write).
+pub fn counted(conn: &mut DbConnection, scope: &str, now: NaiveDateTime, window: Duration) -> Result<i64, AppError> {
+    Ok(request_counts::table
+        .filter(request_counts::scope.eq(scope))
+        .filter(request_counts::window_start.eq(window_start(now, window)))
+        .select(request_counts::hits)
+        .first(conn)
+        .optional()?
+        .unwrap_or(0))
+}
+
+/// Counts one request of `scope` in the window that holds `now`; answers the count with it.
+pub fn count(conn: &mut DbConnection, scope: &str, now: NaiveDateTime, window: Duration) -> Result<i64, AppError> {
     use request_counts::dsl as c;
-    let start = window_start(now, window);
-    let row = (c::scope.eq(scope), c::window_start.eq(start), c::hits.eq(1_i64));
+    let row = (
+        c::scope.eq(scope),
+        c::window_start.eq(window_start(now, window)),
+        c::hits.eq(1_i64),
+    );
     // Upserts do not go through the MultiConnection enum: one branch per backend.
-    let hits: i64 = match conn {
+    Ok(match conn {
         DbConnection::Postgresql(pg) => diesel::insert_into(c::request_counts)
             .values(row)
             .on_conflict((c::scope, c::window_start))
@@ -44,12 +57,7 @@ pub fn hit(
             .set(c::hits.eq(c::hits + 1))
             .returning(c::hits)
             .get_result(lite)?,
-    };
-    if hits <= i64::from(max) {
-        return Ok(());
-    }
-    let retry_after_secs = (start + window - now).num_seconds().max(1) as u64;
-    Err(AppError::TooManyRequests { retry_after_secs })
+    })
 }
 
 /// Forgets windows that ended more than a day ago (the housekeeping job).

@@ -108,6 +108,26 @@ both_backends! {
         assert_problem(&app.get("/api/v1/societies/a%00b", None).await, 400);
     }
 
+    async fn a_wrong_type_or_a_nul_in_an_optional_member_is_400_naming_it(backend) {
+        let app = TestApp::spawn(backend).await;
+        let admin = app.user("optional").await;
+        let society = app.society(&admin).await;
+        let draft = app.draft_offer(&admin, &society, &crate::support::offer_body()).await;
+        let path = format!("/api/v1/offers/{draft}");
+        let token = Some(admin.access_token.as_str());
+        // An optional amount is `oneOf: [null, Pence]` in the document: a string is neither.
+        let answer = app.call(Method::PATCH, &path, token, Some(&json!({"share_price_pence": "ten"}))).await;
+        assert_problem(&answer, 400);
+        assert_eq!(answer.error_fields(), vec!["share_price_pence"]);
+        let answer = app.call(Method::PATCH, &path, token, Some(&json!({"title": "a\u{0}b"}))).await;
+        assert_problem(&answer, 400);
+        assert_eq!(answer.error_fields(), vec!["title"]);
+        // A number out of its bounds is a broken rule, named too.
+        let answer = app.call(Method::PATCH, &path, token, Some(&json!({"share_price_pence": -1}))).await;
+        assert_problem(&answer, 422);
+        assert_eq!(answer.error_fields(), vec!["share_price_pence"]);
+    }
+
     async fn a_path_id_that_names_nothing_is_404_problem(backend) {
         let app = TestApp::spawn(backend).await;
         assert_problem(&app.get("/api/v1/societies/no-such-society", None).await, 404);
