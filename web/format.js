@@ -62,10 +62,10 @@ export function progress(offer) {
   };
 }
 
+// People are shown UK time (Europe/London: GMT in winter, BST in summer), as the emails do;
+// the API speaks UTC.
 const DATE = new Intl.DateTimeFormat("en-GB", { day: "numeric", month: "long", year: "numeric", timeZone: "Europe/London" });
-const DATE_TIME = new Intl.DateTimeFormat("en-GB", {
-  day: "numeric", month: "short", year: "numeric", hour: "2-digit", minute: "2-digit", timeZone: "Europe/London",
-});
+const TIME = new Intl.DateTimeFormat("en-GB", { hour: "2-digit", minute: "2-digit", hourCycle: "h23", timeZone: "Europe/London" });
 
 /** "2026-12-24T10:00:00Z" → "24 December 2026" (UK time). */
 export function formatDate(iso) {
@@ -73,10 +73,10 @@ export function formatDate(iso) {
   return Number.isNaN(d.getTime()) ? "—" : DATE.format(d);
 }
 
-/** "2026-12-24T10:00:00Z" → "24 Dec 2026, 10:00" (UK time). */
+/** "2027-04-30T22:59:00Z" → "23:59 on 30 April 2027 (UK time)". */
 export function formatDateTime(iso) {
   const d = new Date(iso);
-  return Number.isNaN(d.getTime()) ? "—" : DATE_TIME.format(d);
+  return Number.isNaN(d.getTime()) ? "—" : `${TIME.format(d)} on ${DATE.format(d)} (UK time)`;
 }
 
 /** 300 basis points → "3%"; 275 → "2.75%". */

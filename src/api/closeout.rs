@@ -40,9 +40,15 @@ fn spreadsheet_safe(text: &str) -> String {
     }
 }
 
+/// The register as CSV that opens right in a spreadsheet: UTF-8 with a byte-order mark (so that
+/// Excel reads `Siân`, `Ó Briain` and `£` as written rather than as Windows-1252), every text
+/// cell quoted, and a cell a spreadsheet would run as a formula prefixed with `'`. Dates are UK
+/// dates.
 fn register_csv(entries: &[RegisterEntry]) -> Result<Vec<u8>, AppError> {
     let failed = |e: csv::Error| AppError::Internal(anyhow::anyhow!("writing the register CSV: {e}"));
-    let mut writer = csv::Writer::from_writer(Vec::new());
+    let mut writer = csv::WriterBuilder::new()
+        .quote_style(csv::QuoteStyle::NonNumeric)
+        .from_writer("\u{FEFF}".as_bytes().to_vec());
     writer
         .write_record([
             "member_id",
@@ -66,7 +72,7 @@ fn register_csv(entries: &[RegisterEntry]) -> Result<Vec<u8>, AppError> {
                 spreadsheet_safe(e.email.as_deref().unwrap_or("")),
                 e.shares.to_string(),
                 Pence::new(e.amount_pence).to_string(),
-                e.entered_at.format("%Y-%m-%d").to_string(),
+                crate::clock::uk_date(e.entered_at.naive_utc()).to_string(),
                 e.votes.to_string(),
             ])
             .map_err(failed)?;

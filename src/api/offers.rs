@@ -12,7 +12,8 @@ use crate::api::problem::Problem;
 use crate::clock;
 use crate::db::DbConnection;
 use crate::domain::money::Pence;
-use crate::domain::offer::{normalise_postcode_prefixes, OfferAction, OfferStatus, Terms};
+use crate::domain::offer::{OfferAction, OfferStatus, Terms};
+use crate::domain::postcode;
 use crate::error::AppError;
 use crate::services::offers::{self, Actor, AuditEntry, Description, OfferPatch, OfferRow, OfferView};
 use crate::services::organisations;
@@ -354,8 +355,10 @@ pub struct EligibilityRequest {
     /// Minimum age of an investor on the day of pledging (default 16).
     #[schema(minimum = 0, maximum = 120)]
     min_age: Option<i32>,
-    /// Investors' postcodes must start with one of these ("keep it local"); empty = anywhere.
-    #[schema(max_items = 50)]
+    /// "Keep it local": investors' postcodes must be in one of these postcode areas (`B`),
+    /// districts (`GL5`, `SW1A`) or sectors (`GL5 1`), matched on whole parts (`GL5` is not
+    /// `GL50`); empty = anywhere. Each is checked, and kept in its normal form.
+    #[schema(max_items = 50, inline)]
     postcode_prefixes: Option<Vec<String>>,
 }
 
@@ -376,9 +379,9 @@ pub async fn set_eligibility(
     let prefixes = body
         .postcode_prefixes
         .as_deref()
-        .map(normalise_postcode_prefixes)
+        .map(postcode::normalised)
         .transpose()
-        .map_err(|m| AppError::field("postcode_prefixes", m))?;
+        .map_err(|(index, message)| AppError::field(format!("postcode_prefixes[{index}]"), message))?;
     let (offer_id, min_age) = (admin.offer.id, body.min_age);
     let offer = state
         .db

@@ -40,9 +40,9 @@ pub const TEXT_FORMS: &[TextForm] = &[
     },
     TextForm {
         name: "uk-postcode",
-        pattern: r"^ *(?:[A-Za-z]{1,2}[0-9][A-Za-z0-9]?|[Gg][Ii][Rr]) *[0-9][A-Za-z]{2} *$",
-        meaning: "A UK postcode, e.g. SW1A 1AA (any case; the space is optional).",
-        message: "must be a UK postcode, e.g. SW1A 1AA",
+        pattern: r"^ *(?:(?:[A-Za-z]{1,2}[0-9][A-Za-z0-9]?|[Gg][Ii][Rr]) *[0-9][A-Za-z]{2}|[Bb][Ff][Pp][Oo] *[1-9][0-9]{0,3}) *$",
+        meaning: "A UK postcode, e.g. SW1A 1AA (any case; the space is optional), or a BFPO number (BFPO 61). A postcode outside the UK, or of an area the UK does not have, is 422.",
+        message: "must be a UK postcode, e.g. SW1A 1AA (this platform takes UK addresses only)",
     },
     TextForm {
         name: "sort-code",

@@ -145,8 +145,8 @@ impl Rule {
         if self.trigger.min_investors.is_some_and(|n| n < 1) {
             fail("trigger.min_investors", "must be at least 1");
         }
-        if self.eligibility.postcode_prefixes.iter().any(|p| p.trim().is_empty()) {
-            fail("eligibility.postcode_prefixes", "must not hold empty prefixes");
+        if let Err((index, message)) = crate::domain::postcode::local_areas(&self.eligibility.postcode_prefixes) {
+            fail(&format!("eligibility.postcode_prefixes[{index}]"), &message);
         }
         errors
     }
@@ -189,14 +189,7 @@ pub fn compute(
         .max(0);
     let price = offer.share_price.get().max(1);
     let whole_shares = |amount: i64| amount - amount.rem_euclid(price);
-    let eligible = |p: &MatchPledge| {
-        rule.eligibility.postcode_prefixes.is_empty()
-            || rule.eligibility.postcode_prefixes.iter().any(|prefix| {
-                p.postcode
-                    .replace(' ', "")
-                    .starts_with(&prefix.replace(' ', "").to_ascii_uppercase())
-            })
-    };
+    let eligible = |p: &MatchPledge| crate::domain::postcode::in_any(&rule.eligibility.postcode_prefixes, &p.postcode);
     match rule.kind {
         RuleKind::PerPledge => {
             if !trigger_holds(&rule.trigger, offer, pledges) {

@@ -5,3 +5,4 @@ pub mod matching;
 pub mod money;
 pub mod offer;
 pub mod pledge;
+pub mod postcode;

@@ -215,28 +215,6 @@ pub fn next_status(from: OfferStatus, action: OfferAction) -> Option<OfferStatus
     }
 }
 
-/// Postcode prefixes for local eligibility ("BS", "BS1", "GL5"): 1–4 letters and digits
-/// starting with a letter, upper-cased, without duplicates.
-pub fn normalise_postcode_prefixes(raw: &[String]) -> Result<Vec<String>, String> {
-    let mut prefixes: Vec<String> = Vec::new();
-    for prefix in raw {
-        let prefix: String = prefix.trim().to_ascii_uppercase();
-        let valid = (1..=4).contains(&prefix.len())
-            && prefix.starts_with(|c: char| c.is_ascii_alphabetic())
-            && prefix.chars().all(|c| c.is_ascii_alphanumeric());
-        if !valid {
-            return Err(format!("{prefix:?} is not a postcode prefix (e.g. BS or GL5)"));
-        }
-        if !prefixes.contains(&prefix) {
-            prefixes.push(prefix);
-        }
-    }
-    if prefixes.len() > 50 {
-        return Err("at most 50 prefixes".into());
-    }
-    Ok(prefixes)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -348,15 +326,6 @@ mod tests {
         for status in S::ALL {
             assert_eq!(OfferStatus::parse(status.as_str()), Some(status));
         }
-    }
-
-    #[test]
-    fn postcode_prefixes_are_normalised_and_checked() {
-        let raw = vec![" bs ".to_owned(), "GL5".to_owned(), "bs".to_owned()];
-        assert_eq!(normalise_postcode_prefixes(&raw).unwrap(), vec!["BS", "GL5"]);
-        assert!(normalise_postcode_prefixes(&["1AB".to_owned()]).is_err());
-        assert!(normalise_postcode_prefixes(&["BS1 4".to_owned()]).is_err());
-        assert!(normalise_postcode_prefixes(&[String::new()]).is_err());
     }
 
     fn any_terms() -> impl Strategy<Value = Terms> {

@@ -5,6 +5,7 @@ use chrono::{Duration, NaiveDate, NaiveDateTime};
 
 use crate::domain::money::Pence;
 use crate::domain::offer::{OfferStatus, Terms};
+use crate::domain::postcode;
 use crate::error::{AppError, FieldError};
 
 /// What a pledge is checked against.
@@ -63,15 +64,13 @@ pub fn check_new_pledge(ctx: &PledgeContext<'_>, amount: Pence) -> Result<i64, A
                     format!("investors in this offer must be at least {}", ctx.min_age),
                 ));
             }
-            let postcode = profile.postcode.replace(' ', "");
-            if !ctx.postcode_prefixes.is_empty()
-                && !ctx.postcode_prefixes.iter().any(|p| postcode_has_prefix(&postcode, p))
-            {
+            if !postcode::in_any(ctx.postcode_prefixes, profile.postcode) {
                 errors.push(FieldError::new(
                     "postcode",
                     format!(
-                        "this offer is open to postcodes starting {}",
-                        ctx.postcode_prefixes.join(", ")
+                        "this offer is open to investors in {} (postcode areas, districts or sectors); {} is not in them",
+                        ctx.postcode_prefixes.join(", "),
+                        profile.postcode
                     ),
                 ));
             }
@@ -126,13 +125,6 @@ pub fn capacity_error(max_target: Pence, offer_total: Pence) -> FieldError {
         "amount_pence",
         format!("the offer is nearly full: only {} of shares remain", Pence::new(room)),
     )
-}
-
-fn postcode_has_prefix(compact_postcode: &str, prefix: &str) -> bool {
-    // "B1" must not match "BS1 ...": a letter prefix must be followed by a digit in the postcode.
-    compact_postcode.starts_with(prefix)
-        && (prefix.ends_with(|c: char| c.is_ascii_digit())
-            || compact_postcode[prefix.len()..].starts_with(|c: char| c.is_ascii_digit()))
 }
 
 /// Whole years between a date of birth and a day.

@@ -105,7 +105,7 @@ pub fn create_user(conn: &mut DbConnection, new: &NewUser) -> Result<RegisteredU
             users::password_hash.eq(&new.password_hash),
             users::display_name.eq(&new.display_name),
             users::is_platform_admin.eq(new.is_platform_admin),
-            users::postcode.eq(new.postcode.as_ref().map(Postcode::as_str)),
+            users::postcode.eq(new.postcode.as_ref().map(Postcode::to_string)),
             users::created_at.eq(now),
             users::updated_at.eq(now),
         ))
@@ -201,7 +201,7 @@ pub fn update_profile(conn: &mut DbConnection, user_id: &str, update: &ProfileUp
             users::address_line1.eq(&update.address_line1),
             users::address_line2.eq(&update.address_line2),
             users::town.eq(&update.town),
-            users::postcode.eq(update.postcode.as_str()),
+            users::postcode.eq(update.postcode.to_string()),
             users::date_of_birth.eq(update.date_of_birth),
             users::updated_at.eq(clock::now()),
         ))

@@ -91,7 +91,7 @@ pub fn create_society(conn: &mut DbConnection, creator_id: &str, new: &NewSociet
             societies::name.eq(&new.name),
             societies::kind.eq(new.kind.as_str()),
             societies::registration_number.eq(&new.registration_number),
-            societies::postcode.eq(new.postcode.as_str()),
+            societies::postcode.eq(new.postcode.to_string()),
             societies::created_at.eq(now),
             societies::updated_at.eq(now),
         ))

@@ -151,6 +151,12 @@ both_backends! {
         let dan_pledge = s.app.pledge(&dan, &s.offer, 10_000).await.body["id"].as_str().unwrap().to_owned();
         // Registers are written only at allocation.
         s.app.get(&format!("/api/v1/offers/{}/register", s.offer), Some(&s.admin.access_token)).await.expect(409);
+        // Names a spreadsheet must keep as written, and one it would run as a formula.
+        for (investor, name) in [(&bob, "Siân Ó Briain"), (&cat, "=SUM(A1:A9)")] {
+            let profile = json!({"full_name": name, "address_line1": "1 Quay Street", "town": "Bristol",
+                "postcode": "BS1 4DJ", "date_of_birth": "1980-05-01"});
+            s.app.put("/api/v1/me/profile", Some(&investor.access_token), &profile).await.expect(200);
+        }
         s.close().await;
         tokio::time::sleep(Duration::from_millis(300)).await;
         let offer = s.app.get(&format!("/api/v1/offers/{}", s.offer), None).await.body;
@@ -196,8 +202,11 @@ both_backends! {
         assert!(csv.headers()["content-type"].to_str().unwrap().starts_with("text/csv"));
         let text = csv.text().await.unwrap();
         assert_eq!(text.lines().count(), 5, "{text}");
-        assert!(text.starts_with("member_id,member_kind,name,address,email,shares,amount_paid,date_entered,votes"));
-        assert!(text.contains("£5,000.00"), "{text}");
+        // UTF-8 with a byte-order mark, text quoted, formulas defused.
+        assert!(text.starts_with("\u{FEFF}\"member_id\",\"member_kind\",\"name\""), "{text}");
+        assert!(text.contains("\"£5,000.00\""), "{text}");
+        assert!(text.contains("\"Siân Ó Briain\""), "{text}");
+        assert!(text.contains("\"'=SUM(A1:A9)\""), "{text}");
         s.app.get(&format!("/api/v1/offers/{}/register?format=xml", s.offer), Some(&s.admin.access_token)).await.expect(400);
 
         let holdings = s.app.get("/api/v1/me/holdings", Some(&cat.access_token)).await;

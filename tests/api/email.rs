@@ -61,6 +61,11 @@ both_backends! {
         let to_ann: Vec<_> = messages.iter().filter(|m| m.to == ann.email).collect();
         let received = to_ann.iter().find(|m| m.subject.starts_with("Your pledge of £250.00")).expect("pledge email");
         assert!(received.text.contains(&reference) && received.text.contains("12345678"), "{}", received.text);
+        // Deadlines in UK time, as people read them ("23:59 on 30 April 2027 (UK time)").
+        let due = community_shares::clock::for_people(community_shares::clock::naive(
+            pledge["payment_due_at"].as_str().unwrap().parse().unwrap(),
+        ));
+        assert!(received.text.contains(&due) && due.ends_with("(UK time)"), "{due} in {}", received.text);
         let paid = to_ann.iter().find(|m| m.subject.starts_with("Payment received: £250.00")).expect("payment email");
         assert!(paid.text.contains(&reference));
         assert!(to_ann.iter().any(|m| m.subject.starts_with("Welcome")));

@@ -2,6 +2,7 @@
 import test from "node:test";
 import assert from "node:assert/strict";
 import {
+  formatDate, formatDateTime,
   cancellable, formatPounds, formatRate, formatSortCode, holdingRoom, parsePounds, poundsInput, progress, safeUrl, sharesFor,
 } from "../../web/format.js";
 
@@ -63,4 +64,17 @@ test("rates, sort codes, links and cancellation", () => {
   assert.equal(cancellable({ status: "paid", cancellable_until: "2026-11-24T00:00:00Z" }, now), true);
   assert.equal(cancellable({ status: "paid", cancellable_until: "2026-11-22T00:00:00Z" }, now), false);
   assert.equal(cancellable({ status: "cancelled" }, now), false);
+});
+
+test("times are UK time across both changes of the clocks", () => {
+  // BST: an hour ahead of UTC, so late evening is the next day in the UK.
+  assert.equal(formatDateTime("2027-04-30T22:59:00Z"), "23:59 on 30 April 2027 (UK time)");
+  assert.equal(formatDate("2027-04-30T23:30:00Z"), "1 May 2027");
+  // The clocks go forward at 01:00 UTC on 28 March 2027, and back at 01:00 UTC on 31 October.
+  assert.equal(formatDateTime("2027-03-28T00:59:00Z"), "00:59 on 28 March 2027 (UK time)");
+  assert.equal(formatDateTime("2027-03-28T01:00:00Z"), "02:00 on 28 March 2027 (UK time)");
+  assert.equal(formatDateTime("2027-10-31T00:59:00Z"), "01:59 on 31 October 2027 (UK time)");
+  assert.equal(formatDateTime("2027-10-31T01:00:00Z"), "01:00 on 31 October 2027 (UK time)");
+  assert.equal(formatDateTime("2026-12-24T10:00:00Z"), "10:00 on 24 December 2026 (UK time)");
+  assert.equal(formatDateTime("not a time"), "—");
 });
