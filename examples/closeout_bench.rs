@@ -13,9 +13,8 @@
 
 use std::time::Instant;
 
-use community_shares::db::{Db, DbConnection};
+use community_shares::db::Db;
 use community_shares::services::closeout;
-use diesel::prelude::*;
 use serde_json::{json, Value};
 
 mod common;
@@ -40,7 +39,7 @@ async fn main() -> anyhow::Result<()> {
     .await?;
     let db = Db::connect(&bench.settings.database, bench.settings.database_target()?)?;
     let seeded = Instant::now();
-    seed(&mut *db.conn()?, &bench.offer, count)?;
+    common::seed_pledges(&mut *db.conn()?, &bench.offer, count, AMOUNT, common::Seeded::Paid)?;
     println!(
         "{backend}: seeded {count} paid pledges in {:.1} s",
         seeded.elapsed().as_secs_f64()
@@ -91,73 +90,5 @@ async fn main() -> anyhow::Result<()> {
         "ledger problems: {:?}",
         verdict.problems.iter().take(5).collect::<Vec<_>>()
     );
-    Ok(())
-}
-
-/// `count` investors, each with one paid £10 bank pledge to `offer`, in multi-row inserts.
-fn seed(conn: &mut DbConnection, offer: &str, count: usize) -> anyhow::Result<()> {
-    use community_shares::ledger::{self, AccountKind};
-    let now = community_shares::clock::now().format("%Y-%m-%d %H:%M:%S").to_string();
-    let escrow = ledger::ensure_account(conn, AccountKind::Escrow, offer)?;
-    for chunk in (0..count).collect::<Vec<_>>().chunks(1_000) {
-        let ids: Vec<(String, String)> = chunk
-            .iter()
-            .map(|_| (community_shares::clock::new_id(), community_shares::clock::new_id()))
-            .collect();
-        let rows = |f: &dyn Fn(&(String, String)) -> String| ids.iter().map(f).collect::<Vec<_>>().join(",");
-        let statements = [
-            format!(
-                "INSERT INTO users (id, email, password_hash, display_name, is_platform_admin, full_name, address_line1, \
-                 town, postcode, date_of_birth, created_at, updated_at) VALUES {}",
-                rows(&|(u, _)| format!(
-                    "('{u}', '{u}@bench.org', 'x', 'Bench', FALSE, 'Bench Investor {u}', '1 Quay Street', 'Bristol', \
-                     'BS1 4DJ', '1980-05-01', '{now}', '{now}')"
-                ))
-            ),
-            format!(
-                "INSERT INTO ledger_accounts (id, kind, owner_id, debits_must_not_exceed_credits, debits_posted, created_at) VALUES {}",
-                rows(&|(u, _)| format!("('investor:{u}', 'investor', '{u}', FALSE, {AMOUNT}, '{now}')"))
-            ),
-            format!(
-                "INSERT INTO ledger_transfers (id, debit_account_id, credit_account_id, amount, kind, phase, state, cause, created_at) VALUES {}",
-                rows(&|(u, p)| format!(
-                    "('pledge:{p}', 'investor:{u}', '{escrow}', {AMOUNT}, 'pledge', 'pending', 'posted', 'pledge:{p}', '{now}')"
-                ))
-            ),
-            format!(
-                "INSERT INTO ledger_transfers (id, debit_account_id, credit_account_id, amount, kind, phase, state, pending_id, cause, created_at) VALUES {}",
-                rows(&|(u, p)| format!(
-                    "('pledge:{p}:post', 'investor:{u}', '{escrow}', {AMOUNT}, 'pledge', 'post', 'posted', 'pledge:{p}', 'bench', '{now}')"
-                ))
-            ),
-            format!(
-                "INSERT INTO pledges (id, offer_id, investor_id, status, amount_pence, shares, match_pence, payment_method, \
-                 transfer_id, cancellable_until, payment_due_at, paid_at, created_at, updated_at) VALUES {}",
-                rows(&|(u, p)| format!(
-                    "('{p}', '{offer}', '{u}', 'paid', {AMOUNT}, {}, 0, 'bank_transfer', 'pledge:{p}', '{now}', '{now}', '{now}', '{now}', '{now}')",
-                    AMOUNT / 100
-                ))
-            ),
-        ];
-        community_shares::db::write_transaction(conn, |c| {
-            for sql in &statements {
-                diesel::sql_query(sql.as_str()).execute(c)?;
-            }
-            let n = ids.len() as i64;
-            diesel::sql_query(format!(
-                "UPDATE ledger_accounts SET credits_posted = credits_posted + {} WHERE id = '{escrow}'",
-                n * AMOUNT
-            ))
-            .execute(c)?;
-            diesel::sql_query(format!(
-                "UPDATE offers SET community_pledged_pence = community_pledged_pence + {0}, \
-                 community_paid_pence = community_paid_pence + {0}, pledge_count = pledge_count + {n}, \
-                 investor_count = investor_count + {n} WHERE id = '{offer}'",
-                n * AMOUNT
-            ))
-            .execute(c)?;
-            Ok(())
-        })?;
-    }
     Ok(())
 }

@@ -226,3 +226,116 @@ async fn send(request: reqwest::RequestBuilder, path: &str, token: &str, body: V
     anyhow::ensure!(status.is_success(), "{path}: {status} {text}");
     Ok(serde_json::from_str(&text)?)
 }
+
+/// What [`seed_pledges`] writes: pledges paid by a bank receipt each, or pending with a bank
+/// reference.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Seeded {
+    Paid,
+    Pending,
+}
+
+/// `count` investors, each with one bank pledge of `amount` pence to `offer`, `seeded` paid or
+/// pending, written in multi-row inserts: the same rows a pledge (and, paid, its receipt)
+/// writes: the investor, the pledge, its pending transfer (and the post record and the
+/// receipt), the balances and the offer's totals. Answers the pledges' bank references.
+pub fn seed_pledges(
+    conn: &mut community_shares::db::DbConnection,
+    offer: &str,
+    count: usize,
+    amount: i64,
+    seeded: Seeded,
+) -> anyhow::Result<Vec<String>> {
+    use community_shares::ledger::{self, AccountKind};
+    let now = community_shares::clock::now().format("%Y-%m-%d %H:%M:%S").to_string();
+    let later = (community_shares::clock::now() + chrono::Duration::days(14))
+        .format("%Y-%m-%d %H:%M:%S")
+        .to_string();
+    let escrow = ledger::ensure_account(conn, AccountKind::Escrow, offer)?;
+    let paid = seeded == Seeded::Paid;
+    let mut references = Vec::with_capacity(count);
+    for chunk in (0..count).collect::<Vec<_>>().chunks(1_000) {
+        // (user, pledge, reference): references counted in base 32, so each is different.
+        let ids: Vec<(String, String, String)> = chunk
+            .iter()
+            .map(|i| {
+                let digits: [u8; 8] = std::array::from_fn(|k| ((*i as u64 >> (5 * k)) & 31) as u8);
+                let reference = community_shares::domain::pledge::bank_reference(digits);
+                (
+                    community_shares::clock::new_id(),
+                    community_shares::clock::new_id(),
+                    reference,
+                )
+            })
+            .collect();
+        references.extend(ids.iter().map(|(_, _, r)| r.clone()));
+        let rows = |f: &dyn Fn(&(String, String, String)) -> String| ids.iter().map(f).collect::<Vec<_>>().join(",");
+        let (status, state, balance, paid_at, received) = if paid {
+            ("paid", "posted", "debits_posted", format!("'{now}'"), amount)
+        } else {
+            ("pending", "pending", "debits_pending", "NULL".to_owned(), 0)
+        };
+        let mut statements = vec![
+            format!(
+                "INSERT INTO users (id, email, password_hash, display_name, is_platform_admin, full_name, address_line1, \
+                 town, postcode, date_of_birth, created_at, updated_at) VALUES {}",
+                rows(&|(u, _, _)| format!(
+                    "('{u}', '{u}@bench.org', 'x', 'Bench', FALSE, 'Bench Investor {u}', '1 Quay Street', 'Bristol', \
+                     'BS1 4DJ', '1980-05-01', '{now}', '{now}')"
+                ))
+            ),
+            format!(
+                "INSERT INTO ledger_accounts (id, kind, owner_id, debits_must_not_exceed_credits, {balance}, created_at) VALUES {}",
+                rows(&|(u, _, _)| format!("('investor:{u}', 'investor', '{u}', FALSE, {amount}, '{now}')"))
+            ),
+            format!(
+                "INSERT INTO ledger_transfers (id, debit_account_id, credit_account_id, amount, kind, phase, state, cause, created_at) VALUES {}",
+                rows(&|(u, p, _)| format!(
+                    "('pledge:{p}', 'investor:{u}', '{escrow}', {amount}, 'pledge', 'pending', '{state}', 'pledge:{p}', '{now}')"
+                ))
+            ),
+            format!(
+                "INSERT INTO pledges (id, offer_id, investor_id, status, amount_pence, shares, match_pence, payment_method, \
+                 bank_reference, transfer_id, cancellable_until, payment_due_at, paid_at, received_pence, created_at, updated_at) VALUES {}",
+                rows(&|(u, p, r)| format!(
+                    "('{p}', '{offer}', '{u}', '{status}', {amount}, {}, 0, 'bank_transfer', '{r}', 'pledge:{p}', '{later}', \
+                     '{later}', {paid_at}, {received}, '{now}', '{now}')",
+                    amount / 100
+                ))
+            ),
+        ];
+        if paid {
+            statements.push(format!(
+                "INSERT INTO ledger_transfers (id, debit_account_id, credit_account_id, amount, kind, phase, state, pending_id, cause, created_at) VALUES {}",
+                rows(&|(u, p, _)| format!(
+                    "('pledge:{p}:post', 'investor:{u}', '{escrow}', {amount}, 'pledge', 'post', 'posted', 'pledge:{p}', 'bench', '{now}')"
+                ))
+            ));
+            statements.push(format!(
+                "INSERT INTO bank_receipts (id, offer_id, pledge_id, reference, amount_pence, applied_pence, excess_pence, \
+                 received_at, recorded_by, created_at) VALUES {}",
+                rows(&|(u, p, r)| format!("('{p}', '{offer}', '{p}', '{r}', {amount}, {amount}, 0, '{now}', '{u}', '{now}')"))
+            ));
+        }
+        let n = ids.len() as i64;
+        let escrow_balance = if paid { "credits_posted" } else { "credits_pending" };
+        let paid_total = if paid { n * amount } else { 0 };
+        statements.push(format!(
+            "UPDATE ledger_accounts SET {escrow_balance} = {escrow_balance} + {} WHERE id = '{escrow}'",
+            n * amount
+        ));
+        statements.push(format!(
+            "UPDATE offers SET community_pledged_pence = community_pledged_pence + {}, \
+             community_paid_pence = community_paid_pence + {paid_total}, pledge_count = pledge_count + {n}, \
+             investor_count = investor_count + {n} WHERE id = '{offer}'",
+            n * amount
+        ));
+        community_shares::db::write_transaction(conn, |c| {
+            for sql in &statements {
+                diesel::sql_query(sql.as_str()).execute(c)?;
+            }
+            Ok(())
+        })?;
+    }
+    Ok(references)
+}

@@ -5,7 +5,7 @@ use actix_web::http::header;
 use actix_web::{web, FromRequest, HttpRequest, HttpResponse};
 use futures_util::future::{ready, Ready};
 use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
+use utoipa::{IntoParams, ToSchema};
 use validator::Validate;
 
 use crate::api::access::{OfferManager, PlatformAdmin};
@@ -16,12 +16,14 @@ use crate::clock;
 use crate::domain::money::Pence;
 use crate::error::AppError;
 use crate::ledger::{self, verify::Verification, AccountKind, TransferRow};
-use crate::payments::statement::{self, StatementError};
+use crate::payments::statement::{self, Mapping, StatementError};
 use crate::services::idempotency::{self, IdempotencyKey, StoredResponse};
 use crate::services::page::{Page, PageRequest};
 use crate::services::payments as payment_service;
-use crate::services::pledges::{self, NewPledge, PaymentMethod, PledgePolicy, PledgeView, PledgesOf, Receipt};
+use crate::services::pledges::{self, NewPledge, PaymentMethod, PledgePolicy, PledgeView, PledgesOf};
+use crate::services::receipts::{self, Receipt};
 use crate::services::sessions::Caller;
+use crate::services::statements::{self, ImportResult};
 use crate::state::AppState;
 
 const IDEMPOTENCY_KEY: &str = "Idempotency-Key";
@@ -317,15 +319,20 @@ pub struct ReceiptRequest {
     received_at: chrono::DateTime<chrono::Utc>,
 }
 
-/// Records a bank transfer received: the pending pledge with this reference and amount becomes
-/// paid. Takes an optional `Idempotency-Key`.
+/// Records a bank transfer received, of any amount: it pays towards the pending pledge with
+/// this reference, which becomes `paid` when what it has received reaches its amount; less is a
+/// part payment (`received_pence` shows it), more is paid and the excess owed back as a bank
+/// refund instruction. Takes an optional `Idempotency-Key`.
+///
+/// Departs from the first contract (which refused an amount other than the pledge's, 422):
+/// money arrives in parts, and refusing a receipt does not send the money back (issue 18).
 #[utoipa::path(post, path = "/api/v1/offers/{id}/bank-receipts", tag = "pledges", security(("bearer" = ["society_admin", "platform_admin"])),
     params(("id" = String, Path), ("Idempotency-Key" = Option<String>, Header)),
     request_body = ReceiptRequest,
     responses(
         (status = 201, body = PledgeView),
         (status = 409, description = "Already paid", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "No pledge matches, or the amount differs", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "No pledge of this offer has the reference, or it has ended", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn record_receipt(
     state: web::Data<AppState>,
@@ -343,114 +350,147 @@ pub async fn record_receipt(
     };
     let recorder = user_id.clone();
     run_idempotent(&state, &user_id, key, &path, &body.0, move |conn| {
-        Ok((201, pledges::record_receipt(conn, &offer_id, &receipt, &recorder)?))
+        let pledge_id = receipts::record_by_hand(conn, &offer_id, &receipt, &recorder)?;
+        let row = pledges::get(conn, &pledge_id)?;
+        Ok((201, pledges::view(conn, row, &recorder)?))
     })
     .await
 }
 
-/// A statement line that did not become a payment.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct UnmatchedLine {
-    /// The line of the file where the statement line starts (the header is line 1).
-    pub line: u64,
-    /// The reference as written.
-    pub reference: String,
-    /// The amount as written, in pounds (text: it may not be a number at all).
-    pub amount: String,
-    /// The amount in pence, when `amount` reads as one.
-    pub amount_pence: Option<i64>,
-    pub reason: String,
+/// How to read a statement: whether to keep what it does, and the admin's names for its
+/// columns when its layout is not recognised.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ImportQuery {
+    /// `true`: answer what the import would do, and keep nothing.
+    dry_run: Option<bool>,
+    /// The column holding the date (its name in the header row, any case).
+    #[param(max_length = 100)]
+    date: Option<String>,
+    /// The column holding a signed amount (credits positive).
+    #[param(max_length = 100)]
+    amount: Option<String>,
+    /// The column holding money in (with `paid_out`, instead of `amount`).
+    #[param(max_length = 100)]
+    paid_in: Option<String>,
+    /// The column holding money out.
+    #[param(max_length = 100)]
+    paid_out: Option<String>,
+    /// The columns whose text holds the reference, separated by commas.
+    #[param(max_length = 500)]
+    text: Option<String>,
+    /// The column holding the running balance.
+    #[param(max_length = 100)]
+    balance: Option<String>,
 }
 
-#[derive(Debug, Serialize, ToSchema)]
-pub struct ImportResult {
-    pub matched: u64,
-    pub unmatched: Vec<UnmatchedLine>,
+impl ImportQuery {
+    fn mapping(&self) -> Mapping {
+        let name = |n: &Option<String>| n.as_deref().map(str::trim).filter(|n| !n.is_empty()).map(str::to_owned);
+        Mapping {
+            date: name(&self.date),
+            amount: name(&self.amount),
+            paid_in: name(&self.paid_in),
+            paid_out: name(&self.paid_out),
+            text: self
+                .text
+                .as_deref()
+                .map(|t| {
+                    t.split(',')
+                        .map(str::trim)
+                        .filter(|n| !n.is_empty())
+                        .map(str::to_owned)
+                        .collect()
+                })
+                .unwrap_or_default(),
+            balance: name(&self.balance),
+        }
+    }
 }
 
-/// Imports a bank statement (`text/csv` with columns `date,reference,amount`, amounts in pounds).
-/// Each line matching a pending pledge by reference and amount pays it, in its own transaction;
-/// the rest are returned with the reason. Importing the same statement again pays nothing twice.
+/// The content types a statement may be sent as: what browsers, `curl` and spreadsheets label
+/// a CSV or OFX file with.
+pub const STATEMENT_TYPES: &[&str] = &[
+    "text/csv",
+    "application/csv",
+    "text/plain",
+    "application/vnd.ms-excel",
+    "application/x-ofx",
+    "application/ofx",
+    "application/octet-stream",
+];
+
+/// Imports a bank statement as the bank exports it: CSV in the bank's own layout (Starling,
+/// Monzo, Barclays, Lloyds/Halifax, NatWest/RBS, HSBC, Nationwide, Co-operative Bank, Metro,
+/// the plain `date,reference,amount`, or columns named with the query parameters) or OFX, in
+/// UTF-8 or Windows-1252. Each credit line whose text holds a pledge reference of this offer
+/// pays towards that pledge (in parts, if it comes in parts; an excess is owed back); each line
+/// is applied once however often the statement is imported. `?dry_run=true` answers the same
+/// and keeps nothing. Every other credit line is listed with why; debits and zero lines are
+/// skipped.
 #[utoipa::path(post, path = "/api/v1/offers/{id}/bank-receipts/import", tag = "pledges", security(("bearer" = ["society_admin", "platform_admin"])),
-    params(("id" = String, Path)),
-    request_body(content = String, content_type = "text/csv",
-        description = "A bank statement: CSV whose first line names (in any order and case) the columns `date`, `reference` and `amount`; other columns are ignored.",
-        example = "date,reference,amount\n2026-11-30,CS-7K2M-9QXD,250.00\n"),
+    params(("id" = String, Path), ImportQuery),
+    request_body(
+        description = "A bank statement file, unchanged: CSV, or OFX (1.0.2 SGML or 2.x XML); UTF-8 (with or without a byte-order mark) or Windows-1252.",
+        content(
+            (String = "text/csv", example = "Date,Counter Party,Reference,Type,Amount (GBP),Balance (GBP)\n30/11/2026,Jane Smith,CSK7M29QXT2,FASTER PAYMENT,250.00,1234.56\n"),
+            (String = "application/csv"), (String = "text/plain"), (String = "application/vnd.ms-excel"),
+            (String = "application/x-ofx"), (String = "application/ofx"), (String = "application/octet-stream"),
+        )),
     responses(
         (status = 200, body = ImportResult),
-        (status = 400, description = "Not readable as CSV", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "Not `text/csv`", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "The first line does not name the date, reference and amount columns", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "Not a CSV or OFX file", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Not sent as a CSV or OFX file", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "The columns are not recognised, or a column named in the query is not in the header", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn import_receipts(
     state: web::Data<AppState>,
     manager: OfferManager,
     req: HttpRequest,
+    query: Query<ImportQuery>,
     payload: web::Payload,
 ) -> Result<HttpResponse, AppError> {
-    let is_csv = req
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.trim().to_ascii_lowercase().starts_with("text/csv"));
-    if !is_csv {
-        return Err(AppError::UnsupportedMediaType(
-            "the statement must be sent as text/csv".into(),
-        ));
-    }
+    require_statement_type(&req)?;
     let body = read_body(
         &req,
         &mut payload.into_inner(),
         state.settings.pledges.import_limit_bytes,
     )
     .await?;
-    let lines = statement::read(&body).map_err(|e| match e {
+    let query = query.into_inner();
+    let statement = statement::read(&body, &query.mapping(), clock::now().date()).map_err(|e| match e {
         StatementError::Unreadable(_) => AppError::BadRequest {
             detail: e.to_string(),
             errors: Vec::new(),
         },
-        StatementError::MissingColumns => AppError::field("body", e.to_string()),
+        StatementError::NoSuchColumn { param, .. } => AppError::field(param, e.to_string()),
+        StatementError::NotRecognised { .. } => AppError::field("body", e.to_string()),
     })?;
-    let offer_id = manager.offer.id;
-    let user_id = manager.caller.user_id;
-    let mut result = ImportResult {
-        matched: 0,
-        unmatched: Vec::new(),
-    };
-    for line in lines {
-        let unmatched = |reason: String| UnmatchedLine {
-            line: line.line,
-            reference: line.reference.clone(),
-            amount: line.amount.clone(),
-            amount_pence: Pence::parse_pounds(&line.amount).map(Pence::get),
-            reason,
-        };
-        let (Some(amount), Some(received_at)) = (Pence::parse_pounds(&line.amount), line.date) else {
-            result
-                .unmatched
-                .push(unmatched("the amount or the date cannot be read".into()));
-            continue;
-        };
-        let receipt = Receipt {
-            reference: line.reference.clone(),
-            amount,
-            received_at,
-        };
-        let (offer_id, user_id) = (offer_id.clone(), user_id.clone());
-        match state
-            .db
-            .write(move |conn| pledges::record_receipt(conn, &offer_id, &receipt, &user_id))
-            .await
-        {
-            Ok(_) => result.matched += 1,
-            Err(AppError::Validation(errors)) => result.unmatched.push(unmatched(
-                errors.into_iter().map(|e| e.message).collect::<Vec<_>>().join("; "),
-            )),
-            Err(AppError::Conflict(reason)) => result.unmatched.push(unmatched(reason)),
-            Err(other) => return Err(other),
-        }
-    }
+    let dry_run = query.dry_run.unwrap_or(false);
+    let result = statements::import(
+        &state.db,
+        &manager.offer.id,
+        statement,
+        &manager.caller.user_id,
+        dry_run,
+    )
+    .await?;
     Ok(HttpResponse::Ok().json(result))
+}
+
+fn require_statement_type(req: &HttpRequest) -> Result<(), AppError> {
+    let essence = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| v.split(';').next().unwrap_or("").trim().to_ascii_lowercase());
+    match essence {
+        Some(t) if STATEMENT_TYPES.contains(&t.as_str()) => Ok(()),
+        _ => Err(AppError::UnsupportedMediaType(format!(
+            "send the statement file as it is, as one of: {}",
+            STATEMENT_TYPES.join(", ")
+        ))),
+    }
 }
 
 /// The offer's ledger transfers (its escrow account), oldest first.

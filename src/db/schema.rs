@@ -186,6 +186,7 @@ diesel::table! {
         ended_at -> Nullable<Timestamp>,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+        received_pence -> BigInt,
     }
 }
 
@@ -196,6 +197,10 @@ diesel::table! {
         pledge_id -> Text,
         reference -> Text,
         amount_pence -> BigInt,
+        applied_pence -> BigInt,
+        excess_pence -> BigInt,
+        refund_id -> Nullable<Text>,
+        fingerprint -> Nullable<Text>,
         received_at -> Timestamp,
         recorded_by -> Text,
         created_at -> Timestamp,

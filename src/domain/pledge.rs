@@ -138,6 +138,27 @@ pub fn cancellable_until(created_at: NaiveDateTime, cooling_off_days: i64, close
     (created_at + Duration::days(cooling_off_days)).min(closes_at)
 }
 
+/// What a receipt does to a pending pledge: the part that pays towards it, the excess owed back
+/// (never kept: DESIGN §3), and whether the pledge is now paid in full.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReceiptSplit {
+    pub applied: Pence,
+    pub excess: Pence,
+    pub completes: bool,
+}
+
+/// Splits `received` arriving for a pledge of `amount` that has had `so_far` (bank transfers may
+/// come in parts; the pledge is paid when its receipts reach its amount).
+pub fn split_receipt(amount: Pence, so_far: Pence, received: Pence) -> ReceiptSplit {
+    let owed = (amount.get() - so_far.get()).max(0);
+    let applied = received.get().clamp(0, owed);
+    ReceiptSplit {
+        applied: Pence::new(applied),
+        excess: Pence::new(received.get().max(0) - applied),
+        completes: owed > 0 && applied == owed,
+    }
+}
+
 /// Bank references use 32 symbols with no 0/O or 1/I, so they survive being read aloud and
 /// typed: `CS` + 8 random symbols + 1 check symbol, e.g. `CSK7M29QXT2`.
 pub const REFERENCE_ALPHABET: &[u8; 32] = b"23456789ABCDEFGHJKLMNPQRSTUVWXYZ";
@@ -180,6 +201,68 @@ pub fn parse_bank_reference(raw: &str) -> Option<String> {
     }
     let (symbols, check) = body.as_bytes().split_at(8);
     (REFERENCE_ALPHABET[check_symbol(symbols)] == check[0]).then_some(compact)
+}
+
+/// The pledge references found in a statement line's text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FoundReferences {
+    None,
+    One(String),
+    /// Two or more different references: which pledge the money is for is the treasurer's call.
+    Ambiguous(Vec<String>),
+}
+
+/// Finds pledge references anywhere in `text` (a statement line's reference, description and
+/// payer cells): a word that starts `CS`, in any case, whose next nine symbols (spaces and
+/// hyphens inside it ignored, as payers and banks add them) end the word and carry the right
+/// check symbol. The check symbol keeps a payer's own text from being taken for a reference:
+/// a random word of that shape passes it one time in 32. The same reference written twice
+/// (banks repeat it across cells) is one.
+pub fn find_bank_references(text: &str) -> FoundReferences {
+    let chars: Vec<char> = text.chars().collect();
+    let mut found: Vec<String> = Vec::new();
+    for start in 0..chars.len() {
+        let starts_word = start == 0 || !chars[start - 1].is_alphanumeric();
+        if !starts_word || !chars[start].eq_ignore_ascii_case(&'c') {
+            continue;
+        }
+        if let Some(reference) = reference_at(&chars[start..]) {
+            if !found.contains(&reference) {
+                found.push(reference);
+            }
+        }
+    }
+    match found.len() {
+        0 => FoundReferences::None,
+        1 => FoundReferences::One(found.remove(0)),
+        _ => FoundReferences::Ambiguous(found),
+    }
+}
+
+/// The reference that `chars` starts with, if the word there is one: `CS`, then nine symbols
+/// with single spaces or hyphens between them, then the end of the word.
+fn reference_at(chars: &[char]) -> Option<String> {
+    let mut symbols = String::with_capacity(11);
+    let mut i = 0;
+    while i < chars.len() && symbols.len() < 11 {
+        let c = chars[i];
+        if c.is_ascii_alphanumeric() {
+            symbols.push(c.to_ascii_uppercase());
+        } else if !(matches!(c, ' ' | '-')
+            && symbols.len() >= 2
+            && i + 1 < chars.len()
+            && chars[i + 1].is_ascii_alphanumeric())
+        {
+            return None;
+        }
+        i += 1;
+    }
+    let ends_word = chars.get(i).is_none_or(|c| !c.is_alphanumeric());
+    if ends_word {
+        parse_bank_reference(&symbols)
+    } else {
+        None
+    }
 }
 
 #[cfg(test)]
@@ -313,6 +396,37 @@ mod tests {
     }
 
     #[test]
+    fn references_are_found_as_banks_write_them() {
+        let a = bank_reference([0, 1, 2, 3, 4, 5, 6, 7]);
+        let b = bank_reference([9, 9, 9, 9, 9, 9, 9, 9]);
+        let one = FoundReferences::One(a.clone());
+        let spaced = format!("{} {} {}", &a[..2], &a[2..6], &a[6..]);
+        let hyphened = format!("{}-{}-{}", &a[..2], &a[2..6], &a[6..]).to_lowercase();
+        for text in [
+            format!("J SMITH {a} 400512 30NOV26 10:31"),
+            format!("'J SMITH , {spaced} , FP 30/11/26 1031 , 400000000123456789"),
+            format!("J SMITH              \t{hyphened} BGC\t"),
+            format!("{a} / {a}"),
+            format!("Ref:{a}."),
+        ] {
+            assert_eq!(find_bank_references(&text), one, "{text}");
+        }
+        assert_eq!(
+            find_bank_references(&format!("{a} and {b}")),
+            FoundReferences::Ambiguous(vec![a.clone(), b.clone()])
+        );
+        for text in [
+            "CS CLUB SUBS".to_owned(),
+            "PHYSICS TEXTBOOKS".to_owned(),
+            format!("X{a}"),
+            format!("{a}7"),
+            format!("{}  {}", &a[..2], &a[2..]),
+        ] {
+            assert_eq!(find_bank_references(&text), FoundReferences::None, "{text}");
+        }
+    }
+
+    #[test]
     fn references_have_no_ambiguous_symbols_and_check_themselves() {
         let reference = bank_reference([0, 1, 2, 3, 250, 251, 252, 255]);
         assert_eq!(reference.len(), 11);
@@ -345,6 +459,60 @@ mod tests {
             }
             prop_assert_eq!(parse_bank_reference(&typed), Some(reference));
             let _ = parse_bank_reference(&noise);
+        }
+
+        #[test]
+        fn a_receipt_pays_what_is_owed_and_the_rest_is_owed_back(
+            amount in 1_i64..1_000_000, so_far_share in 0_i64..100, received in 1_i64..2_000_000,
+        ) {
+            let so_far = amount * so_far_share / 100;
+            let split = split_receipt(Pence::new(amount), Pence::new(so_far), Pence::new(received));
+            prop_assert_eq!(split.applied.get() + split.excess.get(), received);
+            prop_assert!(split.applied.get() <= amount - so_far);
+            prop_assert_eq!(split.completes, so_far + split.applied.get() == amount);
+            prop_assert!(split.excess == Pence::ZERO || split.completes);
+        }
+
+        #[test]
+        fn a_reference_is_found_in_any_statement_text_around_it(
+            bytes in any::<[u8; 8]>(),
+            before in "[A-Za-z0-9 ,/*.]{0,30}",
+            after in "[A-Za-z0-9 ,/*.]{0,30}",
+            separators in proptest::collection::vec(prop::sample::select(vec!["", "", "", " ", "-"]), 11),
+            lower in any::<bool>(),
+        ) {
+            let reference = bank_reference(bytes);
+            // `CS` together, then separators anywhere.
+            let mut typed: String = reference
+                .chars()
+                .zip(&separators)
+                .enumerate()
+                .map(|(i, (c, sep))| if i == 0 { c.to_string() } else { format!("{c}{sep}") })
+                .collect();
+            typed = typed.trim_end_matches([' ', '-']).to_owned();
+            if lower {
+                typed = typed.to_lowercase();
+            }
+            let text = format!("{before} {typed} {after}");
+            match find_bank_references(&text) {
+                FoundReferences::One(found) => prop_assert_eq!(&found, &reference),
+                // The text around it may, one time in 32 per word of the shape, hold another.
+                FoundReferences::Ambiguous(found) => prop_assert!(found.contains(&reference)),
+                FoundReferences::None => prop_assert!(false, "not found in {}", text),
+            }
+            // Glued to a word on either side, it is not a word of its own.
+            prop_assert_eq!(find_bank_references(&format!("X{}", reference)), FoundReferences::None);
+            prop_assert_eq!(find_bank_references(&format!("{}X", reference)), FoundReferences::None);
+        }
+
+        #[test]
+        fn a_reference_with_a_wrong_symbol_is_not_found(bytes in any::<[u8; 8]>(), at in 2usize..11, replacement in 0usize..32) {
+            let reference = bank_reference(bytes);
+            let mut typo = reference.clone().into_bytes();
+            prop_assume!(typo[at] != REFERENCE_ALPHABET[replacement]);
+            typo[at] = REFERENCE_ALPHABET[replacement];
+            let text = format!("J SMITH {} FP 30/11/26 1031", String::from_utf8(typo).unwrap());
+            prop_assert_eq!(find_bank_references(&text), FoundReferences::None);
         }
 
         #[test]

@@ -67,7 +67,7 @@ struct Id {
 
 /// Pending transfers whose state disagrees with their resolving record, and records that do not
 /// match the transfer they resolve.
-const TRANSFER_CHECKS: [(&str, &str); 7] = [
+const TRANSFER_CHECKS: [(&str, &str); 10] = [
     (
         "SELECT p.id FROM ledger_transfers p LEFT JOIN ledger_transfers r ON r.pending_id = p.id
          WHERE p.phase = 'pending' AND ((p.state = 'pending' AND r.id IS NOT NULL)
@@ -111,6 +111,25 @@ const TRANSFER_CHECKS: [(&str, &str); 7] = [
          WHERE p.status = 'refunded' AND r.id IS NULL",
         "refunded pledge without a refund",
     ),
+    (
+        "SELECT p.id FROM pledges p
+         WHERE p.received_pence < 0 OR p.received_pence > p.amount_pence
+            OR (p.status IN ('paid', 'allocated') AND p.received_pence <> p.amount_pence)
+            OR (p.status = 'pending' AND p.received_pence >= p.amount_pence)",
+        "pledge's received_pence does not fit its status",
+    ),
+    (
+        "SELECT p.id FROM pledges p
+         WHERE p.payment_method = 'bank_transfer' AND p.received_pence <> CAST(COALESCE((SELECT SUM(b.applied_pence)
+            FROM bank_receipts b WHERE b.pledge_id = p.id), 0) AS BIGINT)",
+        "bank pledge's receipts do not add up to what it has received",
+    ),
+    (
+        "SELECT b.id FROM bank_receipts b LEFT JOIN refunds r ON r.id = b.refund_id
+         WHERE (b.excess_pence > 0 AND (r.id IS NULL OR r.amount_pence <> b.excess_pence OR r.pledge_id <> b.pledge_id))
+            OR (b.excess_pence = 0 AND b.refund_id IS NOT NULL)",
+        "receipt's excess is not owed back",
+    ),
 ];
 
 #[derive(QueryableByName)]
@@ -133,6 +152,8 @@ struct OfferCheck {
     escrow_net: i64,
     #[diesel(sql_type = BigInt)]
     escrow_paid: i64,
+    #[diesel(sql_type = BigInt)]
+    part_received: i64,
     #[diesel(sql_type = BigInt)]
     match_net: i64,
     #[diesel(sql_type = BigInt)]
@@ -158,6 +179,8 @@ SELECT o.id, o.community_pledged_pence, o.community_paid_pence, o.match_pence, o
        CAST(o.pledge_count AS BIGINT) AS pledge_count, CAST(o.investor_count AS BIGINT) AS investor_count,
        CAST(COALESCE(e.credits_pending + e.credits_posted - e.debits_pending - e.debits_posted, 0) AS BIGINT) AS escrow_net,
        CAST(COALESCE(e.credits_posted - e.debits_posted - e.debits_pending, 0) AS BIGINT) AS escrow_paid,
+       CAST(COALESCE((SELECT SUM(p.received_pence) FROM pledges p
+            WHERE p.offer_id = o.id AND p.status = 'pending'), 0) AS BIGINT) AS part_received,
        CAST(COALESCE(m.credits_pending + m.credits_posted - m.debits_pending - m.debits_posted, 0) AS BIGINT) AS match_net,
        CAST(COALESCE((SELECT SUM(a.match_pence) FROM match_applications a
             WHERE a.offer_id = o.id AND a.status = 'approved'), 0) AS BIGINT) AS applications_match,
@@ -260,8 +283,8 @@ fn checks(conn: &mut DbConnection) -> Result<Verification, AppError> {
                 o.escrow_net,
             ),
             (
-                "community_paid_pence less allocated_pence vs escrow posted balance",
-                o.community_paid_pence - o.allocated_pence,
+                "community_paid_pence plus parts received of pending pledges less allocated_pence vs escrow posted balance",
+                o.community_paid_pence + o.part_received - o.allocated_pence,
                 o.escrow_paid,
             ),
             (

@@ -22,6 +22,7 @@ pub enum Kind {
     Welcome,
     PledgeReceived,
     PaymentConfirmed,
+    PartPaymentReceived,
     PledgeEnded,
     OfferOpened,
     OfferClosing,
@@ -38,6 +39,7 @@ impl Kind {
             Kind::Welcome => "welcome",
             Kind::PledgeReceived => "pledge_received",
             Kind::PaymentConfirmed => "payment_confirmed",
+            Kind::PartPaymentReceived => "part_payment_received",
             Kind::PledgeEnded => "pledge_ended",
             Kind::OfferOpened => "offer_opened",
             Kind::OfferClosing => "offer_closing",
@@ -50,7 +52,7 @@ impl Kind {
     }
 }
 
-const TEMPLATES: [(&str, &str); 22] = [
+const TEMPLATES: [(&str, &str); 24] = [
     ("welcome.txt", include_str!("../../templates/email/welcome.txt")),
     ("welcome.html", include_str!("../../templates/email/welcome.html")),
     (
@@ -68,6 +70,14 @@ const TEMPLATES: [(&str, &str); 22] = [
     (
         "payment_confirmed.html",
         include_str!("../../templates/email/payment_confirmed.html"),
+    ),
+    (
+        "part_payment_received.txt",
+        include_str!("../../templates/email/part_payment_received.txt"),
+    ),
+    (
+        "part_payment_received.html",
+        include_str!("../../templates/email/part_payment_received.html"),
     ),
     (
         "pledge_ended.txt",
@@ -414,12 +424,13 @@ mod tests {
             "account_name": "Riverside", "sort_code": "12-34-56", "account_number": "12345678", "reference": "CSK7M29QXT2",
             "cancellable_until": "7 Dec 2026", "how": "expired", "closes_at": "9 Dec 2026", "min_target": "£10,000.00",
             "max_target": "£30,000.00", "pledged": "£5,000.00", "matched": "£0.00", "fund": "Booster", "decision": "approved",
-            "commitment": "£5,000.00", "reason": "n/a", "card": false, "society": "Riverside Energy", "outcome": "failed", "raised": "£9,000.00", "event": "made", "available": "£45,000.00",
+            "commitment": "£5,000.00", "reason": "n/a", "card": false, "received": "£100.00", "owed": "£150.00", "society": "Riverside Energy", "outcome": "failed", "raised": "£9,000.00", "event": "made", "available": "£45,000.00",
         });
         for kind in [
             Kind::Welcome,
             Kind::PledgeReceived,
             Kind::PaymentConfirmed,
+            Kind::PartPaymentReceived,
             Kind::PledgeEnded,
             Kind::OfferOpened,
             Kind::OfferClosing,

@@ -10,6 +10,8 @@ pub mod organisations;
 pub mod page;
 pub mod payments;
 pub mod pledges;
+pub mod receipts;
 pub mod refunds;
 pub mod sessions;
+pub mod statements;
 pub mod throttle;

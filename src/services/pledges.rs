@@ -12,13 +12,12 @@ use utoipa::ToSchema;
 
 use crate::clock;
 use crate::db::fixed::{Fixed, Param};
-use crate::db::schema::{bank_receipts, offers, pledges, societies};
+use crate::db::schema::{offers, pledges, societies};
 use crate::db::{write_transaction, DbConnection};
 use crate::domain::money::Pence;
 use crate::domain::offer::OfferStatus;
 use crate::domain::pledge::{
-    bank_reference, cancellable_until, capacity_error, check_new_pledge, parse_bank_reference, InvestorProfile,
-    PledgeContext,
+    bank_reference, cancellable_until, capacity_error, check_new_pledge, InvestorProfile, PledgeContext,
 };
 use crate::error::AppError;
 use crate::ledger::{self, AccountKind, NewTransfer, Resolution};
@@ -113,6 +112,8 @@ pub struct PledgeRow {
     pub ended_at: Option<NaiveDateTime>,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
+    /// What has arrived towards the pledge so far (bank transfers may come in parts).
+    pub received_pence: i64,
 }
 
 /// How to pay.
@@ -151,8 +152,12 @@ pub struct PledgeView {
     /// An unpaid pledge expires then.
     pub payment_due_at: chrono::DateTime<chrono::Utc>,
     pub paid_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// What has arrived towards the pledge, in pence: its amount once `paid`; less while a bank
+    /// transfer has come in parts (DESIGN §3).
+    pub received_pence: Pence,
     pub payment: PaymentInstructions,
-    /// The refund of this pledge's payment, once one is started.
+    /// The latest money owed back for this pledge, once one is started: the refund of its
+    /// payment when it ended, or what a bank transfer paid beyond its amount.
     pub refund: Option<RefundView>,
 }
 
@@ -178,6 +183,7 @@ impl PledgeView {
             cancellable_until: clock::utc(row.cancellable_until),
             payment_due_at: clock::utc(row.payment_due_at),
             paid_at: row.paid_at.map(clock::utc),
+            received_pence: Pence::new(row.received_pence),
             payment: PaymentInstructions {
                 method,
                 bank_reference: row.bank_reference,
@@ -450,6 +456,7 @@ pub fn create(
             ended_at: None,
             created_at,
             updated_at: created_at,
+            received_pence: 0,
         },
         bank_details,
         Extras {
@@ -648,15 +655,12 @@ fn extras_of(conn: &mut DbConnection, rows: &[PledgeRow]) -> Result<ExtrasByPled
     } else {
         payment_service::card_payments_of(conn, &card_ids)?
     };
-    let ended: Vec<&str> = rows
-        .iter()
-        .filter(|r| r.status != PledgeStatus::Pending.as_str() && r.status != PledgeStatus::Paid.as_str())
-        .map(|r| r.id.as_str())
-        .collect();
-    let refunds = if ended.is_empty() {
+    // Any pledge may owe money back: an ended one its payment, a paid one an over-payment.
+    let ids: Vec<&str> = rows.iter().map(|r| r.id.as_str()).collect();
+    let refunds = if ids.is_empty() {
         HashMap::new()
     } else {
-        refunds::of_pledges(conn, &ended)?
+        refunds::of_pledges(conn, &ids)?
     };
     Ok((cards, refunds))
 }
@@ -777,13 +781,19 @@ pub(crate) fn remove_from_totals(
 
 /// Ends a pending pledge (cancelled or expired): voids its transfer and takes it out of the
 /// offer's totals. Returns false when the pledge was no longer pending.
+/// Ends a pending pledge (`cancelled` or `expired`): its pending transfer voided, out of the
+/// offer's totals, its match released; what it had received in part payments owed back (for
+/// `part_paid_reason`, or as expired). False when it was no longer pending.
 fn end_pending(
     conn: &mut DbConnection,
     row: &PledgeRow,
     to: PledgeStatus,
+    part_paid_reason: RefundReason,
     now: NaiveDateTime,
 ) -> Result<bool, AppError> {
     offer_service::lock(conn, &row.offer_id, now)?;
+    // Read again under the lock: a part payment may have come since the caller read it.
+    let row = &get(conn, &row.id)?;
     let changed = diesel::update(
         pledges::table
             .filter(pledges::id.eq(&row.id))
@@ -805,6 +815,15 @@ fn end_pending(
         &format!("pledge:{}:{}", row.id, to.as_str()),
     )?;
     remove_from_totals(conn, row, false, now)?;
+    if row.received_pence > 0 {
+        // Part of it had been paid: that goes back.
+        let escrow = AccountKind::Escrow.account_id(&row.offer_id);
+        let reason = match to {
+            PledgeStatus::Expired => RefundReason::Expired,
+            _ => part_paid_reason,
+        };
+        refunds::owe_back(conn, row, &escrow, Pence::new(row.received_pence), reason, now)?;
+    }
     // A cancelled or expired pledge releases its match, and may change others'.
     funding::refresh_offer(conn, &row.offer_id)?;
     let (email, name) = notify::user_contact(conn, &row.investor_id)?;
@@ -843,7 +862,7 @@ pub fn cancel(
     let mut refund = None;
     match PledgeStatus::parse(&row.status)? {
         PledgeStatus::Pending if offer_open => {
-            if !end_pending(conn, &row, PledgeStatus::Cancelled, now)? {
+            if !end_pending(conn, &row, PledgeStatus::Cancelled, RefundReason::Cancelled, now)? {
                 return Err(AppError::conflict("the pledge changed meanwhile; reload it"));
             }
         }
@@ -875,7 +894,7 @@ pub fn cancel_all_for_offer(conn: &mut DbConnection, offer: &OfferRow) -> Result
         .load(conn)?;
     let mut ended = 0;
     for row in &pending {
-        if end_pending(conn, row, PledgeStatus::Cancelled, now)? {
+        if end_pending(conn, row, PledgeStatus::Cancelled, RefundReason::OfferCancelled, now)? {
             ended += 1;
         }
     }
@@ -894,92 +913,15 @@ pub fn expire_unpaid(conn: &mut DbConnection, now: NaiveDateTime) -> Result<usiz
         .load(conn)?;
     let mut expired = 0;
     for row in &due {
-        match write_transaction(conn, |c| end_pending(c, row, PledgeStatus::Expired, now)) {
+        match write_transaction(conn, |c| {
+            end_pending(c, row, PledgeStatus::Expired, RefundReason::Expired, now)
+        }) {
             Ok(true) => expired += 1,
             Ok(false) => {}
             Err(e) => tracing::error!(pledge_id = %row.id, error = %e, "could not expire a pledge"),
         }
     }
     Ok(expired)
-}
-
-/// A bank transfer received for a pledge of `offer_id`.
-#[derive(Debug, Clone)]
-pub struct Receipt {
-    pub reference: String,
-    pub amount: Pence,
-    pub received_at: NaiveDateTime,
-}
-
-/// Records a receipt: the pending pledge with this reference and amount becomes paid (its
-/// transfer posted). No match is 422 on `reference`; a different amount 422 on `amount_pence`;
-/// a pledge already paid 409.
-pub fn record_receipt(
-    conn: &mut DbConnection,
-    offer_id: &str,
-    receipt: &Receipt,
-    recorded_by: &str,
-) -> Result<PledgeView, AppError> {
-    let now = clock::now();
-    let reference = parse_bank_reference(&receipt.reference)
-        .ok_or_else(|| AppError::field("reference", "is not a pledge reference (e.g. CSK7M29QXT2)"))?;
-    // Lock first, so that the pledge's status read below is the one the update will meet.
-    offer_service::lock(conn, offer_id, now)?;
-    let row: Option<PledgeRow> = pledges::table
-        .filter(pledges::offer_id.eq(offer_id))
-        .filter(pledges::bank_reference.eq(&reference))
-        .select(PledgeRow::as_select())
-        .first(conn)
-        .optional()?;
-    let row = row.ok_or_else(|| AppError::field("reference", "no pledge to this offer has this reference"))?;
-    match PledgeStatus::parse(&row.status)? {
-        PledgeStatus::Pending => {}
-        PledgeStatus::Paid | PledgeStatus::Allocated => {
-            return Err(AppError::conflict("this pledge is already paid"));
-        }
-        other => {
-            return Err(AppError::field(
-                "reference",
-                format!(
-                    "the pledge with this reference is {}; return the money to the payer",
-                    other.as_str()
-                ),
-            ))
-        }
-    }
-    if receipt.amount.get() != row.amount_pence {
-        return Err(AppError::field(
-            "amount_pence",
-            format!(
-                "the pledge is for {}, not {}",
-                Pence::new(row.amount_pence),
-                receipt.amount
-            ),
-        ));
-    }
-    if !mark_paid(
-        conn,
-        &row,
-        receipt.received_at,
-        &format!("bank-receipt:{reference}"),
-        now,
-    )? {
-        return Err(AppError::conflict("this pledge is already paid"));
-    }
-    diesel::insert_into(bank_receipts::table)
-        .values((
-            bank_receipts::id.eq(clock::new_id()),
-            bank_receipts::offer_id.eq(offer_id),
-            bank_receipts::pledge_id.eq(&row.id),
-            bank_receipts::reference.eq(&reference),
-            bank_receipts::amount_pence.eq(receipt.amount.get()),
-            bank_receipts::received_at.eq(receipt.received_at),
-            bank_receipts::recorded_by.eq(recorded_by),
-            bank_receipts::created_at.eq(now),
-        ))
-        .execute(conn)?;
-    let paid = get(conn, &row.id)?;
-    view(conn, paid, recorded_by)
 }
 
 /// A pending pledge's money has arrived: `pending → paid`, its transfer posted, the offer's paid
@@ -1000,6 +942,7 @@ pub fn mark_paid(
     .set((
         pledges::status.eq(PledgeStatus::Paid.as_str()),
         pledges::paid_at.eq(paid_at),
+        pledges::received_pence.eq(row.amount_pence),
         pledges::updated_at.eq(now),
     ))
     .execute(conn)?;

@@ -33,8 +33,13 @@ pub enum RefundReason {
     OfferCancelled,
     /// The offer failed to reach its minimum.
     OfferFailed,
-    /// A card payment arrived after its pledge had been cancelled or had expired.
+    /// A payment arrived after its pledge had been cancelled, had expired or had been
+    /// refunded.
     LatePayment,
+    /// A bank transfer was more than its pledge owed: the excess goes back.
+    OverPayment,
+    /// A pledge expired before it was paid in full: what had arrived goes back.
+    Expired,
 }
 
 impl RefundReason {
@@ -44,6 +49,8 @@ impl RefundReason {
             RefundReason::OfferCancelled => "offer_cancelled",
             RefundReason::OfferFailed => "offer_failed",
             RefundReason::LatePayment => "late_payment",
+            RefundReason::OverPayment => "over_payment",
+            RefundReason::Expired => "expired",
         }
     }
 }
@@ -84,7 +91,9 @@ pub struct RefundView {
     pub amount_pence: Pence,
     /// `pending`, `succeeded`, or `failed` (Stripe refused it; the platform's admins act).
     pub status: String,
-    /// `cancelled`, `offer_cancelled`, `offer_failed` or `late_payment`.
+    /// `cancelled`, `offer_cancelled`, `offer_failed`, `late_payment`, `over_payment` (what a
+    /// bank transfer paid beyond its pledge) or `expired` (what had arrived of a pledge that
+    /// expired before it was paid in full).
     pub reason: String,
     pub payee_name: String,
     pub payee_email: String,
@@ -128,11 +137,13 @@ pub fn of_pledge(conn: &mut DbConnection, pledge_id: &str) -> Result<Option<Refu
     Ok(of_pledges(conn, &[pledge_id])?.remove(pledge_id))
 }
 
-/// The refunds of these pledges, by pledge id.
+/// The latest refund of each of these pledges (a pledge may have several: what it received when
+/// it ended, an over-payment, money that came after it ended), by pledge id.
 pub fn of_pledges(conn: &mut DbConnection, pledge_ids: &[&str]) -> Result<HashMap<String, RefundRow>, AppError> {
     let rows: Vec<RefundRow> = refunds::table
         .filter(refunds::pledge_id.eq_any(pledge_ids))
         .select(RefundRow::as_select())
+        .order(refunds::id)
         .load(conn)?;
     Ok(rows.into_iter().map(|r| (r.pledge_id.clone(), r)).collect())
 }
@@ -167,7 +178,8 @@ pub fn refund_paid_pledge(
     }
     pledge_service::remove_from_totals(conn, row, true, now)?;
     let escrow = AccountKind::Escrow.account_id(&row.offer_id);
-    let refund = start(conn, row, &escrow, reason, now)?;
+    let amount = Pence::new(row.amount_pence);
+    let refund = start(conn, row, &escrow, reason, amount, Some(transfer_id(&row.id)), now)?;
     // A refunded pledge releases its match, and may change others'.
     funding::refresh_offer(conn, &row.offer_id)?;
     Ok(refund)
@@ -180,7 +192,13 @@ pub fn refund_late_payment(
     row: &PledgeRow,
     now: NaiveDateTime,
 ) -> Result<RefundRow, AppError> {
-    if let Some(existing) = of_pledge(conn, &row.id)? {
+    let existing: Option<RefundRow> = refunds::table
+        .filter(refunds::pledge_id.eq(&row.id))
+        .filter(refunds::transfer_id.eq(transfer_id(&row.id)))
+        .select(RefundRow::as_select())
+        .first(conn)
+        .optional()?;
+    if let Some(existing) = existing {
         return Ok(existing);
     }
     let investor = AccountKind::Investor.account_id(&row.investor_id);
@@ -196,25 +214,54 @@ pub fn refund_late_payment(
             cause: &format!("pledge:{}:late-payment", row.id),
         },
     )?;
-    start(conn, row, &suspense, RefundReason::LatePayment, now)
+    let amount = Pence::new(row.amount_pence);
+    start(
+        conn,
+        row,
+        &suspense,
+        RefundReason::LatePayment,
+        amount,
+        Some(transfer_id(&row.id)),
+        now,
+    )
 }
 
+/// Money of a pledge's investor that is owed back to them: `amount` held in `from_account`
+/// (the offer's escrow, for what a pledge received before it ended; its suspense account, for
+/// money that came when nothing was owed). A refund of its own, whatever the pledge's others.
+/// Call in a write transaction with the offer's row locked.
+pub fn owe_back(
+    conn: &mut DbConnection,
+    row: &PledgeRow,
+    from_account: &str,
+    amount: Pence,
+    reason: RefundReason,
+    now: NaiveDateTime,
+) -> Result<RefundRow, AppError> {
+    start(conn, row, from_account, reason, amount, None, now)
+}
+
+/// Starts a refund: its pending transfer (`transfer_id`, or one named after the refund), its
+/// row and the investor's email.
 fn start(
     conn: &mut DbConnection,
     row: &PledgeRow,
     from_account: &str,
     reason: RefundReason,
+    amount: Pence,
+    transfer_id: Option<String>,
     now: NaiveDateTime,
 ) -> Result<RefundRow, AppError> {
     let investor = AccountKind::Investor.account_id(&row.investor_id);
-    let transfer_id = transfer_id(&row.id);
+    let refund_id = clock::new_id();
+    let transfer_id = transfer_id.unwrap_or_else(|| format!("refund:{refund_id}"));
     ledger::create_pending(
         conn,
         &NewTransfer {
             id: &transfer_id,
             debit_account_id: from_account,
             credit_account_id: &investor,
-            amount: Pence::new(row.amount_pence),
+            amount,
             kind: "refund",
             cause: &format!("pledge:{}:{}", row.id, reason.as_str()),
         },
@@ -224,11 +271,11 @@ fn start(
         .select((users::email, users::display_name, users::full_name))
         .first(conn)?;
     let refund = RefundRow {
-        id: clock::new_id(),
+        id: refund_id,
         pledge_id: row.id.clone(),
         offer_id: row.offer_id.clone(),
         method: row.payment_method.clone(),
-        amount_pence: row.amount_pence,
+        amount_pence: amount.get(),
         status: "pending".into(),
         reason: reason.as_str().into(),
         transfer_id,
@@ -267,7 +314,7 @@ fn start(
         Kind::RefundStarted,
         &email,
         &json!({
-            "name": display_name, "amount": Pence::new(row.amount_pence).to_string(), "offer": title,
+            "name": display_name, "amount": amount.to_string(), "offer": title,
             "card": row.payment_method == "card", "reason": reason.as_str(), "reference": row.bank_reference,
         }),
         None,

@@ -7,7 +7,8 @@ use std::time::{Duration, Instant};
 
 use community_shares::db::schema::{outbox, pledges, refunds, share_register, users};
 use community_shares::domain::money::Pence;
-use community_shares::services::pledges::{self as pledge_service, NewPledge, PaymentMethod, PledgePolicy, Receipt};
+use community_shares::services::pledges::{self as pledge_service, NewPledge, PaymentMethod, PledgePolicy};
+use community_shares::services::receipts::{self, Receipt};
 use diesel::prelude::*;
 use serde_json::{json, Value};
 
@@ -59,7 +60,7 @@ async fn paid_pledges(app: &TestApp, offer: &str, recorder: &str, count: usize) 
                 received_at: now,
             };
             community_shares::db::write_transaction(conn, |c| {
-                pledge_service::record_receipt(c, &offer, &receipt, &recorder)
+                receipts::record_by_hand(c, &offer, &receipt, &recorder)
             })?;
         }
         // The emails of the set-up are not what this test is about.

@@ -21,5 +21,6 @@ mod parsers;
 mod payments;
 mod pledges;
 mod sessions;
+mod statements;
 mod throttle;
 mod web;

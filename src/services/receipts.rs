@@ -1,0 +1,331 @@
+//! Money that arrives by bank transfer, as it really arrives (DESIGN §3): a receipt pays towards
+//! its pledge, in parts if it comes in parts, and the pledge is paid when its receipts reach its
+//! amount. What is more than the pledge still owes, or arrives for a pledge that has ended, is
+//! owed back as a refund instruction for the society's treasurer: never kept.
+//!
+//! In the ledger every receipt is a posted transfer into the offer's escrow. The pledge's pending
+//! transfer holds what is still owed: a part voids it and leaves a pending transfer for the
+//! rest; the receipt that completes the pledge posts it. An excess is a posted transfer into the
+//! offer's suspense account, and its refund a pending transfer back out of it.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+use serde_json::json;
+
+use crate::clock;
+use crate::db::schema::{bank_receipts, offers, pledges};
+use crate::db::DbConnection;
+use crate::domain::money::Pence;
+use crate::domain::pledge::{parse_bank_reference, split_receipt, ReceiptSplit};
+use crate::error::AppError;
+use crate::ledger::{self, AccountKind, NewTransfer, Resolution};
+use crate::notify::{self, Kind};
+use crate::services::offers as offer_service;
+use crate::services::pledges::{self as pledge_service, PledgeRow, PledgeStatus};
+use crate::services::refunds::{self, RefundReason};
+
+/// A bank transfer received for a pledge of an offer.
+#[derive(Debug, Clone)]
+pub struct Receipt {
+    /// As the payer typed it (spaces, dashes and case do not matter).
+    pub reference: String,
+    pub amount: Pence,
+    pub received_at: NaiveDateTime,
+}
+
+/// Where a receipt comes from. Typed by an admin, a receipt for a pledge already paid is
+/// refused (409), and one for a pledge that has ended too (422): most likely it was typed
+/// twice, or for the wrong pledge. From a statement line, which is applied once (its
+/// fingerprint), it is money that arrived: owed back.
+#[derive(Debug, Clone, Copy)]
+pub enum Source<'a> {
+    ByHand,
+    Statement { fingerprint: &'a str },
+}
+
+/// What a receipt did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Recorded {
+    /// It paid towards its pledge (all of it, or up to what was owed: the excess is owed back).
+    Applied {
+        pledge_id: String,
+        split: ReceiptSplit,
+        refund_id: Option<String>,
+    },
+    /// Nothing was owed (the pledge was paid, or had ended): all of it is owed back.
+    OwedBack {
+        pledge_id: String,
+        refund_id: String,
+        why: &'static str,
+    },
+    /// This statement line was applied before.
+    AlreadyImported,
+}
+
+/// Records a receipt in the caller's write transaction: finds its pledge in the offer (422 on
+/// `reference` when it is not one of ours, or no pledge of this offer has it), then pays,
+/// or owes back.
+pub fn record(
+    conn: &mut DbConnection,
+    offer_id: &str,
+    receipt: &Receipt,
+    recorded_by: &str,
+    source: Source<'_>,
+) -> Result<Recorded, AppError> {
+    let now = clock::now();
+    let reference = parse_bank_reference(&receipt.reference)
+        .ok_or_else(|| AppError::field("reference", "is not a pledge reference (e.g. CSK7M29QXT2)"))?;
+    // Lock first, so that the pledge's status read below is the one the update will meet.
+    offer_service::lock(conn, offer_id, now)?;
+    if let Source::Statement { fingerprint } = source {
+        if already_imported(conn, offer_id, fingerprint)? {
+            return Ok(Recorded::AlreadyImported);
+        }
+    }
+    let row: PledgeRow = pledges::table
+        .filter(pledges::offer_id.eq(offer_id))
+        .filter(pledges::bank_reference.eq(&reference))
+        .select(PledgeRow::as_select())
+        .first(conn)
+        .optional()?
+        .ok_or_else(|| AppError::field("reference", "no pledge to this offer has this reference"))?;
+    let receipt_id = clock::new_id();
+    let recorded = match (PledgeStatus::parse(&row.status)?, source) {
+        (PledgeStatus::Pending, _) => apply(conn, &row, &receipt_id, receipt, now)?,
+        (PledgeStatus::Paid | PledgeStatus::Allocated, Source::ByHand) => {
+            return Err(AppError::conflict("this pledge is already paid"));
+        }
+        (status @ (PledgeStatus::Cancelled | PledgeStatus::Expired | PledgeStatus::Refunded), Source::ByHand) => {
+            return Err(AppError::field(
+                "reference",
+                format!(
+                    "the pledge with this reference is {}; return the money to the payer",
+                    status.as_str()
+                ),
+            ));
+        }
+        (PledgeStatus::Paid | PledgeStatus::Allocated, Source::Statement { .. }) => {
+            owe_all_back(conn, &row, &receipt_id, receipt.amount, RefundReason::OverPayment, now)?
+        }
+        (_, Source::Statement { .. }) => {
+            owe_all_back(conn, &row, &receipt_id, receipt.amount, RefundReason::LatePayment, now)?
+        }
+    };
+    insert_receipt(
+        conn,
+        &row,
+        &receipt_id,
+        &reference,
+        receipt,
+        &recorded,
+        recorded_by,
+        source,
+        now,
+    )?;
+    Ok(recorded)
+}
+
+/// Records a receipt an admin typed (`Source::ByHand`); answers its pledge's id.
+pub fn record_by_hand(
+    conn: &mut DbConnection,
+    offer_id: &str,
+    receipt: &Receipt,
+    recorded_by: &str,
+) -> Result<String, AppError> {
+    match record(conn, offer_id, receipt, recorded_by, Source::ByHand)? {
+        Recorded::Applied { pledge_id, .. } | Recorded::OwedBack { pledge_id, .. } => Ok(pledge_id),
+        Recorded::AlreadyImported => Err(AppError::conflict("this receipt was recorded before")),
+    }
+}
+
+fn already_imported(conn: &mut DbConnection, offer_id: &str, fingerprint: &str) -> Result<bool, AppError> {
+    Ok(bank_receipts::table
+        .filter(bank_receipts::offer_id.eq(offer_id))
+        .filter(bank_receipts::fingerprint.eq(fingerprint))
+        .select(bank_receipts::id)
+        .first::<String>(conn)
+        .optional()?
+        .is_some())
+}
+
+/// A receipt for a pending pledge: what it owes is paid (in full, or in part), the rest owed back.
+fn apply(
+    conn: &mut DbConnection,
+    row: &PledgeRow,
+    receipt_id: &str,
+    receipt: &Receipt,
+    now: NaiveDateTime,
+) -> Result<Recorded, AppError> {
+    let amount = Pence::new(row.amount_pence);
+    let split = split_receipt(amount, Pence::new(row.received_pence), receipt.amount);
+    if split.completes {
+        if !pledge_service::mark_paid(conn, row, receipt.received_at, &format!("receipt:{receipt_id}"), now)? {
+            return Err(AppError::conflict("this pledge is already paid"));
+        }
+    } else {
+        pay_part(conn, row, receipt_id, split.applied, now)?;
+    }
+    let refund_id = if split.excess > Pence::ZERO {
+        Some(owe_back_from_suspense(
+            conn,
+            row,
+            receipt_id,
+            split.excess,
+            RefundReason::OverPayment,
+            now,
+        )?)
+    } else {
+        None
+    };
+    Ok(Recorded::Applied {
+        pledge_id: row.id.clone(),
+        split,
+        refund_id,
+    })
+}
+
+/// Part of what a pledge owes has come: its pending transfer is voided, the part posted, and a
+/// pending transfer made for the rest; the investor is told what is still to pay.
+fn pay_part(
+    conn: &mut DbConnection,
+    row: &PledgeRow,
+    receipt_id: &str,
+    part: Pence,
+    now: NaiveDateTime,
+) -> Result<(), AppError> {
+    let received = row.received_pence + part.get();
+    let owed = Pence::new(row.amount_pence - received);
+    let cause = format!("pledge:{}:receipt:{receipt_id}", row.id);
+    ledger::resolve_pending(conn, &row.transfer_id, Resolution::Void, &cause)?;
+    let investor = AccountKind::Investor.account_id(&row.investor_id);
+    let escrow = AccountKind::Escrow.account_id(&row.offer_id);
+    let owed_id = format!("pledge:{}:owed:{received}", row.id);
+    let posted = NewTransfer {
+        id: &format!("receipt:{receipt_id}"),
+        debit_account_id: &investor,
+        credit_account_id: &escrow,
+        amount: part,
+        kind: "pledge",
+        cause: &cause,
+    };
+    ledger::create_posted(conn, &posted)?;
+    ledger::create_pending(
+        conn,
+        &NewTransfer {
+            id: &owed_id,
+            amount: owed,
+            ..posted
+        },
+    )?;
+    diesel::update(pledges::table.find(&row.id))
+        .set((
+            pledges::transfer_id.eq(&owed_id),
+            pledges::received_pence.eq(received),
+            pledges::updated_at.eq(now),
+        ))
+        .execute(conn)?;
+    tell_part_received(conn, row, part, owed)
+}
+
+fn tell_part_received(conn: &mut DbConnection, row: &PledgeRow, part: Pence, owed: Pence) -> Result<(), AppError> {
+    let (email, name) = notify::user_contact(conn, &row.investor_id)?;
+    let title: String = offers::table.find(&row.offer_id).select(offers::title).first(conn)?;
+    notify::enqueue(
+        conn,
+        Kind::PartPaymentReceived,
+        &email,
+        &json!({
+            "name": name, "received": part.to_string(), "amount": Pence::new(row.amount_pence).to_string(),
+            "owed": owed.to_string(), "offer": title, "reference": row.bank_reference,
+            "due": clock::for_people(row.payment_due_at),
+        }),
+        None,
+    )?;
+    Ok(())
+}
+
+/// Money that came when nothing was owed: all of it goes back.
+fn owe_all_back(
+    conn: &mut DbConnection,
+    row: &PledgeRow,
+    receipt_id: &str,
+    amount: Pence,
+    reason: RefundReason,
+    now: NaiveDateTime,
+) -> Result<Recorded, AppError> {
+    let refund_id = owe_back_from_suspense(conn, row, receipt_id, amount, reason, now)?;
+    Ok(Recorded::OwedBack {
+        pledge_id: row.id.clone(),
+        refund_id,
+        why: match reason {
+            RefundReason::OverPayment => "the pledge was already paid: owed back",
+            _ => "the pledge had ended: owed back",
+        },
+    })
+}
+
+/// Money that arrived but is not the pledge's: into the offer's suspense account, and owed back
+/// from there (a bank refund instruction). Answers the refund's id.
+fn owe_back_from_suspense(
+    conn: &mut DbConnection,
+    row: &PledgeRow,
+    receipt_id: &str,
+    amount: Pence,
+    reason: RefundReason,
+    now: NaiveDateTime,
+) -> Result<String, AppError> {
+    let investor = AccountKind::Investor.account_id(&row.investor_id);
+    let suspense = ledger::ensure_account(conn, AccountKind::Suspense, &row.offer_id)?;
+    ledger::create_posted(
+        conn,
+        &NewTransfer {
+            id: &format!("excess:{receipt_id}"),
+            debit_account_id: &investor,
+            credit_account_id: &suspense,
+            amount,
+            kind: "excess",
+            cause: &format!("pledge:{}:receipt:{receipt_id}", row.id),
+        },
+    )?;
+    Ok(refunds::owe_back(conn, row, &suspense, amount, reason, now)?.id)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn insert_receipt(
+    conn: &mut DbConnection,
+    row: &PledgeRow,
+    receipt_id: &str,
+    reference: &str,
+    receipt: &Receipt,
+    recorded: &Recorded,
+    recorded_by: &str,
+    source: Source<'_>,
+    now: NaiveDateTime,
+) -> Result<(), AppError> {
+    let (applied, excess, refund_id) = match recorded {
+        Recorded::Applied { split, refund_id, .. } => (split.applied, split.excess, refund_id.clone()),
+        Recorded::OwedBack { refund_id, .. } => (Pence::ZERO, receipt.amount, Some(refund_id.clone())),
+        Recorded::AlreadyImported => return Ok(()),
+    };
+    let fingerprint = match source {
+        Source::Statement { fingerprint } => Some(fingerprint),
+        Source::ByHand => None,
+    };
+    diesel::insert_into(bank_receipts::table)
+        .values((
+            bank_receipts::id.eq(receipt_id),
+            bank_receipts::offer_id.eq(&row.offer_id),
+            bank_receipts::pledge_id.eq(&row.id),
+            bank_receipts::reference.eq(reference),
+            bank_receipts::amount_pence.eq(receipt.amount.get()),
+            bank_receipts::applied_pence.eq(applied.get()),
+            bank_receipts::excess_pence.eq(excess.get()),
+            bank_receipts::refund_id.eq(refund_id),
+            bank_receipts::fingerprint.eq(fingerprint),
+            bank_receipts::received_at.eq(receipt.received_at),
+            bank_receipts::recorded_by.eq(recorded_by),
+            bank_receipts::created_at.eq(now),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
