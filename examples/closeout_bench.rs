@@ -85,10 +85,5 @@ async fn main() -> anyhow::Result<()> {
         verified.elapsed().as_secs_f64(),
         verdict.balanced
     );
-    anyhow::ensure!(
-        verdict.balanced,
-        "ledger problems: {:?}",
-        verdict.problems.iter().take(5).collect::<Vec<_>>()
-    );
-    Ok(())
+    common::ensure_balanced(&verdict)
 }

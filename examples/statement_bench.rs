@@ -86,12 +86,7 @@ async fn main() -> anyhow::Result<()> {
         references.len() as i64 * AMOUNT,
         verdict.balanced
     );
-    anyhow::ensure!(
-        verdict.balanced,
-        "ledger problems: {:?}",
-        verdict.problems.iter().take(5).collect::<Vec<_>>()
-    );
-    Ok(())
+    common::ensure_balanced(&verdict)
 }
 
 /// Starling's layout: two parts for each reference, then other lines up to `lines`.

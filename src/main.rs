@@ -50,7 +50,8 @@ enum Command {
 
 #[derive(Subcommand)]
 enum LedgerCommand {
-    /// Check every invariant of the ledger: exit 0 when balanced, 1 with the problems printed.
+    /// Check every invariant of the ledger, and card payments against what Stripe last said:
+    /// exit 0 when balanced and in agreement, 1 with the problems printed.
     Verify,
 }
 
@@ -167,7 +168,10 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<Verdict> {
             for problem in &verification.problems {
                 println!("problem: {problem}");
             }
-            if !verification.balanced {
+            for disagreement in &verification.payment_disagreements {
+                println!("payment disagrees with the provider: {disagreement}");
+            }
+            if !verification.balanced || !verification.payment_disagreements.is_empty() {
                 return Ok(Verdict::Problems);
             }
         }

@@ -120,3 +120,13 @@ export function cancellable(pledge, now = Date.now()) {
   if (pledge.status === "pending") return true;
   return pledge.status === "paid" && new Date(pledge.cancellable_until).getTime() > now;
 }
+
+/**
+ * What has come of a pending pledge paid in parts by bank transfer: "£100.00 received, £150.00
+ * still to pay", or "" when nothing has come yet (or it is not pending).
+ */
+export function partPaid(pledge) {
+  const received = pledge.received_pence ?? 0;
+  if (pledge.status !== "pending" || !(received > 0)) return "";
+  return `${formatPounds(received)} received, ${formatPounds(pledge.amount_pence - received)} still to pay`;
+}

@@ -4,7 +4,7 @@
 import * as api from "./api.js";
 import {
   cancellable, formatDate, formatDateTime, formatPounds, formatRate, formatSortCode, holdingRoom,
-  parsePounds, pledgeStatus, poundsInput, safeUrl, sharesFor,
+  parsePounds, partPaid, pledgeStatus, poundsInput, safeUrl, sharesFor,
 } from "./format.js";
 import { busy, checkbox, clearErrors, field, fieldError, h, progressBar, showErrors, summary } from "./ui.js";
 
@@ -457,7 +457,12 @@ export async function myPledges(_params, navigate) {
     const paymentText =
       p.status === "pending"
         ? pay.method === "bank_transfer"
-          ? [`Bank transfer, reference `, h("strong", { class: "reference" }, pay.bank_reference ?? ""), `, by ${formatDate(p.payment_due_at)}`]
+          ? [
+              `Bank transfer, reference `,
+              h("strong", { class: "reference" }, pay.bank_reference ?? ""),
+              `, by ${formatDate(p.payment_due_at)}`,
+              partPaid(p) ? ` (${partPaid(p)})` : "",
+            ]
           : ["Card", pay.failure_reason ? ` (last attempt failed: ${pay.failure_reason})` : ""]
         : p.paid_at
           ? `Paid ${formatDate(p.paid_at)}`

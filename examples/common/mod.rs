@@ -339,3 +339,13 @@ pub fn seed_pledges(
     }
     Ok(references)
 }
+
+/// Fails with the first few problems when `ledger verify` found any.
+pub fn ensure_balanced(verdict: &community_shares::ledger::verify::Verification) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        verdict.balanced,
+        "ledger problems: {:?}",
+        verdict.problems.iter().take(5).collect::<Vec<_>>()
+    );
+    Ok(())
+}

@@ -115,6 +115,17 @@ pub async fn register(
         .body(register_csv(&entries)?))
 }
 
+/// What the offer's close-out waits for: a closed offer is decided once every unpaid pledge
+/// is paid or has expired and every disputed card payment's dispute is won or lost.
+#[utoipa::path(get, path = "/api/v1/offers/{id}/closeout", tag = "close-out", security(("bearer" = ["society_admin", "platform_admin"])),
+    params(("id" = String, Path)),
+    responses((status = 200, body = closeout::CloseoutState)))]
+pub async fn closeout_state(state: web::Data<AppState>, manager: OfferManager) -> Result<HttpResponse, AppError> {
+    let offer_id = manager.offer.id;
+    let answer = state.db.run(move |conn| closeout::state(conn, &offer_id)).await?;
+    Ok(HttpResponse::Ok().json(answer))
+}
+
 /// The shares the caller holds, by society (from the registers of allocated offers).
 #[utoipa::path(get, path = "/api/v1/me/holdings", tag = "close-out", security(("bearer" = [])),
     responses((status = 200, body = [Holding])))]

@@ -86,6 +86,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .service(web::resource("/webhooks/stripe").post(payments::stripe_webhook))
                 .service(web::resource("/payment-methods").get(payments::payment_methods))
                 .service(web::resource("/offers/{id}/register").get(closeout::register))
+                .service(web::resource("/offers/{id}/closeout").get(closeout::closeout_state))
                 .service(web::resource("/me/holdings").get(closeout::holdings))
                 .service(web::resource("/offers/{id}/refunds").get(payments::offer_refunds))
                 .service(web::resource("/offers/{id}/refunds/{refund_id}/complete").post(payments::complete_refund))
@@ -163,6 +164,7 @@ pub async fn not_found() -> Result<HttpResponse, AppError> {
         payments::offer_refunds,
         payments::complete_refund,
         closeout::register,
+        closeout::closeout_state,
         closeout::holdings,
         funding::create_fund,
         funding::get_fund,

@@ -107,7 +107,7 @@ pub async fn stripe_webhook(
     let event: Event = extract::parse_checked(&body, &<Event as utoipa::ToSchema>::name())?;
     let happening = event
         .happening()
-        .unwrap_or_else(|reason| webhook::Happening::Unusable { reason });
+        .unwrap_or_else(|reason| webhook::Happening::Untied { reason });
     let event_id = event.id.clone();
     let new = state
         .db

@@ -243,26 +243,6 @@ impl Db {
     }
 }
 
-/// Runs `work` in a savepoint inside the caller's transaction and rolls it back whatever it
-/// answers: a dry run sees exactly what the work would do, and nothing is kept.
-pub fn rolled_back<T, F>(conn: &mut DbConnection, work: F) -> Result<T, AppError>
-where
-    F: FnOnce(&mut DbConnection) -> Result<T, AppError>,
-{
-    let mut answer = None;
-    let savepoint = conn.transaction::<(), diesel::result::Error, _>(|c| {
-        answer = Some(work(c));
-        Err(diesel::result::Error::RollbackTransaction)
-    });
-    match (savepoint, answer) {
-        (Err(diesel::result::Error::RollbackTransaction), Some(answer)) => answer,
-        (Err(e), _) => Err(e.into()),
-        (Ok(()), _) => Err(AppError::Internal(anyhow::anyhow!(
-            "a rolled-back savepoint did not run"
-        ))),
-    }
-}
-
 /// Runs a blocking closure on tokio's blocking pool, keeping the current tracing span.
 pub async fn spawn_blocking_in_span<T, F>(work: F) -> Result<T, AppError>
 where

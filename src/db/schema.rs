@@ -286,6 +286,10 @@ diesel::table! {
         check_after -> Timestamp,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+        provider_refunded_pence -> BigInt,
+        dispute_id -> Nullable<Text>,
+        dispute_status -> Nullable<Text>,
+        disputed_pence -> BigInt,
     }
 }
 

@@ -159,6 +159,39 @@ pub fn split_receipt(amount: Pence, so_far: Pence, received: Pence) -> ReceiptSp
     }
 }
 
+/// Where a pledge stands for money that arrives for it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Owing {
+    /// Pending: it owes its amount less what it has received.
+    Pending { amount: Pence, received: Pence },
+    /// Paid (or its shares issued): nothing is owed.
+    Paid,
+    /// Cancelled, expired or refunded: nothing is owed.
+    Ended,
+}
+
+/// What a receipt does to its pledge (DESIGN §3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReceiptEffect {
+    /// It pays towards the pledge (the excess, if any, owed back).
+    Pays(ReceiptSplit),
+    /// Nothing was owed: all of it is owed back.
+    OwedBack { already_paid: bool },
+}
+
+/// Decides what `received` does to a pledge that stands at `owing`. Pure: both the import and
+/// its dry run use it.
+pub fn receipt_effect(owing: Owing, received: Pence) -> ReceiptEffect {
+    match owing {
+        Owing::Pending {
+            amount,
+            received: so_far,
+        } => ReceiptEffect::Pays(split_receipt(amount, so_far, received)),
+        Owing::Paid => ReceiptEffect::OwedBack { already_paid: true },
+        Owing::Ended => ReceiptEffect::OwedBack { already_paid: false },
+    }
+}
+
 /// Bank references use 32 symbols with no 0/O or 1/I, so they survive being read aloud and
 /// typed: `CS` + 8 random symbols + 1 check symbol, e.g. `CSK7M29QXT2`.
 pub const REFERENCE_ALPHABET: &[u8; 32] = b"23456789ABCDEFGHJKLMNPQRSTUVWXYZ";

@@ -20,7 +20,35 @@ pub struct Verification {
     pub transfers_checked: i64,
     /// One line per broken invariant.
     pub problems: Vec<String>,
+    /// One line per card pledge whose recorded payment state disagrees with what the payment
+    /// provider last told the platform (a flag not acted on, money Stripe says was refunded
+    /// that is not recorded, a dispute lost whose money is still counted): the ledger may
+    /// balance, but a person must look.
+    pub payment_disagreements: Vec<String>,
 }
+
+#[derive(QueryableByName)]
+struct Disagreement {
+    #[diesel(sql_type = Text)]
+    id: String,
+    #[diesel(sql_type = Text)]
+    what: String,
+}
+
+/// What the provider last said against what is recorded, per card pledge.
+const PAYMENT_CHECKS: [&str; 3] = [
+    "SELECT c.pledge_id AS id, c.flag AS what FROM card_payments c WHERE c.flag IS NOT NULL",
+    "SELECT c.pledge_id AS id, 'Stripe says ' || CAST(c.provider_refunded_pence AS TEXT) || 'p was refunded; the platform has '
+            || CAST(COALESCE((SELECT SUM(r.amount_pence) FROM refunds r WHERE r.pledge_id = c.pledge_id AND r.method = 'card'
+               AND (r.status = 'succeeded' OR r.reason = 'refunded_outside')), 0) AS TEXT) || 'p' AS what
+     FROM card_payments c
+     WHERE c.provider_refunded_pence > COALESCE((SELECT SUM(r.amount_pence) FROM refunds r WHERE r.pledge_id = c.pledge_id
+           AND r.method = 'card' AND r.status IN ('pending', 'succeeded') AND r.reason <> 'dispute_lost'), 0)",
+    "SELECT c.pledge_id AS id, 'a dispute was lost, but no refund records the money gone' AS what
+     FROM card_payments c JOIN pledges p ON p.id = c.pledge_id
+     WHERE c.dispute_status = 'lost' AND p.status IN ('paid', 'allocated')
+       AND NOT EXISTS (SELECT 1 FROM refunds r WHERE r.pledge_id = c.pledge_id AND r.reason = 'dispute_lost')",
+];
 
 #[derive(QueryableByName)]
 struct AccountCheck {
@@ -335,7 +363,13 @@ fn checks(conn: &mut DbConnection) -> Result<Verification, AppError> {
     }
     let transfers: Vec<Count> =
         diesel::sql_query("SELECT CAST(COUNT(*) AS BIGINT) AS n FROM ledger_transfers").load(conn)?;
+    let mut payment_disagreements = Vec::new();
+    for sql in PAYMENT_CHECKS {
+        let found: Vec<Disagreement> = diesel::sql_query(sql).load(conn)?;
+        payment_disagreements.extend(found.into_iter().map(|d| format!("pledge {}: {}", d.id, d.what)));
+    }
     Ok(Verification {
+        payment_disagreements,
         balanced: problems.is_empty(),
         accounts_checked: accounts.len() as i64,
         transfers_checked: transfers.first().map_or(0, |c| c.n),

@@ -23,6 +23,7 @@ pub enum Kind {
     PledgeReceived,
     PaymentConfirmed,
     PartPaymentReceived,
+    MoneyGoneOutside,
     PledgeEnded,
     OfferOpened,
     OfferClosing,
@@ -40,6 +41,7 @@ impl Kind {
             Kind::PledgeReceived => "pledge_received",
             Kind::PaymentConfirmed => "payment_confirmed",
             Kind::PartPaymentReceived => "part_payment_received",
+            Kind::MoneyGoneOutside => "money_gone_outside",
             Kind::PledgeEnded => "pledge_ended",
             Kind::OfferOpened => "offer_opened",
             Kind::OfferClosing => "offer_closing",
@@ -52,7 +54,7 @@ impl Kind {
     }
 }
 
-const TEMPLATES: [(&str, &str); 24] = [
+const TEMPLATES: [(&str, &str); 26] = [
     ("welcome.txt", include_str!("../../templates/email/welcome.txt")),
     ("welcome.html", include_str!("../../templates/email/welcome.html")),
     (
@@ -74,6 +76,14 @@ const TEMPLATES: [(&str, &str); 24] = [
     (
         "part_payment_received.txt",
         include_str!("../../templates/email/part_payment_received.txt"),
+    ),
+    (
+        "money_gone_outside.txt",
+        include_str!("../../templates/email/money_gone_outside.txt"),
+    ),
+    (
+        "money_gone_outside.html",
+        include_str!("../../templates/email/money_gone_outside.html"),
     ),
     (
         "part_payment_received.html",

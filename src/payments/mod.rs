@@ -60,6 +60,10 @@ pub enum PaymentState {
 pub struct RefundRequest<'a> {
     pub refund_id: &'a str,
     pub pledge_id: &'a str,
+    /// The refund of the pledge's whole payment (when the pledge ended), of which a pledge
+    /// has at most one; otherwise one of its other refunds (the rest of a payment after part
+    /// of it was refunded outside the platform). Decides the provider's idempotency key.
+    pub whole_payment: bool,
     pub amount: Pence,
     /// The provider's payment (a PaymentIntent id); none for bank transfer.
     pub payment_id: Option<&'a str>,

@@ -29,9 +29,14 @@ pub fn intent_key(pledge_id: &str) -> String {
     format!("cs-pledge-{pledge_id}-intent")
 }
 
-/// Stripe's idempotency key for a pledge's refund (a pledge is refunded at most once).
-pub fn refund_key(pledge_id: &str) -> String {
-    format!("cs-pledge-{pledge_id}-refund")
+/// Stripe's idempotency key for a refund: the pledge's for the refund of its whole payment (a
+/// pledge's whole payment is refunded at most once), the refund's own for any other.
+pub fn refund_key(request: &RefundRequest<'_>) -> String {
+    if request.whole_payment {
+        format!("cs-pledge-{}-refund", request.pledge_id)
+    } else {
+        format!("cs-refund-{}", request.refund_id)
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -197,7 +202,7 @@ impl PaymentProvider for StripeCard {
                 ("pledge_id".to_owned(), request.pledge_id.to_owned()),
                 ("refund_id".to_owned(), request.refund_id.to_owned()),
             ]));
-            let client = self.with_key(refund_key(request.pledge_id));
+            let client = self.with_key(refund_key(request));
             let refund: Refund = self.call(client.post_form("/refunds", &params)).await?;
             Ok(refund.state())
         })
@@ -221,7 +226,16 @@ mod tests {
     fn idempotency_keys_are_stable_per_pledge_and_distinct_per_call() {
         assert_eq!(intent_key("p1"), intent_key("p1"));
         assert_ne!(intent_key("p1"), intent_key("p2"));
-        assert_ne!(intent_key("p1"), refund_key("p1"));
+        let refund = |refund_id, whole_payment| RefundRequest {
+            refund_id,
+            pledge_id: "p1",
+            whole_payment,
+            amount: Pence::new(100),
+            payment_id: None,
+        };
+        assert_eq!(refund_key(&refund("r1", true)), refund_key(&refund("r2", true)));
+        assert_ne!(refund_key(&refund("r1", false)), refund_key(&refund("r2", false)));
+        assert_ne!(intent_key("p1"), refund_key(&refund("r1", true)));
     }
 
     #[test]

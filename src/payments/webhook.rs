@@ -116,26 +116,39 @@ pub enum Happening {
         pledge_id: Option<String>,
         reason: Option<String>,
     },
-    /// A charge was refunded (in whole or part: `amount_refunded` so far).
-    ChargeRefunded {
+    /// A charge was refunded (in whole or part: `amount_refunded` so far, by the platform or
+    /// anyone else).
+    ChargeRefunded { intent_id: String, amount_refunded: Pence },
+    /// The card holder disputed the charge (`charge.dispute.created`): `amount` is at stake.
+    DisputeOpened {
         intent_id: String,
-        amount_refunded: Pence,
-    },
-    DisputeCreated {
-        intent_id: String,
+        dispute_id: String,
+        amount: Pence,
         reason: String,
     },
-    /// An event of a kind acted on whose object lacks what is needed: acknowledged (so that
-    /// Stripe does not retry it for days), recorded and logged.
-    Unusable {
-        reason: String,
+    /// A dispute ended (`charge.dispute.closed`): `won` (or `warning_closed`, an inquiry that
+    /// ended) keeps the money; `lost` means `amount` went back to the card holder.
+    DisputeClosed {
+        intent_id: String,
+        dispute_id: String,
+        amount: Pence,
+        lost: bool,
     },
+    /// An authentic event of a kind acted on that cannot be tied to a pledge (a charge without
+    /// a PaymentIntent, say): acknowledged (so that Stripe does not retry it for days),
+    /// recorded and logged.
+    Untied { reason: String },
     /// An event this platform does not act on (acknowledged and recorded).
     Other,
 }
 
 fn text(object: &serde_json::Value, key: &str) -> Option<String> {
     object.get(key).and_then(|v| v.as_str()).map(str::to_owned)
+}
+
+/// An amount in pence (Stripe's integer amounts in the currency's smallest unit).
+fn pence(object: &serde_json::Value, key: &str) -> Option<Pence> {
+    object.get(key).and_then(|v| v.as_i64()).map(Pence::new)
 }
 
 /// A field that may be an id or an expanded object with an `id`.
@@ -148,9 +161,10 @@ fn id_of(object: &serde_json::Value, key: &str) -> Option<String> {
 }
 
 impl Event {
-    /// Reads the event's object. An event of a kind acted on but missing what it needs is an
-    /// error (the reason): the webhook acknowledges it all the same, since Stripe would retry it
-    /// for days unchanged, and logs it as a warning for someone to look at in the Dashboard.
+    /// Reads the event's object (Stripe API reference: "The PaymentIntent object", "The Charge
+    /// object", "The Dispute object"). An event of a kind acted on that cannot be tied to a
+    /// pledge is an error (the reason): the webhook acknowledges it all the same, since Stripe
+    /// would retry it for days unchanged, and logs it.
     pub fn happening(&self) -> Result<Happening, String> {
         let object = &self.data.object;
         let missing = |what: &str| format!("{} event without {what}", self.kind);
@@ -159,13 +173,9 @@ impl Event {
             "payment_intent.succeeded" => Happening::PaymentSucceeded {
                 intent_id: text(object, "id").ok_or_else(|| missing("data.object.id"))?,
                 pledge_id: pledge_id(),
-                amount: Pence::new(
-                    object
-                        .get("amount_received")
-                        .and_then(|v| v.as_i64())
-                        .or_else(|| object.get("amount").and_then(|v| v.as_i64()))
-                        .ok_or_else(|| missing("an amount"))?,
-                ),
+                amount: pence(object, "amount_received")
+                    .or_else(|| pence(object, "amount"))
+                    .ok_or_else(|| missing("an amount"))?,
                 currency: text(object, "currency").ok_or_else(|| missing("a currency"))?,
             },
             "payment_intent.payment_failed" => Happening::PaymentFailed {
@@ -177,16 +187,19 @@ impl Event {
             },
             "charge.refunded" => Happening::ChargeRefunded {
                 intent_id: id_of(object, "payment_intent").ok_or_else(|| missing("a payment_intent"))?,
-                amount_refunded: Pence::new(
-                    object
-                        .get("amount_refunded")
-                        .and_then(|v| v.as_i64())
-                        .ok_or_else(|| missing("amount_refunded"))?,
-                ),
+                amount_refunded: pence(object, "amount_refunded").ok_or_else(|| missing("amount_refunded"))?,
             },
-            "charge.dispute.created" => Happening::DisputeCreated {
+            "charge.dispute.created" => Happening::DisputeOpened {
                 intent_id: id_of(object, "payment_intent").ok_or_else(|| missing("a payment_intent"))?,
+                dispute_id: text(object, "id").ok_or_else(|| missing("data.object.id"))?,
+                amount: pence(object, "amount").ok_or_else(|| missing("an amount"))?,
                 reason: text(object, "reason").unwrap_or_else(|| "unknown".into()),
+            },
+            "charge.dispute.closed" => Happening::DisputeClosed {
+                intent_id: id_of(object, "payment_intent").ok_or_else(|| missing("a payment_intent"))?,
+                dispute_id: text(object, "id").ok_or_else(|| missing("data.object.id"))?,
+                amount: pence(object, "amount").ok_or_else(|| missing("an amount"))?,
+                lost: text(object, "status").ok_or_else(|| missing("a status"))? == "lost",
             },
             _ => Happening::Other,
         })
@@ -291,6 +304,27 @@ mod tests {
         }))
         .unwrap();
         assert_eq!(other.happening().unwrap(), Happening::Other);
+        let lost: Event = serde_json::from_value(serde_json::json!({
+            "id": "evt_5", "type": "charge.dispute.closed",
+            "data": {"object": {"id": "dp_1", "object": "dispute", "amount": 500, "charge": "ch_1",
+                                "payment_intent": "pi_1", "reason": "fraudulent", "status": "lost"}}
+        }))
+        .unwrap();
+        assert_eq!(
+            lost.happening().unwrap(),
+            Happening::DisputeClosed {
+                intent_id: "pi_1".into(),
+                dispute_id: "dp_1".into(),
+                amount: Pence::new(500),
+                lost: true
+            }
+        );
+        let without_intent: Event = serde_json::from_value(serde_json::json!({
+            "id": "evt_6", "type": "charge.dispute.created",
+            "data": {"object": {"id": "dp_2", "amount": 500, "charge": "ch_2", "payment_intent": null}}
+        }))
+        .unwrap();
+        assert!(without_intent.happening().is_err());
     }
 
     /// Header text as a sender might garble it: parts in any order, spaces, other schemes.
@@ -341,7 +375,8 @@ mod tests {
         #[test]
         fn any_event_json_is_read_or_refused_without_panicking(object in any_json(), kind in prop_oneof![
             Just("payment_intent.succeeded".to_owned()), Just("payment_intent.payment_failed".to_owned()),
-            Just("charge.refunded".to_owned()), Just("charge.dispute.created".to_owned()), "[a-z._]{0,20}",
+            Just("charge.refunded".to_owned()), Just("charge.dispute.created".to_owned()),
+            Just("charge.dispute.closed".to_owned()), "[a-z._]{0,20}",
         ]) {
             let event = serde_json::json!({"id": "evt_1", "type": kind, "data": {"object": object}});
             if let Ok(event) = serde_json::from_value::<Event>(event) {

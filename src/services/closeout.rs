@@ -21,8 +21,8 @@ use utoipa::ToSchema;
 
 use crate::clock;
 use crate::db::schema::{
-    funders, funds, ledger_transfers, match_applications, offers, pledge_matches, pledges, refunds, share_register,
-    societies, users,
+    card_payments, funders, funds, ledger_transfers, match_applications, offers, pledge_matches, pledges, refunds,
+    share_register, societies, users,
 };
 use crate::db::{Db, DbConnection};
 use crate::domain::money::Pence;
@@ -77,9 +77,67 @@ pub fn step(conn: &mut DbConnection, offer_id: &str, now: NaiveDateTime, batch: 
     }
 }
 
-/// Closed: once no pledge awaits payment, succeeded or failed.
+/// Paid card pledges of the offer whose payment the card holder disputes, and no one has yet
+/// won or lost: their money may yet go.
+fn disputed(conn: &mut DbConnection, offer_id: &str) -> Result<Vec<String>, AppError> {
+    let paid = pledges::table
+        .filter(pledges::offer_id.eq(offer_id))
+        .filter(pledges::status.eq(PledgeStatus::Paid.as_str()))
+        .select(pledges::id);
+    Ok(card_payments::table
+        .filter(card_payments::dispute_status.eq("open"))
+        .filter(card_payments::pledge_id.eq_any(paid))
+        .select(card_payments::pledge_id)
+        .order(card_payments::pledge_id)
+        .load(conn)?)
+}
+
+/// What an offer's close-out waits for, for its admins.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CloseoutState {
+    pub status: OfferStatus,
+    /// Unpaid pledges within their payment deadline: a closed offer is decided once each is
+    /// paid or has expired.
+    pub pending_pledges: i64,
+    /// Paid card pledges whose payment the card holder disputes: a closed offer is decided
+    /// once each dispute is won or lost (money lost in a dispute buys no shares).
+    pub disputed_pledges: Vec<String>,
+    /// Why a closed offer is not yet decided, in words; none when it is not waiting.
+    pub waiting_for: Option<String>,
+}
+
+/// What the offer's close-out waits for (`GET /api/v1/offers/{id}/closeout`).
+pub fn state(conn: &mut DbConnection, offer_id: &str) -> Result<CloseoutState, AppError> {
+    let offer = offer_service::get(conn, offer_id)?;
+    let status = offer.status()?;
+    let pending_pledges = pending_count(conn, offer_id)?;
+    let disputed_pledges = disputed(conn, offer_id)?;
+    let mut reasons = Vec::new();
+    if status == OfferStatus::Closed {
+        if pending_pledges > 0 {
+            reasons.push(format!(
+                "{pending_pledges} unpaid pledge(s) within their payment deadline"
+            ));
+        }
+        if !disputed_pledges.is_empty() {
+            reasons.push(format!(
+                "{} disputed card payment(s), until each dispute is won or lost",
+                disputed_pledges.len()
+            ));
+        }
+    }
+    Ok(CloseoutState {
+        status,
+        pending_pledges,
+        waiting_for: (!reasons.is_empty()).then(|| reasons.join("; ")),
+        disputed_pledges,
+    })
+}
+
+/// Closed: once no pledge awaits payment and no card payment is in dispute, succeeded or
+/// failed.
 fn decide(conn: &mut DbConnection, offer: &OfferRow, now: NaiveDateTime) -> Result<Step, AppError> {
-    if pending_count(conn, &offer.id)? > 0 {
+    if pending_count(conn, &offer.id)? > 0 || !disputed(conn, &offer.id)?.is_empty() {
         return Ok(Step::Waiting);
     }
     let raised = offer.community_paid_pence + offer.match_pence;

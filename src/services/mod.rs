@@ -7,6 +7,7 @@ pub mod funding;
 pub mod idempotency;
 pub mod offers;
 pub mod organisations;
+pub mod outside;
 pub mod page;
 pub mod payments;
 pub mod pledges;

@@ -19,6 +19,7 @@ use crate::payments::{
     PaymentRequest, PaymentStart, PaymentState, Payments, ProviderError, RefundRequest, RefundState,
 };
 use crate::services::offers as offer_service;
+use crate::services::outside;
 use crate::services::pledges::{self as pledge_service, PaymentMethod, PledgeStatus};
 use crate::services::refunds as refund_service;
 
@@ -35,6 +36,12 @@ pub struct CardRow {
     pub check_after: NaiveDateTime,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
+    /// What Stripe last said has been refunded of the charge, by anyone.
+    pub provider_refunded_pence: i64,
+    pub dispute_id: Option<String>,
+    /// `open`, `won` or `lost`; none when never disputed.
+    pub dispute_status: Option<String>,
+    pub disputed_pence: i64,
 }
 
 /// Writes a card pledge's payment row (in the pledge's transaction).
@@ -55,6 +62,10 @@ pub fn insert_card_payment(
         check_after,
         created_at: now,
         updated_at: now,
+        provider_refunded_pence: 0,
+        dispute_id: None,
+        dispute_status: None,
+        disputed_pence: 0,
     };
     diesel::insert_into(card_payments::table)
         .values((
@@ -226,17 +237,6 @@ fn set_card_status(
     Ok(())
 }
 
-fn flag(conn: &mut DbConnection, pledge_id: &str, text: &str, now: NaiveDateTime) -> Result<(), AppError> {
-    diesel::update(card_payments::table.find(pledge_id))
-        .set((
-            card_payments::flag.eq(text),
-            card_payments::flagged_at.eq(now),
-            card_payments::updated_at.eq(now),
-        ))
-        .execute(conn)?;
-    Ok(())
-}
-
 /// What applying a payment's success did.
 #[derive(Debug, Clone)]
 pub enum Settled {
@@ -270,7 +270,7 @@ pub fn settle_success(
     set_card_status(conn, &row.id, "succeeded", None, now)?;
     if amount.get() != row.amount_pence {
         // Stripe charged what this platform asked; a difference is for people to look at.
-        flag(
+        outside::flag(
             conn,
             &row.id,
             &format!(
@@ -312,34 +312,6 @@ pub fn record_status(
         return Ok(());
     }
     set_card_status(conn, &card.pledge_id, status, reason, now)
-}
-
-/// Stripe refunded (some of) a charge: a pending refund of that pledge is confirmed once the
-/// whole amount is back. A refund nobody asked for here is flagged for the society's admins.
-fn on_charge_refunded(
-    conn: &mut DbConnection,
-    intent_id: &str,
-    amount_refunded: Pence,
-    now: NaiveDateTime,
-) -> Result<(), AppError> {
-    let Some(card) = card_for_intent(conn, intent_id, None)? else {
-        return Ok(());
-    };
-    let row = pledge_service::get(conn, &card.pledge_id)?;
-    offer_service::lock(conn, &row.offer_id, now)?;
-    match refund_service::of_pledge(conn, &row.id)? {
-        Some(refund) if amount_refunded.get() >= refund.amount_pence => {
-            refund_service::confirm(conn, &refund, None, now)?;
-        }
-        Some(_) => {}
-        None => flag(
-            conn,
-            &row.id,
-            &format!("{amount_refunded} was refunded in Stripe outside the platform"),
-            now,
-        )?,
-    }
-    Ok(())
 }
 
 /// Handles a verified Stripe event once: the event id is recorded in the same transaction as
@@ -397,23 +369,40 @@ pub fn handle_event(conn: &mut DbConnection, event: &Event, happening: &Happenin
         Happening::ChargeRefunded {
             intent_id,
             amount_refunded,
-        } => on_charge_refunded(conn, intent_id, *amount_refunded, now)?,
-        Happening::DisputeCreated { intent_id, reason } => {
-            if let Some(card) = card_for_intent(conn, intent_id, None)? {
-                flag(
-                    conn,
-                    &card.pledge_id,
-                    &format!("disputed by the card holder ({reason})"),
-                    now,
-                )?;
-            }
+        } => match card_for_intent(conn, intent_id, None)? {
+            Some(card) => outside::charge_refunded(conn, &card, *amount_refunded, now)?,
+            None => untied(event, "a refund of a charge no pledge knows"),
+        },
+        Happening::DisputeOpened {
+            intent_id,
+            dispute_id,
+            amount,
+            reason,
+        } => match card_for_intent(conn, intent_id, None)? {
+            Some(card) => outside::dispute_opened(conn, &card, dispute_id, *amount, reason, now)?,
+            None => untied(event, "a dispute of a charge no pledge knows"),
+        },
+        Happening::DisputeClosed {
+            intent_id,
+            dispute_id,
+            amount,
+            lost,
+        } => match card_for_intent(conn, intent_id, None)? {
+            Some(card) => outside::dispute_closed(conn, &card, dispute_id, *amount, *lost, now)?,
+            None => untied(event, "a dispute of a charge no pledge knows"),
+        },
+        Happening::Untied { reason } => untied(event, reason),
+        Happening::Other => {
+            tracing::info!(event_id = %event.id, event_type = %event.kind, "Stripe event of a kind not used here")
         }
-        Happening::Unusable { reason } => {
-            tracing::warn!(event_id = %event.id, event_type = %event.kind, %reason, "Stripe event acknowledged but not usable: check it in the Stripe Dashboard");
-        }
-        Happening::Other => {}
     }
     Ok(true)
+}
+
+/// An authentic event that cannot be tied to a pledge: acknowledged and recorded, so that
+/// Stripe does not retry it for days; logged for anyone who wants to look in the Dashboard.
+fn untied(event: &Event, reason: &str) {
+    tracing::info!(event_id = %event.id, event_type = %event.kind, reason, "Stripe event not tied to a pledge");
 }
 
 /// How long handled Stripe event ids are kept for de-duplication. Stripe retries an event for
@@ -460,6 +449,7 @@ pub async fn send_refund(db: &Db, payments: &Payments, refund_id: &str, retry_af
                 .refund(&RefundRequest {
                     refund_id: &refund.id,
                     pledge_id: &refund.pledge_id,
+                    whole_payment: refund_service::is_whole_payment(&refund),
                     amount: Pence::new(refund.amount_pence),
                     payment_id: card.as_ref().and_then(|c| c.payment_intent_id.as_deref()),
                 })

@@ -222,7 +222,8 @@ const LIVE: [&str; 3] = ["pending", "paid", "allocated"];
 /// The investor's live pledges to the offer, in pence. Read from the index on (offer,
 /// investor, status, amount) alone; the statuses are spelled out (not `IN (...)`) so that the
 /// statement is prepared once per connection.
-fn investor_total(conn: &mut DbConnection, offer_id: &str, investor_id: &str) -> Result<i64, AppError> {
+/// What the investor has pledged to the offer in live pledges (pending, paid, allocated).
+pub(crate) fn investor_total(conn: &mut DbConnection, offer_id: &str, investor_id: &str) -> Result<i64, AppError> {
     let amounts: Vec<i64> = pledges::table
         .filter(pledges::offer_id.eq(offer_id))
         .filter(pledges::investor_id.eq(investor_id))
@@ -779,8 +780,6 @@ pub(crate) fn remove_from_totals(
     Ok(())
 }
 
-/// Ends a pending pledge (cancelled or expired): voids its transfer and takes it out of the
-/// offer's totals. Returns false when the pledge was no longer pending.
 /// Ends a pending pledge (`cancelled` or `expired`): its pending transfer voided, out of the
 /// offer's totals, its match released; what it had received in part payments owed back (for
 /// `part_paid_reason`, or as expired). False when it was no longer pending.

@@ -8,6 +8,8 @@
 //! rest; the receipt that completes the pledge posts it. An excess is a posted transfer into the
 //! offer's suspense account, and its refund a pending transfer back out of it.
 
+use std::collections::{HashMap, HashSet};
+
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use serde_json::json;
@@ -16,7 +18,7 @@ use crate::clock;
 use crate::db::schema::{bank_receipts, offers, pledges};
 use crate::db::DbConnection;
 use crate::domain::money::Pence;
-use crate::domain::pledge::{parse_bank_reference, split_receipt, ReceiptSplit};
+use crate::domain::pledge::{parse_bank_reference, receipt_effect, Owing, ReceiptEffect, ReceiptSplit};
 use crate::error::AppError;
 use crate::ledger::{self, AccountKind, NewTransfer, Resolution};
 use crate::notify::{self, Kind};
@@ -62,6 +64,18 @@ pub enum Recorded {
     AlreadyImported,
 }
 
+/// Why a receipt is owed back, in words.
+pub fn owed_back_why(already_paid: bool) -> &'static str {
+    if already_paid {
+        "the pledge was already paid: owed back"
+    } else {
+        "the pledge had ended: owed back"
+    }
+}
+
+/// A reference no pledge of the offer has.
+pub const NO_SUCH_PLEDGE: &str = "no pledge to this offer has this reference";
+
 /// Records a receipt in the caller's write transaction: finds its pledge in the offer (422 on
 /// `reference` when it is not one of ours, or no pledge of this offer has it), then pays,
 /// or owes back.
@@ -78,51 +92,15 @@ pub fn record(
     // Lock first, so that the pledge's status read below is the one the update will meet.
     offer_service::lock(conn, offer_id, now)?;
     if let Source::Statement { fingerprint } = source {
-        if already_imported(conn, offer_id, fingerprint)? {
+        if !imported(conn, offer_id, &[fingerprint])?.is_empty() {
             return Ok(Recorded::AlreadyImported);
         }
     }
-    let row: PledgeRow = pledges::table
-        .filter(pledges::offer_id.eq(offer_id))
-        .filter(pledges::bank_reference.eq(&reference))
-        .select(PledgeRow::as_select())
-        .first(conn)
-        .optional()?
-        .ok_or_else(|| AppError::field("reference", "no pledge to this offer has this reference"))?;
-    let receipt_id = clock::new_id();
-    let recorded = match (PledgeStatus::parse(&row.status)?, source) {
-        (PledgeStatus::Pending, _) => apply(conn, &row, &receipt_id, receipt, now)?,
-        (PledgeStatus::Paid | PledgeStatus::Allocated, Source::ByHand) => {
-            return Err(AppError::conflict("this pledge is already paid"));
-        }
-        (status @ (PledgeStatus::Cancelled | PledgeStatus::Expired | PledgeStatus::Refunded), Source::ByHand) => {
-            return Err(AppError::field(
-                "reference",
-                format!(
-                    "the pledge with this reference is {}; return the money to the payer",
-                    status.as_str()
-                ),
-            ));
-        }
-        (PledgeStatus::Paid | PledgeStatus::Allocated, Source::Statement { .. }) => {
-            owe_all_back(conn, &row, &receipt_id, receipt.amount, RefundReason::OverPayment, now)?
-        }
-        (_, Source::Statement { .. }) => {
-            owe_all_back(conn, &row, &receipt_id, receipt.amount, RefundReason::LatePayment, now)?
-        }
-    };
-    insert_receipt(
-        conn,
-        &row,
-        &receipt_id,
-        &reference,
-        receipt,
-        &recorded,
-        recorded_by,
-        source,
-        now,
-    )?;
-    Ok(recorded)
+    let row = by_reference(conn, offer_id, &[reference])?
+        .into_values()
+        .next()
+        .ok_or_else(|| AppError::field("reference", NO_SUCH_PLEDGE))?;
+    record_locked(conn, &row, receipt, recorded_by, source, now)
 }
 
 /// Records a receipt an admin typed (`Source::ByHand`); answers its pledge's id.
@@ -138,14 +116,97 @@ pub fn record_by_hand(
     }
 }
 
-fn already_imported(conn: &mut DbConnection, offer_id: &str, fingerprint: &str) -> Result<bool, AppError> {
-    Ok(bank_receipts::table
+/// Records a receipt for `row`, read under the offer's row lock, whose statement line (if it
+/// comes from one) was not imported before.
+pub fn record_locked(
+    conn: &mut DbConnection,
+    row: &PledgeRow,
+    receipt: &Receipt,
+    recorded_by: &str,
+    source: Source<'_>,
+    now: NaiveDateTime,
+) -> Result<Recorded, AppError> {
+    let receipt_id = clock::new_id();
+    let recorded = match (receipt_effect(owing(row)?, receipt.amount), source) {
+        (ReceiptEffect::Pays(split), _) => apply(conn, row, &receipt_id, receipt, split, now)?,
+        (ReceiptEffect::OwedBack { already_paid: true }, Source::ByHand) => {
+            return Err(AppError::conflict("this pledge is already paid"));
+        }
+        (ReceiptEffect::OwedBack { .. }, Source::ByHand) => {
+            return Err(AppError::field(
+                "reference",
+                format!(
+                    "the pledge with this reference is {}; return the money to the payer",
+                    row.status
+                ),
+            ));
+        }
+        (ReceiptEffect::OwedBack { already_paid }, Source::Statement { .. }) => {
+            let reason = if already_paid {
+                RefundReason::OverPayment
+            } else {
+                RefundReason::LatePayment
+            };
+            let refund_id = owe_back_from_suspense(conn, row, &receipt_id, receipt.amount, reason, now)?;
+            Recorded::OwedBack {
+                pledge_id: row.id.clone(),
+                refund_id,
+                why: owed_back_why(already_paid),
+            }
+        }
+    };
+    let reference = row.bank_reference.as_deref().unwrap_or_default();
+    insert_receipt(
+        conn,
+        row,
+        &receipt_id,
+        reference,
+        receipt,
+        &recorded,
+        recorded_by,
+        source,
+        now,
+    )?;
+    Ok(recorded)
+}
+
+/// Where the pledge stands for money that arrives for it.
+pub fn owing(row: &PledgeRow) -> Result<Owing, AppError> {
+    Ok(match PledgeStatus::parse(&row.status)? {
+        PledgeStatus::Pending => Owing::Pending {
+            amount: Pence::new(row.amount_pence),
+            received: Pence::new(row.received_pence),
+        },
+        PledgeStatus::Paid | PledgeStatus::Allocated => Owing::Paid,
+        PledgeStatus::Cancelled | PledgeStatus::Expired | PledgeStatus::Refunded => Owing::Ended,
+    })
+}
+
+/// The offer's pledges with these (normalised) references, by reference.
+pub fn by_reference(
+    conn: &mut DbConnection,
+    offer_id: &str,
+    references: &[String],
+) -> Result<HashMap<String, PledgeRow>, AppError> {
+    let rows: Vec<PledgeRow> = pledges::table
+        .filter(pledges::offer_id.eq(offer_id))
+        .filter(pledges::bank_reference.eq_any(references))
+        .select(PledgeRow::as_select())
+        .load(conn)?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|r| r.bank_reference.clone().map(|reference| (reference, r)))
+        .collect())
+}
+
+/// Which of these statement lines were imported into the offer before.
+pub fn imported(conn: &mut DbConnection, offer_id: &str, fingerprints: &[&str]) -> Result<HashSet<String>, AppError> {
+    let found: Vec<Option<String>> = bank_receipts::table
         .filter(bank_receipts::offer_id.eq(offer_id))
-        .filter(bank_receipts::fingerprint.eq(fingerprint))
-        .select(bank_receipts::id)
-        .first::<String>(conn)
-        .optional()?
-        .is_some())
+        .filter(bank_receipts::fingerprint.eq_any(fingerprints))
+        .select(bank_receipts::fingerprint)
+        .load(conn)?;
+    Ok(found.into_iter().flatten().collect())
 }
 
 /// A receipt for a pending pledge: what it owes is paid (in full, or in part), the rest owed back.
@@ -154,10 +215,9 @@ fn apply(
     row: &PledgeRow,
     receipt_id: &str,
     receipt: &Receipt,
+    split: ReceiptSplit,
     now: NaiveDateTime,
 ) -> Result<Recorded, AppError> {
-    let amount = Pence::new(row.amount_pence);
-    let split = split_receipt(amount, Pence::new(row.received_pence), receipt.amount);
     if split.completes {
         if !pledge_service::mark_paid(conn, row, receipt.received_at, &format!("receipt:{receipt_id}"), now)? {
             return Err(AppError::conflict("this pledge is already paid"));
@@ -242,26 +302,6 @@ fn tell_part_received(conn: &mut DbConnection, row: &PledgeRow, part: Pence, owe
         None,
     )?;
     Ok(())
-}
-
-/// Money that came when nothing was owed: all of it goes back.
-fn owe_all_back(
-    conn: &mut DbConnection,
-    row: &PledgeRow,
-    receipt_id: &str,
-    amount: Pence,
-    reason: RefundReason,
-    now: NaiveDateTime,
-) -> Result<Recorded, AppError> {
-    let refund_id = owe_back_from_suspense(conn, row, receipt_id, amount, reason, now)?;
-    Ok(Recorded::OwedBack {
-        pledge_id: row.id.clone(),
-        refund_id,
-        why: match reason {
-            RefundReason::OverPayment => "the pledge was already paid: owed back",
-            _ => "the pledge had ended: owed back",
-        },
-    })
 }
 
 /// Money that arrived but is not the pledge's: into the offer's suspense account, and owed back

@@ -40,6 +40,13 @@ pub enum RefundReason {
     OverPayment,
     /// A pledge expired before it was paid in full: what had arrived goes back.
     Expired,
+    /// Refunded in the Stripe Dashboard, outside the platform: recorded as done.
+    RefundedOutside,
+    /// The card holder's bank took the money back (a dispute was lost): recorded as done.
+    DisputeLost,
+    /// What was left of a card payment after part of it left outside the platform that buys no
+    /// whole share (or less than the minimum holding): the platform refunds it.
+    RestOfPayment,
 }
 
 impl RefundReason {
@@ -51,6 +58,9 @@ impl RefundReason {
             RefundReason::LatePayment => "late_payment",
             RefundReason::OverPayment => "over_payment",
             RefundReason::Expired => "expired",
+            RefundReason::RefundedOutside => "refunded_outside",
+            RefundReason::DisputeLost => "dispute_lost",
+            RefundReason::RestOfPayment => "rest_of_payment",
         }
     }
 }
@@ -92,8 +102,11 @@ pub struct RefundView {
     /// `pending`, `succeeded`, or `failed` (Stripe refused it; the platform's admins act).
     pub status: String,
     /// `cancelled`, `offer_cancelled`, `offer_failed`, `late_payment`, `over_payment` (what a
-    /// bank transfer paid beyond its pledge) or `expired` (what had arrived of a pledge that
-    /// expired before it was paid in full).
+    /// bank transfer paid beyond its pledge), `expired` (what had arrived of a pledge that
+    /// expired before it was paid in full), `refunded_outside` (refunded in the Stripe
+    /// Dashboard: recorded, already `succeeded`), `dispute_lost` (taken back by the card
+    /// holder's bank: recorded, already `succeeded`) or `rest_of_payment` (what was left after
+    /// one of those that buys no whole share).
     pub reason: String,
     pub payee_name: String,
     pub payee_email: String,
@@ -150,6 +163,12 @@ pub fn of_pledges(conn: &mut DbConnection, pledge_ids: &[&str]) -> Result<HashMa
 
 fn transfer_id(pledge_id: &str) -> String {
     format!("refund:{pledge_id}")
+}
+
+/// Whether this is the refund of its pledge's whole payment (when the pledge ended, or a card
+/// payment came after it had), of which a pledge has at most one.
+pub fn is_whole_payment(refund: &RefundRow) -> bool {
+    refund.transfer_id == transfer_id(&refund.pledge_id)
 }
 
 /// Starts the refund of a paid pledge: `paid → refunded`, out of the offer's totals (its match
@@ -241,6 +260,26 @@ pub fn owe_back(
     start(conn, row, from_account, reason, amount, None, now)
 }
 
+/// Money that has already gone back to the investor outside the platform (`reason`
+/// `RefundedOutside` or `DisputeLost`): a refund row already `succeeded`, its transfer out of
+/// `from_account` posted. No email: the caller tells people what happened.
+pub fn record_gone(
+    conn: &mut DbConnection,
+    row: &PledgeRow,
+    from_account: &str,
+    amount: Pence,
+    reason: RefundReason,
+    now: NaiveDateTime,
+) -> Result<RefundRow, AppError> {
+    let (refund, _) = insert(conn, row, from_account, reason, amount, None, now)?;
+    confirm(conn, &refund, None, now)?;
+    Ok(RefundRow {
+        status: "succeeded".into(),
+        completed_at: Some(now),
+        ..refund
+    })
+}
+
 /// Starts a refund: its pending transfer (`transfer_id`, or one named after the refund), its
 /// row and the investor's email.
 fn start(
@@ -252,6 +291,31 @@ fn start(
     transfer_id: Option<String>,
     now: NaiveDateTime,
 ) -> Result<RefundRow, AppError> {
+    let (refund, display_name) = insert(conn, row, from_account, reason, amount, transfer_id, now)?;
+    let title: String = offers::table.find(&row.offer_id).select(offers::title).first(conn)?;
+    notify::enqueue(
+        conn,
+        Kind::RefundStarted,
+        &refund.payee_email,
+        &json!({
+            "name": display_name, "amount": amount.to_string(), "offer": title,
+            "card": row.payment_method == "card", "reason": reason.as_str(), "reference": row.bank_reference,
+        }),
+        None,
+    )?;
+    Ok(refund)
+}
+
+/// A refund's pending transfer and its row; answers the row and the investor's display name.
+fn insert(
+    conn: &mut DbConnection,
+    row: &PledgeRow,
+    from_account: &str,
+    reason: RefundReason,
+    amount: Pence,
+    transfer_id: Option<String>,
+    now: NaiveDateTime,
+) -> Result<(RefundRow, String), AppError> {
     let investor = AccountKind::Investor.account_id(&row.investor_id);
     let refund_id = clock::new_id();
     let transfer_id = transfer_id.unwrap_or_else(|| format!("refund:{refund_id}"));
@@ -308,18 +372,7 @@ fn start(
             refunds::updated_at.eq(now),
         ))
         .execute(conn)?;
-    let title: String = offers::table.find(&row.offer_id).select(offers::title).first(conn)?;
-    notify::enqueue(
-        conn,
-        Kind::RefundStarted,
-        &email,
-        &json!({
-            "name": display_name, "amount": amount.to_string(), "offer": title,
-            "card": row.payment_method == "card", "reason": reason.as_str(), "reference": row.bank_reference,
-        }),
-        None,
-    )?;
-    Ok(refund)
+    Ok((refund, display_name))
 }
 
 /// Confirms a refund: Stripe reports it succeeded, or an admin marks the bank refund paid.

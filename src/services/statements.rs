@@ -5,22 +5,28 @@
 //! is answered with why.
 //!
 //! A real import runs in transactions of [`CHUNK`] lines, so a crash keeps what was applied and
-//! a second import applies the rest; a dry run runs them all in one transaction that is rolled
-//! back, so it answers exactly what the import would do and keeps nothing.
+//! a second import applies the rest. A dry run reads, and decides each line with the same rule
+//! (`domain::pledge::receipt_effect`) as the pledge would meet it after the lines before it:
+//! it answers what the import would do and writes nothing.
 
 use chrono::NaiveDate;
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::db::{self, Db, DbConnection};
+use std::collections::{HashMap, HashSet};
+
+use crate::clock;
+use crate::db::{Db, DbConnection};
 use crate::domain::money::Pence;
-use crate::domain::pledge::{find_bank_references, FoundReferences};
+use crate::domain::pledge::{find_bank_references, receipt_effect, FoundReferences, Owing, ReceiptEffect};
 use crate::error::AppError;
 use crate::payments::statement::{Statement, StatementLine};
+use crate::services::offers as offer_service;
+use crate::services::pledges::{self as pledge_service, PledgeRow};
 use crate::services::receipts::{self, Receipt, Recorded, Source};
 
 /// Statement lines recorded per transaction.
-pub const CHUNK: usize = 500;
+pub const CHUNK: usize = 200;
 
 /// What an import did (or, for a dry run, would do).
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -110,7 +116,8 @@ struct Credit {
     fingerprint: String,
 }
 
-/// Imports `statement` into `offer_id`, recorded as by `recorded_by`.
+/// Imports `statement` into `offer_id`, recorded as by `recorded_by`; a dry run reads and
+/// answers, writing nothing.
 pub async fn import(
     db: &Db,
     offer_id: &str,
@@ -129,33 +136,27 @@ pub async fn import(
         unmatched,
         skipped,
     };
-    let chunks: Vec<Vec<Credit>> = if dry_run {
-        vec![credits]
+    let outcomes = if dry_run {
+        let offer_id = offer_id.to_owned();
+        db.run(move |conn| simulate(conn, &offer_id, &credits)).await?
     } else {
-        credits.chunks(CHUNK).map(<[Credit]>::to_vec).collect()
+        let mut outcomes = Vec::with_capacity(credits.len());
+        for chunk in credits.chunks(CHUNK) {
+            let (offer_id, by, chunk) = (offer_id.to_owned(), recorded_by.to_owned(), chunk.to_vec());
+            outcomes.extend(db.write(move |conn| record_chunk(conn, &offer_id, &chunk, &by)).await?);
+        }
+        outcomes
     };
-    for chunk in chunks {
-        let (offer_id, by) = (offer_id.to_owned(), recorded_by.to_owned());
-        let outcomes = db
-            .write(move |conn| {
-                if dry_run {
-                    db::rolled_back(conn, |c| record_all(c, &offer_id, &chunk, &by))
-                } else {
-                    record_all(conn, &offer_id, &chunk, &by)
+    for outcome in outcomes {
+        match outcome {
+            Ok(receipt) => {
+                match receipt.outcome {
+                    ReceiptOutcome::AlreadyImported => result.already_imported += 1,
+                    _ => result.matched += 1,
                 }
-            })
-            .await?;
-        for outcome in outcomes {
-            match outcome {
-                Ok(receipt) => {
-                    match receipt.outcome {
-                        ReceiptOutcome::AlreadyImported => result.already_imported += 1,
-                        _ => result.matched += 1,
-                    }
-                    result.receipts.push(receipt);
-                }
-                Err(line) => result.unmatched.push(line),
+                result.receipts.push(receipt);
             }
+            Err(line) => result.unmatched.push(line),
         }
     }
     result.unmatched.sort_by_key(|l| l.line);
@@ -218,37 +219,133 @@ fn sort(lines: &[StatementLine]) -> (Vec<Credit>, Vec<UnmatchedLine>, Vec<Skippe
     (credits, unmatched, skipped)
 }
 
-/// Records each credit in the caller's transaction: a receipt line, or why it is unmatched.
-fn record_all(
+type Outcome = Result<ReceiptLine, UnmatchedLine>;
+
+/// Records a chunk of credits in one write transaction: the offer's row locked once, its
+/// pledges and the lines imported before read in one query each.
+fn record_chunk(
     conn: &mut DbConnection,
     offer_id: &str,
     credits: &[Credit],
     recorded_by: &str,
-) -> Result<Vec<Result<ReceiptLine, UnmatchedLine>>, AppError> {
+) -> Result<Vec<Outcome>, AppError> {
+    let now = clock::now();
+    offer_service::lock(conn, offer_id, now)?;
+    let (mut rows, imported) = lookups(conn, offer_id, credits)?;
+    let mut lines_left: HashMap<&str, usize> = HashMap::new();
+    for credit in credits {
+        *lines_left.entry(credit.reference.as_str()).or_default() += 1;
+    }
     let mut outcomes = Vec::with_capacity(credits.len());
     for credit in credits {
-        let receipt = Receipt {
-            reference: credit.reference.clone(),
-            amount: credit.amount,
-            received_at: credit.date.and_hms_opt(12, 0, 0).unwrap_or_default(),
+        let left = lines_left.entry(credit.reference.as_str()).or_default();
+        *left -= 1;
+        if imported.contains(&credit.fingerprint) {
+            outcomes.push(Ok(receipt_line(credit, Recorded::AlreadyImported)));
+            continue;
+        }
+        let Some(row) = rows.get(&credit.reference) else {
+            outcomes.push(Err(no_such_pledge(credit)));
+            continue;
         };
         let source = Source::Statement {
             fingerprint: &credit.fingerprint,
         };
-        let outcome = match receipts::record(conn, offer_id, &receipt, recorded_by, source) {
-            Ok(recorded) => Ok(receipt_line(credit, recorded)),
-            Err(AppError::Validation(errors)) => Err(UnmatchedLine {
-                line: credit.line,
-                reference: credit.reference.clone(),
-                amount: credit.amount.to_string(),
-                amount_pence: Some(credit.amount.get()),
-                reason: errors.into_iter().map(|e| e.message).collect::<Vec<_>>().join("; "),
-            }),
-            Err(other) => return Err(other),
-        };
-        outcomes.push(outcome);
+        let recorded = receipts::record_locked(conn, row, &receipt_of(credit), recorded_by, source, now)?;
+        if *left > 0 {
+            // The next line for this pledge meets what this one left.
+            let fresh = pledge_service::get(conn, &row.id)?;
+            rows.insert(credit.reference.clone(), fresh);
+        }
+        outcomes.push(Ok(receipt_line(credit, recorded)));
     }
     Ok(outcomes)
+}
+
+/// What the credits would do, read and decided with the same rule as [`record_chunk`], each
+/// line meeting the pledge as the lines before it left it; nothing is written.
+fn simulate(conn: &mut DbConnection, offer_id: &str, credits: &[Credit]) -> Result<Vec<Outcome>, AppError> {
+    let mut owing: HashMap<String, (String, Owing)> = HashMap::new();
+    let mut imported = HashSet::new();
+    for chunk in credits.chunks(CHUNK) {
+        let (rows, found) = lookups(conn, offer_id, chunk)?;
+        imported.extend(found);
+        for (reference, row) in rows {
+            let state = receipts::owing(&row)?;
+            owing.insert(reference, (row.id, state));
+        }
+    }
+    Ok(credits
+        .iter()
+        .map(|credit| {
+            if imported.contains(&credit.fingerprint) {
+                return Ok(receipt_line(credit, Recorded::AlreadyImported));
+            }
+            let Some((pledge_id, state)) = owing.get_mut(&credit.reference) else {
+                return Err(no_such_pledge(credit));
+            };
+            let pledge_id = pledge_id.clone();
+            let recorded = match receipt_effect(*state, credit.amount) {
+                ReceiptEffect::Pays(split) => {
+                    if let Owing::Pending { amount, received } = *state {
+                        *state = if split.completes {
+                            Owing::Paid
+                        } else {
+                            Owing::Pending {
+                                amount,
+                                received: Pence::new(received.get() + split.applied.get()),
+                            }
+                        };
+                    }
+                    Recorded::Applied {
+                        pledge_id,
+                        split,
+                        refund_id: None,
+                    }
+                }
+                ReceiptEffect::OwedBack { already_paid } => Recorded::OwedBack {
+                    pledge_id,
+                    refund_id: String::new(),
+                    why: receipts::owed_back_why(already_paid),
+                },
+            };
+            Ok(receipt_line(credit, recorded))
+        })
+        .collect())
+}
+
+/// The offer's pledges the credits name, by reference, and which credits were imported before.
+fn lookups(
+    conn: &mut DbConnection,
+    offer_id: &str,
+    credits: &[Credit],
+) -> Result<(HashMap<String, PledgeRow>, HashSet<String>), AppError> {
+    let mut references: Vec<String> = credits.iter().map(|c| c.reference.clone()).collect();
+    references.sort();
+    references.dedup();
+    let fingerprints: Vec<&str> = credits.iter().map(|c| c.fingerprint.as_str()).collect();
+    Ok((
+        receipts::by_reference(conn, offer_id, &references)?,
+        receipts::imported(conn, offer_id, &fingerprints)?,
+    ))
+}
+
+fn receipt_of(credit: &Credit) -> Receipt {
+    Receipt {
+        reference: credit.reference.clone(),
+        amount: credit.amount,
+        received_at: credit.date.and_hms_opt(12, 0, 0).unwrap_or_default(),
+    }
+}
+
+fn no_such_pledge(credit: &Credit) -> UnmatchedLine {
+    UnmatchedLine {
+        line: credit.line,
+        reference: credit.reference.clone(),
+        amount: credit.amount.to_string(),
+        amount_pence: Some(credit.amount.get()),
+        reason: receipts::NO_SUCH_PLEDGE.to_owned(),
+    }
 }
 
 fn receipt_line(credit: &Credit, recorded: Recorded) -> ReceiptLine {

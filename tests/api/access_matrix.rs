@@ -386,6 +386,15 @@ fn rows() -> Vec<Row> {
             special: Special::Csv,
         },
         Row {
+            method: "get",
+            path: "/api/v1/offers/{id}/closeout",
+            id: pledged_offer,
+            expect: [401, 403, 403, 200, 403, 403, 200],
+            body: none,
+            fresh_session: false,
+            special: Special::None,
+        },
+        Row {
             // The offer is open: its register is not written yet (409) for those who may see it.
             method: "get",
             path: "/api/v1/offers/{id}/register",

@@ -7,8 +7,8 @@ use std::time::Duration;
 use serde_json::{json, Value};
 
 use crate::both_backends;
-use crate::support::stripe::{card_payments, signed_event, StripeFake, WEBHOOK_SECRET};
-use crate::support::{live_rule, Answer, Backend, TestApp, TestDatabase, TestUser};
+use crate::support::stripe::{app_with_cards, paid_card_pledge, StripeFake};
+use crate::support::{live_rule, Backend, TestApp, TestUser};
 
 struct Scene {
     app: TestApp,
@@ -24,13 +24,7 @@ struct Scene {
 /// investor), on an app with card payments over a local Stripe.
 async fn scene(backend: Backend) -> Scene {
     let stripe = StripeFake::start();
-    let database = TestDatabase::new(backend).await;
-    let url = stripe.url();
-    let app = TestApp::spawn_with(backend, database, move |settings| {
-        card_payments(settings, url);
-        settings.stripe.reconcile_after_secs = 1;
-    })
-    .await;
+    let app = app_with_cards(backend, stripe.url(), 1).await;
     let (admin, platform, offer) = app.open_offer_scene().await;
     let funder_admin = app.user("funder-admin").await;
     let funder = app.funder(&platform, &funder_admin).await;
@@ -71,40 +65,7 @@ impl Scene {
     }
 
     async fn card_pledge_paid(&self, investor: &TestUser, amount: i64) -> (String, String) {
-        let response = self
-            .app
-            .client
-            .post(format!("{}/api/v1/offers/{}/pledges", self.app.address, self.offer))
-            .bearer_auth(&investor.access_token)
-            .header("Idempotency-Key", format!("card-{}", investor.id))
-            .json(&json!({"amount_pence": amount, "payment_method": "card", "accept_terms": true}))
-            .send()
-            .await
-            .unwrap();
-        let pledge = Answer::read(response).await;
-        pledge.expect(201);
-        let secret = pledge.body["payment"]["client_secret"].as_str().unwrap();
-        let intent_id = secret.split("_secret_").next().unwrap().to_owned();
-        let paid = self.stripe.pay(&intent_id).await;
-        let (signature, body) = signed_event(
-            &format!("evt_{intent_id}"),
-            "payment_intent.succeeded",
-            &paid,
-            WEBHOOK_SECRET,
-            0,
-        );
-        let hook = self
-            .app
-            .client
-            .post(format!("{}/api/v1/webhooks/stripe", self.app.address))
-            .header("Stripe-Signature", signature)
-            .header("content-type", "application/json")
-            .body(body)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(hook.status(), 200);
-        (pledge.body["id"].as_str().unwrap().to_owned(), intent_id)
+        paid_card_pledge(&self.app, &self.stripe, &self.offer, investor, amount).await
     }
 
     async fn close(&self) {

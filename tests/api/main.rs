@@ -17,6 +17,7 @@ mod local;
 mod offers;
 mod openapi;
 mod organisations;
+mod outside;
 mod parsers;
 mod payments;
 mod pledges;

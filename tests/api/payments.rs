@@ -4,8 +4,8 @@
 use serde_json::{json, Value};
 
 use crate::both_backends;
-use crate::support::stripe::{card_payments, free_port, signed_event, StripeFake, WEBHOOK_SECRET};
-use crate::support::{Answer, Backend, TestApp, TestDatabase, TestUser};
+use crate::support::stripe::{app_with_cards, free_port, signed_event, StripeFake, WEBHOOK_SECRET};
+use crate::support::{Answer, Backend, TestApp, TestUser};
 
 struct Scene {
     app: TestApp,
@@ -17,13 +17,7 @@ struct Scene {
 /// An app with card payments on, over `stripe_url`; the reconciliation job looks at an
 /// unsettled card payment after `reconcile_after_secs`.
 async fn scene(backend: Backend, stripe_url: &str, reconcile_after_secs: u64) -> Scene {
-    let database = TestDatabase::new(backend).await;
-    let url = stripe_url.to_owned();
-    let app = TestApp::spawn_with(backend, database, move |settings| {
-        card_payments(settings, url);
-        settings.stripe.reconcile_after_secs = reconcile_after_secs;
-    })
-    .await;
+    let app = app_with_cards(backend, stripe_url.to_owned(), reconcile_after_secs).await;
     let (admin, platform, offer) = app.open_offer_scene().await;
     Scene {
         app,
@@ -199,7 +193,8 @@ both_backends! {
         let (signature, body) = signed_event("evt_other", "customer.created", &json!({"id": "cus_1"}), WEBHOOK_SECRET, 0);
         s.webhook(Some(&signature), &body).await.expect(200);
         // A dispute flags the pledge for the society's admins.
-        let dispute = json!({"id": "dp_1", "object": "dispute", "payment_intent": intent["id"], "reason": "fraudulent"});
+        let dispute = json!({"id": "dp_1", "object": "dispute", "amount": 10_000, "charge": "ch_1", "currency": "gbp",
+            "payment_intent": intent["id"], "reason": "fraudulent", "status": "needs_response"});
         let (signature, body) = signed_event("evt_dispute", "charge.dispute.created", &dispute, WEBHOOK_SECRET, 0);
         s.webhook(Some(&signature), &body).await.expect(200);
         let seen_by_admin = s.app.get(&format!("/api/v1/pledges/{id}"), Some(&s.admin.access_token)).await;

@@ -3,8 +3,16 @@ import test from "node:test";
 import assert from "node:assert/strict";
 import {
   formatDate, formatDateTime,
-  cancellable, formatPounds, formatRate, formatSortCode, holdingRoom, parsePounds, poundsInput, progress, safeUrl, sharesFor,
+  cancellable, formatPounds, formatRate, formatSortCode, holdingRoom, parsePounds, partPaid, poundsInput, progress, safeUrl,
+  sharesFor,
 } from "../../web/format.js";
+
+test("a pledge paid in parts says what has come and what is still to pay", () => {
+  assert.equal(partPaid({ status: "pending", amount_pence: 25000, received_pence: 10000 }), "£100.00 received, £150.00 still to pay");
+  assert.equal(partPaid({ status: "pending", amount_pence: 25000, received_pence: 0 }), "");
+  assert.equal(partPaid({ status: "pending", amount_pence: 25000 }), "");
+  assert.equal(partPaid({ status: "paid", amount_pence: 25000, received_pence: 25000 }), "");
+});
 
 test("pounds are shown as £1,234.56", () => {
   assert.equal(formatPounds(123456), "£1,234.56");

@@ -150,6 +150,17 @@ impl StripeFake {
         paid
     }
 
+    /// A refund made in Stripe by someone other than the platform (as in the Dashboard).
+    pub async fn refund_outside(&self, intent_id: &str, amount: i64) -> Value {
+        let amount = amount.to_string();
+        self.call(
+            reqwest::Method::POST,
+            "/v1/refunds",
+            &[("payment_intent", intent_id), ("amount", &amount)],
+        )
+        .await
+    }
+
     /// The refunds Stripe holds for an intent.
     pub async fn refunds_of(&self, intent_id: &str) -> Vec<Value> {
         let list = self
@@ -289,4 +300,60 @@ impl Drop for StripeProxy {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// The app on a fresh `backend` database with card payments over `stripe_url`; the
+/// reconciliation job looks at an unsettled card payment (or refund) after
+/// `reconcile_after_secs`.
+pub async fn app_with_cards(backend: super::Backend, stripe_url: String, reconcile_after_secs: u64) -> super::TestApp {
+    let database = super::TestDatabase::new(backend).await;
+    super::TestApp::spawn_with(backend, database, move |settings| {
+        card_payments(settings, stripe_url);
+        settings.stripe.reconcile_after_secs = reconcile_after_secs;
+    })
+    .await
+}
+
+/// Delivers a Stripe event about `object` to the app's webhook, signed as Stripe signs it.
+pub async fn deliver(app: &super::TestApp, id: &str, kind: &str, object: &Value) -> super::Answer {
+    let (signature, body) = signed_event(id, kind, object, WEBHOOK_SECRET, 0);
+    let response = app
+        .client
+        .post(format!("{}/api/v1/webhooks/stripe", app.address))
+        .header("Stripe-Signature", signature)
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+        .await
+        .expect("request sent");
+    super::Answer::read(response).await
+}
+
+/// A card pledge of `amount` to `offer`, paid in `stripe` as the investor's browser would and
+/// its success delivered: (pledge id, PaymentIntent id).
+pub async fn paid_card_pledge(
+    app: &super::TestApp,
+    stripe: &StripeFake,
+    offer: &str,
+    investor: &super::TestUser,
+    amount: i64,
+) -> (String, String) {
+    let response = app
+        .client
+        .post(format!("{}/api/v1/offers/{offer}/pledges", app.address))
+        .bearer_auth(&investor.access_token)
+        .header("Idempotency-Key", format!("card-{}", investor.id))
+        .json(&json!({"amount_pence": amount, "payment_method": "card", "accept_terms": true}))
+        .send()
+        .await
+        .expect("request sent");
+    let pledge = super::Answer::read(response).await;
+    pledge.expect(201);
+    let secret = pledge.body["payment"]["client_secret"].as_str().expect("client secret");
+    let intent_id = secret.split("_secret_").next().unwrap_or_default().to_owned();
+    let paid = stripe.pay(&intent_id).await;
+    deliver(app, &format!("evt_paid_{intent_id}"), "payment_intent.succeeded", &paid)
+        .await
+        .expect(200);
+    (pledge.body["id"].as_str().unwrap_or_default().to_owned(), intent_id)
 }
