@@ -25,7 +25,6 @@ use crate::ledger::AccountKind;
 use crate::notify::{self, Kind};
 use crate::services::funding;
 use crate::services::offers as offer_service;
-use crate::services::payments::CardRow;
 use crate::services::pledges::{self as pledge_service, PledgeRow, PledgeStatus};
 use crate::services::refunds::{self, RefundReason, RefundRow};
 
@@ -76,12 +75,12 @@ pub fn kept_for_shares(held: i64, share_price: i64, min_holding: i64, other_pled
 /// transaction (it locks the offer's row).
 pub fn charge_refunded(
     conn: &mut DbConnection,
-    card: &CardRow,
+    pledge_id: &str,
     refunded: Pence,
     now: NaiveDateTime,
 ) -> Result<(), AppError> {
-    let row = locked_pledge(conn, &card.pledge_id, now)?;
-    diesel::update(card_payments::table.find(&card.pledge_id))
+    let row = locked_pledge(conn, pledge_id, now)?;
+    diesel::update(card_payments::table.find(pledge_id))
         .set((
             card_payments::provider_refunded_pence.eq(refunded.get()),
             card_payments::updated_at.eq(now),
@@ -122,14 +121,14 @@ pub fn charge_refunded(
 /// the offer's close-out waits for its outcome.
 pub fn dispute_opened(
     conn: &mut DbConnection,
-    card: &CardRow,
+    pledge_id: &str,
     dispute_id: &str,
     amount: Pence,
     reason: &str,
     now: NaiveDateTime,
 ) -> Result<(), AppError> {
-    locked_pledge(conn, &card.pledge_id, now)?;
-    diesel::update(card_payments::table.find(&card.pledge_id))
+    locked_pledge(conn, pledge_id, now)?;
+    diesel::update(card_payments::table.find(pledge_id))
         .set((
             card_payments::dispute_id.eq(dispute_id),
             card_payments::dispute_status.eq("open"),
@@ -138,7 +137,7 @@ pub fn dispute_opened(
         .execute(conn)?;
     flag(
         conn,
-        &card.pledge_id,
+        pledge_id,
         &format!(
             "{amount} disputed by the card holder ({reason}): the offer is decided once the dispute is won or lost"
         ),
@@ -149,16 +148,16 @@ pub fn dispute_opened(
 /// A dispute ended: won, the money stays (and the flag goes); lost, `amount` has gone.
 pub fn dispute_closed(
     conn: &mut DbConnection,
-    card: &CardRow,
+    pledge_id: &str,
     dispute_id: &str,
     amount: Pence,
     lost: bool,
     now: NaiveDateTime,
 ) -> Result<(), AppError> {
-    let row = locked_pledge(conn, &card.pledge_id, now)?;
+    let row = locked_pledge(conn, pledge_id, now)?;
     let outcome = if lost { "lost" } else { "won" };
     let changed = diesel::update(
-        card_payments::table.find(&card.pledge_id).filter(
+        card_payments::table.find(pledge_id).filter(
             card_payments::dispute_status
                 .is_null()
                 .or(card_payments::dispute_status.ne(outcome)),

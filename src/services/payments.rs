@@ -370,7 +370,7 @@ pub fn handle_event(conn: &mut DbConnection, event: &Event, happening: &Happenin
             intent_id,
             amount_refunded,
         } => match card_for_intent(conn, intent_id, None)? {
-            Some(card) => outside::charge_refunded(conn, &card, *amount_refunded, now)?,
+            Some(card) => outside::charge_refunded(conn, &card.pledge_id, *amount_refunded, now)?,
             None => untied(event, "a refund of a charge no pledge knows"),
         },
         Happening::DisputeOpened {
@@ -379,7 +379,7 @@ pub fn handle_event(conn: &mut DbConnection, event: &Event, happening: &Happenin
             amount,
             reason,
         } => match card_for_intent(conn, intent_id, None)? {
-            Some(card) => outside::dispute_opened(conn, &card, dispute_id, *amount, reason, now)?,
+            Some(card) => outside::dispute_opened(conn, &card.pledge_id, dispute_id, *amount, reason, now)?,
             None => untied(event, "a dispute of a charge no pledge knows"),
         },
         Happening::DisputeClosed {
@@ -388,7 +388,7 @@ pub fn handle_event(conn: &mut DbConnection, event: &Event, happening: &Happenin
             amount,
             lost,
         } => match card_for_intent(conn, intent_id, None)? {
-            Some(card) => outside::dispute_closed(conn, &card, dispute_id, *amount, *lost, now)?,
+            Some(card) => outside::dispute_closed(conn, &card.pledge_id, dispute_id, *amount, *lost, now)?,
             None => untied(event, "a dispute of a charge no pledge knows"),
         },
         Happening::Untied { reason } => untied(event, reason),
