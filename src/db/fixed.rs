@@ -22,6 +22,7 @@ pub enum Param<'a> {
     BigInt(i64),
     Integer(i32),
     Timestamp(NaiveDateTime),
+    OptTimestamp(Option<NaiveDateTime>),
 }
 
 /// A statement: its text around its parameters (`parts` has one more entry than `params`).
@@ -86,6 +87,7 @@ where
     i32: ToSql<Integer, DB>,
     NaiveDateTime: ToSql<Timestamp, DB>,
     for<'x> Option<&'x str>: ToSql<Nullable<Text>, DB>,
+    Option<NaiveDateTime>: ToSql<Nullable<Timestamp>, DB>,
     DB: diesel::sql_types::HasSqlType<Text>
         + diesel::sql_types::HasSqlType<BigInt>
         + diesel::sql_types::HasSqlType<Integer>
@@ -99,7 +101,7 @@ where
                 Some(Param::OptText(value)) => out.push_bind_param::<Nullable<Text>, Option<&str>>(value)?,
                 Some(Param::BigInt(value)) => out.push_bind_param::<BigInt, i64>(value)?,
                 Some(Param::Integer(value)) => out.push_bind_param::<Integer, i32>(value)?,
-                Some(Param::Timestamp(value)) => out.push_bind_param::<Timestamp, NaiveDateTime>(value)?,
+                Some(param) => push_param(&mut out, param)?,
                 None => {}
             }
         }
@@ -108,3 +110,95 @@ where
 }
 
 impl<Conn, const N: usize> RunQueryDsl<Conn> for Fixed<'_, N> {}
+
+fn push_param<'b, DB>(out: &mut AstPass<'_, 'b, DB>, param: &'b Param<'_>) -> QueryResult<()>
+where
+    DB: Backend,
+    str: ToSql<Text, DB>,
+    i64: ToSql<BigInt, DB>,
+    i32: ToSql<Integer, DB>,
+    NaiveDateTime: ToSql<Timestamp, DB>,
+    for<'x> Option<&'x str>: ToSql<Nullable<Text>, DB>,
+    Option<NaiveDateTime>: ToSql<Nullable<Timestamp>, DB>,
+    DB: diesel::sql_types::HasSqlType<Text>
+        + diesel::sql_types::HasSqlType<BigInt>
+        + diesel::sql_types::HasSqlType<Integer>
+        + diesel::sql_types::HasSqlType<Timestamp>,
+{
+    match param {
+        Param::Text(value) => out.push_bind_param::<Text, str>(value),
+        Param::OptText(value) => out.push_bind_param::<Nullable<Text>, Option<&str>>(value),
+        Param::BigInt(value) => out.push_bind_param::<BigInt, i64>(value),
+        Param::Integer(value) => out.push_bind_param::<Integer, i32>(value),
+        Param::Timestamp(value) => out.push_bind_param::<Timestamp, NaiveDateTime>(value),
+        Param::OptTimestamp(value) => out.push_bind_param::<Nullable<Timestamp>, Option<NaiveDateTime>>(value),
+    }
+}
+
+/// A statement over many rows at once (a multi-row `INSERT ... VALUES`, or an `UPDATE ... FROM
+/// (VALUES ...) AS v` that reads `v.column1`, `v.column2`, ...: the names both PostgreSQL and
+/// SQLite give a `VALUES` list's columns): `head`, then one parenthesised tuple of parameters
+/// per row, separated by commas, then `tail`. Its text varies with the number of rows, so it
+/// is not kept prepared.
+#[derive(Debug, Clone)]
+pub struct Rows<'a> {
+    pub head: &'static str,
+    pub rows: Vec<Vec<Param<'a>>>,
+    pub tail: &'static str,
+}
+
+impl Rows<'_> {
+    /// Runs the statement (nothing when there are no rows); answers the rows it changed.
+    pub fn execute(self, conn: &mut DbConnection) -> Result<usize, AppError> {
+        if self.rows.is_empty() {
+            return Ok(0);
+        }
+        Ok(match conn {
+            DbConnection::Postgresql(pg) => RunQueryDsl::execute(self, pg)?,
+            DbConnection::Sqlite(lite) => RunQueryDsl::execute(self, lite)?,
+        })
+    }
+}
+
+impl Query for Rows<'_> {
+    type SqlType = Untyped;
+}
+
+impl QueryId for Rows<'_> {
+    type QueryId = ();
+    const HAS_STATIC_QUERY_ID: bool = false;
+}
+
+impl<DB> QueryFragment<DB> for Rows<'_>
+where
+    DB: Backend,
+    str: ToSql<Text, DB>,
+    i64: ToSql<BigInt, DB>,
+    i32: ToSql<Integer, DB>,
+    NaiveDateTime: ToSql<Timestamp, DB>,
+    for<'x> Option<&'x str>: ToSql<Nullable<Text>, DB>,
+    Option<NaiveDateTime>: ToSql<Nullable<Timestamp>, DB>,
+    DB: diesel::sql_types::HasSqlType<Text>
+        + diesel::sql_types::HasSqlType<BigInt>
+        + diesel::sql_types::HasSqlType<Integer>
+        + diesel::sql_types::HasSqlType<Timestamp>,
+{
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, DB>) -> QueryResult<()> {
+        out.unsafe_to_cache_prepared();
+        out.push_sql(self.head);
+        for (i, row) in self.rows.iter().enumerate() {
+            out.push_sql(if i == 0 { "(" } else { ", (" });
+            for (j, param) in row.iter().enumerate() {
+                if j > 0 {
+                    out.push_sql(", ");
+                }
+                push_param(&mut out, param)?;
+            }
+            out.push_sql(")");
+        }
+        out.push_sql(self.tail);
+        Ok(())
+    }
+}
+
+impl<Conn> RunQueryDsl<Conn> for Rows<'_> {}

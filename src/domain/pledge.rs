@@ -192,6 +192,18 @@ pub fn receipt_effect(owing: Owing, received: Pence) -> ReceiptEffect {
     }
 }
 
+/// Where a pledge stands after a receipt had `effect` on it.
+pub fn owing_after(owing: Owing, effect: ReceiptEffect) -> Owing {
+    match (owing, effect) {
+        (Owing::Pending { .. }, ReceiptEffect::Pays(split)) if split.completes => Owing::Paid,
+        (Owing::Pending { amount, received }, ReceiptEffect::Pays(split)) => Owing::Pending {
+            amount,
+            received: Pence::new(received.get() + split.applied.get()),
+        },
+        (owing, _) => owing,
+    }
+}
+
 /// Bank references use 32 symbols with no 0/O or 1/I, so they survive being read aloud and
 /// typed: `CS` + 8 random symbols + 1 check symbol, e.g. `CSK7M29QXT2`.
 pub const REFERENCE_ALPHABET: &[u8; 32] = b"23456789ABCDEFGHJKLMNPQRSTUVWXYZ";

@@ -12,7 +12,10 @@
 //!
 //! Every function here runs inside the caller's transaction, beside the state change it records.
 
+pub mod batch;
 pub mod verify;
+
+use std::collections::HashMap;
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
@@ -250,6 +253,23 @@ fn add_credit(conn: &mut DbConnection, account: &str, amount: i64, posted: bool)
     Ok(())
 }
 
+/// An account's flag and balances (debits pending, debits posted, credits pending, credits
+/// posted); `None` when there is no such account.
+fn balances(conn: &mut DbConnection, account: &str) -> Result<Option<(bool, [i64; 4])>, AppError> {
+    let found: Option<(bool, i64, i64, i64, i64)> = ledger_accounts::table
+        .find(account)
+        .select((
+            ledger_accounts::debits_must_not_exceed_credits,
+            ledger_accounts::debits_pending,
+            ledger_accounts::debits_posted,
+            ledger_accounts::credits_pending,
+            ledger_accounts::credits_posted,
+        ))
+        .first(conn)
+        .optional()?;
+    Ok(found.map(|(flag, dp, dpo, cp, cpo)| (flag, [dp, dpo, cp, cpo])))
+}
+
 fn refusal(conn: &mut DbConnection, account: &str) -> Result<LedgerError, AppError> {
     let exists = ledger_accounts::table
         .find(account)
@@ -482,6 +502,38 @@ pub fn resolve_pending(
     }
     insert_transfer(conn, &record, phase, state, Some(pending_id))?;
     Ok(Outcome::Created)
+}
+
+/// These pending transfers, by id, as a [`batch::Batch`] resolves them; a transfer that is not
+/// (or no longer) pending is left out.
+pub fn pending_transfers(conn: &mut DbConnection, ids: &[&str]) -> Result<HashMap<String, batch::Pending>, AppError> {
+    let rows: Vec<(String, String, String, i64, String)> = ledger_transfers::table
+        .filter(ledger_transfers::id.eq_any(ids))
+        .filter(ledger_transfers::phase.eq("pending"))
+        .filter(ledger_transfers::state.eq("pending"))
+        .select((
+            ledger_transfers::id,
+            ledger_transfers::debit_account_id,
+            ledger_transfers::credit_account_id,
+            ledger_transfers::amount,
+            ledger_transfers::kind,
+        ))
+        .load(conn)?;
+    Ok(rows
+        .into_iter()
+        .map(|(id, debit_account_id, credit_account_id, amount, kind)| {
+            (
+                id.clone(),
+                batch::Pending {
+                    id,
+                    debit_account_id,
+                    credit_account_id,
+                    amount,
+                    kind,
+                },
+            )
+        })
+        .collect())
 }
 
 /// Every transfer that touches `account_id`, oldest first.

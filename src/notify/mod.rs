@@ -4,6 +4,7 @@
 
 pub mod delivery;
 
+use std::collections::HashMap;
 use std::sync::OnceLock;
 
 use diesel::prelude::*;
@@ -321,6 +322,18 @@ pub fn user_contact(conn: &mut DbConnection, user_id: &str) -> Result<(String, S
         .find(user_id)
         .select((users::email, users::display_name))
         .first(conn)?)
+}
+
+/// Each of these users' email address and display name, by user id.
+pub fn user_contacts(
+    conn: &mut DbConnection,
+    user_ids: &[&str],
+) -> Result<HashMap<String, (String, String)>, AppError> {
+    let rows: Vec<(String, String, String)> = users::table
+        .filter(users::id.eq_any(user_ids))
+        .select((users::id, users::email, users::display_name))
+        .load(conn)?;
+    Ok(rows.into_iter().map(|(id, email, name)| (id, (email, name))).collect())
 }
 
 /// The email addresses of a society's admins; with `reminders_only`, of those who want

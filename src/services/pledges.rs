@@ -21,7 +21,7 @@ use crate::domain::pledge::{
 };
 use crate::error::AppError;
 use crate::ledger::{self, AccountKind, NewTransfer, Resolution};
-use crate::notify::{self, Kind};
+use crate::notify::{self, Kind, Queued};
 use crate::services::offers::{self as offer_service, OfferRow};
 use crate::services::organisations::BankDetails;
 use crate::services::page::{Page, PageRequest};
@@ -957,15 +957,22 @@ pub fn mark_paid(
         .execute(conn)?;
     let (email, name) = notify::user_contact(conn, &row.investor_id)?;
     let title: String = offers::table.find(&row.offer_id).select(offers::title).first(conn)?;
-    notify::enqueue(
+    notify::enqueue_many(
         conn,
         Kind::PaymentConfirmed,
-        &email,
-        &json!({
+        &[payment_confirmed(row, email, &name, &title)],
+    )?;
+    Ok(true)
+}
+
+/// The investor's email that the pledge is paid (`Kind::PaymentConfirmed`).
+pub(crate) fn payment_confirmed(row: &PledgeRow, email: String, name: &str, title: &str) -> Queued {
+    Queued {
+        recipient: email,
+        context: json!({
             "name": name, "amount": Pence::new(row.amount_pence).to_string(), "offer": title,
             "reference": row.bank_reference, "shares": row.shares,
         }),
-        None,
-    )?;
-    Ok(true)
+        dedupe_key: format!("paid:{}", row.id),
+    }
 }

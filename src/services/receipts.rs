@@ -15,13 +15,14 @@ use diesel::prelude::*;
 use serde_json::json;
 
 use crate::clock;
+use crate::db::fixed::{Param, Rows};
 use crate::db::schema::{bank_receipts, offers, pledges};
 use crate::db::DbConnection;
 use crate::domain::money::Pence;
 use crate::domain::pledge::{parse_bank_reference, receipt_effect, Owing, ReceiptEffect, ReceiptSplit};
 use crate::error::AppError;
 use crate::ledger::{self, AccountKind, NewTransfer, Resolution};
-use crate::notify::{self, Kind};
+use crate::notify::{self, Kind, Queued};
 use crate::services::offers as offer_service;
 use crate::services::pledges::{self as pledge_service, PledgeRow, PledgeStatus};
 use crate::services::refunds::{self, RefundReason};
@@ -290,18 +291,24 @@ fn pay_part(
 fn tell_part_received(conn: &mut DbConnection, row: &PledgeRow, part: Pence, owed: Pence) -> Result<(), AppError> {
     let (email, name) = notify::user_contact(conn, &row.investor_id)?;
     let title: String = offers::table.find(&row.offer_id).select(offers::title).first(conn)?;
-    notify::enqueue(
+    notify::enqueue_many(
         conn,
         Kind::PartPaymentReceived,
-        &email,
-        &json!({
+        &[part_received(row, email, &name, &title, part, owed)],
+    )
+}
+
+/// The investor's email that part of a pledge has come (`Kind::PartPaymentReceived`).
+fn part_received(row: &PledgeRow, email: String, name: &str, title: &str, part: Pence, owed: Pence) -> Queued {
+    Queued {
+        recipient: email,
+        context: json!({
             "name": name, "received": part.to_string(), "amount": Pence::new(row.amount_pence).to_string(),
             "owed": owed.to_string(), "offer": title, "reference": row.bank_reference,
             "due": clock::for_people(row.payment_due_at),
         }),
-        None,
-    )?;
-    Ok(())
+        dedupe_key: format!("part:{}:{}", row.id, row.amount_pence - owed.get()),
+    }
 }
 
 /// Money that arrived but is not the pledge's: into the offer's suspense account, and owed back
@@ -368,4 +375,203 @@ fn insert_receipt(
         ))
         .execute(conn)?;
     Ok(())
+}
+
+/// A pledge (read under the offer's row lock) and the receipts of a chunk for it, in order,
+/// each of which pays towards it and owes nothing back: parts, and perhaps the rest.
+pub struct PaidInParts {
+    pub row: PledgeRow,
+    pub receipts: Vec<(Receipt, String)>,
+}
+
+/// Records many pledges' receipts of the kind [`PaidInParts`] holds in a few statements: the
+/// same receipts, ledger transfers (through [`ledger::batch`]), balances, pledge rows, offer
+/// total and emails as [`record_locked`] makes for each in turn. Answers what each did, in the
+/// same order. Call in a write transaction with the offer's row locked.
+pub fn record_parts(
+    conn: &mut DbConnection,
+    offer_id: &str,
+    pledges: &[PaidInParts],
+    recorded_by: &str,
+    now: NaiveDateTime,
+) -> Result<Vec<Vec<Recorded>>, AppError> {
+    let title: String = offers::table.find(offer_id).select(offers::title).first(conn)?;
+    let investors: Vec<&str> = pledges.iter().map(|p| p.row.investor_id.as_str()).collect();
+    let contacts = notify::user_contacts(conn, &investors)?;
+    let mut pendings = ledger::pending_transfers(
+        conn,
+        &pledges.iter().map(|p| p.row.transfer_id.as_str()).collect::<Vec<_>>(),
+    )?;
+    let mut written = Written::default();
+    let mut answers = Vec::with_capacity(pledges.len());
+    for pledge in pledges {
+        let pending = pendings
+            .remove(&pledge.row.transfer_id)
+            .ok_or_else(|| ledger::LedgerError::NotPending(pledge.row.transfer_id.clone()))?;
+        let (email, name) = contacts
+            .get(&pledge.row.investor_id)
+            .cloned()
+            .ok_or_else(|| AppError::Internal(anyhow::anyhow!("investor {} missing", pledge.row.investor_id)))?;
+        answers.push(written.pledge(pledge, pending, (email, &name, &title), offer_id)?);
+    }
+    written.write(conn, offer_id, recorded_by, now)?;
+    Ok(answers)
+}
+
+/// What [`record_parts`] writes, gathered.
+#[derive(Default)]
+struct Written {
+    batch: ledger::batch::Batch,
+    receipts: Vec<(String, String, String, Pence, Pence, String, NaiveDateTime)>,
+    pledges: Vec<(String, String, i64, &'static str, Option<NaiveDateTime>)>,
+    paid_total: i64,
+    parts: Vec<Queued>,
+    paid: Vec<Queued>,
+}
+
+impl Written {
+    /// One pledge's receipts, in turn, as `record_locked` would make them.
+    fn pledge(
+        &mut self,
+        pledge: &PaidInParts,
+        mut current: ledger::batch::Pending,
+        (email, name, title): (String, &str, &str),
+        offer_id: &str,
+    ) -> Result<Vec<Recorded>, AppError> {
+        let row = &pledge.row;
+        let investor = AccountKind::Investor.account_id(&row.investor_id);
+        let escrow = AccountKind::Escrow.account_id(offer_id);
+        let (mut received, mut paid_at) = (row.received_pence, None);
+        let mut recorded = Vec::with_capacity(pledge.receipts.len());
+        for (receipt, fingerprint) in &pledge.receipts {
+            let split = crate::domain::pledge::split_receipt(
+                Pence::new(row.amount_pence),
+                Pence::new(received),
+                receipt.amount,
+            );
+            if split.excess > Pence::ZERO || split.applied == Pence::ZERO || paid_at.is_some() {
+                return Err(AppError::Internal(anyhow::anyhow!(
+                    "receipt for pledge {} is not a part of what it owes",
+                    row.id
+                )));
+            }
+            let receipt_id = clock::new_id();
+            if split.completes {
+                self.batch
+                    .resolve(&current, Resolution::Post, &format!("receipt:{receipt_id}"))?;
+                received = row.amount_pence;
+                paid_at = Some(receipt.received_at);
+                self.paid_total += row.amount_pence;
+                self.paid
+                    .push(pledge_service::payment_confirmed(row, email.clone(), name, title));
+            } else {
+                let cause = format!("pledge:{}:receipt:{receipt_id}", row.id);
+                self.batch.resolve(&current, Resolution::Void, &cause)?;
+                let posted = NewTransfer {
+                    id: &format!("receipt:{receipt_id}"),
+                    debit_account_id: &investor,
+                    credit_account_id: &escrow,
+                    amount: split.applied,
+                    kind: "pledge",
+                    cause: &cause,
+                };
+                self.batch.posted(&posted)?;
+                received += split.applied.get();
+                let owed = Pence::new(row.amount_pence - received);
+                let id = format!("pledge:{}:owed:{received}", row.id);
+                current = self.batch.pending(&NewTransfer {
+                    id: &id,
+                    amount: owed,
+                    ..posted
+                })?;
+                self.parts
+                    .push(part_received(row, email.clone(), name, title, split.applied, owed));
+            }
+            let reference = row.bank_reference.clone().unwrap_or_default();
+            self.receipts.push((
+                receipt_id,
+                row.id.clone(),
+                reference,
+                receipt.amount,
+                split.applied,
+                fingerprint.clone(),
+                receipt.received_at,
+            ));
+            recorded.push(Recorded::Applied {
+                pledge_id: row.id.clone(),
+                split,
+                refund_id: None,
+            });
+        }
+        let status = if paid_at.is_some() {
+            PledgeStatus::Paid
+        } else {
+            PledgeStatus::Pending
+        };
+        self.pledges
+            .push((row.id.clone(), current.id, received, status.as_str(), paid_at));
+        Ok(recorded)
+    }
+
+    fn write(
+        self,
+        conn: &mut DbConnection,
+        offer_id: &str,
+        recorded_by: &str,
+        now: NaiveDateTime,
+    ) -> Result<(), AppError> {
+        self.batch.write(conn)?;
+        let moved = Rows {
+            head: "UPDATE pledges SET transfer_id = v.column2, received_pence = v.column3, status = v.column4, \
+                   paid_at = v.column5, updated_at = v.column6 FROM (VALUES ",
+            rows: self
+                .pledges
+                .iter()
+                .map(|(id, transfer, received, status, paid_at)| {
+                    vec![
+                        Param::Text(id),
+                        Param::Text(transfer),
+                        Param::BigInt(*received),
+                        Param::Text(status),
+                        Param::OptTimestamp(*paid_at),
+                        Param::Timestamp(now),
+                    ]
+                })
+                .collect(),
+            tail: ") AS v WHERE pledges.id = v.column1 AND pledges.status = 'pending'",
+        }
+        .execute(conn)?;
+        if moved != self.pledges.len() {
+            return Err(AppError::conflict(
+                "a pledge of this statement changed meanwhile; import it again",
+            ));
+        }
+        Rows {
+            head: "INSERT INTO bank_receipts (id, offer_id, pledge_id, reference, amount_pence, applied_pence, excess_pence, \
+                   fingerprint, received_at, recorded_by, created_at) VALUES ",
+            rows: self
+                .receipts
+                .iter()
+                .map(|(id, pledge, reference, amount, applied, fingerprint, at)| {
+                    vec![
+                        Param::Text(id), Param::Text(offer_id), Param::Text(pledge), Param::Text(reference), Param::BigInt(amount.get()),
+                        Param::BigInt(applied.get()), Param::BigInt(0), Param::Text(fingerprint), Param::Timestamp(*at),
+                        Param::Text(recorded_by), Param::Timestamp(now),
+                    ]
+                })
+                .collect(),
+            tail: "",
+        }
+        .execute(conn)?;
+        if self.paid_total > 0 {
+            diesel::update(offers::table.find(offer_id))
+                .set((
+                    offers::community_paid_pence.eq(offers::community_paid_pence + self.paid_total),
+                    offers::updated_at.eq(now),
+                ))
+                .execute(conn)?;
+        }
+        notify::enqueue_many(conn, Kind::PartPaymentReceived, &self.parts)?;
+        notify::enqueue_many(conn, Kind::PaymentConfirmed, &self.paid)
+    }
 }

@@ -18,12 +18,12 @@ use std::collections::{HashMap, HashSet};
 use crate::clock;
 use crate::db::{Db, DbConnection};
 use crate::domain::money::Pence;
-use crate::domain::pledge::{find_bank_references, receipt_effect, FoundReferences, Owing, ReceiptEffect};
+use crate::domain::pledge::{find_bank_references, owing_after, receipt_effect, FoundReferences, Owing, ReceiptEffect};
 use crate::error::AppError;
 use crate::payments::statement::{Statement, StatementLine};
 use crate::services::offers as offer_service;
 use crate::services::pledges::{self as pledge_service, PledgeRow};
-use crate::services::receipts::{self, Receipt, Recorded, Source};
+use crate::services::receipts::{self, PaidInParts, Receipt, Recorded, Source};
 
 /// Statement lines recorded per transaction.
 pub const CHUNK: usize = 200;
@@ -222,7 +222,9 @@ fn sort(lines: &[StatementLine]) -> (Vec<Credit>, Vec<UnmatchedLine>, Vec<Skippe
 type Outcome = Result<ReceiptLine, UnmatchedLine>;
 
 /// Records a chunk of credits in one write transaction: the offer's row locked once, its
-/// pledges and the lines imported before read in one query each.
+/// pledges and the lines imported before read in one query each. The pledges whose every line
+/// pays part of what they owe (the usual case) are written together
+/// ([`receipts::record_parts`]); any other line is recorded on its own, after them.
 fn record_chunk(
     conn: &mut DbConnection,
     offer_id: &str,
@@ -231,35 +233,85 @@ fn record_chunk(
 ) -> Result<Vec<Outcome>, AppError> {
     let now = clock::now();
     offer_service::lock(conn, offer_id, now)?;
-    let (mut rows, imported) = lookups(conn, offer_id, credits)?;
-    let mut lines_left: HashMap<&str, usize> = HashMap::new();
-    for credit in credits {
-        *lines_left.entry(credit.reference.as_str()).or_default() += 1;
-    }
-    let mut outcomes = Vec::with_capacity(credits.len());
-    for credit in credits {
-        let left = lines_left.entry(credit.reference.as_str()).or_default();
-        *left -= 1;
+    let (rows, imported) = lookups(conn, offer_id, credits)?;
+    let in_parts = paid_in_parts(credits, &rows, &imported)?;
+    let mut outcomes: Vec<Option<Outcome>> = vec![None; credits.len()];
+    let mut groups: Vec<(&str, Vec<usize>)> = Vec::new();
+    let mut one_by_one = Vec::new();
+    for (i, credit) in credits.iter().enumerate() {
         if imported.contains(&credit.fingerprint) {
-            outcomes.push(Ok(receipt_line(credit, Recorded::AlreadyImported)));
-            continue;
+            outcomes[i] = Some(Ok(receipt_line(credit, Recorded::AlreadyImported)));
+        } else if !rows.contains_key(&credit.reference) {
+            outcomes[i] = Some(Err(no_such_pledge(credit)));
+        } else if in_parts.contains(credit.reference.as_str()) {
+            match groups.iter_mut().find(|(reference, _)| *reference == credit.reference) {
+                Some((_, lines)) => lines.push(i),
+                None => groups.push((&credit.reference, vec![i])),
+            }
+        } else {
+            one_by_one.push(i);
         }
-        let Some(row) = rows.get(&credit.reference) else {
-            outcomes.push(Err(no_such_pledge(credit)));
-            continue;
-        };
+    }
+    let batch: Vec<PaidInParts> = groups
+        .iter()
+        .map(|(reference, lines)| PaidInParts {
+            row: rows[*reference].clone(),
+            receipts: lines
+                .iter()
+                .map(|i| (receipt_of(&credits[*i]), credits[*i].fingerprint.clone()))
+                .collect(),
+        })
+        .collect();
+    let answers = receipts::record_parts(conn, offer_id, &batch, recorded_by, now)?;
+    for ((_, lines), recorded) in groups.iter().zip(answers) {
+        for (i, recorded) in lines.iter().zip(recorded) {
+            outcomes[*i] = Some(Ok(receipt_line(&credits[*i], recorded)));
+        }
+    }
+    for i in one_by_one {
+        let credit = &credits[i];
+        // Read again: an earlier line of this chunk may have paid towards the same pledge.
+        let row = pledge_service::get(conn, &rows[&credit.reference].id)?;
         let source = Source::Statement {
             fingerprint: &credit.fingerprint,
         };
-        let recorded = receipts::record_locked(conn, row, &receipt_of(credit), recorded_by, source, now)?;
-        if *left > 0 {
-            // The next line for this pledge meets what this one left.
-            let fresh = pledge_service::get(conn, &row.id)?;
-            rows.insert(credit.reference.clone(), fresh);
-        }
-        outcomes.push(Ok(receipt_line(credit, recorded)));
+        let recorded = receipts::record_locked(conn, &row, &receipt_of(credit), recorded_by, source, now)?;
+        outcomes[i] = Some(Ok(receipt_line(credit, recorded)));
     }
-    Ok(outcomes)
+    outcomes
+        .into_iter()
+        .collect::<Option<Vec<_>>>()
+        .ok_or_else(|| AppError::Internal(anyhow::anyhow!("a statement line was left unrecorded")))
+}
+
+/// The references of the chunk's pledges whose every line (not imported before) pays part of
+/// what they owe, or the rest, and nothing more: decided line by line, as the pledge would
+/// meet each.
+fn paid_in_parts<'a>(
+    credits: &'a [Credit],
+    rows: &HashMap<String, PledgeRow>,
+    imported: &HashSet<String>,
+) -> Result<HashSet<&'a str>, AppError> {
+    let mut owing: HashMap<&str, Owing> = HashMap::new();
+    let mut other: HashSet<&str> = HashSet::new();
+    for credit in credits.iter().filter(|c| !imported.contains(&c.fingerprint)) {
+        let Some(row) = rows.get(&credit.reference) else {
+            continue;
+        };
+        let state = match owing.get(credit.reference.as_str()) {
+            Some(state) => *state,
+            None => receipts::owing(row)?,
+        };
+        let effect = receipt_effect(state, credit.amount);
+        if !matches!(effect, ReceiptEffect::Pays(split) if split.excess == Pence::ZERO) {
+            other.insert(&credit.reference);
+        }
+        owing.insert(&credit.reference, owing_after(state, effect));
+    }
+    Ok(owing
+        .into_keys()
+        .filter(|reference| !other.contains(reference))
+        .collect())
 }
 
 /// What the credits would do, read and decided with the same rule as [`record_chunk`], each
@@ -285,24 +337,14 @@ fn simulate(conn: &mut DbConnection, offer_id: &str, credits: &[Credit]) -> Resu
                 return Err(no_such_pledge(credit));
             };
             let pledge_id = pledge_id.clone();
-            let recorded = match receipt_effect(*state, credit.amount) {
-                ReceiptEffect::Pays(split) => {
-                    if let Owing::Pending { amount, received } = *state {
-                        *state = if split.completes {
-                            Owing::Paid
-                        } else {
-                            Owing::Pending {
-                                amount,
-                                received: Pence::new(received.get() + split.applied.get()),
-                            }
-                        };
-                    }
-                    Recorded::Applied {
-                        pledge_id,
-                        split,
-                        refund_id: None,
-                    }
-                }
+            let effect = receipt_effect(*state, credit.amount);
+            *state = owing_after(*state, effect);
+            let recorded = match effect {
+                ReceiptEffect::Pays(split) => Recorded::Applied {
+                    pledge_id,
+                    split,
+                    refund_id: None,
+                },
                 ReceiptEffect::OwedBack { already_paid } => Recorded::OwedBack {
                     pledge_id,
                     refund_id: String::new(),

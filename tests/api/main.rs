@@ -13,6 +13,7 @@ mod faults;
 mod funding;
 mod fuzz;
 mod health;
+mod ledger_batch;
 mod local;
 mod offers;
 mod openapi;

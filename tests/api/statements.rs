@@ -349,6 +349,48 @@ both_backends! {
         assert_balanced(&s).await;
     }
 
+    async fn several_lines_for_one_pledge_in_one_statement_add_up_in_order(backend) {
+        let s = scene(backend).await;
+        let (offer, ids) = pledges_with_fixture_references(&s).await;
+        let [r1, r2, r3, _] = REFERENCES;
+        // Parts that make the whole; a part and then too much; the whole and then more.
+        let statement = format!(
+            "Date,Counter Party,Reference,Type,Amount (GBP),Balance (GBP)\n\
+             27/11/2026,Ann,{r1},FASTER PAYMENT,50.00,50.00\n\
+             27/11/2026,Bob,{r2},FASTER PAYMENT,100.00,150.00\n\
+             27/11/2026,Cat,{r3},FASTER PAYMENT,250.00,400.00\n\
+             28/11/2026,Ann,{r1},FASTER PAYMENT,100.00,500.00\n\
+             28/11/2026,Bob,{r2},FASTER PAYMENT,200.00,700.00\n\
+             29/11/2026,Ann,{r1},FASTER PAYMENT,100.00,800.00\n\
+             29/11/2026,Cat,{r3},FASTER PAYMENT,10.00,810.00\n"
+        );
+        let dry = import(&s, &offer, "?dry_run=true", "text/csv", statement.clone().into_bytes()).await;
+        dry.expect(200);
+        let real = import(&s, &offer, "", "text/csv", statement.into_bytes()).await;
+        real.expect(200);
+        assert_eq!(real.body["receipts"], dry.body["receipts"], "the dry run said what the import did");
+        let seen: Vec<(u64, String, i64)> = real.body["receipts"].as_array().unwrap().iter()
+            .map(|r| (r["line"].as_u64().unwrap(), r["outcome"].as_str().unwrap().to_owned(), r["owed_back_pence"].as_i64().unwrap()))
+            .collect();
+        let mut seen = seen;
+        seen.sort();
+        assert_eq!(seen, vec![
+            (2, "part_payment".into(), 0), (3, "part_payment".into(), 0), (4, "paid".into(), 0),
+            (5, "part_payment".into(), 0), (6, "over_payment".into(), 5_000), (7, "paid".into(), 0),
+            (8, "owed_back".into(), 1_000),
+        ], "{}", real.text);
+        for id in &ids[..3] {
+            let now = pledge(&s, id).await;
+            assert_eq!((now["status"].as_str(), now["received_pence"].as_i64()), (Some("paid"), Some(PLEDGE)), "{now}");
+        }
+        assert_eq!(paid_total(&s, &offer).await, 3 * PLEDGE);
+        assert_balanced(&s).await;
+        let again = import(&s, &offer, "", "text/csv", format!(
+            "Date,Counter Party,Reference,Type,Amount (GBP),Balance (GBP)\n27/11/2026,Ann,{r1},FASTER PAYMENT,50.00,50.00\n"
+        ).into_bytes()).await;
+        assert_eq!(again.body["already_imported"], 1, "{}", again.text);
+    }
+
     async fn a_statement_is_refused_only_when_it_cannot_be_read(backend) {
         let s = scene(backend).await;
         let (offer, _) = pledges_with_fixture_references(&s).await;
