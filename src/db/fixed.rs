@@ -53,6 +53,18 @@ impl<const N: usize> Fixed<'_, N> {
         Ok(row.map(|row| row.n))
     }
 
+    /// Runs a query; answers its rows, read by column name.
+    pub fn read<T>(&self, conn: &mut DbConnection) -> Result<Vec<T>, AppError>
+    where
+        T: QueryableByName<diesel::pg::Pg> + QueryableByName<diesel::sqlite::Sqlite> + 'static,
+    {
+        self.check();
+        Ok(match conn {
+            DbConnection::Postgresql(pg) => RunQueryDsl::load(*self, pg)?,
+            DbConnection::Sqlite(lite) => RunQueryDsl::load(*self, lite)?,
+        })
+    }
+
     fn check(&self) {
         debug_assert_eq!(
             self.parts.len(),

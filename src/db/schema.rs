@@ -255,6 +255,14 @@ diesel::table! {
 }
 
 diesel::table! {
+    match_investor_totals (application_id, investor_id) {
+        application_id -> Text,
+        investor_id -> Text,
+        matched_pence -> BigInt,
+    }
+}
+
+diesel::table! {
     outbox (id) {
         id -> Text,
         kind -> Text,
@@ -347,6 +355,7 @@ diesel::joinable!(match_applications -> funds (fund_id));
 diesel::joinable!(match_applications -> offers (offer_id));
 diesel::joinable!(pledge_matches -> match_applications (application_id));
 diesel::joinable!(pledge_matches -> pledges (pledge_id));
+diesel::joinable!(match_investor_totals -> match_applications (application_id));
 diesel::joinable!(pledges -> offers (offer_id));
 diesel::joinable!(pledges -> users (investor_id));
 diesel::joinable!(bank_receipts -> pledges (pledge_id));
@@ -382,6 +391,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     funds,
     match_applications,
     pledge_matches,
+    match_investor_totals,
     outbox,
     card_payments,
     refunds,

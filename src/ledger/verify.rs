@@ -95,7 +95,7 @@ struct Id {
 
 /// Pending transfers whose state disagrees with their resolving record, and records that do not
 /// match the transfer they resolve.
-const TRANSFER_CHECKS: [(&str, &str); 10] = [
+const TRANSFER_CHECKS: [(&str, &str); 11] = [
     (
         "SELECT p.id FROM ledger_transfers p LEFT JOIN ledger_transfers r ON r.pending_id = p.id
          WHERE p.phase = 'pending' AND ((p.state = 'pending' AND r.id IS NOT NULL)
@@ -126,6 +126,19 @@ const TRANSFER_CHECKS: [(&str, &str); 10] = [
         "SELECT p.id FROM pledges p
          WHERE p.match_pence <> CAST(COALESCE((SELECT SUM(pm.amount_pence) FROM pledge_matches pm WHERE pm.pledge_id = p.id), 0) AS BIGINT)",
         "pledge's match_pence differs from its matches",
+    ),
+    (
+        "SELECT s.application_id || ':' || s.investor_id AS id
+         FROM (SELECT pm.application_id, p.investor_id, CAST(SUM(pm.amount_pence) AS BIGINT) AS total
+               FROM pledge_matches pm JOIN pledges p ON p.id = pm.pledge_id
+               GROUP BY pm.application_id, p.investor_id) s
+         LEFT JOIN match_investor_totals t ON t.application_id = s.application_id AND t.investor_id = s.investor_id
+         WHERE COALESCE(t.matched_pence, 0) <> s.total
+         UNION ALL
+         SELECT t.application_id || ':' || t.investor_id AS id FROM match_investor_totals t
+         WHERE t.matched_pence <> 0 AND NOT EXISTS (SELECT 1 FROM pledge_matches pm JOIN pledges p ON p.id = pm.pledge_id
+               WHERE pm.application_id = t.application_id AND p.investor_id = t.investor_id)",
+        "investor's running match total (application:investor) differs from their matches",
     ),
     (
         "SELECT r.id FROM refunds r LEFT JOIN ledger_transfers t ON t.id = r.transfer_id

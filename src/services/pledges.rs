@@ -217,7 +217,7 @@ pub struct NewPledge {
     pub accept_terms: bool,
 }
 
-const LIVE: [&str; 3] = ["pending", "paid", "allocated"];
+pub(crate) const LIVE: [&str; 3] = ["pending", "paid", "allocated"];
 
 /// The investor's live pledges to the offer, in pence. Read from the index on (offer,
 /// investor, status, amount) alone; the statuses are spelled out (not `IN (...)`) so that the
@@ -400,8 +400,8 @@ pub fn create(
     };
     // The offer row is locked until the commit, so the investor's live pledges to it are
     // current: the insert checks them in the same statement.
-    let matched = match insert_if_holding_is(conn, &pledge, context.investor_total)? {
-        Some(approved_applications) => approved_applications > 0,
+    let (matched, new_investor) = match insert_if_holding_is(conn, &pledge, context.investor_total)? {
+        Some(approved_applications) => (approved_applications > 0, context.investor_total == Pence::ZERO),
         None => {
             // Another pledge of this investor to this offer committed after the first look
             // (rare): check the limits again, and correct the investor count the reservation
@@ -417,15 +417,20 @@ pub fn create(
                     .execute(conn)?;
             }
             insert_pledge(conn, &pledge)?;
-            true
+            (true, held == 0)
         }
     };
     // The match engine runs only when a fund matches the offer.
     let match_pence = if matched {
-        funding::refresh_offer(conn, offer_id)?
-            .get(&pledge_id)
-            .copied()
-            .unwrap_or(0)
+        let newly = funding::NewlyPledged {
+            id: &pledge_id,
+            investor_id,
+            amount: new.amount,
+            postcode: user.postcode.as_deref().unwrap_or_default(),
+            created_at,
+            new_investor,
+        };
+        funding::match_new_pledge(conn, offer_id, &newly)?
     } else {
         0
     };

@@ -15,6 +15,7 @@ mod fuzz;
 mod health;
 mod ledger_batch;
 mod local;
+mod match_engine;
 mod offers;
 mod openapi;
 mod organisations;

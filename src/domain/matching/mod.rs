@@ -14,6 +14,14 @@
 //! 5. community money plus all match may not pass `max_target`.
 //!
 //! A lump sum is matched once, to the pledge at which the trigger first holds.
+//!
+//! Several funds on one offer share its `max_target` headroom in approval order
+//! ([`offer::compute_offer`]); a pledge appended in pledge order is usually matched from running
+//! totals alone ([`append::append`], which says when it cannot be).
+
+pub mod append;
+pub mod offer;
+pub mod plan;
 
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -181,54 +189,92 @@ pub fn compute(
 ) -> Vec<Pence> {
     let mut matched = vec![Pence::ZERO; pledges.len()];
     let community: i64 = pledges.iter().map(|p| p.amount.get()).sum();
-    let headroom = offer.max_target.get() - community - other_match.get();
-    let mut budget = commitment
-        .get()
-        .min(rule.per_offer_cap_pence.get())
-        .min(headroom)
-        .max(0);
-    let price = offer.share_price.get().max(1);
-    let whole_shares = |amount: i64| amount - amount.rem_euclid(price);
-    let eligible = |p: &MatchPledge| crate::domain::postcode::in_any(&rule.eligibility.postcode_prefixes, &p.postcode);
+    let mut budget = rule.budget(commitment, offer, community, other_match.get());
     match rule.kind {
         RuleKind::PerPledge => {
             if !trigger_holds(&rule.trigger, offer, pledges) {
                 return matched;
             }
-            let (num, den) = (rule.ratio_num.unwrap_or(1).max(0), rule.ratio_den.unwrap_or(1).max(1));
             let mut per_investor: std::collections::HashMap<&str, i64> = Default::default();
             for (i, pledge) in pledges.iter().enumerate() {
                 if budget <= 0 {
                     break;
                 }
-                if !eligible(pledge) {
+                if !rule.eligible(&pledge.postcode) {
                     continue;
                 }
-                let ratio = (i128::from(pledge.amount.get()) * i128::from(num) / i128::from(den)) as i64;
                 let held = per_investor.entry(pledge.investor_id.as_str()).or_default();
-                let cap_room = rule.per_pledge_cap_pence.map_or(i64::MAX, |cap| cap.get() - *held);
-                let amount = whole_shares(ratio.min(cap_room).min(budget).max(0));
+                let amount = rule.pledge_match(offer, pledge.amount, Pence::new(*held), budget);
                 *held += amount;
                 budget -= amount;
                 matched[i] = Pence::new(amount);
             }
         }
         RuleKind::LumpSum => {
-            let lump = rule.lump_sum_pence.map_or(0, Pence::get);
             if let Some(i) = (1..=pledges.len()).find(|&n| trigger_holds(&rule.trigger, offer, &pledges[..n])) {
                 // The lump goes to the pledge that crossed the trigger, however its
                 // investor's postcode reads: eligibility limits whose money counts towards
                 // ratios, and a lump sum matches the offer, not an investor.
-                matched[i - 1] = Pence::new(whole_shares(lump.min(budget).max(0)));
+                matched[i - 1] = Pence::new(rule.lump_match(offer, budget));
             }
         }
     }
     matched
 }
 
+impl Rule {
+    /// Pence this fund may give the offer's pledges in all: the commitment, within the
+    /// per-offer cap and the offer's `max_target` headroom left by `community` pence pledged
+    /// and `other` pence of other funds' match; never below zero.
+    pub fn budget(&self, commitment: Pence, offer: &OfferFacts, community: i64, other: i64) -> i64 {
+        let headroom = offer.max_target.get() - community - other;
+        commitment
+            .get()
+            .min(self.per_offer_cap_pence.get())
+            .min(headroom)
+            .max(0)
+    }
+
+    /// Whether an investor at this (upper-case) postcode may be matched.
+    pub fn eligible(&self, postcode: &str) -> bool {
+        crate::domain::postcode::in_any(&self.eligibility.postcode_prefixes, postcode)
+    }
+
+    /// A `per_pledge` rule's match of one eligible pledge of `amount`, whose investor holds
+    /// `held` of this fund's match already, with `budget` pence of the fund's budget left:
+    /// `floor(amount × num / den)`, within the per-investor cap and the budget, rounded down
+    /// to whole shares.
+    pub fn pledge_match(&self, offer: &OfferFacts, amount: Pence, held: Pence, budget: i64) -> i64 {
+        let (num, den) = (self.ratio_num.unwrap_or(1).max(0), self.ratio_den.unwrap_or(1).max(1));
+        let ratio = (i128::from(amount.get()) * i128::from(num) / i128::from(den)) as i64;
+        let cap_room = self.per_pledge_cap_pence.map_or(i64::MAX, |cap| cap.get() - held.get());
+        offer.whole_shares(ratio.min(cap_room).min(budget).max(0))
+    }
+
+    /// A `lump_sum` rule's match, given to the pledge that crosses its trigger.
+    pub fn lump_match(&self, offer: &OfferFacts, budget: i64) -> i64 {
+        let lump = self.lump_sum_pence.map_or(0, Pence::get);
+        offer.whole_shares(lump.min(budget).max(0))
+    }
+}
+
+impl OfferFacts {
+    /// `amount` rounded down to whole shares (the match becomes the funder's shares at close).
+    pub fn whole_shares(&self, amount: i64) -> i64 {
+        amount - amount.rem_euclid(self.share_price.get().max(1))
+    }
+}
+
 /// Whether the trigger holds over these pledges.
 pub fn trigger_holds(trigger: &Trigger, offer: &OfferFacts, pledges: &[MatchPledge]) -> bool {
     let community: i64 = pledges.iter().map(|p| p.amount.get()).sum();
+    let distinct: std::collections::HashSet<&str> = pledges.iter().map(|p| p.investor_id.as_str()).collect();
+    trigger_holds_at(trigger, offer, community, distinct.len() as i64)
+}
+
+/// Whether the trigger holds when the live pledges come to `community` pence from `investors`
+/// distinct investors (all a trigger looks at).
+pub fn trigger_holds_at(trigger: &Trigger, offer: &OfferFacts, community: i64, investors: i64) -> bool {
     let amount_ok = match trigger.kind {
         TriggerKind::None => true,
         TriggerKind::Amount => community >= trigger.value.unwrap_or(i64::MAX),
@@ -238,11 +284,7 @@ pub fn trigger_holds(trigger: &Trigger, offer: &OfferFacts, pledges: &[MatchPled
         }
         TriggerKind::MinTarget => community >= offer.min_target.get(),
     };
-    let investors_ok = trigger.min_investors.is_none_or(|n| {
-        let distinct: std::collections::HashSet<&str> = pledges.iter().map(|p| p.investor_id.as_str()).collect();
-        distinct.len() as i64 >= n
-    });
-    amount_ok && investors_ok
+    amount_ok && trigger.min_investors.is_none_or(|n| investors >= n)
 }
 
 #[cfg(test)]

@@ -1,0 +1,19 @@
+-- The match engine follows an offer's pledges in pledge order (created_at, id). A new pledge is
+-- matched from running totals when no live pledge of the offer comes after it, which this
+-- index answers in one probe; the full recompute reads the offer's pledges in this order.
+CREATE INDEX pledges_offer_order ON pledges (offer_id, created_at, id);
+
+-- What each investor holds of each application's match (the sum of their pledges' rows in
+-- pledge_matches), kept in the same transaction as those rows: a fund's per-investor cap is
+-- then one read, however many pledges the investor has made.
+CREATE TABLE match_investor_totals (
+    application_id TEXT NOT NULL REFERENCES match_applications (id),
+    investor_id TEXT NOT NULL,
+    matched_pence BIGINT NOT NULL CHECK (matched_pence >= 0),
+    PRIMARY KEY (application_id, investor_id)
+);
+
+INSERT INTO match_investor_totals (application_id, investor_id, matched_pence)
+SELECT pm.application_id, p.investor_id, SUM(pm.amount_pence)
+FROM pledge_matches pm JOIN pledges p ON p.id = pm.pledge_id
+GROUP BY pm.application_id, p.investor_id;

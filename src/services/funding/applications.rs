@@ -1,0 +1,288 @@
+//! Applications for match funding: a society applies its offer to a fund; a funder admin
+//! approves it with a commitment (reserved in the ledger, so no fund is ever overcommitted) or
+//! rejects it.
+
+use diesel::prelude::*;
+use serde_json::json;
+
+use super::{get_fund, summary, ApplicationRow, ApplicationView, FundRow};
+use crate::clock;
+use crate::db::schema::{funds, match_applications};
+use crate::db::DbConnection;
+use crate::domain::matching::Timing;
+use crate::domain::money::Pence;
+use crate::domain::offer::OfferStatus;
+use crate::error::AppError;
+use crate::ledger::{self, AccountKind, LedgerError, NewTransfer};
+use crate::notify::{self, Kind};
+use crate::services::offers::{self as offer_service, OfferRow};
+use crate::services::page::{Page, PageRequest};
+
+/// A society applies its offer to a fund.
+pub fn apply(conn: &mut DbConnection, offer: &OfferRow, fund_id: &str) -> Result<ApplicationView, AppError> {
+    if funds::table
+        .find(fund_id)
+        .select(funds::id)
+        .first::<String>(conn)
+        .optional()?
+        .is_none()
+    {
+        return Err(AppError::field("fund_id", "no fund has this id"));
+    }
+    let status = offer.status()?;
+    if !matches!(
+        status,
+        OfferStatus::Draft | OfferStatus::Submitted | OfferStatus::Approved | OfferStatus::Open
+    ) {
+        return Err(AppError::conflict(format!(
+            "an offer that is {} cannot apply for match funding",
+            status.as_str()
+        )));
+    }
+    let id = clock::new_id();
+    let inserted = diesel::insert_into(match_applications::table)
+        .values((
+            match_applications::id.eq(&id),
+            match_applications::fund_id.eq(fund_id),
+            match_applications::offer_id.eq(&offer.id),
+            match_applications::status.eq("pending"),
+            match_applications::created_at.eq(clock::now()),
+        ))
+        .execute(conn)
+        .map_err(AppError::from);
+    match inserted {
+        Err(e) if e.is_unique_violation() => Err(AppError::conflict("this offer has already applied to this fund")),
+        Err(e) => Err(e),
+        Ok(_) => Ok(get_application(conn, &id)?.into()),
+    }
+}
+
+pub fn get_application(conn: &mut DbConnection, id: &str) -> Result<ApplicationRow, AppError> {
+    match_applications::table
+        .find(id)
+        .select(ApplicationRow::as_select())
+        .first(conn)
+        .optional()?
+        .ok_or(AppError::NotFound("application"))
+}
+
+/// An application of this fund (404 if it belongs to another).
+fn application_of(conn: &mut DbConnection, fund_id: &str, application_id: &str) -> Result<ApplicationRow, AppError> {
+    let application = get_application(conn, application_id)?;
+    if application.fund_id != fund_id {
+        return Err(AppError::NotFound("application"));
+    }
+    Ok(application)
+}
+
+pub fn applications(
+    conn: &mut DbConnection,
+    fund_id: &str,
+    page: &PageRequest,
+) -> Result<Page<ApplicationView>, AppError> {
+    let mut query = match_applications::table
+        .filter(match_applications::fund_id.eq(fund_id))
+        .select(ApplicationRow::as_select())
+        .order(match_applications::id.desc())
+        .limit(page.limit + 1)
+        .into_boxed();
+    if let Some(after) = &page.after {
+        query = query.filter(match_applications::id.lt(after));
+    }
+    Page::from_rows(query.load(conn)?, page, |a| a.id.clone(), |a| Ok(a.into()))
+}
+
+/// Approves an application with a commitment, reserving it from the fund's budget in the
+/// ledger; a live fund's match is computed at once. Over the per-offer cap or the available
+/// budget is 422; a decided application, an offer past its close, or a clash with an exclusive
+/// fund is 409.
+pub fn approve(
+    conn: &mut DbConnection,
+    fund_id: &str,
+    application_id: &str,
+    commitment: Pence,
+    decided_by: &str,
+) -> Result<ApplicationView, AppError> {
+    let now = clock::now();
+    let application = application_of(conn, fund_id, application_id)?;
+    offer_service::lock(conn, &application.offer_id, now)?;
+    let application = application_of(conn, fund_id, application_id)?;
+    if application.status != "pending" {
+        return Err(AppError::conflict(format!(
+            "the application is {} already",
+            application.status
+        )));
+    }
+    let offer = offer_service::get(conn, &application.offer_id)?;
+    let status = offer.status()?;
+    if !matches!(
+        status,
+        OfferStatus::Draft | OfferStatus::Submitted | OfferStatus::Approved | OfferStatus::Open
+    ) || (status == OfferStatus::Open && offer.closes_at <= now)
+    {
+        return Err(AppError::conflict(format!(
+            "the offer is {} and can no longer be matched",
+            status.as_str()
+        )));
+    }
+    let fund = get_fund(conn, fund_id)?;
+    let rule = fund.rule()?;
+    if commitment.get() <= 0 {
+        return Err(AppError::field("commitment_pence", "must be more than zero"));
+    }
+    if commitment > rule.per_offer_cap_pence {
+        return Err(AppError::field(
+            "commitment_pence",
+            format!(
+                "must not exceed the fund's per-offer cap of {}",
+                rule.per_offer_cap_pence
+            ),
+        ));
+    }
+    if commitment.get() % offer.share_price_pence != 0 {
+        return Err(AppError::field(
+            "commitment_pence",
+            format!(
+                "must be a whole number of shares ({} each)",
+                Pence::new(offer.share_price_pence)
+            ),
+        ));
+    }
+    let others: Vec<String> = match_applications::table
+        .filter(match_applications::offer_id.eq(&offer.id))
+        .filter(match_applications::status.eq("approved"))
+        .select(match_applications::fund_id)
+        .load(conn)?;
+    if !others.is_empty() {
+        let mut exclusive = rule.exclusive;
+        for other in &others {
+            exclusive |= get_fund(conn, other)?.rule()?.exclusive;
+        }
+        if exclusive {
+            return Err(AppError::conflict(
+                "an exclusive fund cannot share an offer with another fund's match",
+            ));
+        }
+    }
+    let [fund_account, commitment_account] = ledger::ensure_accounts(
+        conn,
+        [(AccountKind::Fund, fund_id), (AccountKind::Commitment, application_id)],
+    )?;
+    // The offer's match account is made here, once: a new pledge's match is credited to it
+    // without looking it up (`rematch::add_new_matches`).
+    ledger::ensure_account(conn, AccountKind::Match, &offer.id)?;
+    let reserved = ledger::create_posted(
+        conn,
+        &NewTransfer {
+            id: &format!("commitment:{application_id}"),
+            debit_account_id: &fund_account,
+            credit_account_id: &commitment_account,
+            amount: commitment,
+            kind: "commitment",
+            cause: &format!("application:{application_id}"),
+        },
+    );
+    if let Err(AppError::Ledger(LedgerError::DebitsExceedCredits(_))) = &reserved {
+        // The fund account refused the debit: the budget left is smaller than the commitment.
+        let available = summary(conn, fund_id)?.available_pence;
+        return Err(AppError::field(
+            "commitment_pence",
+            format!("is more than the fund's available budget of {available}"),
+        ));
+    }
+    reserved?;
+    let decided = diesel::update(
+        match_applications::table
+            .filter(match_applications::id.eq(application_id))
+            .filter(match_applications::status.eq("pending")),
+    )
+    .set((
+        match_applications::status.eq("approved"),
+        match_applications::commitment_pence.eq(commitment.get()),
+        match_applications::decided_by.eq(decided_by),
+        match_applications::decided_at.eq(now),
+    ))
+    .execute(conn)?;
+    if decided == 0 {
+        // Rejected meanwhile; the rollback undoes the commitment posted above.
+        return Err(AppError::conflict("the application was decided meanwhile"));
+    }
+    if rule.timing == Timing::Live {
+        super::refresh_offer(conn, &offer.id)?;
+    }
+    let available = summary(conn, fund_id)?.available_pence;
+    let decision = json!({"decision": "approved", "commitment": commitment.to_string(), "reason": ""});
+    tell_society(conn, &offer, &fund, decision)?;
+    tell_funder(conn, &offer, &fund, "made", commitment, available)?;
+    Ok(get_application(conn, application_id)?.into())
+}
+
+fn tell_society(
+    conn: &mut DbConnection,
+    offer: &OfferRow,
+    fund: &FundRow,
+    mut context: serde_json::Value,
+) -> Result<(), AppError> {
+    context["offer"] = json!(offer.title);
+    context["fund"] = json!(fund.name);
+    for (_, email) in notify::society_admin_emails(conn, &offer.society_id, false)? {
+        notify::enqueue(conn, Kind::ApplicationDecided, &email, &context, None)?;
+    }
+    Ok(())
+}
+
+pub(super) fn tell_funder(
+    conn: &mut DbConnection,
+    offer: &OfferRow,
+    fund: &FundRow,
+    event: &str,
+    commitment: Pence,
+    available: Pence,
+) -> Result<(), AppError> {
+    let context = json!({
+        "fund": fund.name, "offer": offer.title, "event": event,
+        "commitment": commitment.to_string(), "available": available.to_string(),
+    });
+    for email in notify::funder_admin_emails(conn, &fund.funder_id)? {
+        notify::enqueue(conn, Kind::Commitment, &email, &context, None)?;
+    }
+    Ok(())
+}
+
+pub fn reject(
+    conn: &mut DbConnection,
+    fund_id: &str,
+    application_id: &str,
+    reason: &str,
+    decided_by: &str,
+) -> Result<ApplicationView, AppError> {
+    let application = application_of(conn, fund_id, application_id)?;
+    offer_service::lock(conn, &application.offer_id, clock::now())?;
+    let changed = diesel::update(
+        match_applications::table
+            .filter(match_applications::id.eq(&application.id))
+            .filter(match_applications::status.eq("pending")),
+    )
+    .set((
+        match_applications::status.eq("rejected"),
+        match_applications::reason.eq(reason),
+        match_applications::decided_by.eq(decided_by),
+        match_applications::decided_at.eq(clock::now()),
+    ))
+    .execute(conn)?;
+    if changed == 0 {
+        return Err(AppError::conflict(format!(
+            "the application is {} already",
+            application.status
+        )));
+    }
+    let offer = offer_service::get(conn, &application.offer_id)?;
+    let fund = get_fund(conn, fund_id)?;
+    tell_society(
+        conn,
+        &offer,
+        &fund,
+        json!({"decision": "rejected", "commitment": "", "reason": reason}),
+    )?;
+    Ok(get_application(conn, application_id)?.into())
+}
