@@ -6,6 +6,7 @@ pub mod fixed;
 mod hot;
 pub mod migrate;
 pub mod schema;
+pub mod text;
 mod writer;
 
 use std::path::PathBuf;

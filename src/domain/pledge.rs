@@ -8,6 +8,106 @@ use crate::domain::offer::{OfferStatus, Terms};
 use crate::domain::postcode;
 use crate::error::{AppError, FieldError};
 
+/// Where a pledge is in its life.
+// (DESIGN §2; stored as its text: `db::text`.)
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    serde::Serialize,
+    utoipa::ToSchema,
+    diesel::expression::AsExpression,
+    diesel::deserialize::FromSqlRow,
+)]
+#[diesel(sql_type = diesel::sql_types::Text)]
+#[serde(rename_all = "snake_case")]
+pub enum PledgeStatus {
+    Pending,
+    Paid,
+    Allocated,
+    Cancelled,
+    Expired,
+    Refunded,
+}
+
+impl PledgeStatus {
+    /// The live statuses: a pledge in one of them counts towards its offer (totals, holdings,
+    /// the match).
+    pub const LIVE: [PledgeStatus; 3] = [PledgeStatus::Pending, PledgeStatus::Paid, PledgeStatus::Allocated];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PledgeStatus::Pending => "pending",
+            PledgeStatus::Paid => "paid",
+            PledgeStatus::Allocated => "allocated",
+            PledgeStatus::Cancelled => "cancelled",
+            PledgeStatus::Expired => "expired",
+            PledgeStatus::Refunded => "refunded",
+        }
+    }
+
+    pub fn from_text(text: &str) -> Option<Self> {
+        [
+            Self::Pending,
+            Self::Paid,
+            Self::Allocated,
+            Self::Cancelled,
+            Self::Expired,
+            Self::Refunded,
+        ]
+        .into_iter()
+        .find(|s| s.as_str() == text)
+    }
+
+    pub fn is_live(self) -> bool {
+        Self::LIVE.contains(&self)
+    }
+}
+
+impl std::fmt::Display for PledgeStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// How a pledge is paid.
+// (Stored as its text: `db::text`.)
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    serde::Serialize,
+    serde::Deserialize,
+    utoipa::ToSchema,
+    diesel::expression::AsExpression,
+    diesel::deserialize::FromSqlRow,
+)]
+#[diesel(sql_type = diesel::sql_types::Text)]
+#[serde(rename_all = "snake_case")]
+pub enum PaymentMethod {
+    Card,
+    BankTransfer,
+}
+
+impl PaymentMethod {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PaymentMethod::Card => "card",
+            PaymentMethod::BankTransfer => "bank_transfer",
+        }
+    }
+
+    pub fn from_text(text: &str) -> Option<Self> {
+        [Self::Card, Self::BankTransfer]
+            .into_iter()
+            .find(|m| m.as_str() == text)
+    }
+}
+
 /// What a pledge is checked against.
 #[derive(Debug, Clone)]
 pub struct PledgeContext<'a> {

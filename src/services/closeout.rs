@@ -25,6 +25,7 @@ use crate::db::schema::{
     share_register, societies, users,
 };
 use crate::db::{Db, DbConnection};
+use crate::domain::matching::ApplicationStatus;
 use crate::domain::money::Pence;
 use crate::domain::offer::OfferStatus;
 use crate::error::AppError;
@@ -49,7 +50,7 @@ pub enum Step {
 fn pending_count(conn: &mut DbConnection, offer_id: &str) -> Result<i64, AppError> {
     Ok(pledges::table
         .filter(pledges::offer_id.eq(offer_id))
-        .filter(pledges::status.eq(PledgeStatus::Pending.as_str()))
+        .filter(pledges::status.eq(PledgeStatus::Pending))
         .select(count_star())
         .first(conn)?)
 }
@@ -57,7 +58,7 @@ fn pending_count(conn: &mut DbConnection, offer_id: &str) -> Result<i64, AppErro
 fn paid_batch(conn: &mut DbConnection, offer_id: &str, batch: i64) -> Result<Vec<PledgeRow>, AppError> {
     Ok(pledges::table
         .filter(pledges::offer_id.eq(offer_id))
-        .filter(pledges::status.eq(PledgeStatus::Paid.as_str()))
+        .filter(pledges::status.eq(PledgeStatus::Paid))
         .order(pledges::id)
         .limit(batch)
         .select(PledgeRow::as_select())
@@ -82,7 +83,7 @@ pub fn step(conn: &mut DbConnection, offer_id: &str, now: NaiveDateTime, batch: 
 fn disputed(conn: &mut DbConnection, offer_id: &str) -> Result<Vec<String>, AppError> {
     let paid = pledges::table
         .filter(pledges::offer_id.eq(offer_id))
-        .filter(pledges::status.eq(PledgeStatus::Paid.as_str()))
+        .filter(pledges::status.eq(PledgeStatus::Paid))
         .select(pledges::id);
     Ok(card_payments::table
         .filter(card_payments::dispute_status.eq("open"))
@@ -166,7 +167,7 @@ fn allocate(conn: &mut DbConnection, offer: &OfferRow, now: NaiveDateTime, size:
     // What a fund committed beyond its match goes back to the fund.
     let applications: Vec<(String, String, i64, i64)> = match_applications::table
         .filter(match_applications::offer_id.eq(&offer.id))
-        .filter(match_applications::status.eq("approved"))
+        .filter(match_applications::status.eq(ApplicationStatus::Approved))
         .select((
             match_applications::id,
             match_applications::fund_id,
@@ -294,12 +295,9 @@ fn allocate_pledges(
     let moved = diesel::update(
         pledges::table
             .filter(pledges::id.eq_any(&ids))
-            .filter(pledges::status.eq(PledgeStatus::Paid.as_str())),
+            .filter(pledges::status.eq(PledgeStatus::Paid)),
     )
-    .set((
-        pledges::status.eq(PledgeStatus::Allocated.as_str()),
-        pledges::updated_at.eq(now),
-    ))
+    .set((pledges::status.eq(PledgeStatus::Allocated), pledges::updated_at.eq(now)))
     .execute(conn)?;
     if moved != batch.len() {
         return Err(AppError::Internal(anyhow::anyhow!(
@@ -428,7 +426,7 @@ fn allocate_matches(
         .inner_join(match_applications::table.inner_join(funds::table.inner_join(funders::table)))
         .inner_join(ledger_transfers::table.on(pledge_matches::transfer_id.eq(ledger_transfers::id.nullable())))
         .filter(match_applications::offer_id.eq(&offer.id))
-        .filter(match_applications::status.eq("approved"))
+        .filter(match_applications::status.eq(ApplicationStatus::Approved))
         .filter(ledger_transfers::state.eq("pending"))
         .order((pledge_matches::application_id, pledge_matches::pledge_id))
         .limit(size)
@@ -545,7 +543,7 @@ fn tell_organisations(
     let funder_ids: Vec<String> = match_applications::table
         .inner_join(funds::table)
         .filter(match_applications::offer_id.eq(&offer.id))
-        .filter(match_applications::status.eq_any(["approved", "released"]))
+        .filter(match_applications::status.eq_any([ApplicationStatus::Approved, ApplicationStatus::Released]))
         .select(funds::funder_id)
         .distinct()
         .load(conn)?;
@@ -583,7 +581,7 @@ pub fn run_due(db: &Db, max_steps: usize, batch: i64) -> Result<usize, AppError>
                         diesel::dsl::exists(
                             pledges::table
                                 .filter(pledges::offer_id.eq(offers::id))
-                                .filter(pledges::status.eq(PledgeStatus::Paid.as_str())),
+                                .filter(pledges::status.eq(PledgeStatus::Paid)),
                         ),
                     ),
                 )),

@@ -25,7 +25,7 @@ use crate::ledger::AccountKind;
 use crate::notify::{self, Kind};
 use crate::services::funding;
 use crate::services::offers as offer_service;
-use crate::services::pledges::{self as pledge_service, PledgeRow, PledgeStatus};
+use crate::services::pledges::{self as pledge_service, PaymentMethod, PledgeRow, PledgeStatus};
 use crate::services::refunds::{self, RefundReason, RefundRow};
 
 /// How the money left.
@@ -99,7 +99,7 @@ pub fn charge_refunded(
         .sum();
     let ours: Vec<&RefundRow> = all
         .iter()
-        .filter(|r| r.method == "card" && r.status != "failed")
+        .filter(|r| r.method == PaymentMethod::Card && r.status != "failed")
         .filter(|r| r.reason != outside_reason && r.reason != RefundReason::DisputeLost.as_str())
         .collect();
     let mut covered = refunded.get() - recorded_outside;
@@ -194,7 +194,7 @@ pub fn record(
     how: Gone,
     now: NaiveDateTime,
 ) -> Result<(), AppError> {
-    match PledgeStatus::parse(&row.status)? {
+    match row.status {
         PledgeStatus::Paid => keep_what_is_held(conn, row, amount, how, now),
         status => {
             let why = match status {
@@ -248,7 +248,7 @@ fn keep_what_is_held(
 fn end(conn: &mut DbConnection, row: &PledgeRow, now: NaiveDateTime) -> Result<(), AppError> {
     diesel::update(pledges::table.find(&row.id))
         .set((
-            pledges::status.eq(PledgeStatus::Refunded.as_str()),
+            pledges::status.eq(PledgeStatus::Refunded),
             pledges::ended_at.eq(now),
             pledges::updated_at.eq(now),
         ))

@@ -132,7 +132,7 @@ pub async fn ensure_intent(db: &Db, payments: &Payments, pledge_id: &str) -> Res
         })
         .await?;
     let Some(card) = card else { return Ok(None) };
-    if pledge.status != PledgeStatus::Pending.as_str() {
+    if pledge.status != PledgeStatus::Pending {
         return Ok(None);
     }
     if card.client_secret.is_some() {
@@ -282,7 +282,7 @@ pub fn settle_success(
         tracing::error!(pledge_id = %row.id, intent_id, "card payment amount differs from the pledge");
         return Ok(Settled::AmountFlagged);
     }
-    match PledgeStatus::parse(&row.status)? {
+    match row.status {
         PledgeStatus::Pending => {
             pledge_service::mark_paid(conn, &row, now, &format!("stripe:{intent_id}"), now)?;
             Ok(Settled::Paid)
@@ -428,7 +428,7 @@ pub async fn send_refund(db: &Db, payments: &Payments, refund_id: &str, retry_af
     let claimed = db
         .write(move |conn| {
             let refund = refund_service::get(conn, &id)?;
-            if refund.status == "succeeded" || refund.method != PaymentMethod::Card.as_str() {
+            if refund.status == "succeeded" || refund.method != PaymentMethod::Card {
                 return Ok(None);
             }
             if !claim(conn, ClaimTable::Refund, &id, retry_after)? {
@@ -441,7 +441,7 @@ pub async fn send_refund(db: &Db, payments: &Payments, refund_id: &str, retry_af
     let Some((refund, card)) = claimed else {
         return Ok(());
     };
-    let provider = payments.provider(PaymentMethod::parse(&refund.method))?;
+    let provider = payments.provider(refund.method)?;
     let answer = match &refund.stripe_refund_id {
         Some(provider_id) => provider.refund_state(provider_id).await,
         None => {
@@ -531,7 +531,7 @@ pub async fn reconcile(db: &Db, payments: &Payments, interval: Duration, batch: 
         .run(move |conn| {
             let cards: Vec<String> = card_payments::table
                 .inner_join(pledges::table)
-                .filter(pledges::status.eq(PledgeStatus::Pending.as_str()))
+                .filter(pledges::status.eq(PledgeStatus::Pending))
                 .filter(card_payments::check_after.le(now))
                 .select(card_payments::pledge_id)
                 .order(card_payments::check_after)

@@ -14,11 +14,13 @@ use crate::clock;
 use crate::db::fixed::{Fixed, Param};
 use crate::db::schema::{offers, pledges, societies};
 use crate::db::{write_transaction, DbConnection};
+use crate::domain::matching::ApplicationStatus;
 use crate::domain::money::Pence;
 use crate::domain::offer::OfferStatus;
 use crate::domain::pledge::{
     bank_reference, cancellable_until, capacity_error, check_new_pledge, InvestorProfile, PledgeContext,
 };
+pub use crate::domain::pledge::{PaymentMethod, PledgeStatus};
 use crate::error::AppError;
 use crate::ledger::{self, AccountKind, NewTransfer, Resolution};
 use crate::notify::{self, Kind, Queued};
@@ -30,80 +32,17 @@ use crate::services::refunds::{self, RefundReason, RefundRow, RefundView};
 use crate::services::{accounts, funding, organisations};
 use serde_json::json;
 
-/// Where a pledge is in its life.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum PledgeStatus {
-    Pending,
-    Paid,
-    Allocated,
-    Cancelled,
-    Expired,
-    Refunded,
-}
-
-impl PledgeStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            PledgeStatus::Pending => "pending",
-            PledgeStatus::Paid => "paid",
-            PledgeStatus::Allocated => "allocated",
-            PledgeStatus::Cancelled => "cancelled",
-            PledgeStatus::Expired => "expired",
-            PledgeStatus::Refunded => "refunded",
-        }
-    }
-
-    pub fn parse(text: &str) -> Result<Self, AppError> {
-        [
-            Self::Pending,
-            Self::Paid,
-            Self::Allocated,
-            Self::Cancelled,
-            Self::Expired,
-            Self::Refunded,
-        ]
-        .into_iter()
-        .find(|s| s.as_str() == text)
-        .ok_or_else(|| AppError::Internal(anyhow::anyhow!("unknown pledge status {text:?} in the database")))
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum PaymentMethod {
-    Card,
-    BankTransfer,
-}
-
-impl PaymentMethod {
-    pub fn parse(text: &str) -> Self {
-        if text == "card" {
-            PaymentMethod::Card
-        } else {
-            PaymentMethod::BankTransfer
-        }
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            PaymentMethod::Card => "card",
-            PaymentMethod::BankTransfer => "bank_transfer",
-        }
-    }
-}
-
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = pledges)]
 pub struct PledgeRow {
     pub id: String,
     pub offer_id: String,
     pub investor_id: String,
-    pub status: String,
+    pub status: PledgeStatus,
     pub amount_pence: i64,
     pub shares: i64,
     pub match_pence: i64,
-    pub payment_method: String,
+    pub payment_method: PaymentMethod,
     pub bank_reference: Option<String>,
     pub transfer_id: String,
     pub cancellable_until: NaiveDateTime,
@@ -172,8 +111,8 @@ pub struct Extras {
 
 impl PledgeView {
     fn build(row: PledgeRow, bank_details: Option<BankDetails>, extras: Extras) -> Result<Self, AppError> {
-        let method = PaymentMethod::parse(&row.payment_method);
-        let status = PledgeStatus::parse(&row.status)?;
+        let method = row.payment_method;
+        let status = row.status;
         let card = extras.card;
         Ok(PledgeView {
             status,
@@ -217,8 +156,6 @@ pub struct NewPledge {
     pub accept_terms: bool,
 }
 
-pub(crate) const LIVE: [&str; 3] = ["pending", "paid", "allocated"];
-
 /// The investor's live pledges to the offer, in pence. Read from the index on (offer,
 /// investor, status, amount) alone; the statuses are spelled out (not `IN (...)`) so that the
 /// statement is prepared once per connection.
@@ -229,9 +166,9 @@ pub(crate) fn investor_total(conn: &mut DbConnection, offer_id: &str, investor_i
         .filter(pledges::investor_id.eq(investor_id))
         .filter(
             pledges::status
-                .eq(LIVE[0])
-                .or(pledges::status.eq(LIVE[1]))
-                .or(pledges::status.eq(LIVE[2])),
+                .eq(PledgeStatus::LIVE[0])
+                .or(pledges::status.eq(PledgeStatus::LIVE[1]))
+                .or(pledges::status.eq(PledgeStatus::LIVE[2])),
         )
         .select(pledges::amount_pence)
         .load(conn)?;
@@ -427,7 +364,6 @@ pub fn create(
             investor_id,
             amount: new.amount,
             postcode: user.postcode.as_deref().unwrap_or_default(),
-            created_at,
             new_investor,
         };
         funding::match_new_pledge(conn, offer_id, &newly)?
@@ -449,11 +385,11 @@ pub fn create(
             id: pledge_id,
             offer_id: offer_id.to_owned(),
             investor_id: investor_id.to_owned(),
-            status: PledgeStatus::Pending.as_str().to_owned(),
+            status: PledgeStatus::Pending,
             amount_pence: amount,
             shares,
             match_pence,
-            payment_method: new.payment_method.as_str().to_owned(),
+            payment_method: new.payment_method,
             bank_reference: reference,
             transfer_id,
             cancellable_until,
@@ -583,12 +519,12 @@ fn insert_if_holding_is(
             Param::Timestamp(row.created_at),
             Param::Text(row.offer_id),
             Param::Text(row.investor_id),
-            Param::Text(LIVE[0]),
-            Param::Text(LIVE[1]),
-            Param::Text(LIVE[2]),
+            Param::Text(PledgeStatus::LIVE[0].as_str()),
+            Param::Text(PledgeStatus::LIVE[1].as_str()),
+            Param::Text(PledgeStatus::LIVE[2].as_str()),
             Param::BigInt(expected.get()),
             Param::Text(row.offer_id),
-            Param::Text("approved"),
+            Param::Text(ApplicationStatus::Approved.as_str()),
         ],
     }
     .first_number(conn)
@@ -601,7 +537,7 @@ fn insert_pledge(conn: &mut DbConnection, row: &NewPledgeRow<'_>) -> Result<(), 
             pledges::id.eq(row.id),
             pledges::offer_id.eq(row.offer_id),
             pledges::investor_id.eq(row.investor_id),
-            pledges::status.eq(PledgeStatus::Pending.as_str()),
+            pledges::status.eq(PledgeStatus::Pending),
             pledges::amount_pence.eq(row.amount),
             pledges::shares.eq(row.shares),
             pledges::payment_method.eq(row.payment_method.as_str()),
@@ -653,7 +589,7 @@ type ExtrasByPledge = (HashMap<String, CardRow>, HashMap<String, RefundRow>);
 fn extras_of(conn: &mut DbConnection, rows: &[PledgeRow]) -> Result<ExtrasByPledge, AppError> {
     let card_ids: Vec<&str> = rows
         .iter()
-        .filter(|r| r.payment_method == PaymentMethod::Card.as_str())
+        .filter(|r| r.payment_method == PaymentMethod::Card)
         .map(|r| r.id.as_str())
         .collect();
     let cards = if card_ids.is_empty() {
@@ -801,7 +737,7 @@ fn end_pending(
     let changed = diesel::update(
         pledges::table
             .filter(pledges::id.eq(&row.id))
-            .filter(pledges::status.eq(PledgeStatus::Pending.as_str())),
+            .filter(pledges::status.eq(PledgeStatus::Pending)),
     )
     .set((
         pledges::status.eq(to.as_str()),
@@ -864,7 +800,7 @@ pub fn cancel(
     let offer = offer_service::get(conn, &row.offer_id)?;
     let offer_open = offer.status()? == OfferStatus::Open && now < offer.closes_at;
     let mut refund = None;
-    match PledgeStatus::parse(&row.status)? {
+    match row.status {
         PledgeStatus::Pending if offer_open => {
             if !end_pending(conn, &row, PledgeStatus::Cancelled, RefundReason::Cancelled, now)? {
                 return Err(AppError::conflict("the pledge changed meanwhile; reload it"));
@@ -892,7 +828,7 @@ pub fn cancel_all_for_offer(conn: &mut DbConnection, offer: &OfferRow) -> Result
     let now = clock::now();
     let pending: Vec<PledgeRow> = pledges::table
         .filter(pledges::offer_id.eq(&offer.id))
-        .filter(pledges::status.eq(PledgeStatus::Pending.as_str()))
+        .filter(pledges::status.eq(PledgeStatus::Pending))
         .select(PledgeRow::as_select())
         .order(pledges::id)
         .load(conn)?;
@@ -909,7 +845,7 @@ pub fn cancel_all_for_offer(conn: &mut DbConnection, offer: &OfferRow) -> Result
 /// transaction (a conditional update, so several instances expire each pledge once).
 pub fn expire_unpaid(conn: &mut DbConnection, now: NaiveDateTime) -> Result<usize, AppError> {
     let due: Vec<PledgeRow> = pledges::table
-        .filter(pledges::status.eq(PledgeStatus::Pending.as_str()))
+        .filter(pledges::status.eq(PledgeStatus::Pending))
         .filter(pledges::payment_due_at.le(now))
         .select(PledgeRow::as_select())
         .order(pledges::payment_due_at)
@@ -941,10 +877,10 @@ pub fn mark_paid(
     let changed = diesel::update(
         pledges::table
             .filter(pledges::id.eq(&row.id))
-            .filter(pledges::status.eq(PledgeStatus::Pending.as_str())),
+            .filter(pledges::status.eq(PledgeStatus::Pending)),
     )
     .set((
-        pledges::status.eq(PledgeStatus::Paid.as_str()),
+        pledges::status.eq(PledgeStatus::Paid),
         pledges::paid_at.eq(paid_at),
         pledges::received_pence.eq(row.amount_pence),
         pledges::updated_at.eq(now),

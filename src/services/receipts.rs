@@ -173,7 +173,7 @@ pub fn record_locked(
 
 /// Where the pledge stands for money that arrives for it.
 pub fn owing(row: &PledgeRow) -> Result<Owing, AppError> {
-    Ok(match PledgeStatus::parse(&row.status)? {
+    Ok(match row.status {
         PledgeStatus::Pending => Owing::Pending {
             amount: Pence::new(row.amount_pence),
             received: Pence::new(row.received_pence),

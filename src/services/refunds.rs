@@ -21,7 +21,7 @@ use crate::error::AppError;
 use crate::ledger::{self, AccountKind, NewTransfer, Resolution};
 use crate::notify::{self, Kind};
 use crate::services::page::{Page, PageRequest};
-use crate::services::pledges::{self as pledge_service, PledgeRow, PledgeStatus};
+use crate::services::pledges::{self as pledge_service, PaymentMethod, PledgeRow, PledgeStatus};
 use crate::services::{funding, offers as offer_service};
 
 /// Why a refund is made.
@@ -71,7 +71,7 @@ pub struct RefundRow {
     pub id: String,
     pub pledge_id: String,
     pub offer_id: String,
-    pub method: String,
+    pub method: PaymentMethod,
     pub amount_pence: i64,
     pub status: String,
     pub reason: String,
@@ -123,7 +123,7 @@ impl From<RefundRow> for RefundView {
             id: row.id,
             pledge_id: row.pledge_id,
             offer_id: row.offer_id,
-            method: row.method,
+            method: row.method.as_str().to_owned(),
             amount_pence: Pence::new(row.amount_pence),
             status: row.status,
             reason: row.reason,
@@ -184,10 +184,10 @@ pub fn refund_paid_pledge(
     let changed = diesel::update(
         pledges::table
             .filter(pledges::id.eq(&row.id))
-            .filter(pledges::status.eq(PledgeStatus::Paid.as_str())),
+            .filter(pledges::status.eq(PledgeStatus::Paid)),
     )
     .set((
-        pledges::status.eq(PledgeStatus::Refunded.as_str()),
+        pledges::status.eq(PledgeStatus::Refunded),
         pledges::ended_at.eq(now),
         pledges::updated_at.eq(now),
     ))
@@ -299,7 +299,7 @@ fn start(
         &refund.payee_email,
         &json!({
             "name": display_name, "amount": amount.to_string(), "offer": title,
-            "card": row.payment_method == "card", "reason": reason.as_str(), "reference": row.bank_reference,
+            "card": row.payment_method == PaymentMethod::Card, "reason": reason.as_str(), "reference": row.bank_reference,
         }),
         None,
     )?;
@@ -338,7 +338,7 @@ fn insert(
         id: refund_id,
         pledge_id: row.id.clone(),
         offer_id: row.offer_id.clone(),
-        method: row.payment_method.clone(),
+        method: row.payment_method,
         amount_pence: amount.get(),
         status: "pending".into(),
         reason: reason.as_str().into(),
@@ -452,7 +452,7 @@ pub fn complete_bank_refund(
     if refund.offer_id != offer_id {
         return Err(AppError::NotFound("refund"));
     }
-    if refund.method != "bank_transfer" {
+    if refund.method != PaymentMethod::BankTransfer {
         return Err(AppError::conflict(
             "card refunds are made through Stripe and confirmed by it, not marked by hand",
         ));

@@ -160,6 +160,54 @@ impl Rule {
     }
 }
 
+/// Where a society's application to a fund is.
+// (DESIGN §2; stored as its text: `db::text`.)
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Serialize,
+    ToSchema,
+    diesel::expression::AsExpression,
+    diesel::deserialize::FromSqlRow,
+)]
+#[diesel(sql_type = diesel::sql_types::Text)]
+#[serde(rename_all = "snake_case")]
+pub enum ApplicationStatus {
+    /// Waiting for the funder's decision.
+    Pending,
+    /// Approved with a commitment: the fund backs the offer.
+    Approved,
+    Rejected,
+    /// Its part is settled: allocated, or the commitment returned to the fund.
+    Released,
+}
+
+impl ApplicationStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ApplicationStatus::Pending => "pending",
+            ApplicationStatus::Approved => "approved",
+            ApplicationStatus::Rejected => "rejected",
+            ApplicationStatus::Released => "released",
+        }
+    }
+
+    pub fn from_text(text: &str) -> Option<Self> {
+        [Self::Pending, Self::Approved, Self::Rejected, Self::Released]
+            .into_iter()
+            .find(|s| s.as_str() == text)
+    }
+}
+
+impl std::fmt::Display for ApplicationStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// The offer facts the engine needs.
 #[derive(Debug, Clone, Copy)]
 pub struct OfferFacts {

@@ -9,7 +9,7 @@ use super::{get_fund, summary, ApplicationRow, ApplicationView, FundRow};
 use crate::clock;
 use crate::db::schema::{funds, match_applications};
 use crate::db::DbConnection;
-use crate::domain::matching::Timing;
+use crate::domain::matching::{ApplicationStatus, Timing};
 use crate::domain::money::Pence;
 use crate::domain::offer::OfferStatus;
 use crate::error::AppError;
@@ -45,7 +45,7 @@ pub fn apply(conn: &mut DbConnection, offer: &OfferRow, fund_id: &str) -> Result
             match_applications::id.eq(&id),
             match_applications::fund_id.eq(fund_id),
             match_applications::offer_id.eq(&offer.id),
-            match_applications::status.eq("pending"),
+            match_applications::status.eq(ApplicationStatus::Pending),
             match_applications::created_at.eq(clock::now()),
         ))
         .execute(conn)
@@ -107,7 +107,7 @@ pub fn approve(
     let application = application_of(conn, fund_id, application_id)?;
     offer_service::lock(conn, &application.offer_id, now)?;
     let application = application_of(conn, fund_id, application_id)?;
-    if application.status != "pending" {
+    if application.status != ApplicationStatus::Pending {
         return Err(AppError::conflict(format!(
             "the application is {} already",
             application.status
@@ -150,7 +150,7 @@ pub fn approve(
     }
     let others: Vec<String> = match_applications::table
         .filter(match_applications::offer_id.eq(&offer.id))
-        .filter(match_applications::status.eq("approved"))
+        .filter(match_applications::status.eq(ApplicationStatus::Approved))
         .select(match_applications::fund_id)
         .load(conn)?;
     if !others.is_empty() {
@@ -194,10 +194,10 @@ pub fn approve(
     let decided = diesel::update(
         match_applications::table
             .filter(match_applications::id.eq(application_id))
-            .filter(match_applications::status.eq("pending")),
+            .filter(match_applications::status.eq(ApplicationStatus::Pending)),
     )
     .set((
-        match_applications::status.eq("approved"),
+        match_applications::status.eq(ApplicationStatus::Approved),
         match_applications::commitment_pence.eq(commitment.get()),
         match_applications::decided_by.eq(decided_by),
         match_applications::decided_at.eq(now),
@@ -261,10 +261,10 @@ pub fn reject(
     let changed = diesel::update(
         match_applications::table
             .filter(match_applications::id.eq(&application.id))
-            .filter(match_applications::status.eq("pending")),
+            .filter(match_applications::status.eq(ApplicationStatus::Pending)),
     )
     .set((
-        match_applications::status.eq("rejected"),
+        match_applications::status.eq(ApplicationStatus::Rejected),
         match_applications::reason.eq(reason),
         match_applications::decided_by.eq(decided_by),
         match_applications::decided_at.eq(clock::now()),

@@ -23,7 +23,7 @@ use utoipa::ToSchema;
 use crate::clock;
 use crate::db::schema::{funders, funds, match_applications, offers};
 use crate::db::DbConnection;
-use crate::domain::matching::Rule;
+use crate::domain::matching::{ApplicationStatus, Rule};
 use crate::domain::money::Pence;
 use crate::domain::offer::OfferStatus;
 use crate::error::AppError;
@@ -53,7 +53,7 @@ pub struct ApplicationRow {
     pub id: String,
     pub fund_id: String,
     pub offer_id: String,
-    pub status: String,
+    pub status: ApplicationStatus,
     pub commitment_pence: i64,
     pub match_pence: i64,
     pub reason: Option<String>,
@@ -83,7 +83,7 @@ impl From<ApplicationRow> for ApplicationView {
             id: row.id,
             fund_id: row.fund_id,
             offer_id: row.offer_id,
-            status: row.status,
+            status: row.status.to_string(),
             commitment_pence: Pence::new(row.commitment_pence),
             match_pence: Pence::new(row.match_pence),
             reason: row.reason,
@@ -122,7 +122,7 @@ pub fn match_funders(conn: &mut DbConnection, offer_id: &str) -> Result<Vec<Matc
     let rows: Vec<(String, String, String, String, String, i64, i64)> = match_applications::table
         .inner_join(funds::table.inner_join(funders::table))
         .filter(match_applications::offer_id.eq(offer_id))
-        .filter(match_applications::status.eq_any(["approved", "released"]))
+        .filter(match_applications::status.eq_any([ApplicationStatus::Approved, ApplicationStatus::Released]))
         .order((match_applications::created_at.asc(), match_applications::id.asc()))
         .select((
             funders::id,
@@ -223,7 +223,7 @@ pub fn summary(conn: &mut DbConnection, fund_id: &str) -> Result<FundSummary, Ap
     let rows: Vec<(ApplicationRow, String)> = match_applications::table
         .inner_join(offers::table)
         .filter(match_applications::fund_id.eq(fund_id))
-        .filter(match_applications::status.eq_any(["approved", "released"]))
+        .filter(match_applications::status.eq_any([ApplicationStatus::Approved, ApplicationStatus::Released]))
         .order(match_applications::id)
         .select((ApplicationRow::as_select(), offers::status))
         .load(conn)?;
@@ -238,11 +238,11 @@ pub fn summary(conn: &mut DbConnection, fund_id: &str) -> Result<FundSummary, Ap
     };
     let committed: i64 = rows
         .iter()
-        .filter(|(a, _)| a.status == "approved")
+        .filter(|(a, _)| a.status == ApplicationStatus::Approved)
         .map(outstanding)
         .sum();
     let applications: Vec<ApplicationRow> = rows.into_iter().map(|(a, _)| a).collect();
-    let sum = |status: &str, pick: fn(&ApplicationRow) -> i64| {
+    let sum = |status: ApplicationStatus, pick: fn(&ApplicationRow) -> i64| {
         applications
             .iter()
             .filter(|a| a.status == status)
@@ -262,8 +262,8 @@ pub fn summary(conn: &mut DbConnection, fund_id: &str) -> Result<FundSummary, Ap
     Ok(FundSummary {
         rule: fund.rule()?,
         committed_pence: Pence::new(committed),
-        matched_pence: Pence::new(sum("approved", |a| a.match_pence)),
-        released_pence: Pence::new(sum("released", |a| a.commitment_pence)),
+        matched_pence: Pence::new(sum(ApplicationStatus::Approved, |a| a.match_pence)),
+        released_pence: Pence::new(sum(ApplicationStatus::Released, |a| a.commitment_pence)),
         available_pence: Pence::new(fund.budget_pence - committed),
         budget_pence: Pence::new(fund.budget_pence),
         offers: applications
@@ -271,7 +271,7 @@ pub fn summary(conn: &mut DbConnection, fund_id: &str) -> Result<FundSummary, Ap
             .filter(|a| public.contains(&a.offer_id))
             .map(|a| FundOffer {
                 offer_id: a.offer_id,
-                application_status: a.status,
+                application_status: a.status.to_string(),
                 commitment_pence: Pence::new(a.commitment_pence),
                 match_pence: Pence::new(a.match_pence),
             })

@@ -12,7 +12,6 @@
 
 use std::collections::HashMap;
 
-use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use super::applications::tell_funder;
@@ -25,13 +24,13 @@ use crate::db::DbConnection;
 use crate::domain::matching::append::{append, Before, Recompute, Running};
 use crate::domain::matching::offer::{compute_offer, ApprovedFund};
 use crate::domain::matching::plan::{plan, Change};
-use crate::domain::matching::{MatchPledge, OfferFacts, Rule};
+use crate::domain::matching::{ApplicationStatus, MatchPledge, OfferFacts, Rule};
 use crate::domain::money::Pence;
 use crate::domain::offer::OfferStatus;
+use crate::domain::pledge::PledgeStatus;
 use crate::error::AppError;
 use crate::ledger::{self, AccountKind, NewTransfer, Resolution};
 use crate::services::offers::{self as offer_service, OfferRow};
-use crate::services::pledges::LIVE;
 
 /// An approved application with its fund's rule.
 struct Approved {
@@ -44,7 +43,7 @@ fn approved(conn: &mut DbConnection, offer_id: &str) -> Result<Vec<Approved>, Ap
     let rows: Vec<(ApplicationRow, String)> = match_applications::table
         .inner_join(funds::table)
         .filter(match_applications::offer_id.eq(offer_id))
-        .filter(match_applications::status.eq("approved"))
+        .filter(match_applications::status.eq(ApplicationStatus::Approved))
         .order((match_applications::decided_at, match_applications::id))
         .select((ApplicationRow::as_select(), funds::rule))
         .load(conn)?;
@@ -75,7 +74,7 @@ pub(super) fn live_pledges(conn: &mut DbConnection, offer_id: &str) -> Result<Ve
     Ok(pledges::table
         .inner_join(users::table)
         .filter(pledges::offer_id.eq(offer_id))
-        .filter(pledges::status.eq_any(LIVE))
+        .filter(pledges::status.eq_any(PledgeStatus::LIVE))
         .order((pledges::created_at, pledges::id))
         .select((
             pledges::id,
@@ -340,8 +339,6 @@ pub struct NewlyPledged<'a> {
     pub amount: Pence,
     /// The investor's postcode as stored.
     pub postcode: &'a str,
-    /// Its place in pledge order, with its id.
-    pub created_at: NaiveDateTime,
     /// The investor had no other live pledge to the offer.
     pub new_investor: bool,
 }
@@ -355,7 +352,7 @@ pub fn match_new_pledge(conn: &mut DbConnection, offer_id: &str, pledge: &NewlyP
     let Some(first) = rows.first() else {
         return Ok(0);
     };
-    let step = if first.later > 0 {
+    let step = if first.last_pledge_id != pledge.id {
         Err(Recompute::NotLast)
     } else {
         let funds = rows.iter().map(RunningRow::fund).collect::<Result<Vec<_>, _>>()?;
@@ -394,7 +391,7 @@ pub fn match_new_pledge(conn: &mut DbConnection, offer_id: &str, pledge: &NewlyP
 
 /// One approved application of the offer with what the incremental match needs: its fund's
 /// rule and running total, what the new pledge's investor holds of it, the offer's terms and
-/// totals, and whether a live pledge comes after the new one (the same on every row).
+/// totals, and the offer's last live pledge (the same on every row).
 #[derive(QueryableByName)]
 struct RunningRow {
     #[diesel(sql_type = Text)]
@@ -419,8 +416,9 @@ struct RunningRow {
     target_pence: i64,
     #[diesel(sql_type = BigInt)]
     max_target_pence: i64,
-    #[diesel(sql_type = BigInt)]
-    later: i64,
+    /// The offer's last live pledge in pledge order.
+    #[diesel(sql_type = Text)]
+    last_pledge_id: String,
 }
 
 impl RunningRow {
@@ -447,7 +445,9 @@ impl RunningRow {
     }
 }
 
-/// The text of [`running_figures`], around its 10 parameters.
+/// The text of [`running_figures`], around its 7 parameters. The last live pledge is read
+/// down the pledge-order index from its end: a "created after" range with `LIMIT 1` lets
+/// PostgreSQL's generic plan choose a sequential scan of every pledge.
 #[rustfmt::skip]
 const RUNNING_FIGURES: &[&str] = &[
     "SELECT a.id AS application_id, a.commitment_pence, a.match_pence, f.rule, \
@@ -456,14 +456,11 @@ const RUNNING_FIGURES: &[&str] = &[
     "), 0) AS investor_held, o.community_pledged_pence, \
      CAST(o.investor_count AS BIGINT) AS investor_count, o.share_price_pence, o.min_target_pence, \
      o.target_pence, o.max_target_pence, \
-     (SELECT COUNT(*) FROM (SELECT p.id FROM pledges p WHERE p.offer_id = ",
-    " AND p.created_at >= ",
-    " AND NOT (p.created_at = ",
-    " AND p.id <= ",
-    ") AND (p.status = ",
+     (SELECT p.id FROM pledges p WHERE p.offer_id = ",
+    " AND (p.status = ",
     " OR p.status = ",
     " OR p.status = ",
-    ") LIMIT 1) later_pledge) AS later \
+    ") ORDER BY p.created_at DESC, p.id DESC LIMIT 1) AS last_pledge_id \
      FROM match_applications a JOIN funds f ON f.id = a.fund_id JOIN offers o ON o.id = a.offer_id \
      WHERE a.offer_id = ",
     " AND a.status = ",
@@ -483,14 +480,11 @@ fn running_figures(
         params: [
             Param::Text(pledge.investor_id),
             Param::Text(offer_id),
-            Param::Timestamp(pledge.created_at),
-            Param::Timestamp(pledge.created_at),
-            Param::Text(pledge.id),
-            Param::Text(LIVE[0]),
-            Param::Text(LIVE[1]),
-            Param::Text(LIVE[2]),
+            Param::Text(PledgeStatus::LIVE[0].as_str()),
+            Param::Text(PledgeStatus::LIVE[1].as_str()),
+            Param::Text(PledgeStatus::LIVE[2].as_str()),
             Param::Text(offer_id),
-            Param::Text("approved"),
+            Param::Text(ApplicationStatus::Approved.as_str()),
         ],
     }
     .read(conn)
@@ -547,7 +541,7 @@ fn add_new_matches(
 pub fn release_offer(conn: &mut DbConnection, offer_id: &str) -> Result<(), AppError> {
     let applications: Vec<ApplicationRow> = match_applications::table
         .filter(match_applications::offer_id.eq(offer_id))
-        .filter(match_applications::status.eq("approved"))
+        .filter(match_applications::status.eq(ApplicationStatus::Approved))
         .select(ApplicationRow::as_select())
         .load(conn)?;
     for application in applications {
@@ -586,7 +580,7 @@ pub fn release_offer(conn: &mut DbConnection, offer_id: &str) -> Result<(), AppE
         )?;
         diesel::update(match_applications::table.find(&application.id))
             .set((
-                match_applications::status.eq("released"),
+                match_applications::status.eq(ApplicationStatus::Released),
                 match_applications::match_pence.eq(0),
             ))
             .execute(conn)?;

@@ -9,7 +9,7 @@ use super::rematch::{engine_pledges, facts, live_pledges};
 use super::{get_fund, ApplicationRow};
 use crate::db::schema::match_applications;
 use crate::db::DbConnection;
-use crate::domain::matching::{compute, Rule};
+use crate::domain::matching::{compute, ApplicationStatus, Rule};
 use crate::domain::money::Pence;
 use crate::error::AppError;
 use crate::services::offers as offer_service;
@@ -64,7 +64,7 @@ pub fn simulate(
     // approved before this one count (all of them, for a fund not approved yet).
     let approved: Vec<ApplicationRow> = match_applications::table
         .filter(match_applications::offer_id.eq(offer_id))
-        .filter(match_applications::status.eq("approved"))
+        .filter(match_applications::status.eq(ApplicationStatus::Approved))
         .order((match_applications::decided_at, match_applications::id))
         .select(ApplicationRow::as_select())
         .load(conn)?;
@@ -76,7 +76,7 @@ pub fn simulate(
     let commitment = commitment.unwrap_or_else(|| {
         application
             .as_ref()
-            .filter(|a| a.status == "approved")
+            .filter(|a| a.status == ApplicationStatus::Approved)
             .map_or(rule.per_offer_cap_pence, |a| Pence::new(a.commitment_pence))
     });
     let live = live_pledges(conn, offer_id)?;
