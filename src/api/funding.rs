@@ -7,8 +7,8 @@ use validator::Validate;
 
 use crate::api::access::{FundAdmin, FunderAdmin, MaybeCaller, OfferAdmin};
 use crate::api::extract::{Json, Query};
+use crate::api::idempotent::{run_idempotent, MaybeIdempotencyKey};
 use crate::api::offers::{visible_offer, PageQuery};
-use crate::api::pledges::{run_idempotent, MaybeIdempotencyKey};
 use crate::api::problem::Problem;
 use crate::domain::matching::Rule;
 use crate::domain::money::Pence;

@@ -9,6 +9,7 @@ pub mod email;
 pub mod extract;
 pub mod funding;
 pub mod health;
+pub mod idempotent;
 pub mod offers;
 pub mod organisations;
 pub mod payments;

@@ -7,7 +7,7 @@ use validator::Validate;
 
 use crate::api::access::{MaybeCaller, OfferAdmin, OfferManager, PlatformAdmin, SocietyAdmin};
 use crate::api::extract::{Json, Query};
-use crate::api::pledges::{run_idempotent, MaybeIdempotencyKey};
+use crate::api::idempotent::{run_idempotent, MaybeIdempotencyKey};
 use crate::api::problem::Problem;
 use crate::clock;
 use crate::db::DbConnection;

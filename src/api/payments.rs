@@ -7,7 +7,7 @@ use utoipa::{IntoParams, ToSchema};
 use crate::api::access::OfferManager;
 use crate::api::extract;
 use crate::api::extract::Query;
-use crate::api::pledges::{run_idempotent, MaybeIdempotencyKey};
+use crate::api::idempotent::{run_idempotent, MaybeIdempotencyKey};
 use crate::api::problem::Problem;
 use crate::error::AppError;
 use crate::payments::webhook::{self, Event};

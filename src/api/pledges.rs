@@ -1,127 +1,28 @@
 //! Pledges, bank receipts, and the ledger views.
 
-use actix_web::dev::Payload;
 use actix_web::http::header;
-use actix_web::{web, FromRequest, HttpRequest, HttpResponse};
-use futures_util::future::{ready, Ready};
+use actix_web::{web, HttpRequest, HttpResponse};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use validator::Validate;
 
 use crate::api::access::{OfferManager, PlatformAdmin};
 use crate::api::extract::{read_body, Json, Query};
+use crate::api::idempotent::{run_idempotent, stored_response, MaybeIdempotencyKey};
 use crate::api::offers::PageQuery;
 use crate::api::problem::Problem;
 use crate::clock;
 use crate::domain::money::Pence;
 use crate::error::AppError;
 use crate::ledger::{self, verify::Verification, AccountKind, TransferRow};
-use crate::payments::statement::{self, Mapping, StatementError};
-use crate::services::idempotency::{self, IdempotencyKey, StoredResponse};
+use crate::payments::statement::Mapping;
+use crate::services::idempotency::Request;
 use crate::services::page::{Page, PageRequest};
-use crate::services::payments as payment_service;
-use crate::services::pledges::{self, NewPledge, PaymentMethod, PledgePolicy, PledgeView, PledgesOf};
+use crate::services::pledges::{self, NewPledge, PaymentMethod, PledgePolicy, PledgeView, PledgesOf, Viewer};
 use crate::services::receipts::{self, Receipt};
 use crate::services::sessions::Caller;
 use crate::services::statements::{self, ImportResult};
 use crate::state::AppState;
-
-const IDEMPOTENCY_KEY: &str = "Idempotency-Key";
-
-/// The `Idempotency-Key` header, when sent (malformed is 400).
-pub struct MaybeIdempotencyKey(pub Option<IdempotencyKey>);
-
-impl FromRequest for MaybeIdempotencyKey {
-    type Error = AppError;
-    type Future = Ready<Result<Self, AppError>>;
-
-    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        ready(match req.headers().get(IDEMPOTENCY_KEY) {
-            None => Ok(MaybeIdempotencyKey(None)),
-            Some(value) => value
-                .to_str()
-                .map_err(|_| IdempotencyKey::parse("").unwrap_err())
-                .and_then(IdempotencyKey::parse)
-                .map(|key| MaybeIdempotencyKey(Some(key))),
-        })
-    }
-}
-
-fn required(key: MaybeIdempotencyKey) -> Result<IdempotencyKey, AppError> {
-    key.0.ok_or_else(|| AppError::BadRequest {
-        detail: "this request moves money: send an Idempotency-Key header (any unique string, e.g. a UUID)".into(),
-        errors: vec![crate::error::FieldError::new(IDEMPOTENCY_KEY, "is required")],
-    })
-}
-
-fn stored_response(stored: StoredResponse) -> HttpResponse {
-    let status = actix_web::http::StatusCode::from_u16(stored.status).unwrap_or(actix_web::http::StatusCode::OK);
-    let mut response = HttpResponse::build(status);
-    response.content_type("application/json");
-    if stored.replayed {
-        response.insert_header(("Idempotent-Replayed", "true"));
-    }
-    response.body(stored.body)
-}
-
-fn to_json<T: Serialize>(value: &T) -> Result<serde_json::Value, AppError> {
-    serde_json::to_value(value).map_err(|e| AppError::Internal(anyhow::anyhow!("serialising an answer: {e}")))
-}
-
-/// Runs `work` in a write transaction, once per Idempotency-Key when one was sent (a repeat
-/// replays the stored answer), and answers its status and JSON.
-pub async fn run_idempotent<B, T, F>(
-    state: &AppState,
-    user_id: &str,
-    key: MaybeIdempotencyKey,
-    path: &str,
-    body: &B,
-    work: F,
-) -> Result<HttpResponse, AppError>
-where
-    B: Serialize,
-    T: Serialize,
-    F: Fn(&mut crate::db::DbConnection) -> Result<(u16, T), AppError> + Send + 'static,
-{
-    Ok(stored_response(
-        stored_idempotent(state, user_id, key, path, body, work).await?,
-    ))
-}
-
-/// As [`run_idempotent`], answering the stored response itself (for work to do after it).
-async fn stored_idempotent<B, T, F>(
-    state: &AppState,
-    user_id: &str,
-    key: MaybeIdempotencyKey,
-    path: &str,
-    body: &B,
-    work: F,
-) -> Result<StoredResponse, AppError>
-where
-    B: Serialize,
-    T: Serialize,
-    F: Fn(&mut crate::db::DbConnection) -> Result<(u16, T), AppError> + Send + 'static,
-{
-    let hash = idempotency::request_hash("POST", path, &to_json(body)?);
-    let user_id = user_id.to_owned();
-    state
-        .db
-        .write(move |conn| {
-            let run = |conn: &mut crate::db::DbConnection| {
-                let (status, answer) = work(conn)?;
-                Ok((status, to_json(&answer)?))
-            };
-            match &key.0 {
-                Some(key) => idempotency::once(conn, &user_id, key, &hash, run),
-                None => run(conn).map(|(status, body)| StoredResponse {
-                    status,
-                    body: body.to_string(),
-                    replayed: false,
-                }),
-            }
-        })
-        .await
-}
 
 #[derive(Deserialize, Serialize, Validate, ToSchema)]
 pub struct PledgeRequest {
@@ -158,13 +59,9 @@ pub async fn create_pledge(
     offer_id: web::Path<String>,
     body: Json<PledgeRequest>,
 ) -> Result<HttpResponse, AppError> {
-    let key = required(key)?;
     let offer_id = offer_id.into_inner();
-    let hash = idempotency::request_hash(
-        "POST",
-        &format!("/api/v1/offers/{offer_id}/pledges"),
-        &to_json(&body.0)?,
-    );
+    let path = format!("/api/v1/offers/{offer_id}/pledges");
+    let request = Request::post(&caller.user_id, Some(key.required()?), &path, &body.0)?;
     let new = NewPledge {
         amount: body.amount_pence,
         payment_method: body.payment_method,
@@ -174,28 +71,7 @@ pub async fn create_pledge(
         payment_deadline_days: state.settings.pledges.payment_deadline_days,
         card_check_after: state.payments.card_enabled().then(|| reconcile_after(&state)),
     };
-    let card = new.payment_method == PaymentMethod::Card;
-    let row = format!("offer:{offer_id}");
-    let mut stored = state
-        .db
-        .write_at(&row, move |conn| {
-            idempotency::once(conn, &caller.user_id, &key, &hash, |conn| {
-                let pledge = pledges::create(conn, &caller.user_id, &offer_id, &new, policy)?;
-                Ok((201, to_json(&pledge)?))
-            })
-        })
-        .await?;
-    if card && stored.status == 201 {
-        // The pledge is committed; now (outside any transaction) its PaymentIntent is made, or
-        // found when this is a repeat. The client secret is added to the answer, never stored
-        // with it.
-        let mut answer: serde_json::Value = serde_json::from_str(&stored.body)
-            .map_err(|e| AppError::Internal(anyhow::anyhow!("stored pledge answer unreadable: {e}")))?;
-        let pledge_id = answer["id"].as_str().unwrap_or_default().to_owned();
-        let secret = payment_service::ensure_intent(&state.db, &state.payments, &pledge_id).await?;
-        answer["payment"]["client_secret"] = serde_json::json!(secret);
-        stored.body = answer.to_string();
-    }
+    let stored = pledges::pledge(&state.db, &state.payments, request, offer_id, new, policy).await?;
     Ok(stored_response(stored))
 }
 
@@ -256,37 +132,16 @@ pub async fn cancel_pledge(
     id: web::Path<String>,
 ) -> Result<HttpResponse, AppError> {
     let id = id.into_inner();
-    let after = reconcile_after(&state);
-    let user_id = caller.user_id.clone();
     let path = format!("/api/v1/pledges/{id}/cancel");
-    let pledge_id = id.clone();
-    let stored = stored_idempotent(
-        &state,
-        &caller.user_id,
-        key,
-        &path,
-        &serde_json::json!({}),
-        move |conn| Ok((200, pledges::cancel(conn, &pledge_id, &user_id)?.0)),
-    )
-    .await?;
-    let answer: serde_json::Value = serde_json::from_str(&stored.body)
-        .map_err(|e| AppError::Internal(anyhow::anyhow!("stored cancel answer unreadable: {e}")))?;
-    let refund = &answer["refund"];
-    let card_refund_pending = refund["method"] == PaymentMethod::Card.as_str() && refund["status"] == "pending";
-    let Some(refund_id) = refund["id"].as_str().filter(|_| card_refund_pending) else {
-        return Ok(stored_response(stored));
+    let request = Request::post(&caller.user_id, key.0, &path, &serde_json::json!({}))?;
+    let viewer = Viewer {
+        user_id: caller.user_id,
+        is_platform_admin: caller.is_platform_admin,
     };
-    // The refund is committed; send it to Stripe now. If Stripe cannot be reached the
-    // reconciliation job sends it later (the answer shows the refund as pending).
-    if let Err(e) = payment_service::send_refund(&state.db, &state.payments, refund_id, after).await {
-        tracing::warn!(%refund_id, error = %e, "card refund not sent yet; the reconciliation job retries");
-    }
-    let pledge = state
-        .db
-        .run(move |conn| pledges::get_for(conn, &id, &caller.user_id, caller.is_platform_admin))
-        .await?;
+    let after = reconcile_after(&state);
+    let (pledge, replayed) = pledges::cancel_once(&state.db, &state.payments, request, id, viewer, after).await?;
     let mut response = HttpResponse::Ok();
-    if stored.replayed {
+    if replayed {
         response.insert_header(("Idempotent-Replayed", "true"));
     }
     Ok(response.json(pledge))
@@ -458,21 +313,13 @@ pub async fn import_receipts(
     )
     .await?;
     let query = query.into_inner();
-    let statement = statement::read(&body, &query.mapping(), clock::now().date()).map_err(|e| match e {
-        StatementError::Unreadable(_) => AppError::BadRequest {
-            detail: e.to_string(),
-            errors: Vec::new(),
-        },
-        StatementError::NoSuchColumn { param, .. } => AppError::field(param, e.to_string()),
-        StatementError::NotRecognised { .. } => AppError::field("body", e.to_string()),
-    })?;
-    let dry_run = query.dry_run.unwrap_or(false);
-    let result = statements::import(
+    let result = statements::import_file(
         &state.db,
         &manager.offer.id,
-        statement,
+        &body,
+        &query.mapping(),
         &manager.caller.user_id,
-        dry_run,
+        query.dry_run.unwrap_or(false),
     )
     .await?;
     Ok(HttpResponse::Ok().json(result))

@@ -32,43 +32,22 @@ pub enum PledgeStatus {
     Refunded,
 }
 
+text_names!(PledgeStatus {
+    Pending => "pending",
+    Paid => "paid",
+    Allocated => "allocated",
+    Cancelled => "cancelled",
+    Expired => "expired",
+    Refunded => "refunded",
+});
+
 impl PledgeStatus {
     /// The live statuses: a pledge in one of them counts towards its offer (totals, holdings,
     /// the match).
     pub const LIVE: [PledgeStatus; 3] = [PledgeStatus::Pending, PledgeStatus::Paid, PledgeStatus::Allocated];
 
-    pub fn as_str(self) -> &'static str {
-        match self {
-            PledgeStatus::Pending => "pending",
-            PledgeStatus::Paid => "paid",
-            PledgeStatus::Allocated => "allocated",
-            PledgeStatus::Cancelled => "cancelled",
-            PledgeStatus::Expired => "expired",
-            PledgeStatus::Refunded => "refunded",
-        }
-    }
-
-    pub fn from_text(text: &str) -> Option<Self> {
-        [
-            Self::Pending,
-            Self::Paid,
-            Self::Allocated,
-            Self::Cancelled,
-            Self::Expired,
-            Self::Refunded,
-        ]
-        .into_iter()
-        .find(|s| s.as_str() == text)
-    }
-
     pub fn is_live(self) -> bool {
         Self::LIVE.contains(&self)
-    }
-}
-
-impl std::fmt::Display for PledgeStatus {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
     }
 }
 
@@ -93,18 +72,38 @@ pub enum PaymentMethod {
     BankTransfer,
 }
 
-impl PaymentMethod {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            PaymentMethod::Card => "card",
-            PaymentMethod::BankTransfer => "bank_transfer",
-        }
-    }
+text_names!(PaymentMethod {
+    Card => "card",
+    BankTransfer => "bank_transfer",
+});
 
-    pub fn from_text(text: &str) -> Option<Self> {
-        [Self::Card, Self::BankTransfer]
-            .into_iter()
-            .find(|m| m.as_str() == text)
+/// What an investor's cancellation of their pledge does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cancellation {
+    /// An unpaid pledge is withdrawn: its transfer voided.
+    Withdraw,
+    /// A paid pledge in its cooling-off period is refunded.
+    Refund,
+}
+
+/// Whether an investor may cancel a pledge in `status` at `now` (`offer_open`: the offer is
+/// open and before its close), and how; else why not, in words (409). An unpaid pledge may be
+/// withdrawn at any time before the close; a paid one only within its cooling-off period,
+/// which ends at `cancellable_until` (the offer's `cooling_off_days` from the pledge, or the
+/// close if sooner: DESIGN §2; no statute sets a cooling-off period for community shares, so
+/// it is the offer's own policy).
+pub fn cancellation(
+    status: PledgeStatus,
+    offer_open: bool,
+    now: NaiveDateTime,
+    cancellable_until: NaiveDateTime,
+) -> Result<Cancellation, String> {
+    match status {
+        PledgeStatus::Pending if offer_open => Ok(Cancellation::Withdraw),
+        PledgeStatus::Pending => Err("the offer has closed; the pledge can no longer be cancelled".into()),
+        PledgeStatus::Paid if offer_open && now <= cancellable_until => Ok(Cancellation::Refund),
+        PledgeStatus::Paid => Err("the cooling-off period for this pledge has ended".into()),
+        other => Err(format!("the pledge is {other} already")),
     }
 }
 
@@ -691,6 +690,48 @@ mod tests {
                 prop_assert!(investor_total + amount.get() <= t.max_holding.get());
                 prop_assert!(offer_total + amount.get() <= t.max_target.get());
             }
+        }
+    }
+
+    #[test]
+    fn a_pledge_is_withdrawn_before_the_close_and_refunded_only_in_cooling_off() {
+        let now = NaiveDate::from_ymd_opt(2027, 4, 1)
+            .unwrap()
+            .and_hms_opt(12, 0, 0)
+            .unwrap();
+        let until = now + Duration::days(1);
+        let past = now - Duration::seconds(1);
+        assert_eq!(
+            cancellation(PledgeStatus::Pending, true, now, past),
+            Ok(Cancellation::Withdraw)
+        );
+        assert_eq!(
+            cancellation(PledgeStatus::Paid, true, now, until),
+            Ok(Cancellation::Refund)
+        );
+        assert_eq!(
+            cancellation(PledgeStatus::Paid, true, now, now),
+            Ok(Cancellation::Refund)
+        );
+        assert!(cancellation(PledgeStatus::Paid, true, now, past)
+            .unwrap_err()
+            .contains("cooling-off"));
+        assert!(cancellation(PledgeStatus::Paid, false, now, until)
+            .unwrap_err()
+            .contains("cooling-off"));
+        assert!(cancellation(PledgeStatus::Pending, false, now, until)
+            .unwrap_err()
+            .contains("closed"));
+        for ended in [
+            PledgeStatus::Cancelled,
+            PledgeStatus::Expired,
+            PledgeStatus::Refunded,
+            PledgeStatus::Allocated,
+        ] {
+            assert_eq!(
+                cancellation(ended, true, now, until),
+                Err(format!("the pledge is {ended} already"))
+            );
         }
     }
 }

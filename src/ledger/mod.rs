@@ -13,6 +13,7 @@
 //! Every function here runs inside the caller's transaction, beside the state change it records.
 
 pub mod batch;
+pub mod totals;
 pub mod verify;
 
 use std::collections::HashMap;

@@ -29,6 +29,7 @@ use crate::domain::matching::ApplicationStatus;
 use crate::domain::money::Pence;
 use crate::domain::offer::OfferStatus;
 use crate::error::AppError;
+use crate::ledger::totals;
 use crate::ledger::{self, AccountKind, NewTransfer, Resolution};
 use crate::notify::{self, Kind, Queued};
 use crate::services::funding;
@@ -400,17 +401,7 @@ fn to_capital(
             cause: &format!("offer:{}:allocated", offer.id),
         },
     )?;
-    let target = offers::table.find(&offer.id);
-    if from == AccountKind::Match {
-        diesel::update(target)
-            .set(offers::match_allocated_pence.eq(offers::match_allocated_pence + total))
-            .execute(conn)?;
-    } else {
-        diesel::update(target)
-            .set(offers::allocated_pence.eq(offers::allocated_pence + total))
-            .execute(conn)?;
-    }
-    Ok(())
+    totals::add_allocated(conn, &offer.id, total, from == AccountKind::Match)
 }
 
 /// Posts a batch of the offer's pending match transfers and enters each fund's funder as a

@@ -12,7 +12,7 @@ use sha2::{Digest, Sha256};
 use crate::clock;
 use crate::db::fixed::{Fixed, Param};
 use crate::db::schema::idempotency_keys;
-use crate::db::DbConnection;
+use crate::db::{Db, DbConnection};
 use crate::error::{AppError, FieldError};
 
 /// How long keys are kept before the housekeeping job may delete them.
@@ -141,6 +141,64 @@ where
         body,
         replayed: false,
     })
+}
+
+/// A request that moves money, as the store knows it: who sent it, with which key (optional on
+/// some routes), and the hash of its method, path and JSON body.
+#[derive(Debug, Clone)]
+pub struct Request {
+    pub user_id: String,
+    pub key: Option<IdempotencyKey>,
+    pub hash: String,
+}
+
+impl Request {
+    /// A POST to `path` with `body`.
+    pub fn post<B: serde::Serialize>(
+        user_id: &str,
+        key: Option<IdempotencyKey>,
+        path: &str,
+        body: &B,
+    ) -> Result<Self, AppError> {
+        Ok(Request {
+            user_id: user_id.to_owned(),
+            key,
+            hash: request_hash("POST", path, &to_json(body)?),
+        })
+    }
+}
+
+/// A value as JSON (a 500 if it cannot be: a bug).
+pub fn to_json<T: serde::Serialize>(value: &T) -> Result<serde_json::Value, AppError> {
+    serde_json::to_value(value).map_err(|e| AppError::Internal(anyhow::anyhow!("serialising an answer: {e}")))
+}
+
+/// Runs `work` in a write transaction (queued at the hot row `row` when given, on PostgreSQL),
+/// once per key when the request has one: a repeat answers the stored answer. `work` answers a
+/// status and a body.
+pub async fn run<T, F>(db: &Db, request: Request, row: Option<&str>, work: F) -> Result<StoredResponse, AppError>
+where
+    T: serde::Serialize,
+    F: Fn(&mut DbConnection) -> Result<(u16, T), AppError> + Send + 'static,
+{
+    let transaction = move |conn: &mut DbConnection| {
+        let answer = |conn: &mut DbConnection| {
+            let (status, answer) = work(conn)?;
+            Ok((status, to_json(&answer)?))
+        };
+        match &request.key {
+            Some(key) => once(conn, &request.user_id, key, &request.hash, answer),
+            None => answer(conn).map(|(status, body)| StoredResponse {
+                status,
+                body: body.to_string(),
+                replayed: false,
+            }),
+        }
+    };
+    match row {
+        Some(row) => db.write_at(row, transaction).await,
+        None => db.write(transaction).await,
+    }
 }
 
 /// Housekeeping: deletes keys older than [`RETENTION`].

@@ -21,6 +21,7 @@ use crate::db::schema::{card_payments, offers, pledges, refunds as refund_rows};
 use crate::db::DbConnection;
 use crate::domain::money::Pence;
 use crate::error::AppError;
+use crate::ledger::totals;
 use crate::ledger::AccountKind;
 use crate::notify::{self, Kind};
 use crate::services::funding;
@@ -274,14 +275,7 @@ fn reduce(
             pledges::updated_at.eq(now),
         ))
         .execute(conn)?;
-    diesel::update(offers::table.find(&row.offer_id))
-        .set((
-            offers::community_pledged_pence.eq(offers::community_pledged_pence - less),
-            offers::community_paid_pence.eq(offers::community_paid_pence - less),
-            offers::updated_at.eq(now),
-        ))
-        .execute(conn)?;
-    Ok(())
+    totals::lower_paid_pledge(conn, &row.offer_id, less, now)
 }
 
 /// Marks a card payment for people to look at (shown on the pledge, reported by `ledger verify`).

@@ -21,6 +21,7 @@ use crate::db::DbConnection;
 use crate::domain::money::Pence;
 use crate::domain::pledge::{parse_bank_reference, receipt_effect, Owing, ReceiptEffect, ReceiptSplit};
 use crate::error::AppError;
+use crate::ledger::totals;
 use crate::ledger::{self, AccountKind, NewTransfer, Resolution};
 use crate::notify::{self, Kind, Queued};
 use crate::services::offers as offer_service;
@@ -563,14 +564,7 @@ impl Written {
             tail: "",
         }
         .execute(conn)?;
-        if self.paid_total > 0 {
-            diesel::update(offers::table.find(offer_id))
-                .set((
-                    offers::community_paid_pence.eq(offers::community_paid_pence + self.paid_total),
-                    offers::updated_at.eq(now),
-                ))
-                .execute(conn)?;
-        }
+        totals::add_paid(conn, offer_id, self.paid_total, now)?;
         notify::enqueue_many(conn, Kind::PartPaymentReceived, &self.parts)?;
         notify::enqueue_many(conn, Kind::PaymentConfirmed, &self.paid)
     }

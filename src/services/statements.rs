@@ -20,7 +20,7 @@ use crate::db::{Db, DbConnection};
 use crate::domain::money::Pence;
 use crate::domain::pledge::{find_bank_references, owing_after, receipt_effect, FoundReferences, Owing, ReceiptEffect};
 use crate::error::AppError;
-use crate::payments::statement::{Statement, StatementLine};
+use crate::payments::statement::{self, Mapping, Statement, StatementError, StatementLine};
 use crate::services::offers as offer_service;
 use crate::services::pledges::{self as pledge_service, PledgeRow};
 use crate::services::receipts::{self, PaidInParts, Receipt, Recorded, Source};
@@ -114,6 +114,29 @@ struct Credit {
     amount: Pence,
     date: NaiveDate,
     fingerprint: String,
+}
+
+/// Reads a statement file as its bank exported it (`mapping`: the columns an admin named, for a
+/// layout not recognised) and imports it into `offer_id` (see [`import`]). An unreadable file
+/// is 400; a named column the file does not have is 422 on its parameter; a layout not
+/// recognised is 422 on `body`.
+pub async fn import_file(
+    db: &Db,
+    offer_id: &str,
+    file: &[u8],
+    mapping: &Mapping,
+    recorded_by: &str,
+    dry_run: bool,
+) -> Result<ImportResult, AppError> {
+    let statement = statement::read(file, mapping, clock::now().date()).map_err(|e| match e {
+        StatementError::Unreadable(_) => AppError::BadRequest {
+            detail: e.to_string(),
+            errors: Vec::new(),
+        },
+        StatementError::NoSuchColumn { param, .. } => AppError::field(param, e.to_string()),
+        StatementError::NotRecognised { .. } => AppError::field("body", e.to_string()),
+    })?;
+    import(db, offer_id, statement, recorded_by, dry_run).await
 }
 
 /// Imports `statement` into `offer_id`, recorded as by `recorded_by`; a dry run reads and

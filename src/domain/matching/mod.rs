@@ -185,28 +185,12 @@ pub enum ApplicationStatus {
     Released,
 }
 
-impl ApplicationStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ApplicationStatus::Pending => "pending",
-            ApplicationStatus::Approved => "approved",
-            ApplicationStatus::Rejected => "rejected",
-            ApplicationStatus::Released => "released",
-        }
-    }
-
-    pub fn from_text(text: &str) -> Option<Self> {
-        [Self::Pending, Self::Approved, Self::Rejected, Self::Released]
-            .into_iter()
-            .find(|s| s.as_str() == text)
-    }
-}
-
-impl std::fmt::Display for ApplicationStatus {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+text_names!(ApplicationStatus {
+    Pending => "pending",
+    Approved => "approved",
+    Rejected => "rejected",
+    Released => "released",
+});
 
 /// The offer facts the engine needs.
 #[derive(Debug, Clone, Copy)]
@@ -271,6 +255,25 @@ pub fn compute(
 }
 
 impl Rule {
+    /// Whether `commitment` may be approved under this rule for an offer of shares at
+    /// `share_price`: more than zero, within the per-offer cap, whole shares (the match becomes
+    /// the funder's shares at close). Else why not, in words.
+    pub fn check_commitment(&self, commitment: Pence, share_price: Pence) -> Result<(), String> {
+        if commitment.get() <= 0 {
+            return Err("must be more than zero".into());
+        }
+        if commitment > self.per_offer_cap_pence {
+            return Err(format!(
+                "must not exceed the fund's per-offer cap of {}",
+                self.per_offer_cap_pence
+            ));
+        }
+        if commitment.get() % share_price.get().max(1) != 0 {
+            return Err(format!("must be a whole number of shares ({share_price} each)"));
+        }
+        Ok(())
+    }
+
     /// Pence this fund may give the offer's pledges in all: the commitment, within the
     /// per-offer cap and the offer's `max_target` headroom left by `community` pence pledged
     /// and `other` pence of other funds' match; never below zero.

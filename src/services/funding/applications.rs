@@ -9,7 +9,7 @@ use super::{get_fund, summary, ApplicationRow, ApplicationView, FundRow};
 use crate::clock;
 use crate::db::schema::{funds, match_applications};
 use crate::db::DbConnection;
-use crate::domain::matching::{ApplicationStatus, Timing};
+use crate::domain::matching::{ApplicationStatus, Rule, Timing};
 use crate::domain::money::Pence;
 use crate::domain::offer::OfferStatus;
 use crate::error::AppError;
@@ -127,70 +127,11 @@ pub fn approve(
     }
     let fund = get_fund(conn, fund_id)?;
     let rule = fund.rule()?;
-    if commitment.get() <= 0 {
-        return Err(AppError::field("commitment_pence", "must be more than zero"));
+    if let Err(message) = rule.check_commitment(commitment, Pence::new(offer.share_price_pence)) {
+        return Err(AppError::field("commitment_pence", message));
     }
-    if commitment > rule.per_offer_cap_pence {
-        return Err(AppError::field(
-            "commitment_pence",
-            format!(
-                "must not exceed the fund's per-offer cap of {}",
-                rule.per_offer_cap_pence
-            ),
-        ));
-    }
-    if commitment.get() % offer.share_price_pence != 0 {
-        return Err(AppError::field(
-            "commitment_pence",
-            format!(
-                "must be a whole number of shares ({} each)",
-                Pence::new(offer.share_price_pence)
-            ),
-        ));
-    }
-    let others: Vec<String> = match_applications::table
-        .filter(match_applications::offer_id.eq(&offer.id))
-        .filter(match_applications::status.eq(ApplicationStatus::Approved))
-        .select(match_applications::fund_id)
-        .load(conn)?;
-    if !others.is_empty() {
-        let mut exclusive = rule.exclusive;
-        for other in &others {
-            exclusive |= get_fund(conn, other)?.rule()?.exclusive;
-        }
-        if exclusive {
-            return Err(AppError::conflict(
-                "an exclusive fund cannot share an offer with another fund's match",
-            ));
-        }
-    }
-    let [fund_account, commitment_account] = ledger::ensure_accounts(
-        conn,
-        [(AccountKind::Fund, fund_id), (AccountKind::Commitment, application_id)],
-    )?;
-    // The offer's match account is made here, once: a new pledge's match is credited to it
-    // without looking it up (`rematch::add_new_matches`).
-    ledger::ensure_account(conn, AccountKind::Match, &offer.id)?;
-    let reserved = ledger::create_posted(
-        conn,
-        &NewTransfer {
-            id: &format!("commitment:{application_id}"),
-            debit_account_id: &fund_account,
-            credit_account_id: &commitment_account,
-            amount: commitment,
-            kind: "commitment",
-            cause: &format!("application:{application_id}"),
-        },
-    );
-    if let Err(AppError::Ledger(LedgerError::DebitsExceedCredits(_))) = &reserved {
-        // The fund account refused the debit: the budget left is smaller than the commitment.
-        let available = summary(conn, fund_id)?.available_pence;
-        return Err(AppError::field(
-            "commitment_pence",
-            format!("is more than the fund's available budget of {available}"),
-        ));
-    }
-    reserved?;
+    check_exclusive(conn, &offer.id, &rule)?;
+    reserve_commitment(conn, fund_id, application_id, &offer.id, commitment)?;
     let decided = diesel::update(
         match_applications::table
             .filter(match_applications::id.eq(application_id))
@@ -215,6 +156,66 @@ pub fn approve(
     tell_society(conn, &offer, &fund, decision)?;
     tell_funder(conn, &offer, &fund, "made", commitment, available)?;
     Ok(get_application(conn, application_id)?.into())
+}
+
+/// 409 when the offer would hold an exclusive fund's match beside another fund's.
+fn check_exclusive(conn: &mut DbConnection, offer_id: &str, rule: &Rule) -> Result<(), AppError> {
+    let others: Vec<String> = match_applications::table
+        .filter(match_applications::offer_id.eq(offer_id))
+        .filter(match_applications::status.eq(ApplicationStatus::Approved))
+        .select(match_applications::fund_id)
+        .load(conn)?;
+    if others.is_empty() {
+        return Ok(());
+    }
+    let mut exclusive = rule.exclusive;
+    for other in &others {
+        exclusive |= get_fund(conn, other)?.rule()?.exclusive;
+    }
+    if exclusive {
+        return Err(AppError::conflict(
+            "an exclusive fund cannot share an offer with another fund's match",
+        ));
+    }
+    Ok(())
+}
+
+/// Moves the commitment from the fund's budget to the application's commitment account: the
+/// fund account refuses to pay out more than it holds, so the UPDATE itself stops an
+/// overcommitment (422 naming the budget left).
+fn reserve_commitment(
+    conn: &mut DbConnection,
+    fund_id: &str,
+    application_id: &str,
+    offer_id: &str,
+    commitment: Pence,
+) -> Result<(), AppError> {
+    let [fund_account, commitment_account] = ledger::ensure_accounts(
+        conn,
+        [(AccountKind::Fund, fund_id), (AccountKind::Commitment, application_id)],
+    )?;
+    // The offer's match account is made here, once: a new pledge's match is credited to it
+    // without looking it up (`rematch::add_new_matches`).
+    ledger::ensure_account(conn, AccountKind::Match, offer_id)?;
+    let reserved = ledger::create_posted(
+        conn,
+        &NewTransfer {
+            id: &format!("commitment:{application_id}"),
+            debit_account_id: &fund_account,
+            credit_account_id: &commitment_account,
+            amount: commitment,
+            kind: "commitment",
+            cause: &format!("application:{application_id}"),
+        },
+    );
+    if let Err(AppError::Ledger(LedgerError::DebitsExceedCredits(_))) = &reserved {
+        let available = summary(conn, fund_id)?.available_pence;
+        return Err(AppError::field(
+            "commitment_pence",
+            format!("is more than the fund's available budget of {available}"),
+        ));
+    }
+    reserved.map(|_| ())
 }
 
 fn tell_society(

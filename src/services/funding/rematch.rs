@@ -19,7 +19,7 @@ use super::{get_fund, summary, ApplicationRow};
 use diesel::sql_types::{BigInt, Text};
 
 use crate::db::fixed::{Fixed, Param};
-use crate::db::schema::{funds, match_applications, match_investor_totals, offers, pledge_matches, pledges, users};
+use crate::db::schema::{funds, match_applications, match_investor_totals, pledge_matches, pledges, users};
 use crate::db::DbConnection;
 use crate::domain::matching::append::{append, Before, Recompute, Running};
 use crate::domain::matching::offer::{compute_offer, ApprovedFund};
@@ -29,6 +29,7 @@ use crate::domain::money::Pence;
 use crate::domain::offer::OfferStatus;
 use crate::domain::pledge::PledgeStatus;
 use crate::error::AppError;
+use crate::ledger::totals;
 use crate::ledger::{self, AccountKind, NewTransfer, Resolution};
 use crate::services::offers::{self as offer_service, OfferRow};
 
@@ -159,9 +160,7 @@ pub fn refresh_offer(conn: &mut DbConnection, offer_id: &str) -> Result<HashMap<
         }
         offer_total += total;
     }
-    diesel::update(offers::table.find(offer_id))
-        .set(offers::match_pence.eq(offer_total))
-        .execute(conn)?;
+    totals::set_match(conn, offer_id, offer_total)?;
     pledge_totals(conn, changed)
 }
 
@@ -527,9 +526,7 @@ fn add_new_matches(
             .set(match_applications::match_pence.eq(match_applications::match_pence + amount.get()))
             .execute(conn)?;
     }
-    diesel::update(offers::table.find(offer_id))
-        .set(offers::match_pence.eq(offers::match_pence + total))
-        .execute(conn)?;
+    totals::add_match(conn, offer_id, total)?;
     diesel::update(pledges::table.find(pledge.id))
         .set(pledges::match_pence.eq(total))
         .execute(conn)?;
@@ -598,8 +595,6 @@ pub fn release_offer(conn: &mut DbConnection, offer_id: &str) -> Result<(), AppE
             available,
         )?;
     }
-    diesel::update(offers::table.find(offer_id))
-        .set(offers::match_pence.eq(0))
-        .execute(conn)?;
+    totals::set_match(conn, offer_id, 0)?;
     Ok(())
 }
