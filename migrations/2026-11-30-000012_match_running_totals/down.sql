@@ -1,2 +1,3 @@
+ALTER TABLE offers DROP COLUMN match_last_pledge_id;
+ALTER TABLE offers DROP COLUMN match_last_pledge_at;
 DROP TABLE match_investor_totals;
-DROP INDEX pledges_offer_order;

@@ -125,6 +125,8 @@ diesel::table! {
         updated_at -> Timestamp,
         allocated_pence -> BigInt,
         match_allocated_pence -> BigInt,
+        match_last_pledge_at -> Nullable<Timestamp>,
+        match_last_pledge_id -> Nullable<Text>,
     }
 }
 

@@ -388,9 +388,14 @@ both_backends! {
             .with_db(move |conn| {
                 take_step(conn, &scene, &Step::Approve { fund: 0 })?;
                 take_step(conn, &scene, &Step::Pledge { investor: 0, pounds: 80 })?;
+                // As that instance would have written it: the pledge's time, and the offer's
+                // record of the last pledge the match engine saw.
                 let ahead = clock::now() + Duration::hours(1);
                 diesel::update(pledges::table.filter(pledges::offer_id.eq(&offer)))
                     .set(pledges::created_at.eq(ahead))
+                    .execute(conn)?;
+                diesel::update(offers::table.find(&offer))
+                    .set(offers::match_last_pledge_at.eq(ahead))
                     .execute(conn)?;
                 take_step(conn, &scene, &Step::Pledge { investor: 2, pounds: 50 })?;
                 let matches: Vec<(i64, i64)> = pledges::table

@@ -12,6 +12,7 @@
 
 use std::collections::HashMap;
 
+use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use super::applications::tell_funder;
@@ -19,7 +20,7 @@ use super::{get_fund, summary, ApplicationRow};
 use diesel::sql_types::{BigInt, Text};
 
 use crate::db::fixed::{Fixed, Param};
-use crate::db::schema::{funds, match_applications, match_investor_totals, pledge_matches, pledges, users};
+use crate::db::schema::{funds, match_applications, match_investor_totals, offers, pledge_matches, pledges, users};
 use crate::db::DbConnection;
 use crate::domain::matching::append::{append, Before, Recompute, Running};
 use crate::domain::matching::offer::{compute_offer, ApprovedFund};
@@ -68,7 +69,8 @@ fn engine_funds(approved: &[Approved]) -> Vec<ApprovedFund> {
         .collect()
 }
 
-type LivePledge = (String, String, i64, Option<String>);
+/// A live pledge: id, investor, pence, the investor's postcode, its time in pledge order.
+type LivePledge = (String, String, i64, Option<String>, NaiveDateTime);
 
 /// The offer's live pledges in pledge order, with their investors' postcodes.
 pub(super) fn live_pledges(conn: &mut DbConnection, offer_id: &str) -> Result<Vec<LivePledge>, AppError> {
@@ -82,6 +84,7 @@ pub(super) fn live_pledges(conn: &mut DbConnection, offer_id: &str) -> Result<Ve
             pledges::investor_id,
             pledges::amount_pence,
             users::postcode,
+            pledges::created_at,
         ))
         .load(conn)?)
 }
@@ -97,7 +100,7 @@ pub(super) fn facts(offer: &OfferRow) -> OfferFacts {
 
 pub(super) fn engine_pledges(live: &[LivePledge]) -> Vec<MatchPledge> {
     live.iter()
-        .map(|(_, investor, amount, postcode)| MatchPledge {
+        .map(|(_, investor, amount, postcode, _)| MatchPledge {
             investor_id: investor.clone(),
             amount: Pence::new(*amount),
             postcode: postcode.clone().unwrap_or_default().to_ascii_uppercase(),
@@ -127,6 +130,7 @@ pub fn refresh_offer(conn: &mut DbConnection, offer_id: &str) -> Result<HashMap<
         OfferStatus::Closed | OfferStatus::Succeeded | OfferStatus::Allocated
     );
     let live = live_pledges(conn, offer_id)?;
+    record_last_pledge(conn, offer_id, live.last())?;
     let investors: HashMap<&str, &str> = live
         .iter()
         .map(|(id, investor, ..)| (id.as_str(), investor.as_str()))
@@ -338,6 +342,8 @@ pub struct NewlyPledged<'a> {
     pub amount: Pence,
     /// The investor's postcode as stored.
     pub postcode: &'a str,
+    /// Its place in pledge order (with its id), taken under the offer's lock.
+    pub created_at: NaiveDateTime,
     /// The investor had no other live pledge to the offer.
     pub new_investor: bool,
 }
@@ -351,7 +357,7 @@ pub fn match_new_pledge(conn: &mut DbConnection, offer_id: &str, pledge: &NewlyP
     let Some(first) = rows.first() else {
         return Ok(0);
     };
-    let step = if first.last_pledge_id != pledge.id {
+    let step = if !advance_last_pledge(conn, offer_id, pledge.id, pledge.created_at)? {
         Err(Recompute::NotLast)
     } else {
         let funds = rows.iter().map(RunningRow::fund).collect::<Result<Vec<_>, _>>()?;
@@ -390,7 +396,7 @@ pub fn match_new_pledge(conn: &mut DbConnection, offer_id: &str, pledge: &NewlyP
 
 /// One approved application of the offer with what the incremental match needs: its fund's
 /// rule and running total, what the new pledge's investor holds of it, the offer's terms and
-/// totals, and the offer's last live pledge (the same on every row).
+/// totals (the same on every row).
 #[derive(QueryableByName)]
 struct RunningRow {
     #[diesel(sql_type = Text)]
@@ -415,9 +421,6 @@ struct RunningRow {
     target_pence: i64,
     #[diesel(sql_type = BigInt)]
     max_target_pence: i64,
-    /// The offer's last live pledge in pledge order.
-    #[diesel(sql_type = Text)]
-    last_pledge_id: String,
 }
 
 impl RunningRow {
@@ -444,9 +447,7 @@ impl RunningRow {
     }
 }
 
-/// The text of [`running_figures`], around its 7 parameters. The last live pledge is read
-/// down the pledge-order index from its end: a "created after" range with `LIMIT 1` lets
-/// PostgreSQL's generic plan choose a sequential scan of every pledge.
+/// The text of [`running_figures`], around its 3 parameters.
 #[rustfmt::skip]
 const RUNNING_FIGURES: &[&str] = &[
     "SELECT a.id AS application_id, a.commitment_pence, a.match_pence, f.rule, \
@@ -454,17 +455,56 @@ const RUNNING_FIGURES: &[&str] = &[
                WHERE t.application_id = a.id AND t.investor_id = ",
     "), 0) AS investor_held, o.community_pledged_pence, \
      CAST(o.investor_count AS BIGINT) AS investor_count, o.share_price_pence, o.min_target_pence, \
-     o.target_pence, o.max_target_pence, \
-     (SELECT p.id FROM pledges p WHERE p.offer_id = ",
-    " AND (p.status = ",
-    " OR p.status = ",
-    " OR p.status = ",
-    ") ORDER BY p.created_at DESC, p.id DESC LIMIT 1) AS last_pledge_id \
+     o.target_pence, o.max_target_pence \
      FROM match_applications a JOIN funds f ON f.id = a.fund_id JOIN offers o ON o.id = a.offer_id \
      WHERE a.offer_id = ",
     " AND a.status = ",
     " ORDER BY a.decided_at, a.id",
 ];
+
+/// Records the new pledge as the last the match engine has seen on the offer, if it comes after
+/// the one recorded (in pledge order: time, then id); answers whether it did. Nothing recorded
+/// (an offer whose match was never recomputed since the column came) is "not after": the full
+/// recompute then records its last live pledge.
+fn advance_last_pledge(
+    conn: &mut DbConnection,
+    offer_id: &str,
+    pledge_id: &str,
+    created_at: NaiveDateTime,
+) -> Result<bool, AppError> {
+    let changed = Fixed {
+        parts: &[
+            "UPDATE offers SET match_last_pledge_at = ",
+            ", match_last_pledge_id = ",
+            " WHERE id = ",
+            " AND (match_last_pledge_at < ",
+            " OR (match_last_pledge_at = ",
+            " AND match_last_pledge_id < ",
+            "))",
+        ],
+        params: [
+            Param::Timestamp(created_at),
+            Param::Text(pledge_id),
+            Param::Text(offer_id),
+            Param::Timestamp(created_at),
+            Param::Timestamp(created_at),
+            Param::Text(pledge_id),
+        ],
+    }
+    .execute(conn)?;
+    Ok(changed == 1)
+}
+
+/// Records the offer's last live pledge (none: nothing recorded) after a full recompute.
+fn record_last_pledge(conn: &mut DbConnection, offer_id: &str, last: Option<&LivePledge>) -> Result<(), AppError> {
+    diesel::update(offers::table.find(offer_id))
+        .set((
+            offers::match_last_pledge_at.eq(last.map(|p| p.4)),
+            offers::match_last_pledge_id.eq(last.map(|p| p.0.as_str())),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
 
 /// The offer's approved applications in approval order with their running figures: one
 /// statement of fixed text (each of its reads an index probe), as it runs under the offer's
@@ -478,10 +518,6 @@ fn running_figures(
         parts: RUNNING_FIGURES,
         params: [
             Param::Text(pledge.investor_id),
-            Param::Text(offer_id),
-            Param::Text(PledgeStatus::LIVE[0].as_str()),
-            Param::Text(PledgeStatus::LIVE[1].as_str()),
-            Param::Text(PledgeStatus::LIVE[2].as_str()),
             Param::Text(offer_id),
             Param::Text(ApplicationStatus::Approved.as_str()),
         ],

@@ -92,7 +92,7 @@ pub fn simulate(
         per_pledge: live
             .into_iter()
             .zip(amounts)
-            .map(|((pledge_id, _, amount, _), matched)| SimulatedPledge {
+            .map(|((pledge_id, _, amount, ..), matched)| SimulatedPledge {
                 pledge_id,
                 amount_pence: Pence::new(amount),
                 match_pence: matched,

@@ -95,6 +95,7 @@ pub fn create(
             investor_id,
             amount: new.amount,
             postcode: user.postcode.as_deref().unwrap_or_default(),
+            created_at: row.created_at,
             new_investor,
         };
         row.match_pence = funding::match_new_pledge(conn, offer_id, &newly)?;

@@ -1,0 +1,269 @@
+//! Funds: a funder's budget and rule, the fund's public summary, and the funders backing an
+//! offer.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::clock;
+use crate::db::schema::{funders, funds, match_applications, offers};
+use crate::db::DbConnection;
+use crate::domain::matching::{ApplicationStatus, Rule};
+use crate::domain::money::Pence;
+use crate::domain::offer::OfferStatus;
+use crate::error::AppError;
+use crate::ledger::{self, AccountKind, NewTransfer};
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = funds)]
+pub struct FundRow {
+    pub id: String,
+    pub funder_id: String,
+    pub name: String,
+    pub budget_pence: i64,
+    pub rule: String,
+    pub created_at: NaiveDateTime,
+}
+
+impl FundRow {
+    pub fn rule(&self) -> Result<Rule, AppError> {
+        serde_json::from_str(&self.rule)
+            .map_err(|e| AppError::Internal(anyhow::anyhow!("fund {} has an unreadable rule: {e}", self.id)))
+    }
+}
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = match_applications)]
+pub struct ApplicationRow {
+    pub id: String,
+    pub fund_id: String,
+    pub offer_id: String,
+    pub status: ApplicationStatus,
+    pub commitment_pence: i64,
+    pub match_pence: i64,
+    pub reason: Option<String>,
+    pub decided_by: Option<String>,
+    pub decided_at: Option<NaiveDateTime>,
+    pub created_at: NaiveDateTime,
+}
+
+/// An application as shown to societies and funders.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ApplicationView {
+    pub id: String,
+    pub fund_id: String,
+    pub offer_id: String,
+    /// `pending`, `approved`, `rejected` or `released`.
+    pub status: String,
+    pub commitment_pence: Pence,
+    pub match_pence: Pence,
+    pub reason: Option<String>,
+    pub decided_at: Option<chrono::DateTime<chrono::Utc>>,
+    pub created_at: chrono::DateTime<chrono::Utc>,
+}
+
+impl From<ApplicationRow> for ApplicationView {
+    fn from(row: ApplicationRow) -> Self {
+        ApplicationView {
+            id: row.id,
+            fund_id: row.fund_id,
+            offer_id: row.offer_id,
+            status: row.status.to_string(),
+            commitment_pence: Pence::new(row.commitment_pence),
+            match_pence: Pence::new(row.match_pence),
+            reason: row.reason,
+            decided_at: row.decided_at.map(clock::utc),
+            created_at: clock::utc(row.created_at),
+        }
+    }
+}
+
+/// A fund's offer in its public summary.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct FundOffer {
+    pub offer_id: String,
+    pub application_status: String,
+    pub commitment_pence: Pence,
+    pub match_pence: Pence,
+}
+
+/// A funder backing an offer, as anyone who may see the offer may see it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MatchFunder {
+    pub funder_id: String,
+    pub funder_name: String,
+    pub fund_id: String,
+    pub fund_name: String,
+    /// `approved` (backing the offer now) or `released` (its part is settled: allocated, or
+    /// returned to the fund).
+    pub status: String,
+    pub commitment_pence: Pence,
+    /// Match given to the offer's pledges so far.
+    pub match_pence: Pence,
+}
+
+/// The funders whose applications for `offer_id` were approved, oldest first.
+pub fn match_funders(conn: &mut DbConnection, offer_id: &str) -> Result<Vec<MatchFunder>, AppError> {
+    let rows: Vec<(String, String, String, String, String, i64, i64)> = match_applications::table
+        .inner_join(funds::table.inner_join(funders::table))
+        .filter(match_applications::offer_id.eq(offer_id))
+        .filter(match_applications::status.eq_any([ApplicationStatus::Approved, ApplicationStatus::Released]))
+        .order((match_applications::created_at.asc(), match_applications::id.asc()))
+        .select((
+            funders::id,
+            funders::name,
+            funds::id,
+            funds::name,
+            match_applications::status,
+            match_applications::commitment_pence,
+            match_applications::match_pence,
+        ))
+        .load(conn)?;
+    Ok(rows
+        .into_iter()
+        .map(
+            |(funder_id, funder_name, fund_id, fund_name, status, commitment, matched)| MatchFunder {
+                funder_id,
+                funder_name,
+                fund_id,
+                fund_name,
+                status,
+                commitment_pence: Pence::new(commitment),
+                match_pence: Pence::new(matched),
+            },
+        )
+        .collect())
+}
+
+/// A fund as anyone may see it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct FundSummary {
+    pub id: String,
+    pub funder_id: String,
+    pub name: String,
+    pub rule: Rule,
+    pub budget_pence: Pence,
+    /// Outstanding commitments to approved offers (for an allocated offer, its match).
+    pub committed_pence: Pence,
+    /// Match currently given to pledges.
+    pub matched_pence: Pence,
+    /// Commitments returned to the fund (offers cancelled or failed).
+    pub released_pence: Pence,
+    /// Budget not committed.
+    pub available_pence: Pence,
+    pub offers: Vec<FundOffer>,
+}
+
+pub fn get_fund(conn: &mut DbConnection, id: &str) -> Result<FundRow, AppError> {
+    funds::table
+        .find(id)
+        .select(FundRow::as_select())
+        .first(conn)
+        .optional()?
+        .ok_or(AppError::NotFound("fund"))
+}
+
+/// Creates a fund and moves its budget into it.
+pub fn create_fund(
+    conn: &mut DbConnection,
+    funder_id: &str,
+    name: &str,
+    budget: Pence,
+    rule: &Rule,
+) -> Result<FundSummary, AppError> {
+    let errors = rule.check();
+    if !errors.is_empty() {
+        return Err(AppError::Validation(errors));
+    }
+    let id = clock::new_id();
+    let rule_json = serde_json::to_string(rule).map_err(|e| AppError::Internal(anyhow::anyhow!("rule JSON: {e}")))?;
+    diesel::insert_into(funds::table)
+        .values((
+            funds::id.eq(&id),
+            funds::funder_id.eq(funder_id),
+            funds::name.eq(name),
+            funds::budget_pence.eq(budget.get()),
+            funds::rule.eq(&rule_json),
+            funds::created_at.eq(clock::now()),
+        ))
+        .execute(conn)?;
+    let [source, fund_account] =
+        ledger::ensure_accounts(conn, [(AccountKind::Funder, funder_id), (AccountKind::Fund, &id)])?;
+    ledger::create_posted(
+        conn,
+        &NewTransfer {
+            id: &format!("fund:{id}:budget"),
+            debit_account_id: &source,
+            credit_account_id: &fund_account,
+            amount: budget,
+            kind: "budget",
+            cause: &format!("fund:{id}"),
+        },
+    )?;
+    summary(conn, &id)
+}
+
+pub fn summary(conn: &mut DbConnection, fund_id: &str) -> Result<FundSummary, AppError> {
+    let fund = get_fund(conn, fund_id)?;
+    let rows: Vec<(ApplicationRow, String)> = match_applications::table
+        .inner_join(offers::table)
+        .filter(match_applications::fund_id.eq(fund_id))
+        .filter(match_applications::status.eq_any([ApplicationStatus::Approved, ApplicationStatus::Released]))
+        .order(match_applications::id)
+        .select((ApplicationRow::as_select(), offers::status))
+        .load(conn)?;
+    // Once an offer is allocated its match is spent and the rest of the commitment is back in
+    // the fund: the commitment that counts is the match.
+    let outstanding = |(a, status): &(ApplicationRow, String)| {
+        if status == OfferStatus::Allocated.as_str() {
+            a.match_pence
+        } else {
+            a.commitment_pence
+        }
+    };
+    let committed: i64 = rows
+        .iter()
+        .filter(|(a, _)| a.status == ApplicationStatus::Approved)
+        .map(outstanding)
+        .sum();
+    let applications: Vec<ApplicationRow> = rows.into_iter().map(|(a, _)| a).collect();
+    let sum = |status: ApplicationStatus, pick: fn(&ApplicationRow) -> i64| {
+        applications
+            .iter()
+            .filter(|a| a.status == status)
+            .map(pick)
+            .sum::<i64>()
+    };
+    // Offers not yet open are not the public's to know of: they count in the totals only.
+    let public: Vec<String> = offers::table
+        .filter(offers::id.eq_any(applications.iter().map(|a| a.offer_id.clone()).collect::<Vec<_>>()))
+        .filter(
+            offers::status
+                .eq_any(["open", "closed", "succeeded", "allocated", "failed", "refunded"])
+                .or(offers::status.eq("cancelled").and(offers::opened_at.is_not_null())),
+        )
+        .select(offers::id)
+        .load(conn)?;
+    Ok(FundSummary {
+        rule: fund.rule()?,
+        committed_pence: Pence::new(committed),
+        matched_pence: Pence::new(sum(ApplicationStatus::Approved, |a| a.match_pence)),
+        released_pence: Pence::new(sum(ApplicationStatus::Released, |a| a.commitment_pence)),
+        available_pence: Pence::new(fund.budget_pence - committed),
+        budget_pence: Pence::new(fund.budget_pence),
+        offers: applications
+            .into_iter()
+            .filter(|a| public.contains(&a.offer_id))
+            .map(|a| FundOffer {
+                offer_id: a.offer_id,
+                application_status: a.status.to_string(),
+                commitment_pence: Pence::new(a.commitment_pence),
+                match_pence: Pence::new(a.match_pence),
+            })
+            .collect(),
+        id: fund.id,
+        funder_id: fund.funder_id,
+        name: fund.name,
+    })
+}
