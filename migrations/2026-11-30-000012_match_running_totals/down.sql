@@ -1,3 +1,3 @@
-ALTER TABLE offers DROP COLUMN match_last_pledge_id;
-ALTER TABLE offers DROP COLUMN match_last_pledge_at;
+ALTER TABLE offers DROP COLUMN pledges_made;
+ALTER TABLE pledges DROP COLUMN offer_seq;
 DROP TABLE match_investor_totals;

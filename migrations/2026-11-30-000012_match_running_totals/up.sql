@@ -13,9 +13,16 @@ SELECT pm.application_id, p.investor_id, SUM(pm.amount_pence)
 FROM pledge_matches pm JOIN pledges p ON p.id = pm.pledge_id
 GROUP BY pm.application_id, p.investor_id;
 
--- The last pledge in pledge order (created_at, id) the match engine has seen on the offer: a
--- new pledge after it is matched from running totals. (Not an index on pledges (offer_id,
--- created_at): PostgreSQL then chose it for an investor's holding, under the offer's lock, and
--- the surge without a fund fell by half.)
-ALTER TABLE offers ADD COLUMN match_last_pledge_at TIMESTAMP;
-ALTER TABLE offers ADD COLUMN match_last_pledge_id TEXT;
+-- Pledge order: each pledge's place among its offer's pledges, numbered by the reservation
+-- that takes the offer's row lock (offers.pledges_made counts every pledge ever made). The
+-- match engine follows it; a new pledge is always last in it, so it is matched from running
+-- totals. (Times from several instances' clocks need not agree; and an index on pledges
+-- (offer_id, created_at) was chosen by PostgreSQL for an investor's holding, under the lock,
+-- halving the surge without a fund.) Existing pledges are numbered in their old order
+-- (created_at, id).
+ALTER TABLE pledges ADD COLUMN offer_seq BIGINT NOT NULL DEFAULT 0;
+UPDATE pledges SET offer_seq = numbered.n
+FROM (SELECT id, ROW_NUMBER() OVER (PARTITION BY offer_id ORDER BY created_at, id) AS n FROM pledges) AS numbered
+WHERE numbered.id = pledges.id;
+ALTER TABLE offers ADD COLUMN pledges_made BIGINT NOT NULL DEFAULT 0;
+UPDATE offers SET pledges_made = (SELECT COUNT(*) FROM pledges p WHERE p.offer_id = offers.id);

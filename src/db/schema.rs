@@ -125,8 +125,7 @@ diesel::table! {
         updated_at -> Timestamp,
         allocated_pence -> BigInt,
         match_allocated_pence -> BigInt,
-        match_last_pledge_at -> Nullable<Timestamp>,
-        match_last_pledge_id -> Nullable<Text>,
+        pledges_made -> BigInt,
     }
 }
 
@@ -189,6 +188,7 @@ diesel::table! {
         created_at -> Timestamp,
         updated_at -> Timestamp,
         received_pence -> BigInt,
+        offer_seq -> BigInt,
     }
 }
 

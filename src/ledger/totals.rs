@@ -17,25 +17,27 @@ use crate::error::AppError;
 
 /// Reserves a new pledge of `amount` pence in an open offer's capacity, counting the pledge
 /// (and its investor when `new_investor`): one conditional update of fixed text, prepared once
-/// per connection, which takes the offer's row lock until the commit. False (nothing written)
-/// when the offer is not open at `now` or pledges and match would pass its maximum.
+/// per connection, which takes the offer's row lock until the commit. Answers the pledge's
+/// place in pledge order (1, 2, ... among every pledge ever made to the offer), or `None`
+/// (nothing written) when the offer is not open at `now` or pledges and match would pass its
+/// maximum.
 pub fn reserve(
     conn: &mut DbConnection,
     offer_id: &str,
     amount: Pence,
     new_investor: bool,
     now: NaiveDateTime,
-) -> Result<bool, AppError> {
-    let reserved = Fixed {
+) -> Result<Option<i64>, AppError> {
+    Fixed {
         parts: &[
             "UPDATE offers SET community_pledged_pence = community_pledged_pence + ",
-            ", pledge_count = pledge_count + 1, investor_count = investor_count + ",
+            ", pledge_count = pledge_count + 1, pledges_made = pledges_made + 1, investor_count = investor_count + ",
             ", updated_at = ",
             " WHERE id = ",
             " AND status = ",
             " AND closes_at > ",
             " AND community_pledged_pence + match_pence + ",
-            " <= max_target_pence",
+            " <= max_target_pence RETURNING pledges_made AS n",
         ],
         params: [
             Param::BigInt(amount.get()),
@@ -47,8 +49,7 @@ pub fn reserve(
             Param::BigInt(amount.get()),
         ],
     }
-    .execute(conn)?;
-    Ok(reserved == 1)
+    .first_number(conn)
 }
 
 /// Corrects the investor count by `by` (−1, 0 or 1) when a reservation's guess of whether its

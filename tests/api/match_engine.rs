@@ -180,7 +180,7 @@ fn pledges_in(conn: &mut DbConnection, offer: &str, statuses: &[&str]) -> Result
     Ok(pledges::table
         .filter(pledges::offer_id.eq(offer))
         .filter(pledges::status.eq_any(statuses))
-        .order((pledges::created_at, pledges::id))
+        .order((pledges::offer_seq, pledges::id))
         .select((pledges::id, pledges::investor_id))
         .load(conn)?)
 }
@@ -265,7 +265,7 @@ fn check(conn: &mut DbConnection, offer_id: &str) -> Result<Result<(), String>, 
         .inner_join(users::table)
         .filter(pledges::offer_id.eq(offer_id))
         .filter(pledges::status.eq_any(["pending", "paid", "allocated"]))
-        .order((pledges::created_at, pledges::id))
+        .order((pledges::offer_seq, pledges::id))
         .select((
             pledges::id,
             pledges::investor_id,
@@ -375,38 +375,32 @@ both_backends! {
 }
 
 both_backends! {
-    async fn a_pledge_not_last_in_pledge_order_is_matched_by_the_full_recompute(backend) {
-        // £1 for £1 up to £100 in all. Another instance's clock ran ahead: the first pledge's
-        // time is later than the second's, so the second comes first in pledge order and takes
-        // the match before it.
+    async fn pledge_order_is_the_order_of_reservation_whatever_the_clocks_say(backend) {
+        // £1 for £1 up to £100 in all. Another instance's clock ran an hour ahead when it took
+        // the first pledge: pledge order still puts it first (it reserved first), so it keeps
+        // its £80 of match and the second pledge, matched from the running totals, gets £20.
         let app = TestApp::spawn(backend).await;
         let rule = json!({"kind": "per_pledge", "ratio_num": 1, "ratio_den": 1, "per_offer_cap_pence": 10_000,
             "trigger": {"kind": "none"}, "timing": "live"});
         let scene = scene(&app, &[(rule, 100)]).await;
         let offer = scene.offer.clone();
-        let problem = app
+        let answer = app
             .with_db(move |conn| {
                 take_step(conn, &scene, &Step::Approve { fund: 0 })?;
                 take_step(conn, &scene, &Step::Pledge { investor: 0, pounds: 80 })?;
-                // As that instance would have written it: the pledge's time, and the offer's
-                // record of the last pledge the match engine saw.
-                let ahead = clock::now() + Duration::hours(1);
                 diesel::update(pledges::table.filter(pledges::offer_id.eq(&offer)))
-                    .set(pledges::created_at.eq(ahead))
-                    .execute(conn)?;
-                diesel::update(offers::table.find(&offer))
-                    .set(offers::match_last_pledge_at.eq(ahead))
+                    .set(pledges::created_at.eq(clock::now() + Duration::hours(1)))
                     .execute(conn)?;
                 take_step(conn, &scene, &Step::Pledge { investor: 2, pounds: 50 })?;
-                let matches: Vec<(i64, i64)> = pledges::table
+                let matches: Vec<(i64, i64, i64)> = pledges::table
                     .filter(pledges::offer_id.eq(&offer))
-                    .order(pledges::amount_pence)
-                    .select((pledges::amount_pence, pledges::match_pence))
+                    .order(pledges::offer_seq)
+                    .select((pledges::offer_seq, pledges::amount_pence, pledges::match_pence))
                     .load(conn)?;
                 Ok((check(conn, &offer)?.err(), matches))
             })
             .await;
-        assert_eq!(problem.0, None);
-        assert_eq!(problem.1, vec![(5_000, 5_000), (8_000, 5_000)]);
+        assert_eq!(answer.0, None);
+        assert_eq!(answer.1, vec![(1, 8_000, 8_000), (2, 5_000, 2_000)]);
     }
 }

@@ -1,11 +1,10 @@
-//! The incremental match: a pledge appended at the end of pledge order is matched from the
+//! The incremental match: a pledge appended at the end of pledge order (a new pledge always is:
+//! pledge order is numbered by the reservation under the offer's row lock) is matched from the
 //! funds' running totals alone, in constant work, whenever no earlier pledge's match changes.
 //! [`compute_offer`](super::offer::compute_offer) stays the definition; this is a faster road
 //! to the same answer, and says when it is not one.
 //!
 //! Earlier pledges' matches can change on an append only when (each a [`Recompute`]):
-//! - **the pledge is not last in pledge order** (its time, taken under the offer's lock, is
-//!   not after every live pledge's: clocks of two instances disagree) — the caller knows this;
 //! - **a `per_pledge` trigger is crossed** by it: the earlier pledges are matched too;
 //! - **the headroom is reached**: a fund's budget (the commitment within the per-offer cap and
 //!   the `max_target` headroom left by the community money and the match of the funds approved
@@ -32,8 +31,6 @@ use crate::domain::money::Pence;
 /// Why a pledge cannot be matched incrementally: the caller recomputes the whole offer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Recompute {
-    /// A live pledge of the offer comes after the new one in pledge order.
-    NotLast,
     /// The new pledge makes a `per_pledge` fund's trigger hold: earlier pledges are matched.
     TriggerCrossed,
     /// A fund's budget fell below what it has matched: its last matches shrink.
@@ -43,7 +40,6 @@ pub enum Recompute {
 impl Recompute {
     pub fn as_str(self) -> &'static str {
         match self {
-            Recompute::NotLast => "not_last",
             Recompute::TriggerCrossed => "trigger_crossed",
             Recompute::HeadroomReached => "headroom_reached",
         }

@@ -12,7 +12,6 @@
 
 use std::collections::HashMap;
 
-use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use super::applications::tell_funder;
@@ -20,9 +19,9 @@ use super::{get_fund, summary, ApplicationRow};
 use diesel::sql_types::{BigInt, Text};
 
 use crate::db::fixed::{Fixed, Param};
-use crate::db::schema::{funds, match_applications, match_investor_totals, offers, pledge_matches, pledges, users};
+use crate::db::schema::{funds, match_applications, match_investor_totals, pledge_matches, pledges, users};
 use crate::db::DbConnection;
-use crate::domain::matching::append::{append, Before, Recompute, Running};
+use crate::domain::matching::append::{append, Before, Running};
 use crate::domain::matching::offer::{compute_offer, ApprovedFund};
 use crate::domain::matching::plan::{plan, Change};
 use crate::domain::matching::{ApplicationStatus, MatchPledge, OfferFacts, Rule};
@@ -69,8 +68,8 @@ fn engine_funds(approved: &[Approved]) -> Vec<ApprovedFund> {
         .collect()
 }
 
-/// A live pledge: id, investor, pence, the investor's postcode, its time in pledge order.
-type LivePledge = (String, String, i64, Option<String>, NaiveDateTime);
+/// A live pledge: id, investor, pence, the investor's postcode.
+type LivePledge = (String, String, i64, Option<String>);
 
 /// The offer's live pledges in pledge order, with their investors' postcodes.
 pub(super) fn live_pledges(conn: &mut DbConnection, offer_id: &str) -> Result<Vec<LivePledge>, AppError> {
@@ -78,13 +77,12 @@ pub(super) fn live_pledges(conn: &mut DbConnection, offer_id: &str) -> Result<Ve
         .inner_join(users::table)
         .filter(pledges::offer_id.eq(offer_id))
         .filter(pledges::status.eq_any(PledgeStatus::LIVE))
-        .order((pledges::created_at, pledges::id))
+        .order((pledges::offer_seq, pledges::id))
         .select((
             pledges::id,
             pledges::investor_id,
             pledges::amount_pence,
             users::postcode,
-            pledges::created_at,
         ))
         .load(conn)?)
 }
@@ -100,7 +98,7 @@ pub(super) fn facts(offer: &OfferRow) -> OfferFacts {
 
 pub(super) fn engine_pledges(live: &[LivePledge]) -> Vec<MatchPledge> {
     live.iter()
-        .map(|(_, investor, amount, postcode, _)| MatchPledge {
+        .map(|(_, investor, amount, postcode)| MatchPledge {
             investor_id: investor.clone(),
             amount: Pence::new(*amount),
             postcode: postcode.clone().unwrap_or_default().to_ascii_uppercase(),
@@ -130,7 +128,6 @@ pub fn refresh_offer(conn: &mut DbConnection, offer_id: &str) -> Result<HashMap<
         OfferStatus::Closed | OfferStatus::Succeeded | OfferStatus::Allocated
     );
     let live = live_pledges(conn, offer_id)?;
-    record_last_pledge(conn, offer_id, live.last())?;
     let investors: HashMap<&str, &str> = live
         .iter()
         .map(|(id, investor, ..)| (id.as_str(), investor.as_str()))
@@ -342,8 +339,6 @@ pub struct NewlyPledged<'a> {
     pub amount: Pence,
     /// The investor's postcode as stored.
     pub postcode: &'a str,
-    /// Its place in pledge order (with its id), taken under the offer's lock.
-    pub created_at: NaiveDateTime,
     /// The investor had no other live pledge to the offer.
     pub new_investor: bool,
 }
@@ -357,9 +352,7 @@ pub fn match_new_pledge(conn: &mut DbConnection, offer_id: &str, pledge: &NewlyP
     let Some(first) = rows.first() else {
         return Ok(0);
     };
-    let step = if !advance_last_pledge(conn, offer_id, pledge.id, pledge.created_at)? {
-        Err(Recompute::NotLast)
-    } else {
+    let step = {
         let funds = rows.iter().map(RunningRow::fund).collect::<Result<Vec<_>, _>>()?;
         let running: Vec<Running<'_>> = funds
             .iter()
@@ -461,50 +454,6 @@ const RUNNING_FIGURES: &[&str] = &[
     " AND a.status = ",
     " ORDER BY a.decided_at, a.id",
 ];
-
-/// Records the new pledge as the last the match engine has seen on the offer, if it comes after
-/// the one recorded (in pledge order: time, then id); answers whether it did. Nothing recorded
-/// (an offer whose match was never recomputed since the column came) is "not after": the full
-/// recompute then records its last live pledge.
-fn advance_last_pledge(
-    conn: &mut DbConnection,
-    offer_id: &str,
-    pledge_id: &str,
-    created_at: NaiveDateTime,
-) -> Result<bool, AppError> {
-    let changed = Fixed {
-        parts: &[
-            "UPDATE offers SET match_last_pledge_at = ",
-            ", match_last_pledge_id = ",
-            " WHERE id = ",
-            " AND (match_last_pledge_at < ",
-            " OR (match_last_pledge_at = ",
-            " AND match_last_pledge_id < ",
-            "))",
-        ],
-        params: [
-            Param::Timestamp(created_at),
-            Param::Text(pledge_id),
-            Param::Text(offer_id),
-            Param::Timestamp(created_at),
-            Param::Timestamp(created_at),
-            Param::Text(pledge_id),
-        ],
-    }
-    .execute(conn)?;
-    Ok(changed == 1)
-}
-
-/// Records the offer's last live pledge (none: nothing recorded) after a full recompute.
-fn record_last_pledge(conn: &mut DbConnection, offer_id: &str, last: Option<&LivePledge>) -> Result<(), AppError> {
-    diesel::update(offers::table.find(offer_id))
-        .set((
-            offers::match_last_pledge_at.eq(last.map(|p| p.4)),
-            offers::match_last_pledge_id.eq(last.map(|p| p.0.as_str())),
-        ))
-        .execute(conn)?;
-    Ok(())
-}
 
 /// The offer's approved applications in approval order with their running figures: one
 /// statement of fixed text (each of its reads an index probe), as it runs under the offer's

@@ -83,6 +83,7 @@ pub fn create(
         created_at: now,
         updated_at: now,
         received_pence: 0,
+        offer_seq: 0,
     };
     if !card {
         // A card payer pays on the page at once; they hear from us when the payment succeeds.
@@ -95,7 +96,6 @@ pub fn create(
             investor_id,
             amount: new.amount,
             postcode: user.postcode.as_deref().unwrap_or_default(),
-            created_at: row.created_at,
             new_investor,
         };
         row.match_pence = funding::match_new_pledge(conn, offer_id, &newly)?;
@@ -164,8 +164,8 @@ fn tell_bank_payer(
     Ok(())
 }
 
-/// Writes the pledge and its pending transfer under the offer's row lock, and sets its
-/// `created_at` (its place in pledge order, taken under the lock). Answers whether a fund
+/// Writes the pledge and its pending transfer under the offer's row lock, and sets its place in
+/// pledge order and its `created_at` (taken under the lock). Answers whether a fund
 /// matches the offer and whether the investor had no live pledge to it before.
 ///
 /// The offer's capacity is reserved between writing the pledge's transfer and moving its
@@ -194,8 +194,9 @@ fn write_locked(
         cause: &row.transfer_id,
     };
     let offer_id = row.offer_id.clone();
-    let created_at =
+    let (place, created_at) =
         ledger::create_pending_credit_last(conn, &transfer, |conn| reserve(conn, &offer_id, amount, context))?;
+    row.offer_seq = place;
     row.created_at = created_at;
     row.updated_at = created_at;
     // The offer row is locked until the commit, so the investor's live pledges to it are
@@ -216,17 +217,17 @@ fn write_locked(
 }
 
 /// Reserves the pledge's amount of the offer's capacity, in one conditional update of the offer
-/// row, which locks it until the commit. Answers the pledge's time of creation, taken under
-/// the lock: it is the pledge's place in the queue the match engine follows, so that place is
-/// the order in which pledges reserved their capacity.
+/// row, which locks it until the commit. Answers the pledge's place in pledge order (numbered by
+/// the reservation: the order the match engine follows is the order in which pledges reserved
+/// their capacity) and its time of creation.
 fn reserve(
     conn: &mut DbConnection,
     offer_id: &str,
     amount: Pence,
     context: &PledgeContext<'_>,
-) -> Result<NaiveDateTime, AppError> {
+) -> Result<(i64, NaiveDateTime), AppError> {
     let new_investor = context.investor_total == Pence::ZERO;
-    if !totals::reserve(conn, offer_id, amount, new_investor, context.now)? {
+    let Some(place) = totals::reserve(conn, offer_id, amount, new_investor, context.now)? else {
         let fresh = offer_service::get(conn, offer_id)?;
         if fresh.status()? != OfferStatus::Open {
             return Err(AppError::conflict(format!(
@@ -238,16 +239,16 @@ fn reserve(
             context.terms.max_target,
             Pence::new(fresh.community_pledged_pence + fresh.match_pence),
         )]));
-    }
-    Ok(clock::now())
+    };
+    Ok((place, clock::now()))
 }
 
-/// The text of [`insert_if_holding_is`], around its 21 parameters.
+/// The text of [`insert_if_holding_is`], around its 22 parameters.
 #[rustfmt::skip]
 const INSERT_IF_HOLDING_IS: &[&str] = &[
     "INSERT INTO pledges (id, offer_id, investor_id, status, amount_pence, shares, payment_method, \
-     bank_reference, transfer_id, cancellable_until, payment_due_at, created_at, updated_at) SELECT ",
-    ", ", ", ", ", ", ", ", ", ", ", ", ", ", ", ", ", ", ", ", ", ", ", ",
+     bank_reference, transfer_id, cancellable_until, payment_due_at, created_at, updated_at, offer_seq) SELECT ",
+    ", ", ", ", ", ", ", ", ", ", ", ", ", ", ", ", ", ", ", ", ", ", ", ", ", ",
     " WHERE (SELECT COALESCE(SUM(amount_pence), 0) FROM pledges WHERE offer_id = ",
     " AND investor_id = ",
     " AND (status = ",
@@ -280,6 +281,7 @@ fn insert_if_holding_is(conn: &mut DbConnection, row: &PledgeRow, expected: Penc
             Param::Timestamp(row.payment_due_at),
             Param::Timestamp(row.created_at),
             Param::Timestamp(row.created_at),
+            Param::BigInt(row.offer_seq),
             Param::Text(&row.offer_id),
             Param::Text(&row.investor_id),
             Param::Text(PledgeStatus::LIVE[0].as_str()),
@@ -310,6 +312,7 @@ fn insert_pledge(conn: &mut DbConnection, row: &PledgeRow) -> Result<(), AppErro
             pledges::payment_due_at.eq(row.payment_due_at),
             pledges::created_at.eq(row.created_at),
             pledges::updated_at.eq(row.created_at),
+            pledges::offer_seq.eq(row.offer_seq),
         ))
         .execute(conn)?;
     Ok(())

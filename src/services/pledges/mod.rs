@@ -49,6 +49,9 @@ pub struct PledgeRow {
     pub updated_at: NaiveDateTime,
     /// What has arrived towards the pledge so far (bank transfers may come in parts).
     pub received_pence: i64,
+    /// Its place in pledge order among its offer's pledges (1, 2, ...; numbered by the
+    /// reservation under the offer's row lock): the order the match engine follows.
+    pub offer_seq: i64,
 }
 
 /// A pledge as asked for.
