@@ -26,3 +26,12 @@ FROM (SELECT id, ROW_NUMBER() OVER (PARTITION BY offer_id ORDER BY created_at, i
 WHERE numbered.id = pledges.id;
 ALTER TABLE offers ADD COLUMN pledges_made BIGINT NOT NULL DEFAULT 0;
 UPDATE offers SET pledges_made = (SELECT COUNT(*) FROM pledges p WHERE p.offer_id = offers.id);
+
+-- What the offer's live funds may still match: the sum over its approved live-timing
+-- applications of commitment less match. While it is zero a new pledge is matched nothing and
+-- changes no other match (the reservation keeps pledges and match within the maximum), so the
+-- match engine is not run. (A fund's rule is the JSON its creation wrote, without spaces.)
+ALTER TABLE offers ADD COLUMN match_room_pence BIGINT NOT NULL DEFAULT 0;
+UPDATE offers SET match_room_pence = COALESCE((
+    SELECT SUM(a.commitment_pence - a.match_pence) FROM match_applications a JOIN funds f ON f.id = a.fund_id
+    WHERE a.offer_id = offers.id AND a.status = 'approved' AND f.rule LIKE '%"timing":"live"%'), 0);

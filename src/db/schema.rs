@@ -126,6 +126,7 @@ diesel::table! {
         allocated_pence -> BigInt,
         match_allocated_pence -> BigInt,
         pledges_made -> BigInt,
+        match_room_pence -> BigInt,
     }
 }
 

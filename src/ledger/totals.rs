@@ -7,6 +7,7 @@
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
+use diesel::sql_types::BigInt;
 
 use crate::db::fixed::{Fixed, Param};
 use crate::db::schema::offers;
@@ -18,17 +19,17 @@ use crate::error::AppError;
 /// Reserves a new pledge of `amount` pence in an open offer's capacity, counting the pledge
 /// (and its investor when `new_investor`): one conditional update of fixed text, prepared once
 /// per connection, which takes the offer's row lock until the commit. Answers the pledge's
-/// place in pledge order (1, 2, ... among every pledge ever made to the offer), or `None`
-/// (nothing written) when the offer is not open at `now` or pledges and match would pass its
-/// maximum.
+/// place in pledge order (1, 2, ... among every pledge ever made to the offer) and what the
+/// offer's live funds may still match, or `None` (nothing written) when the offer is not open
+/// at `now` or pledges and match would pass its maximum.
 pub fn reserve(
     conn: &mut DbConnection,
     offer_id: &str,
     amount: Pence,
     new_investor: bool,
     now: NaiveDateTime,
-) -> Result<Option<i64>, AppError> {
-    Fixed {
+) -> Result<Option<Reserved>, AppError> {
+    let rows: Vec<Reserved> = Fixed {
         parts: &[
             "UPDATE offers SET community_pledged_pence = community_pledged_pence + ",
             ", pledge_count = pledge_count + 1, pledges_made = pledges_made + 1, investor_count = investor_count + ",
@@ -37,7 +38,7 @@ pub fn reserve(
             " AND status = ",
             " AND closes_at > ",
             " AND community_pledged_pence + match_pence + ",
-            " <= max_target_pence RETURNING pledges_made AS n",
+            " <= max_target_pence RETURNING pledges_made AS place, match_room_pence AS match_room",
         ],
         params: [
             Param::BigInt(amount.get()),
@@ -49,7 +50,19 @@ pub fn reserve(
             Param::BigInt(amount.get()),
         ],
     }
-    .first_number(conn)
+    .read(conn)?;
+    Ok(rows.into_iter().next())
+}
+
+/// What a reservation answers.
+#[derive(Debug, Clone, Copy, QueryableByName)]
+pub struct Reserved {
+    /// The pledge's place in pledge order.
+    #[diesel(sql_type = BigInt)]
+    pub place: i64,
+    /// Pence the offer's live funds may still match (`offers.match_room_pence`).
+    #[diesel(sql_type = BigInt)]
+    pub match_room: i64,
 }
 
 /// Corrects the investor count by `by` (−1, 0 or 1) when a reservation's guess of whether its
@@ -115,18 +128,22 @@ pub fn lower_paid_pledge(
     Ok(())
 }
 
-/// The offer's match is now `total` pence (a full recompute, or 0 on release).
-pub fn set_match(conn: &mut DbConnection, offer_id: &str, total: i64) -> Result<(), AppError> {
+/// The offer's match is now `total` pence, and its live funds may still match `room` (a full
+/// recompute; both 0 on release).
+pub fn set_match(conn: &mut DbConnection, offer_id: &str, total: i64, room: i64) -> Result<(), AppError> {
     diesel::update(offers::table.find(offer_id))
-        .set(offers::match_pence.eq(total))
+        .set((offers::match_pence.eq(total), offers::match_room_pence.eq(room)))
         .execute(conn)?;
     Ok(())
 }
 
-/// A new pledge's match of `amount` pence was added.
+/// A new pledge's match of `amount` pence was added (from live funds: their room shrinks).
 pub fn add_match(conn: &mut DbConnection, offer_id: &str, amount: i64) -> Result<(), AppError> {
     diesel::update(offers::table.find(offer_id))
-        .set(offers::match_pence.eq(offers::match_pence + amount))
+        .set((
+            offers::match_pence.eq(offers::match_pence + amount),
+            offers::match_room_pence.eq(offers::match_room_pence - amount),
+        ))
         .execute(conn)?;
     Ok(())
 }

@@ -95,7 +95,7 @@ struct Id {
 
 /// Pending transfers whose state disagrees with their resolving record, and records that do not
 /// match the transfer they resolve.
-const TRANSFER_CHECKS: [(&str, &str); 11] = [
+const TRANSFER_CHECKS: [(&str, &str); 12] = [
     (
         "SELECT p.id FROM ledger_transfers p LEFT JOIN ledger_transfers r ON r.pending_id = p.id
          WHERE p.phase = 'pending' AND ((p.state = 'pending' AND r.id IS NOT NULL)
@@ -139,6 +139,13 @@ const TRANSFER_CHECKS: [(&str, &str); 11] = [
          WHERE t.matched_pence <> 0 AND NOT EXISTS (SELECT 1 FROM pledge_matches pm JOIN pledges p ON p.id = pm.pledge_id
                WHERE pm.application_id = t.application_id AND p.investor_id = t.investor_id)",
         "investor's running match total (application:investor) differs from their matches",
+    ),
+    (
+        "SELECT o.id FROM offers o
+         WHERE o.match_room_pence <> CAST(COALESCE((SELECT SUM(a.commitment_pence - a.match_pence)
+            FROM match_applications a JOIN funds f ON f.id = a.fund_id
+            WHERE a.offer_id = o.id AND a.status = 'approved' AND f.rule LIKE '%\"timing\":\"live\"%'), 0) AS BIGINT)",
+        "offer's match_room_pence differs from its live funds' commitments less their match",
     ),
     (
         "SELECT r.id FROM refunds r LEFT JOIN ledger_transfers t ON t.id = r.transfer_id

@@ -3,6 +3,11 @@
 //! offer, the incremental match of a new pledge ([`append`] says when it is exact; otherwise
 //! the full recompute), and the release of an offer's match when it is cancelled or fails.
 //!
+//! A new pledge skips the engine when the offer's live funds have no room left
+//! (`offers.match_room_pence`, the sum of their commitments less their match, kept here): it
+//! is last in pledge order, so it is matched nothing, and the reservation's cap on pledges plus
+//! match keeps every fund's headroom at or above what it holds, so no other match changes.
+//!
 //! Ledger: each pledge's match of each fund is a pending transfer
 //! `commitment:<application>` → `match:<offer>` with id `match:<application>:<pledge>:<version>`.
 //! When a pledge's match changes, its pending transfer is voided and a new one made for the new
@@ -24,7 +29,7 @@ use crate::db::DbConnection;
 use crate::domain::matching::append::{append, Before, Running};
 use crate::domain::matching::offer::{compute_offer, ApprovedFund};
 use crate::domain::matching::plan::{plan, Change};
-use crate::domain::matching::{ApplicationStatus, MatchPledge, OfferFacts, Rule};
+use crate::domain::matching::{ApplicationStatus, MatchPledge, OfferFacts, Rule, Timing};
 use crate::domain::money::Pence;
 use crate::domain::offer::OfferStatus;
 use crate::domain::pledge::PledgeStatus;
@@ -135,8 +140,8 @@ pub fn refresh_offer(conn: &mut DbConnection, offer_id: &str) -> Result<HashMap<
     let answers = compute_offer(&engine_funds(&approved), &facts(&offer), &engine_pledges(&live), closed);
     let match_account = ledger::ensure_account(conn, AccountKind::Match, offer_id)?;
     let mut changed: Vec<String> = Vec::new();
-    let mut offer_total = 0;
-    for (application, answer) in approved.iter().map(|a| &a.row).zip(answers) {
+    let (mut offer_total, mut room) = (0, 0);
+    for (Approved { row: application, rule }, answer) in approved.iter().zip(answers) {
         let Some(amounts) = answer else {
             offer_total += application.match_pence;
             continue;
@@ -160,8 +165,11 @@ pub fn refresh_offer(conn: &mut DbConnection, offer_id: &str) -> Result<HashMap<
                 .execute(conn)?;
         }
         offer_total += total;
+        if rule.timing == Timing::Live {
+            room += application.commitment_pence - total;
+        }
     }
-    totals::set_match(conn, offer_id, offer_total)?;
+    totals::set_match(conn, offer_id, offer_total, room)?;
     pledge_totals(conn, changed)
 }
 
@@ -580,6 +588,6 @@ pub fn release_offer(conn: &mut DbConnection, offer_id: &str) -> Result<(), AppE
             available,
         )?;
     }
-    totals::set_match(conn, offer_id, 0)?;
+    totals::set_match(conn, offer_id, 0, 0)?;
     Ok(())
 }

@@ -19,7 +19,7 @@ use crate::domain::pledge::{
     bank_reference, cancellable_until, capacity_error, check_new_pledge, InvestorProfile, PledgeContext,
 };
 use crate::error::AppError;
-use crate::ledger::totals;
+use crate::ledger::totals::{self, Reserved};
 use crate::ledger::{self, AccountKind, NewTransfer};
 use crate::notify::{self, Kind};
 use crate::services::accounts::{self, UserRow};
@@ -194,15 +194,19 @@ fn write_locked(
         cause: &row.transfer_id,
     };
     let offer_id = row.offer_id.clone();
-    let (place, created_at) =
+    let (reserved, created_at) =
         ledger::create_pending_credit_last(conn, &transfer, |conn| reserve(conn, &offer_id, amount, context))?;
-    row.offer_seq = place;
+    row.offer_seq = reserved.place;
     row.created_at = created_at;
     row.updated_at = created_at;
     // The offer row is locked until the commit, so the investor's live pledges to it are
     // current: the insert checks them in the same statement.
+    // The match engine runs when a fund matches the offer and its live funds have room left:
+    // with none left, a new pledge (last in pledge order) is matched nothing and changes no
+    // other match (`offers.match_room_pence`).
     if let Some(approved_applications) = insert_if_holding_is(conn, row, context.investor_total)? {
-        return Ok((approved_applications > 0, context.investor_total == Pence::ZERO));
+        let matched = approved_applications > 0 && reserved.match_room > 0;
+        return Ok((matched, context.investor_total == Pence::ZERO));
     }
     // Another pledge of this investor to this offer committed after the first look (rare):
     // check the limits again, and correct the investor count the reservation assumed.
@@ -225,9 +229,9 @@ fn reserve(
     offer_id: &str,
     amount: Pence,
     context: &PledgeContext<'_>,
-) -> Result<(i64, NaiveDateTime), AppError> {
+) -> Result<(Reserved, NaiveDateTime), AppError> {
     let new_investor = context.investor_total == Pence::ZERO;
-    let Some(place) = totals::reserve(conn, offer_id, amount, new_investor, context.now)? else {
+    let Some(reserved) = totals::reserve(conn, offer_id, amount, new_investor, context.now)? else {
         let fresh = offer_service::get(conn, offer_id)?;
         if fresh.status()? != OfferStatus::Open {
             return Err(AppError::conflict(format!(
@@ -240,7 +244,7 @@ fn reserve(
             Pence::new(fresh.community_pledged_pence + fresh.match_pence),
         )]));
     };
-    Ok((place, clock::now()))
+    Ok((reserved, clock::now()))
 }
 
 /// The text of [`insert_if_holding_is`], around its 22 parameters.
