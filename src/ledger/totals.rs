@@ -7,7 +7,6 @@
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
-use diesel::sql_types::BigInt;
 
 use crate::db::fixed::{Fixed, Param};
 use crate::db::schema::offers;
@@ -17,19 +16,18 @@ use crate::domain::offer::OfferStatus;
 use crate::error::AppError;
 
 /// Reserves a new pledge of `amount` pence in an open offer's capacity, counting the pledge
-/// (and its investor when `new_investor`): one conditional update of fixed text, prepared once
-/// per connection, which takes the offer's row lock until the commit. Answers the pledge's
-/// place in pledge order (1, 2, ... among every pledge ever made to the offer) and what the
-/// offer's live funds may still match, or `None` (nothing written) when the offer is not open
-/// at `now` or pledges and match would pass its maximum.
+/// (and its investor when `new_investor`) and numbering it (`pledges_made`: its place in pledge
+/// order, which the pledge's insert reads): one conditional update of fixed text, prepared once
+/// per connection, which takes the offer's row lock until the commit. False (nothing written)
+/// when the offer is not open at `now` or pledges and match would pass its maximum.
 pub fn reserve(
     conn: &mut DbConnection,
     offer_id: &str,
     amount: Pence,
     new_investor: bool,
     now: NaiveDateTime,
-) -> Result<Option<Reserved>, AppError> {
-    let rows: Vec<Reserved> = Fixed {
+) -> Result<bool, AppError> {
+    let reserved = Fixed {
         parts: &[
             "UPDATE offers SET community_pledged_pence = community_pledged_pence + ",
             ", pledge_count = pledge_count + 1, pledges_made = pledges_made + 1, investor_count = investor_count + ",
@@ -38,7 +36,7 @@ pub fn reserve(
             " AND status = ",
             " AND closes_at > ",
             " AND community_pledged_pence + match_pence + ",
-            " <= max_target_pence RETURNING pledges_made AS place, match_room_pence AS match_room",
+            " <= max_target_pence",
         ],
         params: [
             Param::BigInt(amount.get()),
@@ -50,19 +48,8 @@ pub fn reserve(
             Param::BigInt(amount.get()),
         ],
     }
-    .read(conn)?;
-    Ok(rows.into_iter().next())
-}
-
-/// What a reservation answers.
-#[derive(Debug, Clone, Copy, QueryableByName)]
-pub struct Reserved {
-    /// The pledge's place in pledge order.
-    #[diesel(sql_type = BigInt)]
-    pub place: i64,
-    /// Pence the offer's live funds may still match (`offers.match_room_pence`).
-    #[diesel(sql_type = BigInt)]
-    pub match_room: i64,
+    .execute(conn)?;
+    Ok(reserved == 1)
 }
 
 /// Corrects the investor count by `by` (−1, 0 or 1) when a reservation's guess of whether its

@@ -10,16 +10,15 @@ use super::view::{Extras, PledgeView};
 use super::{investor_total, offer_with_bank_details, NewPledge, PaymentMethod, PledgePolicy, PledgeRow, PledgeStatus};
 use crate::clock;
 use crate::db::fixed::{Fixed, Param};
-use crate::db::schema::pledges;
+use crate::db::schema::{offers, pledges};
 use crate::db::DbConnection;
-use crate::domain::matching::ApplicationStatus;
 use crate::domain::money::Pence;
 use crate::domain::offer::OfferStatus;
 use crate::domain::pledge::{
     bank_reference, cancellable_until, capacity_error, check_new_pledge, InvestorProfile, PledgeContext,
 };
 use crate::error::AppError;
-use crate::ledger::totals::{self, Reserved};
+use crate::ledger::totals;
 use crate::ledger::{self, AccountKind, NewTransfer};
 use crate::notify::{self, Kind};
 use crate::services::accounts::{self, UserRow};
@@ -194,19 +193,17 @@ fn write_locked(
         cause: &row.transfer_id,
     };
     let offer_id = row.offer_id.clone();
-    let (reserved, created_at) =
+    let created_at =
         ledger::create_pending_credit_last(conn, &transfer, |conn| reserve(conn, &offer_id, amount, context))?;
-    row.offer_seq = reserved.place;
     row.created_at = created_at;
     row.updated_at = created_at;
     // The offer row is locked until the commit, so the investor's live pledges to it are
     // current: the insert checks them in the same statement.
-    // The match engine runs when a fund matches the offer and its live funds have room left:
-    // with none left, a new pledge (last in pledge order) is matched nothing and changes no
-    // other match (`offers.match_room_pence`).
-    if let Some(approved_applications) = insert_if_holding_is(conn, row, context.investor_total)? {
-        let matched = approved_applications > 0 && reserved.match_room > 0;
-        return Ok((matched, context.investor_total == Pence::ZERO));
+    // The match engine runs when the offer's live funds have room left: with none left, a new
+    // pledge (last in pledge order) is matched nothing and changes no other match
+    // (`offers.match_room_pence`).
+    if let Some(match_room) = insert_if_holding_is(conn, row, context.investor_total)? {
+        return Ok((match_room > 0, context.investor_total == Pence::ZERO));
     }
     // Another pledge of this investor to this offer committed after the first look (rare):
     // check the limits again, and correct the investor count the reservation assumed.
@@ -216,6 +213,10 @@ fn write_locked(
     context.offer_total = Pence::ZERO;
     check_new_pledge(context, amount)?;
     totals::correct_investor_count(conn, &row.offer_id, correction)?;
+    row.offer_seq = offers::table
+        .find(&row.offer_id)
+        .select(offers::pledges_made)
+        .first(conn)?;
     insert_pledge(conn, row)?;
     Ok((true, held == 0))
 }
@@ -229,9 +230,9 @@ fn reserve(
     offer_id: &str,
     amount: Pence,
     context: &PledgeContext<'_>,
-) -> Result<(Reserved, NaiveDateTime), AppError> {
+) -> Result<NaiveDateTime, AppError> {
     let new_investor = context.investor_total == Pence::ZERO;
-    let Some(reserved) = totals::reserve(conn, offer_id, amount, new_investor, context.now)? else {
+    if !totals::reserve(conn, offer_id, amount, new_investor, context.now)? {
         let fresh = offer_service::get(conn, offer_id)?;
         if fresh.status()? != OfferStatus::Open {
             return Err(AppError::conflict(format!(
@@ -243,31 +244,31 @@ fn reserve(
             context.terms.max_target,
             Pence::new(fresh.community_pledged_pence + fresh.match_pence),
         )]));
-    };
-    Ok((reserved, clock::now()))
+    }
+    Ok(clock::now())
 }
 
-/// The text of [`insert_if_holding_is`], around its 22 parameters.
+/// The text of [`insert_if_holding_is`], around its 21 parameters.
 #[rustfmt::skip]
 const INSERT_IF_HOLDING_IS: &[&str] = &[
     "INSERT INTO pledges (id, offer_id, investor_id, status, amount_pence, shares, payment_method, \
      bank_reference, transfer_id, cancellable_until, payment_due_at, created_at, updated_at, offer_seq) SELECT ",
-    ", ", ", ", ", ", ", ", ", ", ", ", ", ", ", ", ", ", ", ", ", ", ", ", ", ",
-    " WHERE (SELECT COALESCE(SUM(amount_pence), 0) FROM pledges WHERE offer_id = ",
+    ", ", ", ", ", ", ", ", ", ", ", ", ", ", ", ", ", ", ", ", ", ", ", ", ", (SELECT pledges_made FROM offers WHERE id = ",
+    ") WHERE (SELECT COALESCE(SUM(amount_pence), 0) FROM pledges WHERE offer_id = ",
     " AND investor_id = ",
     " AND (status = ",
     " OR status = ",
     " OR status = ",
     ")) = ",
-    " RETURNING (SELECT COUNT(*) FROM match_applications WHERE offer_id = ",
-    " AND status = ",
+    " RETURNING (SELECT match_room_pence FROM offers WHERE id = ",
     ") AS n",
 ];
 
-/// Inserts the pending pledge if the investor's live pledges to the offer still come to
-/// `expected`, and in the same statement counts the offer's approved match applications.
-/// Answers that count, or `None` (and inserts nothing) if the investor's total has changed.
-/// One statement, because it runs while the offer row is locked.
+/// Inserts the pending pledge, numbered by the reservation (the offer's `pledges_made`), if the
+/// investor's live pledges to the offer still come to `expected`, and in the same statement
+/// reads what the offer's live funds may still match. Answers that, or `None` (and inserts
+/// nothing) if the investor's total has changed. One statement, because it runs while the
+/// offer row is locked.
 fn insert_if_holding_is(conn: &mut DbConnection, row: &PledgeRow, expected: Pence) -> Result<Option<i64>, AppError> {
     Fixed {
         parts: INSERT_IF_HOLDING_IS,
@@ -285,7 +286,7 @@ fn insert_if_holding_is(conn: &mut DbConnection, row: &PledgeRow, expected: Penc
             Param::Timestamp(row.payment_due_at),
             Param::Timestamp(row.created_at),
             Param::Timestamp(row.created_at),
-            Param::BigInt(row.offer_seq),
+            Param::Text(&row.offer_id),
             Param::Text(&row.offer_id),
             Param::Text(&row.investor_id),
             Param::Text(PledgeStatus::LIVE[0].as_str()),
@@ -293,7 +294,6 @@ fn insert_if_holding_is(conn: &mut DbConnection, row: &PledgeRow, expected: Penc
             Param::Text(PledgeStatus::LIVE[2].as_str()),
             Param::BigInt(expected.get()),
             Param::Text(&row.offer_id),
-            Param::Text(ApplicationStatus::Approved.as_str()),
         ],
     }
     .first_number(conn)
