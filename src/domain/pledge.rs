@@ -45,10 +45,6 @@ impl PledgeStatus {
     /// The live statuses: a pledge in one of them counts towards its offer (totals, holdings,
     /// the match).
     pub const LIVE: [PledgeStatus; 3] = [PledgeStatus::Pending, PledgeStatus::Paid, PledgeStatus::Allocated];
-
-    pub fn is_live(self) -> bool {
-        Self::LIVE.contains(&self)
-    }
 }
 
 /// How a pledge is paid.

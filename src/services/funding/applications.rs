@@ -160,19 +160,8 @@ pub fn approve(
 
 /// 409 when the offer would hold an exclusive fund's match beside another fund's.
 fn check_exclusive(conn: &mut DbConnection, offer_id: &str, rule: &Rule) -> Result<(), AppError> {
-    let others: Vec<String> = match_applications::table
-        .filter(match_applications::offer_id.eq(offer_id))
-        .filter(match_applications::status.eq(ApplicationStatus::Approved))
-        .select(match_applications::fund_id)
-        .load(conn)?;
-    if others.is_empty() {
-        return Ok(());
-    }
-    let mut exclusive = rule.exclusive;
-    for other in &others {
-        exclusive |= get_fund(conn, other)?.rule()?.exclusive;
-    }
-    if exclusive {
+    let others = super::rematch::approved(conn, offer_id)?;
+    if !others.is_empty() && (rule.exclusive || others.iter().any(|other| other.rule.exclusive)) {
         return Err(AppError::conflict(
             "an exclusive fund cannot share an offer with another fund's match",
         ));

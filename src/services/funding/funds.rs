@@ -28,9 +28,14 @@ pub struct FundRow {
 
 impl FundRow {
     pub fn rule(&self) -> Result<Rule, AppError> {
-        serde_json::from_str(&self.rule)
-            .map_err(|e| AppError::Internal(anyhow::anyhow!("fund {} has an unreadable rule: {e}", self.id)))
+        stored_rule(&self.id, &self.rule)
     }
+}
+
+/// A fund's rule from the JSON its creation stored (a 500 if it cannot be read: a bug).
+pub(super) fn stored_rule(fund_id: &str, json: &str) -> Result<Rule, AppError> {
+    serde_json::from_str(json)
+        .map_err(|e| AppError::Internal(anyhow::anyhow!("fund {fund_id} has an unreadable rule: {e}")))
 }
 
 #[derive(Debug, Clone, Queryable, Selectable)]

@@ -20,6 +20,7 @@ use std::collections::HashMap;
 use diesel::prelude::*;
 
 use super::applications::tell_funder;
+use super::funds::stored_rule;
 use super::{get_fund, summary, ApplicationRow};
 use diesel::sql_types::{BigInt, Text};
 
@@ -39,13 +40,13 @@ use crate::ledger::{self, AccountKind, NewTransfer, Resolution};
 use crate::services::offers::{self as offer_service, OfferRow};
 
 /// An approved application with its fund's rule.
-struct Approved {
-    row: ApplicationRow,
-    rule: Rule,
+pub(super) struct Approved {
+    pub(super) row: ApplicationRow,
+    pub(super) rule: Rule,
 }
 
 /// The offer's approved applications in approval order, each with its fund's rule: one query.
-fn approved(conn: &mut DbConnection, offer_id: &str) -> Result<Vec<Approved>, AppError> {
+pub(super) fn approved(conn: &mut DbConnection, offer_id: &str) -> Result<Vec<Approved>, AppError> {
     let rows: Vec<(ApplicationRow, String)> = match_applications::table
         .inner_join(funds::table)
         .filter(match_applications::offer_id.eq(offer_id))
@@ -55,8 +56,7 @@ fn approved(conn: &mut DbConnection, offer_id: &str) -> Result<Vec<Approved>, Ap
         .load(conn)?;
     rows.into_iter()
         .map(|(row, rule)| {
-            let rule = serde_json::from_str(&rule)
-                .map_err(|e| AppError::Internal(anyhow::anyhow!("fund {} has an unreadable rule: {e}", row.fund_id)))?;
+            let rule = stored_rule(&row.fund_id, &rule)?;
             Ok(Approved { row, rule })
         })
         .collect()
@@ -402,6 +402,8 @@ pub fn match_new_pledge(conn: &mut DbConnection, offer_id: &str, pledge: &NewlyP
 struct RunningRow {
     #[diesel(sql_type = Text)]
     application_id: String,
+    #[diesel(sql_type = Text)]
+    fund_id: String,
     #[diesel(sql_type = BigInt)]
     commitment_pence: i64,
     #[diesel(sql_type = BigInt)]
@@ -427,12 +429,7 @@ struct RunningRow {
 impl RunningRow {
     fn fund(&self) -> Result<ApprovedFund, AppError> {
         Ok(ApprovedFund {
-            rule: serde_json::from_str(&self.rule).map_err(|e| {
-                AppError::Internal(anyhow::anyhow!(
-                    "application {}'s fund has an unreadable rule: {e}",
-                    self.application_id
-                ))
-            })?,
+            rule: stored_rule(&self.fund_id, &self.rule)?,
             commitment: Pence::new(self.commitment_pence),
             held: Pence::new(self.match_pence),
         })
@@ -451,7 +448,7 @@ impl RunningRow {
 /// The text of [`running_figures`], around its 3 parameters.
 #[rustfmt::skip]
 const RUNNING_FIGURES: &[&str] = &[
-    "SELECT a.id AS application_id, a.commitment_pence, a.match_pence, f.rule, \
+    "SELECT a.id AS application_id, a.fund_id, a.commitment_pence, a.match_pence, f.rule, \
      COALESCE((SELECT t.matched_pence FROM match_investor_totals t \
                WHERE t.application_id = a.id AND t.investor_id = ",
     "), 0) AS investor_held, o.community_pledged_pence, \
