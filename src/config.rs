@@ -21,6 +21,16 @@ pub struct Settings {
     pub pledges: PledgeSettings,
     pub email: EmailSettings,
     pub stripe: StripeSettings,
+    pub metrics: MetricsSettings,
+}
+
+/// Prometheus metrics (see [`crate::metrics`]): off unless `bind` is set; then `GET /metrics`
+/// is served on that address only, never on the public listener.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct MetricsSettings {
+    /// Address and port of the metrics listener (e.g. `127.0.0.1:9464`; port 0 picks one).
+    pub bind: Option<String>,
 }
 
 /// Card payments through Stripe: off unless `secret_key` is set.
@@ -518,6 +528,17 @@ impl Settings {
         tracing_subscriber::EnvFilter::try_new(&self.log.filter)
             .map_err(|e| ConfigError::new("log.filter", e.to_string()))?;
         self.stripe.validate()?;
+        if let Some(bind) = &self.metrics.bind {
+            let address = bind.parse::<SocketAddr>().map_err(|e| {
+                ConfigError::new("metrics.bind", format!("{e} (expected host:port, e.g. 127.0.0.1:9464)"))
+            })?;
+            if address.port() != 0 && bind == &self.server.bind {
+                return Err(ConfigError::new(
+                    "metrics.bind",
+                    "must differ from server.bind: metrics stay off the public listener",
+                ));
+            }
+        }
         self.auth.validate()
     }
 

@@ -10,6 +10,7 @@ pub mod domain;
 pub mod error;
 pub mod jobs;
 pub mod ledger;
+pub mod metrics;
 pub mod notify;
 pub mod payments;
 pub mod server;

@@ -1,4 +1,4 @@
-//! The `community-shares` binary: `serve`, `worker`, `migrate`, `admin create-user`,
+//! The `community-shares` binary: `serve`, `worker`, `migrate`, `backup`, `restore`, `admin create-user`,
 //! `ledger verify`.
 //! Exit codes: 0 success, 1 failure, 2 bad configuration or usage.
 
@@ -9,8 +9,8 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use secrecy::{ExposeSecret, SecretString};
 
-use community_shares::config::Settings;
-use community_shares::db::{migrate, Db};
+use community_shares::config::{DatabaseTarget, Settings};
+use community_shares::db::{backup, migrate, Db, DbConnection};
 use community_shares::domain::identity::{check_password, Email};
 use community_shares::jobs::JobRunner;
 use community_shares::server::Application;
@@ -40,6 +40,12 @@ enum Command {
     Worker,
     /// Apply pending database migrations and exit.
     Migrate,
+    /// Copy the SQLite database, consistently, while the server runs, into FILE (which must
+    /// not exist). PostgreSQL: use pg_dump (README, "Backups").
+    Backup { file: PathBuf },
+    /// Replace a stopped deployment's SQLite database with the backup FILE.
+    /// PostgreSQL: use pg_restore (README, "Backups").
+    Restore { file: PathBuf },
     /// Administration.
     #[command(subcommand)]
     Admin(AdminCommand),
@@ -90,6 +96,10 @@ fn main() -> ExitCode {
     match runtime.block_on(run(cli.command, settings)) {
         Ok(Verdict::Fine) => ExitCode::SUCCESS,
         Ok(Verdict::Problems) => ExitCode::from(1),
+        Err(e) if e.is::<Usage>() => {
+            eprintln!("error: {e}");
+            ExitCode::from(2)
+        }
         Err(e) => {
             tracing::error!("{e:#}");
             eprintln!("error: {e:#}");
@@ -109,9 +119,22 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<Verdict> {
         Command::Serve => Application::build(settings).await?.run_until_stopped().await?,
         Command::Worker => {
             let state = AppState::initialise(settings).await?;
+            let metrics = match &state.settings.metrics.bind {
+                Some(bind) => {
+                    let (server, _) = community_shares::metrics::serve(bind, state.clone())?;
+                    let handle = server.handle();
+                    tokio::spawn(server);
+                    Some(handle)
+                }
+                None => None,
+            };
+            tracing::info!(version = env!("CARGO_PKG_VERSION"), "worker started");
             let jobs = JobRunner::spawn(state);
             shutdown_signal().await;
             jobs.stop().await;
+            if let Some(metrics) = metrics {
+                metrics.stop(true).await;
+            }
         }
         Command::Migrate => {
             let applied = tokio::task::spawn_blocking(move || -> anyhow::Result<usize> {
@@ -121,6 +144,8 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<Verdict> {
             .await??;
             println!("applied {applied} migrations");
         }
+        Command::Backup { file } => backup(&settings, file).await?,
+        Command::Restore { file } => restore(&settings, file)?,
         Command::Admin(AdminCommand::CreateUser {
             email,
             display_name,
@@ -152,7 +177,10 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<Verdict> {
         Command::Ledger(LedgerCommand::Verify) => {
             let verification = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
                 let db = Db::connect(&settings.database, settings.database_target()?)?;
-                Ok(ledger::verify::verify(&mut *db.conn()?)?)
+                let verification = ledger::verify::verify(&mut *db.conn()?)?;
+                let kept = verification.clone();
+                db.write_blocking(move |conn| ledger::verify::record(conn, &kept))?;
+                Ok(verification)
             })
             .await??;
             println!(
@@ -177,6 +205,66 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<Verdict> {
         }
     }
     Ok(Verdict::Fine)
+}
+
+/// `backup FILE` on SQLite; on PostgreSQL, what to run instead (exit 2).
+async fn backup(settings: &Settings, file: PathBuf) -> anyhow::Result<()> {
+    let DatabaseTarget::Sqlite(_) = settings.database_target()? else {
+        return Err(usage(POSTGRES_BACKUPS));
+    };
+    let (database, target) = (settings.database.clone(), settings.database_target()?);
+    let copied = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
+        let db = Db::connect(&database, target)?;
+        let mut conn = db.conn()?;
+        match &mut *conn {
+            DbConnection::Sqlite(lite) => backup::backup(lite, &file).map(|copied| (copied, file)),
+            DbConnection::Postgresql(_) => Err(usage(POSTGRES_BACKUPS)),
+        }
+    })
+    .await??;
+    println!(
+        "backed up to {} ({} bytes, schema at migration {})",
+        copied.1.display(),
+        copied.0.bytes,
+        copied.0.last_migration
+    );
+    Ok(())
+}
+
+/// `restore FILE` into a stopped SQLite deployment; on PostgreSQL, what to run instead (exit 2).
+fn restore(settings: &Settings, file: PathBuf) -> anyhow::Result<()> {
+    let DatabaseTarget::Sqlite(target) = settings.database_target()? else {
+        return Err(usage(POSTGRES_BACKUPS));
+    };
+    let copied = backup::restore(&file, &target)?;
+    println!(
+        "restored {} into {} ({} bytes, schema at migration {}); start the server",
+        file.display(),
+        target.display(),
+        copied.bytes,
+        copied.last_migration
+    );
+    Ok(())
+}
+
+const POSTGRES_BACKUPS: &str =
+    "on PostgreSQL, back up with `pg_dump --format=custom --file=FILE URL` and restore with \
+`pg_restore --dbname=URL FILE` into an empty database (README, \"Backups\")";
+
+/// A usage error: the command does not apply here (exit 2).
+#[derive(Debug)]
+struct Usage(&'static str);
+
+impl std::fmt::Display for Usage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.0)
+    }
+}
+
+impl std::error::Error for Usage {}
+
+fn usage(message: &'static str) -> anyhow::Error {
+    anyhow::Error::new(Usage(message))
 }
 
 fn read_password() -> anyhow::Result<SecretString> {

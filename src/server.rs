@@ -17,6 +17,7 @@ pub struct Application {
     port: u16,
     server: Server,
     jobs: JobRunner,
+    metrics: Option<(Server, std::net::SocketAddr)>,
 }
 
 impl Application {
@@ -49,12 +50,17 @@ impl Application {
             http = http.workers(server_settings.workers);
         }
         let server = http.run();
-        tracing::info!(%address, "listening");
+        let metrics = match &state.settings.metrics.bind {
+            Some(bind) => Some(crate::metrics::serve(bind, state.clone())?),
+            None => None,
+        };
+        log_start(&state.settings, address);
         let jobs = JobRunner::spawn(state);
         Ok(Self {
             port: address.port(),
             server,
             jobs,
+            metrics,
         })
     }
 
@@ -62,13 +68,52 @@ impl Application {
         self.port
     }
 
+    /// The metrics listener's port, when `metrics.bind` is set.
+    pub fn metrics_port(&self) -> Option<u16> {
+        self.metrics.as_ref().map(|(_, address)| address.port())
+    }
+
     /// Serves until a stop signal, then stops the job loop.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let metrics = self.metrics.map(|(server, _)| {
+            let handle = server.handle();
+            tokio::spawn(server);
+            handle
+        });
         let result = self.server.await;
+        if let Some(metrics) = metrics {
+            metrics.stop(true).await;
+        }
         tokio::time::timeout(Duration::from_secs(30), self.jobs.stop())
             .await
             .ok();
         tracing::info!("stopped");
         result
     }
+}
+
+/// The one line `serve` logs at start: what runs, never a secret (the database by its kind only,
+/// not its URL).
+fn log_start(settings: &Settings, address: std::net::SocketAddr) {
+    let database = match settings.database_target() {
+        Ok(crate::config::DatabaseTarget::Postgres(_)) => "postgres",
+        _ => "sqlite",
+    };
+    let payment_methods = if settings.stripe.secret_key.is_some() {
+        "bank_transfer,card"
+    } else {
+        "bank_transfer"
+    };
+    tracing::info!(
+        %address,
+        version = env!("CARGO_PKG_VERSION"),
+        database,
+        payment_methods,
+        email = match settings.email.transport {
+            crate::config::EmailTransport::File => "file",
+            crate::config::EmailTransport::Smtp => "smtp",
+        },
+        metrics = settings.metrics.bind.as_deref().unwrap_or("off"),
+        "listening"
+    );
 }

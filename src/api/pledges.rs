@@ -354,6 +354,8 @@ pub async fn offer_ledger(state: web::Data<AppState>, manager: OfferManager) -> 
     responses((status = 200, body = Verification)))]
 pub async fn verify_ledger(state: web::Data<AppState>, _admin: PlatformAdmin) -> Result<HttpResponse, AppError> {
     let verification = state.db.run(ledger::verify::verify).await?;
+    let kept = verification.clone();
+    state.db.write(move |conn| ledger::verify::record(conn, &kept)).await?;
     Ok(HttpResponse::Ok().json(verification))
 }
 

@@ -52,3 +52,12 @@ pub fn pending_count(conn: &mut DbConnection) -> anyhow::Result<usize> {
     };
     pending.map_err(|e| anyhow::anyhow!("cannot read the migration state: {e}"))
 }
+
+/// The versions of the migrations this binary holds (`2026-11-30-000013` style, as diesel
+/// records them in `__diesel_schema_migrations`).
+pub fn known_versions() -> anyhow::Result<Vec<String>> {
+    use diesel::migration::MigrationSource;
+    let migrations = MigrationSource::<diesel::sqlite::Sqlite>::migrations(&MIGRATIONS)
+        .map_err(|e| anyhow::anyhow!("cannot read the embedded migrations: {e}"))?;
+    Ok(migrations.iter().map(|m| m.name().version().to_string()).collect())
+}

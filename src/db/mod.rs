@@ -2,6 +2,7 @@
 //! pool whose connections are set up per backend, write transactions (`BEGIN IMMEDIATE` on
 //! SQLite) with retry, and running blocking database work off the async executor.
 
+pub mod backup;
 pub mod fixed;
 mod hot;
 pub mod migrate;
@@ -106,6 +107,16 @@ pub struct Db {
     sqlite_writer: Option<std::sync::Arc<writer::SqliteWriter>>,
     /// PostgreSQL: turns at hot rows (see [`hot`]).
     hot_rows: std::sync::Arc<hot::HotRows>,
+    /// How many callers are waiting for a pooled connection now (for `/metrics`).
+    waiting: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+/// The pool's state now: connections in use and idle, and callers waiting for one.
+#[derive(Debug, Clone, Copy)]
+pub struct PoolStatus {
+    pub in_use: u32,
+    pub idle: u32,
+    pub waiting: usize,
 }
 
 /// How many times a transaction that hit a serialization failure or deadlock (PostgreSQL) is
@@ -155,6 +166,7 @@ impl Db {
             backend,
             sqlite_writer,
             hot_rows: Default::default(),
+            waiting: Default::default(),
         })
     }
 
@@ -164,9 +176,21 @@ impl Db {
 
     /// A connection from the pool, for blocking code (workers, the CLI).
     pub fn conn(&self) -> Result<PooledDb, AppError> {
-        self.pool
-            .get()
-            .map_err(|e| AppError::Unavailable(format!("no database connection available: {e}")))
+        use std::sync::atomic::Ordering;
+        self.waiting.fetch_add(1, Ordering::Relaxed);
+        let got = self.pool.get();
+        self.waiting.fetch_sub(1, Ordering::Relaxed);
+        got.map_err(|e| AppError::Unavailable(format!("no database connection available: {e}")))
+    }
+
+    /// The pool's state now (for `/metrics`).
+    pub fn pool_status(&self) -> PoolStatus {
+        let state = self.pool.state();
+        PoolStatus {
+            in_use: state.connections.saturating_sub(state.idle_connections),
+            idle: state.idle_connections,
+            waiting: self.waiting.load(std::sync::atomic::Ordering::Relaxed),
+        }
     }
 
     /// Runs blocking database work on the blocking thread pool, inside the caller's tracing span.
@@ -260,6 +284,7 @@ where
 /// IMMEDIATE` on SQLite, so concurrent writers queue on the busy timeout instead of failing on
 /// upgrade), committing on `Ok` and rolling back on `Err`. A serialization failure, deadlock or
 /// busy database retries the whole closure, so it must do nothing outside the database.
+/// Metrics staged by the work ([`crate::metrics::staged`]) are published after the commit.
 pub fn write_transaction<T, F>(conn: &mut DbConnection, mut work: F) -> Result<T, AppError>
 where
     F: FnMut(&mut DbConnection) -> Result<T, AppError>,
@@ -273,6 +298,7 @@ where
         match transaction_once(conn, &mut work) {
             Err(e) if e.is_retryable() && attempt < attempts => {
                 tracing::debug!(attempt, error = %e, "retrying transaction");
+                metrics::counter!("cs_db_transaction_retries_total").increment(1);
                 std::thread::sleep(Duration::from_millis(2u64 << attempt.min(6)));
                 attempt += 1;
             }
@@ -294,15 +320,24 @@ where
         DbConnection::Sqlite(c) => AnsiTransactionManager::begin_transaction_sql(c, "BEGIN IMMEDIATE")?,
         DbConnection::Postgresql(c) => AnsiTransactionManager::begin_transaction(c)?,
     }
+    let staged = crate::metrics::staged::mark();
     match work(conn) {
         Ok(value) => {
-            match conn {
-                DbConnection::Sqlite(c) => AnsiTransactionManager::commit_transaction(c)?,
-                DbConnection::Postgresql(c) => AnsiTransactionManager::commit_transaction(c)?,
+            let committed = match conn {
+                DbConnection::Sqlite(c) => AnsiTransactionManager::commit_transaction(c),
+                DbConnection::Postgresql(c) => AnsiTransactionManager::commit_transaction(c),
+            };
+            if let Err(e) = committed {
+                crate::metrics::staged::discard_from(staged);
+                return Err(e.into());
+            }
+            if !writer::in_transaction(conn) {
+                crate::metrics::staged::publish_from(staged);
             }
             Ok(value)
         }
         Err(e) => {
+            crate::metrics::staged::discard_from(staged);
             let rolled_back = match conn {
                 DbConnection::Sqlite(c) => AnsiTransactionManager::rollback_transaction(c),
                 DbConnection::Postgresql(c) => AnsiTransactionManager::rollback_transaction(c),

@@ -352,6 +352,18 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    ledger_verifications (id) {
+        id -> Text,
+        verified_at -> Timestamp,
+        balanced -> Bool,
+        problems -> BigInt,
+        payment_disagreements -> BigInt,
+        accounts_checked -> BigInt,
+        transfers_checked -> BigInt,
+    }
+}
+
 diesel::joinable!(refresh_families -> users (user_id));
 diesel::joinable!(funds -> funders (funder_id));
 diesel::joinable!(match_applications -> funds (fund_id));
@@ -398,6 +410,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     outbox,
     card_payments,
     refunds,
+    ledger_verifications,
     stripe_events,
     share_register,
 );

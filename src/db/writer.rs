@@ -162,6 +162,7 @@ where
         // Inside the shared transaction these are `SAVEPOINT`, `RELEASE` and `ROLLBACK TO`.
         Transactions::begin_transaction(conn)?;
         let ours = depth(conn);
+        let staged = crate::metrics::staged::mark();
         let work = &mut self.work;
         let outcome = guarded(|| work(&mut *conn));
         if depth(conn) != ours {
@@ -180,6 +181,7 @@ where
             // Busy or broken: the work may succeed on its own.
             Err(e) if e.is_retryable() => Err(e),
             Err(e) => {
+                crate::metrics::staged::discard_from(staged);
                 Transactions::rollback_transaction(conn)?;
                 self.outcome = Some(Err(e));
                 Ok(())
@@ -277,7 +279,7 @@ fn depth(conn: &mut DbConnection) -> u32 {
     }
 }
 
-fn in_transaction(conn: &mut DbConnection) -> bool {
+pub(super) fn in_transaction(conn: &mut DbConnection) -> bool {
     depth(conn) != 0
 }
 
@@ -288,11 +290,14 @@ fn run_batch(
     batch: &mut [Box<dyn TransactionJob>],
 ) {
     if batch.len() > 1 {
+        let staged = crate::metrics::staged::mark();
         let shared = open(manager, connection)
             .and_then(|conn| together(conn, batch).inspect_err(|_| roll_back_everything(conn)));
         match shared {
-            Ok(()) => return,
+            Ok(()) => return crate::metrics::staged::publish_from(staged),
             Err(e) => {
+                crate::metrics::staged::discard_from(staged);
+                metrics::counter!("cs_db_group_commit_failures_total").increment(1);
                 tracing::debug!(error = %e, jobs = batch.len(), "shared commit failed; running each write alone");
                 batch.iter_mut().for_each(|job| job.forget());
                 drop_if_unusable(connection);

@@ -104,10 +104,11 @@ impl JobRunner {
                     let mut interval = tokio::time::interval(tick.max((job.every)(&state)));
                     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
                     loop {
-                        tokio::select! {
-                            _ = interval.tick() => {}
+                        let due = tokio::select! {
+                            due = interval.tick() => due,
                             _ = stopped.changed() => break,
-                        }
+                        };
+                        let started = tokio::time::Instant::now();
                         let state2 = state.clone();
                         let span = tracing::info_span!("job", name = job.name);
                         let result = match job.run {
@@ -118,6 +119,8 @@ impl JobRunner {
                             }
                             Run::Async(run) => run(state2).instrument(span.clone()).await,
                         };
+                        let lag = started.saturating_duration_since(due);
+                        crate::metrics::job_run(job.name, lag, started.elapsed(), result.is_ok());
                         span.in_scope(|| match result {
                             Ok(0) => {}
                             Ok(done) => tracing::info!(done, "job did work"),

@@ -12,7 +12,7 @@ use crate::db::DbConnection;
 use crate::error::AppError;
 
 /// The verdict.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct Verification {
     /// True when no problem was found.
     pub balanced: bool,
@@ -269,6 +269,36 @@ struct CapitalCheck {
 struct Count {
     #[diesel(sql_type = BigInt)]
     n: i64,
+}
+
+/// Keeps the verdict of one run of [`verify`] (`ledger_verifications`), so that every
+/// instance's `/metrics` can tell when the ledger was last checked and how it was found.
+pub fn record(conn: &mut DbConnection, verification: &Verification) -> Result<(), AppError> {
+    use crate::db::schema::ledger_verifications as lv;
+    let count = |n: usize| i64::try_from(n).unwrap_or(i64::MAX);
+    diesel::insert_into(lv::table)
+        .values((
+            lv::id.eq(crate::clock::new_id()),
+            lv::verified_at.eq(crate::clock::now()),
+            lv::balanced.eq(verification.balanced),
+            lv::problems.eq(count(verification.problems.len())),
+            lv::payment_disagreements.eq(count(verification.payment_disagreements.len())),
+            lv::accounts_checked.eq(verification.accounts_checked),
+            lv::transfers_checked.eq(verification.transfers_checked),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// The last recorded run: when, and whether the ledger balanced with no payment disagreement.
+pub fn last_recorded(conn: &mut DbConnection) -> Result<Option<(chrono::NaiveDateTime, bool)>, AppError> {
+    use crate::db::schema::ledger_verifications as lv;
+    let last: Option<(chrono::NaiveDateTime, bool, i64)> = lv::table
+        .order(lv::verified_at.desc())
+        .select((lv::verified_at, lv::balanced, lv::payment_disagreements))
+        .first(conn)
+        .optional()?;
+    Ok(last.map(|(at, balanced, disagreements)| (at, balanced && disagreements == 0)))
 }
 
 /// Checks the whole ledger in one read-only snapshot.

@@ -254,6 +254,7 @@ fn end(conn: &mut DbConnection, row: &PledgeRow, now: NaiveDateTime) -> Result<(
             pledges::updated_at.eq(now),
         ))
         .execute(conn)?;
+    crate::metrics::staged::stage(crate::metrics::staged::Event::PledgeRefunded);
     pledge_service::remove_from_totals(conn, row, true, now)
 }
 

@@ -195,6 +195,7 @@ pub fn refund_paid_pledge(
     if changed == 0 {
         return Err(AppError::conflict("the pledge is no longer paid; reload it"));
     }
+    crate::metrics::staged::stage(crate::metrics::staged::Event::PledgeRefunded);
     pledge_service::remove_from_totals(conn, row, true, now)?;
     let escrow = AccountKind::Escrow.account_id(&row.offer_id);
     let amount = Pence::new(row.amount_pence);

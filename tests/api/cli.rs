@@ -175,6 +175,20 @@ both_backends! {
         server.terminate();
         let log = server.log_text();
         assert!(log.contains("request finished"), "the log was captured: {log}");
+        // One line at start says what runs: version, database kind, address, payment methods,
+        // email transport; never the database's URL.
+        let start = log.lines().find(|l| l.contains("listening")).expect("the start line");
+        let kind = match backend { crate::support::Backend::Sqlite => "sqlite", crate::support::Backend::Postgres => "postgres" };
+        for part in [
+            format!("version=\"{}\"", env!("CARGO_PKG_VERSION")),
+            format!("database=\"{kind}\""),
+            "payment_methods=\"bank_transfer,card\"".to_owned(),
+            "email=\"file\"".to_owned(),
+            format!("address={}", base.trim_start_matches("http://")),
+        ] {
+            assert!(start.contains(&part), "{part} is not in the start line: {start}");
+        }
+        assert!(!log.contains(&database.url), "the database URL appears in the log");
         for (what, value) in [
             ("password", password),
             ("wrong password", "a wrong password 456"),

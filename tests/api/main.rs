@@ -4,6 +4,7 @@ mod support;
 
 mod access_matrix;
 mod accounts;
+mod backup;
 mod cli;
 mod closeout;
 mod crash;
@@ -16,6 +17,7 @@ mod health;
 mod ledger_batch;
 mod local;
 mod match_engine;
+mod metrics;
 mod offers;
 mod openapi;
 mod organisations;

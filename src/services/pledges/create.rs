@@ -2,6 +2,7 @@
 //! reserved, the pledge and its pending ledger transfer written, the holding limit held in the
 //! insert itself, and the match.
 
+use crate::metrics::staged::{self, Event};
 use chrono::{Duration, NaiveDateTime};
 use diesel::prelude::*;
 use serde_json::json;
@@ -197,6 +198,9 @@ fn write_locked(
         ledger::create_pending_credit_last(conn, &transfer, |conn| reserve(conn, &offer_id, amount, context))?;
     row.created_at = created_at;
     row.updated_at = created_at;
+    staged::stage(Event::PledgeCreated {
+        pence: row.amount_pence,
+    });
     // The offer row is locked until the commit, so the investor's live pledges to it are
     // current: the insert checks them in the same statement.
     // The match engine runs when the offer's live funds have room left: with none left, a new

@@ -61,6 +61,10 @@ fn end_pending(
     if changed == 0 {
         return Ok(false);
     }
+    crate::metrics::staged::stage(match to {
+        PledgeStatus::Expired => crate::metrics::staged::Event::PledgeExpired,
+        _ => crate::metrics::staged::Event::PledgeCancelled,
+    });
     ledger::resolve_pending(
         conn,
         &row.transfer_id,

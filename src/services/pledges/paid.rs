@@ -39,6 +39,9 @@ pub fn mark_paid(
     if changed == 0 {
         return Ok(false);
     }
+    crate::metrics::staged::stage(crate::metrics::staged::Event::PledgePaid {
+        pence: row.amount_pence,
+    });
     ledger::resolve_pending(conn, &row.transfer_id, Resolution::Post, cause)?;
     totals::add_paid(conn, &row.offer_id, row.amount_pence, now)?;
     let (email, name) = notify::user_contact(conn, &row.investor_id)?;

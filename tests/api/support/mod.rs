@@ -146,6 +146,8 @@ pub fn offer_body() -> Value {
 pub struct TestApp {
     pub address: String,
     pub port: u16,
+    /// The metrics listener's port, when the settings gave it one.
+    pub metrics_port: Option<u16>,
     pub client: reqwest::Client,
     pub backend: Backend,
     pub settings: Settings,
@@ -212,11 +214,12 @@ impl TestApp {
         let mut settings = test_settings(&database);
         adjust(&mut settings);
         let app = Application::build(settings.clone()).await.expect("application starts");
-        let port = app.port();
+        let (port, metrics_port) = (app.port(), app.metrics_port());
         tokio::spawn(app.run_until_stopped());
         TestApp {
             address: format!("http://127.0.0.1:{port}"),
             port,
+            metrics_port,
             client: reqwest::Client::builder()
                 .redirect(reqwest::redirect::Policy::none())
                 .build()
