@@ -10,11 +10,10 @@ use std::sync::Arc;
 
 use community_shares::db::schema::pledges;
 use diesel::prelude::*;
-use serde_json::json;
 
 use crate::both_backends;
 use crate::support::binary::{self, RunningServer};
-use crate::support::{live_rule, Backend, TestApp, TestDatabase};
+use crate::support::{Backend, TestApp, TestDatabase};
 
 const AMOUNT: i64 = 10_000;
 
@@ -110,12 +109,7 @@ both_backends! {
         let database = TestDatabase::new(backend).await;
         let app = Arc::new(TestApp::spawn_with(backend, database, |_| {}).await);
         let (admin, platform, offer) = app.open_offer_scene().await;
-        let funder_admin = app.user("funder-admin").await;
-        let funder = app.funder(&platform, &funder_admin).await;
-        let fund = app.fund(&funder_admin, &funder, 1_000_000, live_rule()).await;
-        let application = app.apply(&admin, &offer, &fund).await;
-        app.post(&format!("/api/v1/funds/{fund}/applications/{application}/approve"),
-            Some(&funder_admin.access_token), &json!({"commitment_pence": 500_000})).await.expect(200);
+        app.approved_live_fund(&admin, &platform, &offer, 500_000).await;
         let mut investors = Vec::new();
         for i in 0..12 {
             investors.push(app.investor(&format!("surge-{i}")).await);

@@ -68,7 +68,7 @@ fn serve_with_no_configuration_creates_its_sqlite_file_and_stops_cleanly_on_sigt
     // Only the port differs from the defaults, so parallel tests do not fight over 8080.
     command.env("CS__SERVER__BIND", "127.0.0.1:0");
     let mut server = RunningServer::start(command);
-    let health: serde_json::Value = reqwest::blocking_get(&format!("{}/health", server.base_url));
+    let health: serde_json::Value = binary::get_json(&format!("{}/health", server.base_url));
     assert_eq!(health, json!({"status": "ok"}));
     assert!(dir.path().join("data/community-shares.db").exists());
     assert!(dir.path().join("data/jwt-secret").exists());
@@ -205,19 +205,6 @@ both_backends! {
         if backend == crate::support::Backend::Postgres {
             assert!(!log.contains(&database.url), "the database URL appears in the log");
         }
-    }
-}
-
-/// A tiny blocking GET for the tests that run outside a runtime.
-mod reqwest {
-    pub use ::reqwest::*;
-
-    pub fn blocking_get(url: &str) -> serde_json::Value {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        runtime.block_on(async { ::reqwest::get(url).await.unwrap().json().await.unwrap() })
     }
 }
 

@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 
 use crate::both_backends;
 use crate::support::stripe::{app_with_cards, paid_card_pledge, StripeFake};
-use crate::support::{live_rule, Backend, TestApp, TestUser};
+use crate::support::{Backend, TestApp, TestUser};
 
 struct Scene {
     app: TestApp,
@@ -26,17 +26,7 @@ async fn scene(backend: Backend) -> Scene {
     let stripe = StripeFake::start();
     let app = app_with_cards(backend, stripe.url(), 1).await;
     let (admin, platform, offer) = app.open_offer_scene().await;
-    let funder_admin = app.user("funder-admin").await;
-    let funder = app.funder(&platform, &funder_admin).await;
-    let fund = app.fund(&funder_admin, &funder, 1_000_000, live_rule()).await;
-    let application = app.apply(&admin, &offer, &fund).await;
-    app.post(
-        &format!("/api/v1/funds/{fund}/applications/{application}/approve"),
-        Some(&funder_admin.access_token),
-        &json!({"commitment_pence": 500_000}),
-    )
-    .await
-    .expect(200);
+    let (funder_admin, fund) = app.approved_live_fund(&admin, &platform, &offer, 500_000).await;
     Scene {
         app,
         admin,

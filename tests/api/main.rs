@@ -8,6 +8,8 @@ mod backup;
 mod cli;
 mod closeout;
 mod crash;
+mod deploy_files;
+mod deployed;
 mod email;
 mod errors;
 mod faults;

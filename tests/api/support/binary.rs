@@ -123,3 +123,12 @@ impl Drop for RunningServer {
         let _ = self.child.wait();
     }
 }
+
+/// GET `url` and its JSON body, from blocking code (a runtime of its own).
+pub fn get_json(url: &str) -> serde_json::Value {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime");
+    runtime.block_on(async { reqwest::get(url).await.expect("GET").json().await.expect("JSON") })
+}

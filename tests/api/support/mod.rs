@@ -487,6 +487,30 @@ impl TestApp {
         Answer::read(response).await
     }
 
+    /// A funder with a live fund ([`live_rule`], budget £10,000) whose application for `offer`
+    /// (by the society's admin) is approved with `commitment_pence`: (the funder's admin, the
+    /// fund's id).
+    pub async fn approved_live_fund(
+        &self,
+        society_admin: &TestUser,
+        platform_admin: &TestUser,
+        offer: &str,
+        commitment_pence: i64,
+    ) -> (TestUser, String) {
+        let funder_admin = self.user("funder-admin").await;
+        let funder = self.funder(platform_admin, &funder_admin).await;
+        let fund = self.fund(&funder_admin, &funder, 1_000_000, live_rule()).await;
+        let application = self.apply(society_admin, offer, &fund).await;
+        self.post(
+            &format!("/api/v1/funds/{fund}/applications/{application}/approve"),
+            Some(&funder_admin.access_token),
+            &json!({"commitment_pence": commitment_pence}),
+        )
+        .await
+        .expect(200);
+        (funder_admin, fund)
+    }
+
     /// Creates a fund of `funder` (by one of its admins); returns its id.
     pub async fn fund(&self, funder_admin: &TestUser, funder: &str, budget_pence: i64, rule: Value) -> String {
         let answer = self
