@@ -57,9 +57,16 @@ pg_start() {
     echo "== PostgreSQL $("$bindir/postgres" --version | awk '{print $3}') on 127.0.0.1:$PG_TEST_PORT ($PG_TEST_DIR)"
 }
 
+# Tests run without durability (no fsync, asynchronous commit): a crash of the throwaway
+# cluster loses nothing anyone needs, and the suite runs faster. PG_DURABLE=1 starts it as
+# production runs (fsync, synchronous commit, full-page writes), for benchmarks.
 pg_resume() {
+    local durability="-F -c synchronous_commit=off -c full_page_writes=off"
+    if [ "${PG_DURABLE:-0}" = 1 ]; then
+        durability="-c synchronous_commit=on"
+    fi
     pg_as_owner "$(pg_bindir)/pg_ctl" -D "$1/data" -l "$1/log" -w \
-        -o "-p $2 -k $1 -c listen_addresses=127.0.0.1 -c max_connections=400 -F -c synchronous_commit=off -c full_page_writes=off" \
+        -o "-p $2 -k $1 -c listen_addresses=127.0.0.1 -c max_connections=400 $durability" \
         start >/dev/null
 }
 

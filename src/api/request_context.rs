@@ -38,13 +38,19 @@ pub async fn request_context(
         let response = actix_web::ResponseError::error_response(&problem);
         return Ok(req.into_response(response).map_into_right_body());
     }
-    let (method, route) = (req.method().clone(), req.match_pattern());
+    // The route template is looked up only when metrics are on.
+    let (method, route) = (
+        req.method().clone(),
+        crate::metrics::enabled().then(|| req.match_pattern()),
+    );
     let result = next.call(req).instrument(span.clone()).await;
     let _entered = span.enter();
     match result {
         Ok(mut res) => {
-            let route = route.unwrap_or_else(|| "unmatched".to_owned());
-            crate::metrics::http_request(method.as_str(), route, res.status().as_u16(), started.elapsed());
+            if let Some(route) = route {
+                let route = route.unwrap_or_else(|| "unmatched".to_owned());
+                crate::metrics::http_request(method.as_str(), route, res.status().as_u16(), started.elapsed());
+            }
             tracing::info!(
                 status = res.status().as_u16(),
                 latency_us = started.elapsed().as_micros() as u64,

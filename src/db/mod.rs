@@ -4,6 +4,7 @@
 
 pub mod backup;
 pub mod fixed;
+mod group;
 mod hot;
 pub mod migrate;
 pub mod schema;
@@ -226,18 +227,18 @@ impl Db {
 
 impl Db {
     /// As [`Db::write`], for a transaction that updates the hot row named `row` (such as
-    /// `offer:<id>` for a pledge): on PostgreSQL it first waits for one of this process's few
-    /// turns at that row (see [`hot`]). SQLite's writer already runs writes one at a time.
+    /// `offer:<id>` for a pledge): on PostgreSQL it is queued at that row and may share its
+    /// transaction and commit with the others queued there (see [`hot`]). SQLite's writer
+    /// already runs every write in order, with group commit.
     pub async fn write_at<T, F>(&self, row: &str, work: F) -> Result<T, AppError>
     where
         T: Send + 'static,
         F: FnMut(&mut DbConnection) -> Result<T, AppError> + Send + 'static,
     {
-        let _turn = match self.sqlite_writer {
-            Some(_) => None,
-            None => Some(self.hot_rows.turn(row).await),
-        };
-        self.write(work).await
+        match self.sqlite_writer {
+            Some(_) => self.write(work).await,
+            None => self.hot_rows.write(self, row, work).await,
+        }
     }
 }
 
@@ -331,7 +332,7 @@ where
                 crate::metrics::staged::discard_from(staged);
                 return Err(e.into());
             }
-            if !writer::in_transaction(conn) {
+            if !group::in_transaction(conn) {
                 crate::metrics::staged::publish_from(staged);
             }
             Ok(value)

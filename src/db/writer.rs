@@ -6,27 +6,17 @@
 //!   shows it. Other processes on the same file still meet the busy timeout.
 //! - The connection's page cache and prepared statements stay warm: a connection whose file
 //!   another connection changed drops its whole cache at its next transaction.
-//! - Group commit: write transactions that queue while one runs are run together, each in its
-//!   own savepoint, under one `BEGIN IMMEDIATE ... COMMIT`. Each keeps its own outcome (a
-//!   failing one is rolled back to its savepoint alone), and no one hears of theirs until the
-//!   shared commit is done, so each is exactly as if it had committed on its own, in queue
-//!   order. If the shared transaction itself fails (a busy or broken database, a failed
-//!   commit), each is run again on its own: a write transaction's work does nothing outside
-//!   the database (see [`super::write_transaction`]), so running it again is safe.
+//! - Group commit ([`super::group`]): write transactions that queue while one runs are run
+//!   together, each in its own savepoint, under one `BEGIN IMMEDIATE ... COMMIT`.
 
-use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::mpsc;
 
-use diesel::connection::{AnsiTransactionManager, TransactionManager};
 use diesel::r2d2::{ManageConnection, R2D2Connection};
 use tokio::sync::oneshot;
 
-use super::{write_transaction, ConnectionManager, DbConnection};
+use super::group::{self, guarded, in_transaction, Pending, TransactionJob};
+use super::{ConnectionManager, DbConnection};
 use crate::error::AppError;
-
-/// The connection's transaction manager: at depth 0 it begins and commits, deeper it takes,
-/// releases and rolls back to savepoints.
-type Transactions = <DbConnection as diesel::Connection>::TransactionManager;
 
 /// At most this many write transactions share one commit: enough to spread the commit's cost,
 /// few enough that the first of them does not wait long for the last.
@@ -114,100 +104,6 @@ fn writer_gone() -> AppError {
     AppError::Internal(anyhow::anyhow!("the SQLite writer thread has stopped"))
 }
 
-/// Runs `work`, turning a panic into an error so that the writer thread outlives it.
-fn guarded<T>(work: impl FnOnce() -> Result<T, AppError>) -> Result<T, AppError> {
-    catch_unwind(AssertUnwindSafe(work))
-        .unwrap_or_else(|_| Err(AppError::Internal(anyhow::anyhow!("a database write panicked"))))
-}
-
-/// A write transaction in the queue, with its caller's reply.
-trait TransactionJob: Send {
-    /// Runs the work in a savepoint of the shared transaction, keeping its outcome. `Err`
-    /// means the shared transaction can no longer be trusted.
-    fn run_in_savepoint(&mut self, conn: &mut DbConnection) -> Result<(), AppError>;
-    /// Runs the work in a transaction of its own (with the usual retries), keeping its outcome.
-    fn run_alone(&mut self, conn: &mut DbConnection);
-    /// Forgets the kept outcome (its transaction was rolled back).
-    fn forget(&mut self);
-    /// Answers the caller with the kept outcome. There is none only when the writer could not
-    /// open its connection to run the work.
-    fn finish(self: Box<Self>);
-}
-
-struct Pending<T, F> {
-    work: F,
-    outcome: Option<Result<T, AppError>>,
-    reply: oneshot::Sender<Result<T, AppError>>,
-    span: tracing::Span,
-}
-
-impl<T, F> Pending<T, F> {
-    fn new(work: F, reply: oneshot::Sender<Result<T, AppError>>) -> Self {
-        Self {
-            work,
-            outcome: None,
-            reply,
-            span: tracing::Span::current(),
-        }
-    }
-}
-
-impl<T, F> TransactionJob for Pending<T, F>
-where
-    T: Send,
-    F: FnMut(&mut DbConnection) -> Result<T, AppError> + Send,
-{
-    fn run_in_savepoint(&mut self, conn: &mut DbConnection) -> Result<(), AppError> {
-        let _entered = self.span.enter();
-        // Inside the shared transaction these are `SAVEPOINT`, `RELEASE` and `ROLLBACK TO`.
-        Transactions::begin_transaction(conn)?;
-        let ours = depth(conn);
-        let staged = crate::metrics::staged::mark();
-        let work = &mut self.work;
-        let outcome = guarded(|| work(&mut *conn));
-        if depth(conn) != ours {
-            // The work left a transaction of its own open (it panicked inside one): only
-            // rolling everything back is safe.
-            return Err(AppError::Internal(anyhow::anyhow!(
-                "a write left its transaction unbalanced"
-            )));
-        }
-        match outcome {
-            Ok(value) => {
-                Transactions::commit_transaction(conn)?;
-                self.outcome = Some(Ok(value));
-                Ok(())
-            }
-            // Busy or broken: the work may succeed on its own.
-            Err(e) if e.is_retryable() => Err(e),
-            Err(e) => {
-                crate::metrics::staged::discard_from(staged);
-                Transactions::rollback_transaction(conn)?;
-                self.outcome = Some(Err(e));
-                Ok(())
-            }
-        }
-    }
-
-    fn run_alone(&mut self, conn: &mut DbConnection) {
-        let _entered = self.span.enter();
-        let work = &mut self.work;
-        self.outcome = Some(guarded(|| write_transaction(conn, &mut *work)));
-    }
-
-    fn forget(&mut self) {
-        self.outcome = None;
-    }
-
-    fn finish(self: Box<Self>) {
-        let outcome = self
-            .outcome
-            .unwrap_or_else(|| Err(AppError::Unavailable("cannot open the database for writing".into())));
-        // The caller may have gone (a dropped request): its outcome stands regardless.
-        let _ = self.reply.send(outcome);
-    }
-}
-
 /// The writer thread: takes jobs in order until every handle is dropped.
 fn run(manager: &ConnectionManager, jobs: &mpsc::Receiver<Job>) {
     let mut connection: Option<DbConnection> = None;
@@ -237,7 +133,13 @@ fn run(manager: &ConnectionManager, jobs: &mpsc::Receiver<Job>) {
                         Err(_) => break,
                     }
                 }
-                run_batch(manager, &mut connection, &mut batch);
+                group::run_batch(
+                    &mut WriterConnection {
+                        manager,
+                        connection: &mut connection,
+                    },
+                    &mut batch,
+                );
                 for job in batch {
                     job.finish();
                 }
@@ -256,6 +158,22 @@ fn drop_if_unusable(connection: &mut Option<DbConnection>) {
     }
 }
 
+/// The writer's one connection, as a batch takes it.
+struct WriterConnection<'a> {
+    manager: &'a ConnectionManager,
+    connection: &'a mut Option<DbConnection>,
+}
+
+impl group::Connections for WriterConnection<'_> {
+    fn open(&mut self) -> Result<&mut DbConnection, AppError> {
+        open(self.manager, self.connection)
+    }
+
+    fn drop_if_unusable(&mut self) {
+        drop_if_unusable(self.connection);
+    }
+}
+
 /// The writer connection, opened if there is none.
 fn open<'a>(
     manager: &ConnectionManager,
@@ -268,84 +186,6 @@ fn open<'a>(
         *connection = Some(conn);
     }
     Ok(connection.as_mut().expect("the writer connection was just opened"))
-}
-
-/// How many transaction levels are open (0 outside a transaction); `u32::MAX` when diesel
-/// no longer knows (a broken connection).
-fn depth(conn: &mut DbConnection) -> u32 {
-    match Transactions::transaction_manager_status_mut(conn).transaction_depth() {
-        Ok(depth) => depth.map_or(0, u32::from),
-        Err(_) => u32::MAX,
-    }
-}
-
-pub(super) fn in_transaction(conn: &mut DbConnection) -> bool {
-    depth(conn) != 0
-}
-
-/// Runs the batch under one commit, or each on its own when that fails.
-fn run_batch(
-    manager: &ConnectionManager,
-    connection: &mut Option<DbConnection>,
-    batch: &mut [Box<dyn TransactionJob>],
-) {
-    if batch.len() > 1 {
-        let staged = crate::metrics::staged::mark();
-        let shared = open(manager, connection)
-            .and_then(|conn| together(conn, batch).inspect_err(|_| roll_back_everything(conn)));
-        match shared {
-            Ok(()) => return crate::metrics::staged::publish_from(staged),
-            Err(e) => {
-                crate::metrics::staged::discard_from(staged);
-                metrics::counter!("cs_db_group_commit_failures_total").increment(1);
-                tracing::debug!(error = %e, jobs = batch.len(), "shared commit failed; running each write alone");
-                batch.iter_mut().for_each(|job| job.forget());
-                drop_if_unusable(connection);
-            }
-        }
-    }
-    for job in batch.iter_mut() {
-        match open(manager, connection) {
-            Ok(conn) => job.run_alone(conn),
-            // With no outcome, the job answers that the database cannot be opened.
-            Err(e) => {
-                tracing::error!(error = %e, "cannot open the database for writing");
-                continue;
-            }
-        }
-        drop_if_unusable(connection);
-    }
-}
-
-fn together(conn: &mut DbConnection, batch: &mut [Box<dyn TransactionJob>]) -> Result<(), AppError> {
-    match conn {
-        DbConnection::Sqlite(lite) => AnsiTransactionManager::begin_transaction_sql(lite, "BEGIN IMMEDIATE")?,
-        DbConnection::Postgresql(_) => {
-            return Err(AppError::Internal(anyhow::anyhow!(
-                "the SQLite writer holds a PostgreSQL connection"
-            )))
-        }
-    }
-    for job in batch.iter_mut() {
-        job.run_in_savepoint(conn)?;
-    }
-    if depth(conn) != 1 {
-        return Err(AppError::Internal(anyhow::anyhow!(
-            "the shared transaction is unbalanced"
-        )));
-    }
-    Transactions::commit_transaction(conn)?;
-    Ok(())
-}
-
-/// Rolls back every open level of the transaction (best effort: a connection left inside one
-/// is replaced after the batch).
-fn roll_back_everything(conn: &mut DbConnection) {
-    while in_transaction(conn) {
-        if Transactions::rollback_transaction(conn).is_err() {
-            break;
-        }
-    }
 }
 
 #[cfg(test)]

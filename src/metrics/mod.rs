@@ -25,6 +25,7 @@
 pub mod staged;
 
 use std::net::TcpListener;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -44,6 +45,12 @@ const BUCKETS: [f64; 13] = [
 ];
 
 static HANDLE: Mutex<Option<PrometheusHandle>> = Mutex::new(None);
+static ENABLED: AtomicBool = AtomicBool::new(false);
+
+/// Whether the recorder is installed (what is recorded before is dropped).
+pub fn enabled() -> bool {
+    ENABLED.load(Ordering::Relaxed)
+}
 
 /// Installs the process's recorder (once; later calls answer the same handle). Until it is
 /// installed, every `metrics::…!` call does nothing.
@@ -61,6 +68,7 @@ pub fn install() -> anyhow::Result<PrometheusHandle> {
     describe();
     metrics::gauge!("cs_build_info", "version" => env!("CARGO_PKG_VERSION")).set(1.0);
     *installed = Some(handle.clone());
+    ENABLED.store(true, Ordering::Relaxed);
     Ok(handle)
 }
 

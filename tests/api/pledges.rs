@@ -608,11 +608,21 @@ both_backends! {
         // checks it again, in the statement that inserts the pledge, once it holds the lock.
         // On PostgreSQL the test holds the lock itself while the four requests arrive, so that
         // each pair of requests reads the same (empty) holding first and the second of each
-        // pair finds it changed. On SQLite every write transaction runs whole, one at a time,
-        // so the requests are simply concurrent.
+        // pair finds it changed. Each request goes to an instance of its own: one instance
+        // queues its pledges to an offer and runs them one after another in one transaction
+        // (group commit, src/db/hot.rs), so only across instances do they meet at the lock.
+        // On SQLite every write transaction runs whole, one at a time, so the requests are
+        // simply concurrent.
         let s = scene(backend).await;
         let ann = s.app.investor("ann").await;
         let bob = s.app.investor("bob").await;
+        let mut others = Vec::new();
+        if backend == crate::support::Backend::Postgres {
+            for _ in 0..3 {
+                others.push(TestApp::spawn_with(backend, s.app.database.share(), |_| {}).await);
+            }
+        }
+        let instance = |i: usize| if i == 0 || others.is_empty() { &s.app } else { &others[i - 1] };
         let release = match backend {
             crate::support::Backend::Postgres => Some(hold_offer_row(&s).await),
             crate::support::Backend::Sqlite => None,
@@ -621,10 +631,10 @@ both_backends! {
         // ones do not, but only the first makes him a new investor in the offer.
         let requests = async {
             tokio::join!(
-                s.app.pledge(&ann, &s.offer, 300_000),
-                s.app.pledge(&ann, &s.offer, 300_000),
-                s.app.pledge(&bob, &s.offer, 100_000),
-                s.app.pledge(&bob, &s.offer, 100_000),
+                instance(0).pledge(&ann, &s.offer, 300_000),
+                instance(1).pledge(&ann, &s.offer, 300_000),
+                instance(2).pledge(&bob, &s.offer, 100_000),
+                instance(3).pledge(&bob, &s.offer, 100_000),
             )
         };
         let unlock = async {
