@@ -106,7 +106,7 @@ pub struct Db {
     backend: Backend,
     /// SQLite: this process's one writer (see [`writer`]).
     sqlite_writer: Option<std::sync::Arc<writer::SqliteWriter>>,
-    /// PostgreSQL: turns at hot rows (see [`hot`]).
+    /// PostgreSQL: the queues at hot rows, for group commit (see [`hot`]).
     hot_rows: std::sync::Arc<hot::HotRows>,
     /// How many callers are waiting for a pooled connection now (for `/metrics`).
     waiting: std::sync::Arc<std::sync::atomic::AtomicUsize>,

@@ -13,7 +13,8 @@
 //!   `cs_pledges_refunded_total`: counted when their transaction commits ([`staged`]).
 //! - `cs_db_pool_connections{state="in_use"|"idle"}`, `cs_db_pool_waiting` (requests waiting
 //!   for a connection), `cs_db_transaction_retries_total` (serialization failures, deadlocks,
-//!   a busy SQLite), `cs_db_group_commit_failures_total` (SQLite shared commits run again alone).
+//!   a busy SQLite), `cs_db_group_commit_failures_total` (group commits, of SQLite's writer or
+//!   of a PostgreSQL hot row, that failed and whose writes ran again alone).
 //! - `cs_outbox_emails{status="pending"|"dead"}` and `cs_outbox_oldest_pending_age_seconds`
 //!   (database-wide).
 //! - `cs_job_lag_seconds{job}` (how late the job's last run started after its tick was due),
@@ -98,7 +99,7 @@ fn describe() {
     );
     describe_counter!(
         "cs_db_group_commit_failures_total",
-        "SQLite shared commits that failed (each write then ran alone)"
+        "group commits that failed (each write then ran alone)"
     );
     describe_gauge!("cs_outbox_emails", "emails in the outbox by status (database-wide)");
     describe_gauge!(
