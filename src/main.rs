@@ -13,7 +13,7 @@ use community_shares::config::{DatabaseTarget, Settings};
 use community_shares::db::{backup, migrate, Db, DbConnection};
 use community_shares::domain::identity::{check_password, Email};
 use community_shares::jobs::JobRunner;
-use community_shares::server::Application;
+use community_shares::server::{Application, StopSignal};
 use community_shares::services::accounts::{self, NewUser};
 use community_shares::state::AppState;
 use community_shares::{ledger, telemetry};
@@ -118,6 +118,7 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<Verdict> {
     match command {
         Command::Serve => Application::build(settings).await?.run_until_stopped().await?,
         Command::Worker => {
+            let stop = StopSignal::listen()?;
             let state = AppState::initialise(settings).await?;
             let metrics = match &state.settings.metrics.bind {
                 Some(bind) => {
@@ -130,7 +131,7 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<Verdict> {
             };
             tracing::info!(version = env!("CARGO_PKG_VERSION"), "worker started");
             let jobs = JobRunner::spawn(state);
-            shutdown_signal().await;
+            stop.received().await;
             jobs.stop().await;
             if let Some(metrics) = metrics {
                 metrics.stop(true).await;
@@ -278,28 +279,4 @@ fn read_password() -> anyhow::Result<SecretString> {
         anyhow::bail!("no password on standard input (or CS_ADMIN_PASSWORD)");
     }
     Ok(SecretString::from(password))
-}
-
-async fn shutdown_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = ctrl_c => {}
-                    _ = term.recv() => {}
-                }
-            }
-            Err(_) => {
-                let _ = ctrl_c.await;
-            }
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = ctrl_c.await;
-    }
-    tracing::info!("stop signal received");
 }

@@ -1,5 +1,7 @@
 //! The HTTP server: binds, wires middleware and routes, runs the job loop beside it, and shuts
-//! down gracefully on SIGTERM/SIGINT (in-flight requests finish, then the jobs stop).
+//! down gracefully on SIGTERM/SIGINT (in-flight requests finish, then the jobs stop). The stop
+//! signals are listened for from before the address is announced ([`StopSignal`]), so a
+//! signal that comes right after the start is never fatal nor missed.
 
 use std::net::TcpListener;
 use std::time::Duration;
@@ -18,12 +20,51 @@ pub struct Application {
     server: Server,
     jobs: JobRunner,
     metrics: Option<(Server, std::net::SocketAddr)>,
+    stop: StopSignal,
+}
+
+/// SIGTERM and SIGINT, listened for from the moment this is made: the process's default
+/// action (to die at once) is replaced then, and a signal that comes before anyone awaits
+/// [`StopSignal::received`] is kept.
+pub struct StopSignal {
+    #[cfg(unix)]
+    terminate: tokio::signal::unix::Signal,
+    #[cfg(unix)]
+    interrupt: tokio::signal::unix::Signal,
+}
+
+impl StopSignal {
+    pub fn listen() -> std::io::Result<Self> {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{signal, SignalKind};
+            Ok(Self {
+                terminate: signal(SignalKind::terminate())?,
+                interrupt: signal(SignalKind::interrupt())?,
+            })
+        }
+        #[cfg(not(unix))]
+        Ok(Self {})
+    }
+
+    /// Waits for SIGTERM or SIGINT.
+    pub async fn received(mut self) {
+        #[cfg(unix)]
+        tokio::select! {
+            _ = self.terminate.recv() => {}
+            _ = self.interrupt.recv() => {}
+        }
+        #[cfg(not(unix))]
+        let _ = tokio::signal::ctrl_c().await;
+        tracing::info!("stop signal received");
+    }
 }
 
 impl Application {
     /// Prepares the database and binds the listener; nothing is served until
     /// [`Application::run_until_stopped`].
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        let stop = StopSignal::listen()?;
         let server_settings = settings.server.clone();
         let state = AppState::initialise(settings).await?;
         let listener = TcpListener::bind(&server_settings.bind)
@@ -45,6 +86,7 @@ impl Application {
                 .wrap(from_fn(request_context::request_context))
         })
         .listen(listener)?
+        .disable_signals()
         .shutdown_timeout(server_settings.shutdown_timeout_secs);
         if server_settings.workers > 0 {
             http = http.workers(server_settings.workers);
@@ -61,6 +103,7 @@ impl Application {
             server,
             jobs,
             metrics,
+            stop,
         })
     }
 
@@ -80,7 +123,17 @@ impl Application {
             tokio::spawn(server);
             handle
         });
-        let result = self.server.await;
+        let handle = self.server.handle();
+        let mut server = tokio::spawn(self.server);
+        let result = tokio::select! {
+            ended = &mut server => ended,
+            () = self.stop.received() => {
+                // In-flight requests get the shutdown timeout to finish.
+                handle.stop(true).await;
+                server.await
+            }
+        }
+        .unwrap_or_else(|e| Err(std::io::Error::other(format!("the server task failed: {e}"))));
         if let Some(metrics) = metrics {
             metrics.stop(true).await;
         }

@@ -68,6 +68,25 @@ where
     T: Serialize,
     F: Fn(&mut crate::db::DbConnection) -> Result<(u16, T), AppError> + Send + 'static,
 {
+    run_idempotent_at(state, None, user_id, key, path, body, work).await
+}
+
+/// As [`run_idempotent`], for work that updates the hot row `row` (`offer:<id>`): on
+/// PostgreSQL it is queued there with the offer's pledges and shares their commits.
+pub async fn run_idempotent_at<B, T, F>(
+    state: &AppState,
+    row: Option<&str>,
+    user_id: &str,
+    key: MaybeIdempotencyKey,
+    path: &str,
+    body: &B,
+    work: F,
+) -> Result<HttpResponse, AppError>
+where
+    B: Serialize,
+    T: Serialize,
+    F: Fn(&mut crate::db::DbConnection) -> Result<(u16, T), AppError> + Send + 'static,
+{
     let request = Request::post(user_id, key.0, path, body)?;
-    Ok(stored_response(idempotency::run(&state.db, request, None, work).await?))
+    Ok(stored_response(idempotency::run(&state.db, request, row, work).await?))
 }

@@ -8,7 +8,7 @@ use diesel::prelude::*;
 
 use super::view::{get_for, PledgeView};
 use super::{cancel, create, NewPledge, PaymentMethod, PledgePolicy};
-use crate::db::schema::refunds;
+use crate::db::schema::{pledges, refunds};
 use crate::db::Db;
 use crate::error::AppError;
 use crate::payments::Payments;
@@ -71,8 +71,21 @@ pub async fn cancel_once(
     retry_after: Duration,
 ) -> Result<(PledgeView, bool), AppError> {
     let investor = request.user_id.clone();
+    // Queued at the pledge's offer with its other pledges (a cancel moves the offer's totals);
+    // an unknown pledge is answered 404 by the work itself.
     let id = pledge_id.clone();
-    let stored = idempotency::run(db, request, None, move |conn| {
+    let offer: Option<String> = db
+        .run(move |conn| {
+            Ok(pledges::table
+                .find(&id)
+                .select(pledges::offer_id)
+                .first(conn)
+                .optional()?)
+        })
+        .await?;
+    let row = offer.map(|offer| format!("offer:{offer}"));
+    let id = pledge_id.clone();
+    let stored = idempotency::run(db, request, row.as_deref(), move |conn| {
         Ok((200, cancel(conn, &id, &investor)?.0))
     })
     .await?;
