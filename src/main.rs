@@ -13,6 +13,7 @@ use community_shares::config::{DatabaseTarget, Settings};
 use community_shares::db::{backup, migrate, Db, DbConnection};
 use community_shares::domain::identity::{check_password, Email};
 use community_shares::jobs::JobRunner;
+use community_shares::metrics::Exporter;
 use community_shares::server::{Application, StopSignal};
 use community_shares::services::accounts::{self, NewUser};
 use community_shares::state::AppState;
@@ -117,26 +118,7 @@ enum Verdict {
 async fn run(command: Command, settings: Settings) -> anyhow::Result<Verdict> {
     match command {
         Command::Serve => Application::build(settings).await?.run_until_stopped().await?,
-        Command::Worker => {
-            let stop = StopSignal::listen()?;
-            let state = AppState::initialise(settings).await?;
-            let metrics = match &state.settings.metrics.bind {
-                Some(bind) => {
-                    let (server, _) = community_shares::metrics::serve(bind, state.clone())?;
-                    let handle = server.handle();
-                    tokio::spawn(server);
-                    Some(handle)
-                }
-                None => None,
-            };
-            tracing::info!(version = env!("CARGO_PKG_VERSION"), "worker started");
-            let jobs = JobRunner::spawn(state);
-            stop.received().await;
-            jobs.stop().await;
-            if let Some(metrics) = metrics {
-                metrics.stop(true).await;
-            }
-        }
+        Command::Worker => worker(settings).await?,
         Command::Migrate => {
             let applied = tokio::task::spawn_blocking(move || -> anyhow::Result<usize> {
                 let db = Db::connect(&settings.database, settings.database_target()?)?;
@@ -151,61 +133,88 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<Verdict> {
             email,
             display_name,
             platform_admin,
-        }) => {
-            let email = Email::parse(&email).map_err(|m| anyhow::anyhow!("--email {m}"))?;
-            if display_name.trim().is_empty() {
-                anyhow::bail!("--display-name must not be blank");
-            }
-            let password = read_password()?;
-            check_password(password.expose_secret()).map_err(|m| anyhow::anyhow!("the password {m}"))?;
-            let state = AppState::initialise(settings).await?;
-            let password_hash = state.passwords.hash(password).await?;
-            let new = NewUser {
-                email,
-                display_name: display_name.trim().to_owned(),
-                postcode: None,
-                password_hash,
-                is_platform_admin: platform_admin,
-            };
-            let user = state.db.write(move |conn| accounts::create_user(conn, &new)).await?;
-            println!(
-                "created user {} ({}){}",
-                user.id,
-                user.email,
-                if platform_admin { " as platform admin" } else { "" }
-            );
-        }
-        Command::Ledger(LedgerCommand::Verify) => {
-            let verification = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
-                let db = Db::connect(&settings.database, settings.database_target()?)?;
-                let verification = ledger::verify::verify(&mut *db.conn()?)?;
-                let kept = verification.clone();
-                db.write_blocking(move |conn| ledger::verify::record(conn, &kept))?;
-                Ok(verification)
-            })
-            .await??;
-            println!(
-                "{}: {} accounts and {} transfers checked",
-                if verification.balanced {
-                    "balanced"
-                } else {
-                    "NOT BALANCED"
-                },
-                verification.accounts_checked,
-                verification.transfers_checked
-            );
-            for problem in &verification.problems {
-                println!("problem: {problem}");
-            }
-            for disagreement in &verification.payment_disagreements {
-                println!("payment disagrees with the provider: {disagreement}");
-            }
-            if !verification.balanced || !verification.payment_disagreements.is_empty() {
-                return Ok(Verdict::Problems);
-            }
-        }
+        }) => create_user(settings, &email, &display_name, platform_admin).await?,
+        Command::Ledger(LedgerCommand::Verify) => return verify_ledger(settings).await,
     }
     Ok(Verdict::Fine)
+}
+
+/// `worker`: the jobs (and the metrics listener, when set) until SIGTERM or SIGINT.
+async fn worker(settings: Settings) -> anyhow::Result<()> {
+    let stop = StopSignal::listen()?;
+    let state = AppState::initialise(settings).await?;
+    let metrics = Exporter::start(&state)?;
+    tracing::info!(version = env!("CARGO_PKG_VERSION"), "worker started");
+    let jobs = JobRunner::spawn(state);
+    stop.received().await;
+    jobs.stop().await;
+    if let Some(metrics) = metrics {
+        metrics.stop().await;
+    }
+    Ok(())
+}
+
+/// `admin create-user`.
+async fn create_user(settings: Settings, email: &str, display_name: &str, platform_admin: bool) -> anyhow::Result<()> {
+    let email = Email::parse(email).map_err(|m| anyhow::anyhow!("--email {m}"))?;
+    if display_name.trim().is_empty() {
+        anyhow::bail!("--display-name must not be blank");
+    }
+    let password = read_password()?;
+    check_password(password.expose_secret()).map_err(|m| anyhow::anyhow!("the password {m}"))?;
+    let state = AppState::initialise(settings).await?;
+    let password_hash = state.passwords.hash(password).await?;
+    let new = NewUser {
+        email,
+        display_name: display_name.trim().to_owned(),
+        postcode: None,
+        password_hash,
+        is_platform_admin: platform_admin,
+    };
+    let user = state.db.write(move |conn| accounts::create_user(conn, &new)).await?;
+    println!(
+        "created user {} ({}){}",
+        user.id,
+        user.email,
+        if platform_admin { " as platform admin" } else { "" }
+    );
+    Ok(())
+}
+
+/// `ledger verify`: the verdict printed and recorded; `Problems` when not balanced or a card
+/// payment disagrees with the provider.
+async fn verify_ledger(settings: Settings) -> anyhow::Result<Verdict> {
+    let verification = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
+        let db = Db::connect(&settings.database, settings.database_target()?)?;
+        let verification = ledger::verify::verify(&mut *db.conn()?)?;
+        let kept = verification.clone();
+        db.write_blocking(move |conn| ledger::verify::record(conn, &kept))?;
+        Ok(verification)
+    })
+    .await??;
+    println!(
+        "{}: {} accounts and {} transfers checked",
+        if verification.balanced {
+            "balanced"
+        } else {
+            "NOT BALANCED"
+        },
+        verification.accounts_checked,
+        verification.transfers_checked
+    );
+    for problem in &verification.problems {
+        println!("problem: {problem}");
+    }
+    for disagreement in &verification.payment_disagreements {
+        println!("payment disagrees with the provider: {disagreement}");
+    }
+    Ok(
+        if !verification.balanced || !verification.payment_disagreements.is_empty() {
+            Verdict::Problems
+        } else {
+            Verdict::Fine
+        },
+    )
 }
 
 /// `backup FILE` on SQLite; on PostgreSQL, what to run instead (exit 2).

@@ -19,7 +19,7 @@ pub struct Application {
     port: u16,
     server: Server,
     jobs: JobRunner,
-    metrics: Option<(Server, std::net::SocketAddr)>,
+    metrics: Option<crate::metrics::Exporter>,
     stop: StopSignal,
 }
 
@@ -92,10 +92,7 @@ impl Application {
             http = http.workers(server_settings.workers);
         }
         let server = http.run();
-        let metrics = match &state.settings.metrics.bind {
-            Some(bind) => Some(crate::metrics::serve(bind, state.clone())?),
-            None => None,
-        };
+        let metrics = crate::metrics::Exporter::start(&state)?;
         log_start(&state.settings, address);
         let jobs = JobRunner::spawn(state);
         Ok(Self {
@@ -113,16 +110,11 @@ impl Application {
 
     /// The metrics listener's port, when `metrics.bind` is set.
     pub fn metrics_port(&self) -> Option<u16> {
-        self.metrics.as_ref().map(|(_, address)| address.port())
+        self.metrics.as_ref().map(|exporter| exporter.address.port())
     }
 
     /// Serves until a stop signal, then stops the job loop.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        let metrics = self.metrics.map(|(server, _)| {
-            let handle = server.handle();
-            tokio::spawn(server);
-            handle
-        });
         let handle = self.server.handle();
         let mut server = tokio::spawn(self.server);
         let result = tokio::select! {
@@ -134,8 +126,8 @@ impl Application {
             }
         }
         .unwrap_or_else(|e| Err(std::io::Error::other(format!("the server task failed: {e}"))));
-        if let Some(metrics) = metrics {
-            metrics.stop(true).await;
+        if let Some(metrics) = self.metrics {
+            metrics.stop().await;
         }
         tokio::time::timeout(Duration::from_secs(30), self.jobs.stop())
             .await

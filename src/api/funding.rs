@@ -47,7 +47,7 @@ pub async fn create_fund(
     let path = format!("/api/v1/funders/{}/funds", admin.funder_id);
     let (name, budget, rule) = (body.name.trim().to_owned(), body.budget_pence, body.0.rule.clone());
     let funder_id = admin.funder_id.clone();
-    run_idempotent(&state, &admin.caller.user_id, key, &path, &body.0, move |conn| {
+    run_idempotent(&state, None, &admin.caller.user_id, key, &path, &body.0, move |conn| {
         Ok((201, funding::create_fund(conn, &funder_id, &name, budget, &rule)?))
     })
     .await
@@ -151,7 +151,7 @@ pub async fn approve(
     let (fund_id, application_id) = path.into_inner();
     let route = format!("/api/v1/funds/{fund_id}/applications/{application_id}/approve");
     let (commitment, user_id) = (body.commitment_pence, admin.caller.user_id.clone());
-    run_idempotent(&state, &admin.caller.user_id, key, &route, &body.0, move |conn| {
+    run_idempotent(&state, None, &admin.caller.user_id, key, &route, &body.0, move |conn| {
         Ok((
             200,
             funding::approve(conn, &admin.fund_id, &application_id, commitment, &user_id)?,

@@ -54,26 +54,10 @@ pub fn stored_response(stored: StoredResponse) -> HttpResponse {
 }
 
 /// Runs `work` in a write transaction, once per Idempotency-Key when one was sent (a repeat
-/// replays the stored answer), and answers its status and JSON.
+/// replays the stored answer), and answers its status and JSON. Work that updates the hot row
+/// `row` (`offer:<id>`) is queued there on PostgreSQL with the offer's pledges and shares their
+/// commits; `None` for any other.
 pub async fn run_idempotent<B, T, F>(
-    state: &AppState,
-    user_id: &str,
-    key: MaybeIdempotencyKey,
-    path: &str,
-    body: &B,
-    work: F,
-) -> Result<HttpResponse, AppError>
-where
-    B: Serialize,
-    T: Serialize,
-    F: Fn(&mut crate::db::DbConnection) -> Result<(u16, T), AppError> + Send + 'static,
-{
-    run_idempotent_at(state, None, user_id, key, path, body, work).await
-}
-
-/// As [`run_idempotent`], for work that updates the hot row `row` (`offer:<id>`): on
-/// PostgreSQL it is queued there with the offer's pledges and shares their commits.
-pub async fn run_idempotent_at<B, T, F>(
     state: &AppState,
     row: Option<&str>,
     user_id: &str,

@@ -250,9 +250,15 @@ pub async fn cancel_offer(
     let user_id = manager.caller.user_id;
     let path = format!("/api/v1/offers/{offer_id}/cancel");
     let actor = Actor::User(user_id.clone());
-    run_idempotent(&state, &user_id, key, &path, &serde_json::json!({}), move |conn| {
-        Ok((200, offers::act(conn, &offer_id, OfferAction::Cancel, &actor)?))
-    })
+    run_idempotent(
+        &state,
+        None,
+        &user_id,
+        key,
+        &path,
+        &serde_json::json!({}),
+        move |conn| Ok((200, offers::act(conn, &offer_id, OfferAction::Cancel, &actor)?)),
+    )
     .await
 }
 

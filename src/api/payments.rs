@@ -183,7 +183,7 @@ pub async fn complete_refund(
     let admin = manager.caller.user_id;
     let route = format!("/api/v1/offers/{offer_id}/refunds/{refund_id}/complete");
     let user = admin.clone();
-    run_idempotent(&state, &user, key, &route, &serde_json::json!({}), move |conn| {
+    run_idempotent(&state, None, &user, key, &route, &serde_json::json!({}), move |conn| {
         Ok((200, refunds::complete_bank_refund(conn, &refund_id, &offer_id, &admin)?))
     })
     .await

@@ -8,7 +8,7 @@ use validator::Validate;
 
 use crate::api::access::{OfferManager, PlatformAdmin};
 use crate::api::extract::{read_body, Json, Query};
-use crate::api::idempotent::{run_idempotent_at, stored_response, MaybeIdempotencyKey};
+use crate::api::idempotent::{run_idempotent, stored_response, MaybeIdempotencyKey};
 use crate::api::offers::PageQuery;
 use crate::api::problem::Problem;
 use crate::clock;
@@ -206,7 +206,7 @@ pub async fn record_receipt(
     let recorder = user_id.clone();
     // Queued at the offer with its pledges (it moves the offer's paid total).
     let row = format!("offer:{offer_id}");
-    run_idempotent_at(&state, Some(&row), &user_id, key, &path, &body.0, move |conn| {
+    run_idempotent(&state, Some(&row), &user_id, key, &path, &body.0, move |conn| {
         let pledge_id = receipts::record_by_hand(conn, &offer_id, &receipt, &recorder)?;
         let row = pledges::get(conn, &pledge_id)?;
         Ok((201, pledges::view(conn, row, &recorder)?))

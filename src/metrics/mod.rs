@@ -199,9 +199,32 @@ async fn metrics_endpoint(
         .body(text))
 }
 
+/// The metrics listener of `serve` or `worker`, running in the background until stopped.
+pub struct Exporter {
+    handle: actix_web::dev::ServerHandle,
+    pub address: std::net::SocketAddr,
+}
+
+impl Exporter {
+    /// Starts the listener when `metrics.bind` is set (within the Tokio runtime).
+    pub fn start(state: &AppState) -> anyhow::Result<Option<Self>> {
+        let Some(bind) = &state.settings.metrics.bind else {
+            return Ok(None);
+        };
+        let (server, address) = serve(bind, state.clone())?;
+        let handle = server.handle();
+        tokio::spawn(server);
+        Ok(Some(Self { handle, address }))
+    }
+
+    pub async fn stop(self) {
+        self.handle.stop(true).await;
+    }
+}
+
 /// The metrics listener on `bind`: `GET /metrics` and nothing else (404). It does not listen
 /// for signals: its owner stops it.
-pub fn serve(bind: &str, state: AppState) -> anyhow::Result<(Server, std::net::SocketAddr)> {
+fn serve(bind: &str, state: AppState) -> anyhow::Result<(Server, std::net::SocketAddr)> {
     let handle = web::Data::new(install()?);
     let listener = TcpListener::bind(bind).map_err(|e| anyhow::anyhow!("cannot listen on {bind} for metrics: {e}"))?;
     let address = listener.local_addr()?;
