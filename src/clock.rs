@@ -40,6 +40,11 @@ pub fn uk_date(time: NaiveDateTime) -> chrono::NaiveDate {
     uk(time).date_naive()
 }
 
+/// The UK month (`2027-05`) of a stored (UTC) time.
+pub fn uk_month(time: NaiveDateTime) -> String {
+    uk_date(time).format("%Y-%m").to_string()
+}
+
 fn uk(time: NaiveDateTime) -> DateTime<chrono_tz::Tz> {
     use chrono::TimeZone;
     chrono_tz::Europe::London.from_utc_datetime(&time)

@@ -22,6 +22,65 @@ pub struct Settings {
     pub email: EmailSettings,
     pub stripe: StripeSettings,
     pub metrics: MetricsSettings,
+    pub transparency: TransparencySettings,
+    pub open_data: OpenDataSettings,
+}
+
+/// The 360Giving open data (see [`crate::services::open_data`]).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct OpenDataSettings {
+    /// The publisher prefix 360Giving registers for the platform (`360G-...`): records are
+    /// `<prefix>-match-<application id>`.
+    pub grant_prefix: String,
+    /// Who publishes the platform-wide package.
+    pub publisher_name: String,
+    pub publisher_website: Option<String>,
+    /// The licence of the platform-wide package, and of a fund's package when its funder sets
+    /// none (an open licence's canonical URL).
+    pub licence_url: String,
+}
+
+impl Default for OpenDataSettings {
+    fn default() -> Self {
+        Self {
+            grant_prefix: "360G-communityshares".into(),
+            publisher_name: "Community Shares".into(),
+            publisher_website: None,
+            licence_url: "https://creativecommons.org/licenses/by/4.0/".into(),
+        }
+    }
+}
+
+/// The transparency log of public money (see [`crate::transparency`]).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TransparencySettings {
+    /// The log's name: the first line of every checkpoint and the name of its key (C2SP
+    /// tlog-checkpoint: a schema-less URL, e.g. `shares.example.org/transparency`).
+    pub origin: String,
+    /// The log's Ed25519 key: 32 random bytes, base64. Unset where the profile allows it: one
+    /// is generated and kept in `key_file`. Several instances must share it.
+    pub signing_key: Option<SecretString>,
+    /// Where a generated key is kept between starts.
+    pub key_file: PathBuf,
+    /// How often the sequencer adds what is queued to the tree and signs a checkpoint.
+    pub checkpoint_interval_secs: u64,
+    /// Set from the profile: the `production` profile needs `signing_key`.
+    #[serde(skip)]
+    pub require_key: bool,
+}
+
+impl Default for TransparencySettings {
+    fn default() -> Self {
+        Self {
+            origin: "localhost/community-shares/transparency".into(),
+            signing_key: None,
+            key_file: PathBuf::from("data/transparency-key"),
+            checkpoint_interval_secs: 10,
+            require_key: false,
+        }
+    }
 }
 
 /// Prometheus metrics (see [`crate::metrics`]): off unless `bind` is set; then `GET /metrics`
@@ -473,6 +532,7 @@ impl Settings {
             .map_err(describe_config_error)?;
         let mut settings: Settings = built.try_deserialize().map_err(describe_config_error)?;
         settings.auth.require_secret = profile == "production";
+        settings.transparency.require_key = profile == "production";
         settings.validate()?;
         Ok(settings)
     }
@@ -539,7 +599,48 @@ impl Settings {
                 ));
             }
         }
-        self.auth.validate()
+        self.auth.validate()?;
+        self.open_data_and_transparency()
+    }
+
+    /// The open data's prefix and addresses, the transparency log's origin and key.
+    fn open_data_and_transparency(&self) -> Result<(), ConfigError> {
+        if !self.open_data.grant_prefix.starts_with("360G-")
+            || !self.open_data.grant_prefix[5..]
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+            || self.open_data.grant_prefix.len() < 6
+        {
+            return Err(ConfigError::new(
+                "open_data.grant_prefix",
+                "must be a 360Giving prefix: 360G- then letters, digits, '-' or '_'",
+            ));
+        }
+        for (key, url) in [
+            ("open_data.licence_url", Some(&self.open_data.licence_url)),
+            ("open_data.publisher_website", self.open_data.publisher_website.as_ref()),
+        ] {
+            if url.is_some_and(|u| !crate::domain::identity::is_web_address(u)) {
+                return Err(ConfigError::new(key, "must be an http(s) address"));
+            }
+        }
+        if !signed_note::is_key_name_valid(&self.transparency.origin) {
+            return Err(ConfigError::new(
+                "transparency.origin",
+                "must be a name without spaces or '+' (e.g. shares.example.org/transparency)",
+            ));
+        }
+        if let Some(key) = &self.transparency.signing_key {
+            crate::transparency::keys::seed_from_text(secrecy::ExposeSecret::expose_secret(key))
+                .map_err(|e| ConfigError::new("transparency.signing_key", e))?;
+        }
+        if self.transparency.require_key && self.transparency.signing_key.is_none() {
+            return Err(ConfigError::new(
+                "transparency.signing_key",
+                "is required (set CS__TRANSPARENCY__SIGNING_KEY to 32 random bytes in base64, e.g. `openssl rand -base64 32`); this profile does not generate one",
+            ));
+        }
+        Ok(())
     }
 
     /// Parses `database.url` into the backend it names.
@@ -828,10 +929,23 @@ mod tests {
         .unwrap();
         let err = Settings::load_from(dir.path(), "production", vars(&[])).unwrap_err();
         assert_eq!(err.key, "auth.jwt_secret");
+        const JWT: (&str, &str) = ("CS__AUTH__JWT_SECRET", "a-secret-that-is-long-enough-to-be-valid");
+        let err = Settings::load_from(dir.path(), "production", vars(&[JWT])).unwrap_err();
+        assert_eq!(err.key, "transparency.signing_key");
+        let short = ("CS__TRANSPARENCY__SIGNING_KEY", "c2hvcnQ=");
+        let err = Settings::load_from(dir.path(), "production", vars(&[JWT, short])).unwrap_err();
+        assert_eq!(err.key, "transparency.signing_key");
+        assert!(!err.message.contains("c2hvcnQ"), "a secret was echoed: {err}");
         let ok = Settings::load_from(
             dir.path(),
             "production",
-            vars(&[("CS__AUTH__JWT_SECRET", "a-secret-that-is-long-enough-to-be-valid")]),
+            vars(&[
+                JWT,
+                (
+                    "CS__TRANSPARENCY__SIGNING_KEY",
+                    "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=",
+                ),
+            ]),
         );
         assert!(ok.is_ok());
     }

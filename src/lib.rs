@@ -19,3 +19,4 @@ pub mod state;
 pub mod telemetry;
 #[cfg(test)]
 mod testing;
+pub mod transparency;

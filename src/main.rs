@@ -1,5 +1,5 @@
 //! The `community-shares` binary: `serve`, `worker`, `migrate`, `backup`, `restore`, `admin create-user`,
-//! `ledger verify`.
+//! `ledger verify`, `transparency verify | witness-key | cosign`.
 //! Exit codes: 0 success, 1 failure, 2 bad configuration or usage.
 
 use std::io::BufRead;
@@ -53,6 +53,59 @@ enum Command {
     /// The pledge ledger.
     #[command(subcommand)]
     Ledger(LedgerCommand),
+    /// The public transparency log of match money (anyone can run these; no database needed).
+    #[command(subcommand)]
+    Transparency(TransparencyCommand),
+}
+
+#[derive(Subcommand)]
+enum TransparencyCommand {
+    /// Verify the log from its export (a file, or a URL: the site's root or the export's
+    /// address): exit 0 when every entry, signature and cosignature checks, 1 with the first
+    /// problem.
+    Verify {
+        /// An export file, or https://<site> (GET /api/v1/transparency/export).
+        #[arg(long)]
+        from: String,
+        /// The log's public key you trust (C2SP vkey); without it, the export's own is used.
+        #[arg(long)]
+        log_key: Option<String>,
+        /// A checkpoint (or a whole export) you kept from before: the log must extend it.
+        #[arg(long)]
+        kept: Option<PathBuf>,
+        /// A witness key you trust (repeatable); without it, the export's witnesses.
+        #[arg(long = "witness")]
+        witnesses: Vec<String>,
+        /// After a successful check, write the latest checkpoint here (use it as --kept next time).
+        #[arg(long)]
+        save: Option<PathBuf>,
+    },
+    /// Make a witness key pair for a funder: writes the private key to KEY_FILE (owner-only; it
+    /// must not exist) and prints the public key (register it: PUT /api/v1/funders/{id}/witness).
+    WitnessKey {
+        /// The witness's name, e.g. council.example.gov.uk/witness (no spaces or '+').
+        #[arg(long)]
+        name: String,
+        /// Where to write the private key.
+        #[arg(long)]
+        key_file: PathBuf,
+    },
+    /// As a funder's witness: verify the log at SITE against the checkpoint in STATE (if any),
+    /// cosign its latest checkpoint, send the cosignature, keep that checkpoint in STATE.
+    Cosign {
+        /// The platform's address, e.g. https://shares.example.org.
+        #[arg(long)]
+        from: String,
+        /// The file holding the witness's private key (from `witness-key`).
+        #[arg(long)]
+        key_file: PathBuf,
+        /// Where the last cosigned checkpoint is kept between runs.
+        #[arg(long)]
+        state: PathBuf,
+        /// The log's public key the witness trusts.
+        #[arg(long)]
+        log_key: Option<String>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -135,6 +188,7 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<Verdict> {
             platform_admin,
         }) => create_user(settings, &email, &display_name, platform_admin).await?,
         Command::Ledger(LedgerCommand::Verify) => return verify_ledger(settings).await,
+        Command::Transparency(command) => return tokio::task::spawn_blocking(move || transparency(command)).await?,
     }
     Ok(Verdict::Fine)
 }
@@ -215,6 +269,50 @@ async fn verify_ledger(settings: Settings) -> anyhow::Result<Verdict> {
             Verdict::Fine
         },
     )
+}
+
+/// The transparency commands (blocking: files and HTTPS only).
+fn transparency(command: TransparencyCommand) -> anyhow::Result<Verdict> {
+    use community_shares::transparency::{cli, keys::WitnessKey, verify::Trust};
+    let fine = match command {
+        TransparencyCommand::Verify {
+            from,
+            log_key,
+            kept,
+            witnesses,
+            save,
+        } => {
+            let mut trust = Trust {
+                log_key,
+                witnesses,
+                ..Trust::default()
+            };
+            if let Some(kept) = kept {
+                cli::read_kept(&kept, &mut trust)?;
+            }
+            cli::verify_command(&from, trust, save.as_ref())?
+        }
+        TransparencyCommand::WitnessKey { name, key_file } => {
+            let key = WitnessKey::generate(&name).map_err(anyhow::Error::msg)?;
+            let mut options = std::fs::OpenOptions::new();
+            options.write(true).create_new(true);
+            #[cfg(unix)]
+            std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+            let mut file = options
+                .open(&key_file)
+                .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", key_file.display()))?;
+            std::io::Write::write_all(&mut file, format!("{}\n", key.private_text()).as_bytes())?;
+            println!("{}", key.vkey());
+            true
+        }
+        TransparencyCommand::Cosign {
+            from,
+            key_file,
+            state,
+            log_key,
+        } => cli::cosign_command(&from, &key_file, &state, log_key)?,
+    };
+    Ok(if fine { Verdict::Fine } else { Verdict::Problems })
 }
 
 /// `backup FILE` on SQLite; on PostgreSQL, what to run instead (exit 2).

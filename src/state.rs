@@ -15,6 +15,8 @@ pub struct AppState {
     pub passwords: PasswordHasher,
     pub mailer: Arc<crate::notify::delivery::Transport>,
     pub payments: Arc<crate::payments::Payments>,
+    /// The transparency log's signing key.
+    pub log_key: Arc<crate::transparency::keys::LogKey>,
 }
 
 impl AppState {
@@ -22,7 +24,7 @@ impl AppState {
     pub async fn initialise(settings: Settings) -> anyhow::Result<Self> {
         let settings = Arc::new(settings);
         let s = settings.clone();
-        let (db, tokens, passwords, mailer) = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
+        let (db, tokens, passwords, mailer, log_key) = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
             let db = Db::connect(&s.database, s.database_target()?)?;
             let mut conn = db.conn()?;
             let applied = migrate::run_pending(&mut conn)?;
@@ -33,7 +35,8 @@ impl AppState {
             let tokens = TokenKeys::new(&secret, s.auth.access_token_ttl_secs);
             let passwords = PasswordHasher::new(&s.auth)?;
             let mailer = crate::notify::delivery::Transport::from_settings(&s.email)?;
-            Ok((db, tokens, passwords, mailer))
+            let log_key = crate::transparency::keys::load_log_key(&s.transparency)?;
+            Ok((db, tokens, passwords, mailer, log_key))
         })
         .await??;
         let payments = Arc::new(crate::payments::Payments::new(&settings.stripe));
@@ -44,6 +47,7 @@ impl AppState {
             passwords,
             mailer: Arc::new(mailer),
             payments,
+            log_key: Arc::new(log_key),
         })
     }
 }

@@ -32,7 +32,7 @@ pub struct RegisterQuery {
 }
 
 /// A spreadsheet would run a cell starting with one of these as a formula.
-fn spreadsheet_safe(text: &str) -> String {
+pub(crate) fn spreadsheet_safe(text: &str) -> String {
     if text.starts_with(['=', '+', '-', '@', '\t', '\r']) {
         format!("'{text}")
     } else {

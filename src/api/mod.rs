@@ -15,9 +15,11 @@ pub mod organisations;
 pub mod payments;
 pub mod pledges;
 pub mod problem;
+pub mod public;
 pub mod request_context;
 pub mod rules;
 pub mod throttle;
+pub mod transparency;
 pub mod web_page;
 
 use actix_web::middleware::from_fn;
@@ -101,6 +103,14 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 )
                 .service(web::resource("/funders/{id}/funds").post(funding::create_fund))
                 .service(web::resource("/funds/{id}").get(funding::get_fund))
+                .service(web::resource("/funds/{id}/public").get(public::public_fund))
+                .service(web::resource("/funds/{id}/impact").get(public::fund_impact))
+                .service(web::resource("/funds/{id}/360giving.json").get(public::fund_json))
+                .service(web::resource("/funds/{id}/360giving.csv").get(public::fund_csv))
+                .service(web::resource("/open-data/360giving.json").get(public::all_json))
+                .service(web::resource("/open-data/360giving.csv").get(public::all_csv))
+                .service(web::resource("/funders/{id}/impact").get(public::funder_impact))
+                .service(web::resource("/funders/{id}/open-data").put(public::put_funder_open_data))
                 .service(web::resource("/offers/{id}/match-applications").post(funding::apply))
                 .service(web::resource("/offers/{id}/match-funders").get(funding::match_funders))
                 .service(web::resource("/funds/{id}/applications").get(funding::applications))
@@ -108,7 +118,14 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .service(web::resource("/funds/{id}/applications/{app_id}/reject").post(funding::reject))
                 .service(web::resource("/funds/{id}/simulate").post(funding::simulate))
                 .service(web::resource("/funders").post(organisations::create_funder))
-                .service(web::resource("/funders/{id}/admins").post(organisations::add_funder_admin)),
+                .service(web::resource("/funders/{id}/admins").post(organisations::add_funder_admin))
+                .service(web::resource("/funders/{id}/witness").put(transparency::put_witness))
+                .service(web::resource("/transparency/checkpoint").get(transparency::checkpoint))
+                .service(web::resource("/transparency/entries").get(transparency::entries))
+                .service(web::resource("/transparency/entries/{index}/inclusion").get(transparency::inclusion))
+                .service(web::resource("/transparency/consistency").get(transparency::consistency))
+                .service(web::resource("/transparency/export").get(transparency::export))
+                .service(web::resource("/transparency/cosignatures").post(transparency::cosign)),
         );
 }
 
@@ -179,6 +196,21 @@ pub async fn not_found() -> Result<HttpResponse, AppError> {
         email::retry_email,
         email::get_preferences,
         email::put_preferences,
+        public::public_fund,
+        public::fund_impact,
+        public::funder_impact,
+        public::fund_json,
+        public::fund_csv,
+        public::all_json,
+        public::all_csv,
+        public::put_funder_open_data,
+        transparency::checkpoint,
+        transparency::entries,
+        transparency::inclusion,
+        transparency::consistency,
+        transparency::export,
+        transparency::cosign,
+        transparency::put_witness,
     ),
     components(schemas(problem::Problem, crate::error::FieldError, crate::domain::money::Pence)),
     modifiers(&BearerAuth),

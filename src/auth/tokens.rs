@@ -94,19 +94,30 @@ pub fn hash_refresh_token(token: &str) -> String {
 }
 
 /// The signing key: from configuration, or (where the profile allows) generated once and kept
-/// in `auth.secret_file` with owner-only permissions. Several instances starting together agree
-/// on one file: the first to create it wins and the others read it.
+/// in `auth.secret_file` ([`kept_secret`]).
 pub fn load_or_generate_secret(settings: &AuthSettings) -> anyhow::Result<SecretString> {
     if let Some(secret) = &settings.jwt_secret {
         return Ok(secret.clone());
     }
-    let path = settings.secret_file.as_path();
+    kept_secret(&settings.secret_file, "a token signing secret", || {
+        let mut bytes = [0u8; 48];
+        getrandom::fill(&mut bytes).map_err(|e| anyhow::anyhow!("no randomness for a secret: {e}"))?;
+        Ok(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes))
+    })
+}
+
+/// The secret kept in `path` (at least 32 bytes), or, when there is none, one made by `make`
+/// and written there with owner-only permissions. Several instances starting together agree
+/// on one file: the first to create it wins and the others read it.
+pub fn kept_secret(
+    path: &Path,
+    what: &str,
+    make: impl FnOnce() -> anyhow::Result<String>,
+) -> anyhow::Result<SecretString> {
     if let Some(secret) = read_secret_file(path)? {
         return Ok(secret);
     }
-    let mut bytes = [0u8; 48];
-    getrandom::fill(&mut bytes).map_err(|e| anyhow::anyhow!("no randomness for a secret: {e}"))?;
-    let secret = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
+    let secret = make()?;
     if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(parent)?;
     }
@@ -118,7 +129,7 @@ pub fn load_or_generate_secret(settings: &AuthSettings) -> anyhow::Result<Secret
         Ok(mut file) => {
             std::io::Write::write_all(&mut file, secret.as_bytes())?;
             file.sync_all()?;
-            tracing::info!(file = %path.display(), "generated a token signing secret");
+            tracing::info!(file = %path.display(), "generated {what}");
             Ok(SecretString::from(secret))
         }
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {

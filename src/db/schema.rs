@@ -84,6 +84,51 @@ diesel::table! {
         id -> Text,
         name -> Text,
         created_at -> Timestamp,
+        witness_key -> Nullable<Text>,
+        organisation_id -> Nullable<Text>,
+        website -> Nullable<Text>,
+        licence_url -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    transparency_entries (transfer_id) {
+        transfer_id -> Text,
+        queued_at -> Timestamp,
+        leaf_index -> Nullable<BigInt>,
+        body -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    transparency_hashes (stored_index) {
+        stored_index -> BigInt,
+        hash -> Text,
+    }
+}
+
+diesel::table! {
+    transparency_tree (id) {
+        id -> Integer,
+        tree_size -> BigInt,
+    }
+}
+
+diesel::table! {
+    transparency_checkpoints (tree_size) {
+        tree_size -> BigInt,
+        root_hash -> Text,
+        note -> Text,
+        signed_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    transparency_cosignatures (tree_size, funder_id) {
+        tree_size -> BigInt,
+        funder_id -> Text,
+        signature_line -> Text,
+        cosigned_at -> Timestamp,
     }
 }
 
@@ -385,6 +430,9 @@ diesel::joinable!(society_admins -> societies (society_id));
 diesel::joinable!(society_admins -> users (user_id));
 diesel::joinable!(funder_admins -> funders (funder_id));
 diesel::joinable!(funder_admins -> users (user_id));
+diesel::joinable!(transparency_entries -> ledger_transfers (transfer_id));
+diesel::joinable!(transparency_cosignatures -> funders (funder_id));
+diesel::joinable!(transparency_cosignatures -> transparency_checkpoints (tree_size));
 
 diesel::allow_tables_to_appear_in_same_query!(
     users,
@@ -413,4 +461,9 @@ diesel::allow_tables_to_appear_in_same_query!(
     ledger_verifications,
     stripe_events,
     share_register,
+    transparency_entries,
+    transparency_hashes,
+    transparency_tree,
+    transparency_checkpoints,
+    transparency_cosignatures,
 );

@@ -89,3 +89,71 @@ mod tests {
         assert!(check_password("éééééééééééé").is_ok());
     }
 }
+
+/// An http(s) address as open data needs it (a 360Giving `uri`): `http://` or `https://`, a
+/// host, no spaces or control characters, at most 2,000 characters.
+pub fn is_web_address(text: &str) -> bool {
+    let rest = text.strip_prefix("https://").or_else(|| text.strip_prefix("http://"));
+    let host = rest.and_then(|r| r.split(['/', '?', '#']).next()).unwrap_or_default();
+    text.len() <= 2_000
+        && !host.is_empty()
+        && host.chars().all(|c| c.is_ascii_alphanumeric() || ".-:[]".contains(c))
+        && !text.chars().any(|c| c.is_whitespace() || c.is_control())
+}
+
+/// An organisation identifier as org-id.guide writes them (`GB-CHC-1164883`, `GB-LAE-STO`,
+/// `GB-MPR-31234R`), or a 360Giving publisher's own (`360G-xyztrust-123`): a list prefix (two
+/// letters, a hyphen, the list's code) or `360G`, then a hyphen and the identifier, no spaces.
+pub fn is_organisation_id(text: &str) -> bool {
+    let mut parts = text.splitn(3, '-');
+    let (Some(country), Some(list), Some(id)) = (parts.next(), parts.next(), parts.next()) else {
+        return false;
+    };
+    let listed = country.len() == 2
+        && country.chars().all(|c| c.is_ascii_uppercase())
+        && !list.is_empty()
+        && list.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit());
+    (listed || country == "360G")
+        && !id.is_empty()
+        && text.len() <= 200
+        && id.chars().all(|c| c.is_ascii_alphanumeric() || "-_".contains(c))
+}
+
+#[cfg(test)]
+mod open_data_tests {
+    use super::*;
+
+    #[test]
+    fn web_addresses_and_organisation_ids() {
+        for good in [
+            "https://creativecommons.org/licenses/by/4.0/",
+            "http://example.org",
+            "https://x.example:8443/a?b#c",
+        ] {
+            assert!(is_web_address(good), "{good}");
+        }
+        for bad in [
+            "example.org",
+            "ftp://x",
+            "https://",
+            "https://a b",
+            "javascript:alert(1)",
+            "https://ex\u{7}ample",
+        ] {
+            assert!(!is_web_address(bad), "{bad}");
+        }
+        for good in [
+            "GB-CHC-1164883",
+            "GB-LAE-STO",
+            "GB-MPR-31234R",
+            "GB-SC-SC042386",
+            "360G-xyztrust-123",
+            "GB-LANI-BFS",
+        ] {
+            assert!(is_organisation_id(good), "{good}");
+        }
+        for bad in ["GB-CHC", "gb-chc-1", "GB CHC 1", "CHC-1164883", "GB-CHC-11 64", "GB--1"] {
+            assert!(!is_organisation_id(bad), "{bad}");
+        }
+    }
+}

@@ -27,6 +27,7 @@ macro_rules! text_names {
 }
 
 pub mod identity;
+pub mod impact;
 pub mod matching;
 pub mod money;
 pub mod offer;

@@ -260,6 +260,25 @@ pub fn normalised(raw: &[String]) -> Result<Vec<String>, (usize, String)> {
     Ok(local_areas(raw)?.iter().map(ToString::to_string).collect())
 }
 
+/// The postcode district (the outward code, `GL5` of `GL5 1AA`): what open data and public
+/// pages say of where a society is, never the full postcode. None for BFPO, GIR 0AA and what
+/// cannot be read.
+pub fn district(postcode: &str) -> Option<String> {
+    match Postcode::parse(postcode).ok()? {
+        Postcode::Standard { area, .. } if area == "GIR" => None,
+        Postcode::Standard {
+            area,
+            district,
+            sub_district,
+            ..
+        } => Some(format!(
+            "{area}{district}{}",
+            sub_district.map(String::from).unwrap_or_default()
+        )),
+        Postcode::Bfpo(_) => None,
+    }
+}
+
 /// Whether a postcode (as stored) is in any of `areas` (stored forms); no areas means anywhere.
 /// A stored area or postcode that cannot be read holds nothing.
 pub fn in_any(areas: &[String], postcode: &str) -> bool {
@@ -278,6 +297,16 @@ pub fn in_any(areas: &[String], postcode: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_district_is_the_outward_code_only() {
+        assert_eq!(district("gl5 1aa").as_deref(), Some("GL5"));
+        assert_eq!(district("SW1A 2AA").as_deref(), Some("SW1A"));
+        assert_eq!(district("EC1A1BB").as_deref(), Some("EC1A"));
+        assert_eq!(district("BFPO 61"), None);
+        assert_eq!(district("GIR 0AA"), None);
+        assert_eq!(district("75001"), None);
+    }
     use proptest::prelude::*;
 
     fn area(text: &str) -> LocalArea {

@@ -69,6 +69,11 @@ fn jobs() -> Vec<Job> {
             }),
         },
         Job {
+            name: "transparency_checkpoint",
+            every: |state| Duration::from_secs(state.settings.transparency.checkpoint_interval_secs),
+            run: Run::Blocking(|db, state| crate::transparency::sequence::run(db, state.log_key.clone())),
+        },
+        Job {
             name: "reconcile_payments",
             every: |_| Duration::ZERO,
             run: Run::Async(|state| {

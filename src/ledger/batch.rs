@@ -191,6 +191,12 @@ impl Batch {
                 LedgerError::NotPending(format!("{id} (or another of a batch of {})", self.resolved.len())).into(),
             );
         }
+        let transfers: Vec<(&str, &str, &str)> = self
+            .rows
+            .iter()
+            .map(|r| (r.id.as_str(), r.debit.as_str(), r.credit.as_str()))
+            .collect();
+        crate::transparency::enqueue(conn, &transfers)?;
         write_balances(conn, &self.deltas)
     }
 }

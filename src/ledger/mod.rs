@@ -306,7 +306,8 @@ fn insert_transfer(
             ledger_transfers::created_at.eq(clock::now()),
         ))
         .execute(conn)?;
-    Ok(())
+    // Public money is also on the public record, queued in this same transaction.
+    crate::transparency::enqueue(conn, &[(t.id, t.debit_account_id, t.credit_account_id)])
 }
 
 /// Checks a transfer id that exists already against what is asked now.

@@ -411,6 +411,7 @@ fn checks(conn: &mut DbConnection) -> Result<Verification, AppError> {
             ));
         }
     }
+    problems.extend(crate::transparency::audit::problems(conn)?);
     let transfers: Vec<Count> =
         diesel::sql_query("SELECT CAST(COUNT(*) AS BIGINT) AS n FROM ledger_transfers").load(conn)?;
     let mut payment_disagreements = Vec::new();

@@ -507,6 +507,146 @@ fn rows() -> Vec<Row> {
             fresh_session: false,
             special: Special::None,
         },
+        // The public record of match money: anyone, the same answer (the fund has made no
+        // award to a public offer, so its open data is 404 for all).
+        Row {
+            method: "get",
+            path: "/api/v1/funds/{id}/public",
+            id: |ctx, _| ctx.fund.clone(),
+            expect: ANY,
+            body: none,
+            fresh_session: false,
+            special: Special::None,
+        },
+        Row {
+            method: "get",
+            path: "/api/v1/funds/{id}/impact",
+            id: |ctx, _| ctx.fund.clone(),
+            expect: ANY,
+            body: none,
+            fresh_session: false,
+            special: Special::None,
+        },
+        Row {
+            method: "get",
+            path: "/api/v1/funders/{id}/impact",
+            id: funder,
+            expect: ANY,
+            body: none,
+            fresh_session: false,
+            special: Special::None,
+        },
+        Row {
+            method: "get",
+            path: "/api/v1/funds/{id}/360giving.json",
+            id: |ctx, _| ctx.fund.clone(),
+            expect: [404; 7],
+            body: none,
+            fresh_session: false,
+            special: Special::None,
+        },
+        Row {
+            method: "get",
+            path: "/api/v1/funds/{id}/360giving.csv",
+            id: |ctx, _| ctx.fund.clone(),
+            expect: [404; 7],
+            body: none,
+            fresh_session: false,
+            special: Special::None,
+        },
+        Row {
+            method: "get",
+            path: "/api/v1/open-data/360giving.json",
+            id: no_id,
+            expect: [404; 7],
+            body: none,
+            fresh_session: false,
+            special: Special::None,
+        },
+        Row {
+            method: "get",
+            path: "/api/v1/open-data/360giving.csv",
+            id: no_id,
+            expect: [404; 7],
+            body: none,
+            fresh_session: false,
+            special: Special::None,
+        },
+        Row {
+            method: "put",
+            path: "/api/v1/funders/{id}/open-data",
+            id: funder,
+            expect: [401, 403, 403, 403, 403, 204, 403],
+            body: |_, _| Some(json!({"organisation_id": "GB-LAE-STO", "website": null, "licence_url": null})),
+            fresh_session: false,
+            special: Special::None,
+        },
+        Row {
+            method: "put",
+            path: "/api/v1/funders/{id}/witness",
+            id: funder,
+            expect: [401, 403, 403, 403, 403, 204, 403],
+            body: |_, _| {
+                let key = community_shares::transparency::keys::WitnessKey::generate("matrix.example/witness");
+                Some(json!({"key": key.expect("a key").vkey()}))
+            },
+            fresh_session: false,
+            special: Special::None,
+        },
+        Row {
+            method: "get",
+            path: "/api/v1/transparency/checkpoint",
+            id: no_id,
+            expect: ANY,
+            body: none,
+            fresh_session: false,
+            special: Special::None,
+        },
+        Row {
+            method: "get",
+            path: "/api/v1/transparency/entries",
+            id: no_id,
+            expect: ANY,
+            body: none,
+            fresh_session: false,
+            special: Special::None,
+        },
+        Row {
+            method: "get",
+            path: "/api/v1/transparency/entries/{index}/inclusion",
+            id: no_id,
+            expect: ANY,
+            body: none,
+            fresh_session: false,
+            special: Special::None,
+        },
+        Row {
+            method: "get",
+            path: "/api/v1/transparency/consistency",
+            id: no_id,
+            expect: [400; 7],
+            body: none,
+            fresh_session: false,
+            special: Special::None,
+        },
+        Row {
+            method: "get",
+            path: "/api/v1/transparency/export",
+            id: no_id,
+            expect: ANY,
+            body: none,
+            fresh_session: false,
+            special: Special::None,
+        },
+        Row {
+            method: "post",
+            path: "/api/v1/transparency/cosignatures",
+            id: no_id,
+            expect: [422; 7],
+            body: |_, _| Some(json!({"checkpoint": "not a checkpoint"})),
+            fresh_session: false,
+            special: Special::None,
+        },
         Row {
             method: "get",
             path: "/api/v1/offers/{id}/match-funders",
@@ -717,6 +857,12 @@ async fn context(app: &TestApp) -> Ctx {
     let to_approve = app.apply(&society_admin, &drafts_to_submit[0], &fund).await;
     let to_reject = app.apply(&society_admin, &drafts_to_submit[1], &fund).await;
     let unapplied_draft = app.draft_offer(&society_admin, &society, &offer_body()).await;
+    // The fund's budget is public money: wait for the log's first checkpoint.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while app.get("/api/v1/transparency/checkpoint", None).await.status != 200 {
+        assert!(std::time::Instant::now() < deadline, "no transparency checkpoint");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
     Ctx {
         fund,
         to_approve,
@@ -793,6 +939,7 @@ both_backends! {
                     .path
                     .replace("{id}/applications/{app_id}", "{id}")
                     .replace("{id}/refunds/{refund_id}", "{id}")
+                    .replace("{index}", "0")
                     .replace("{id}", &(row.id)(&ctx, role));
                 let token = match (&ctx.callers[role], row.fresh_session) {
                     (None, _) => None,

@@ -64,6 +64,7 @@ fn the_environment_file_example_is_a_configuration_the_binary_accepts() {
     for needed in [
         "CS__DATABASE__URL",
         "CS__AUTH__JWT_SECRET",
+        "CS__TRANSPARENCY__SIGNING_KEY",
         "CS__METRICS__BIND",
         "CS__SERVER__TRUSTED_PROXIES",
     ] {
@@ -71,7 +72,7 @@ fn the_environment_file_example_is_a_configuration_the_binary_accepts() {
     }
     // `migrate` with the file's settings, a local database in place of its URL, and its own
     // signing key or `secret`.
-    let migrate = |secret: Option<&str>| {
+    let migrate = |secret: Option<&str>, log_key: Option<&str>| {
         let mut command = binary::command(dir.path());
         command.envs(settings.iter().map(|(k, v)| (k.as_str(), v.as_str())));
         command.env(
@@ -81,22 +82,29 @@ fn the_environment_file_example_is_a_configuration_the_binary_accepts() {
         if let Some(secret) = secret {
             command.env("CS__AUTH__JWT_SECRET", secret);
         }
+        if let Some(key) = log_key {
+            command.env("CS__TRANSPARENCY__SIGNING_KEY", key);
+        }
         command.arg("migrate");
         binary::run(command, "")
     };
     // Every key is known and every value valid (the binary refuses unknown keys with exit 2);
     // only the placeholders of the secrets are replaced.
-    let output = migrate(Some(crate::support::JWT_SECRET));
+    const LOG_KEY: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+    let output = migrate(Some(crate::support::JWT_SECRET), Some(LOG_KEY));
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
-    // The signing key's placeholder is refused, as the file says.
-    let output = migrate(None);
-    assert_eq!(
-        output.status.code(),
-        Some(2),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    assert!(String::from_utf8_lossy(&output.stderr).contains("auth.jwt_secret"));
+    // Each secret's placeholder is refused, as the file says.
+    for (output, key) in [
+        (migrate(None, Some(LOG_KEY)), "auth.jwt_secret"),
+        (
+            migrate(Some(crate::support::JWT_SECRET), None),
+            "transparency.signing_key",
+        ),
+    ] {
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{stderr}");
+        assert!(stderr.contains(key), "{stderr}");
+    }
 }
 
 fn sections(binary: &Path) -> String {

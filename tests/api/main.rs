@@ -27,6 +27,7 @@ mod outside;
 mod parsers;
 mod payments;
 mod pledges;
+mod public_money;
 mod sessions;
 mod statements;
 mod throttle;

@@ -82,8 +82,13 @@ both_backends! {
 #[test]
 fn the_document_declares_429_on_every_unauthenticated_write_but_those_that_prove_something() {
     // Each proves something: a password (with its own throttle on failures, which documents
-    // its 429), a refresh token, Stripe's signature.
-    const PROVEN: [&str; 3] = ["/api/v1/auth/login", "/api/v1/auth/refresh", "/api/v1/webhooks/stripe"];
+    // its 429), a refresh token, Stripe's signature, a funder's registered witness signature.
+    const PROVEN: [&str; 4] = [
+        "/api/v1/auth/login",
+        "/api/v1/auth/refresh",
+        "/api/v1/webhooks/stripe",
+        "/api/v1/transparency/cosignatures",
+    ];
     let document = community_shares::api::contract::document();
     for (path, item) in document["paths"].as_object().unwrap() {
         for (method, operation) in item.as_object().unwrap() {

@@ -22,6 +22,7 @@
 pub mod append;
 pub mod offer;
 pub mod plan;
+pub mod words;
 
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;

@@ -33,7 +33,7 @@ impl FundRow {
 }
 
 /// A fund's rule from the JSON its creation stored (a 500 if it cannot be read: a bug).
-pub(super) fn stored_rule(fund_id: &str, json: &str) -> Result<Rule, AppError> {
+pub(crate) fn stored_rule(fund_id: &str, json: &str) -> Result<Rule, AppError> {
     serde_json::from_str(json)
         .map_err(|e| AppError::Internal(anyhow::anyhow!("fund {fund_id} has an unreadable rule: {e}")))
 }

@@ -103,6 +103,9 @@ pub fn test_settings(db: &TestDatabase) -> Settings {
     settings.database.pool_size = 4;
     settings.auth.jwt_secret = Some(SecretString::from(JWT_SECRET));
     settings.auth.secret_file = db.dir.path().join("jwt-secret");
+    settings.transparency.key_file = db.dir.path().join("transparency-key");
+    // Checkpoints at every tick, so tests see public money on the record at once.
+    settings.transparency.checkpoint_interval_secs = 0;
     // Weak parameters keep the suite fast; production defaults are in config/default.toml.
     settings.auth.argon2_memory_kib = 256;
     settings.auth.argon2_iterations = 1;

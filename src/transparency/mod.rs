@@ -1,0 +1,42 @@
+//! The transparency log of public money (DESIGN §3, README "Public accountability").
+//!
+//! Every ledger transfer that touches a funder's, a fund's, a commitment's or an offer's match
+//! account is queued here in the transaction that makes it ([`enqueue`]). The sequencer
+//! ([`sequence`]), a job on any instance, one at a time over the deployment, gives queued
+//! transfers their place in an RFC 6962 Merkle tree as canonical, pseudonymous entries
+//! ([`entry`]), stores the tree's hashes, and signs a checkpoint (C2SP tlog-checkpoint, as a
+//! signed note, [`keys`]). [`store`] answers the public API from the database (entries,
+//! inclusion and consistency proofs, the export, witnesses' cosignatures); [`verify`] is what
+//! an outsider runs over an export.
+
+pub mod audit;
+pub mod cli;
+pub mod entry;
+pub mod keys;
+pub mod sequence;
+pub mod store;
+pub mod verify;
+
+use diesel::prelude::*;
+
+use crate::clock;
+use crate::db::schema::transparency_entries;
+use crate::db::DbConnection;
+use crate::error::AppError;
+
+/// Queues for the log those of `transfers` (id, debit account, credit account) that move public
+/// money, in the caller's transaction.
+pub fn enqueue(conn: &mut DbConnection, transfers: &[(&str, &str, &str)]) -> Result<(), AppError> {
+    let now = clock::now();
+    for (id, debit, credit) in transfers {
+        if entry::is_public_account(debit) || entry::is_public_account(credit) {
+            diesel::insert_into(transparency_entries::table)
+                .values((
+                    transparency_entries::transfer_id.eq(*id),
+                    transparency_entries::queued_at.eq(now),
+                ))
+                .execute(conn)?;
+        }
+    }
+    Ok(())
+}
