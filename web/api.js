@@ -43,8 +43,8 @@ function setSession(pair) {
   if (was !== (session !== null)) listeners.forEach((fn) => fn(session !== null));
 }
 
-async function send(method, path, { body, token, headers = {}, contentType } = {}) {
-  const h = { Accept: "application/json, application/problem+json", ...headers };
+async function send(method, path, { body, token, headers = {}, contentType, text: asText = false } = {}) {
+  const h = { Accept: `${asText ? "text/plain" : "application/json"}, application/problem+json`, ...headers };
   if (token) h.Authorization = `Bearer ${token}`;
   let payload;
   if (body !== undefined) {
@@ -58,6 +58,7 @@ async function send(method, path, { body, token, headers = {}, contentType } = {
     throw new ApiError(0, { title: "Network error", detail: "We could not reach the server. Check your connection and try again." });
   }
   const text = await response.text();
+  if (asText && response.ok) return text;
   let data = null;
   if (text) {
     try {
@@ -113,6 +114,8 @@ export async function call(method, path, options = {}) {
 }
 
 export const get = (path, options) => call("GET", path, options);
+/** A public plain-text answer (e.g. the transparency checkpoint). */
+export const getText = (path) => call("GET", path, { text: true });
 export const post = (path, body, options = {}) => call("POST", path, { ...options, body });
 export const put = (path, body, options = {}) => call("PUT", path, { ...options, body });
 

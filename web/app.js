@@ -14,6 +14,9 @@ const ROUTES = [
   [/^\/profile$/, pages.profile, [], { auth: true }],
   [/^\/pledges$/, pages.myPledges, [], { auth: true }],
   [/^\/holdings$/, pages.holdings, [], { auth: true }],
+  [/^\/funds\/([^/]+)$/, pages.fund, ["id"]],
+  [/^\/funds\/([^/]+)\/impact$/, pages.fundImpact, ["id"]],
+  [/^\/funders\/([^/]+)\/impact$/, pages.funderImpact, ["id"]],
 ];
 
 const main = document.getElementById("main");
@@ -89,7 +92,7 @@ async function render() {
 
 function errorPage(err) {
   const title = err.status === 404 ? "Not found" : "Something went wrong";
-  const detail = err.status === 404 ? "That page does not exist, or you may not see it." : err.message;
+  const detail = err.status === 404 ? err.notFound ?? "That page does not exist, or you may not see it." : err.message;
   return { title, body: h("div", {}, h("h1", { tabindex: "-1" }, title), h("p", { role: "alert" }, detail), h("p", {}, h("a", { href: "#/" }, "See the open offers"))) };
 }
 

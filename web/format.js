@@ -79,6 +79,12 @@ export function formatDateTime(iso) {
   return Number.isNaN(d.getTime()) ? "—" : `${TIME.format(d)} on ${DATE.format(d)} (UK time)`;
 }
 
+/** "2026-12-24T10:00:00Z" → "24 December 2026, 10:00" (UK time; for tables that say so). */
+export function formatWhen(iso) {
+  const d = new Date(iso);
+  return Number.isNaN(d.getTime()) ? "—" : `${DATE.format(d)}, ${TIME.format(d)}`;
+}
+
 /** 300 basis points → "3%"; 275 → "2.75%". */
 export function formatRate(bps) {
   const whole = Math.floor(bps / 100);
@@ -129,4 +135,95 @@ export function partPaid(pledge) {
   const received = pledge.received_pence ?? 0;
   if (pledge.status !== "pending" || !(received > 0)) return "";
   return `${formatPounds(received)} received, ${formatPounds(pledge.amount_pence - received)} still to pay`;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Public fund pages and impact
+
+/** A leverage ("3.25", or null before any match) in words. */
+export function formatLeverage(leverage) {
+  if (!/^\d+\.\d\d$/.test(leverage ?? "")) return "None yet: no match has been given";
+  const [pounds, pence] = leverage.split(".");
+  return `${formatPounds(Number(pounds) * 100 + Number(pence))} of community money per £1 of match`;
+}
+
+/** A share in basis points as a percentage (3333 → "33.33%"), or `none` when null. */
+export function formatShare(bps, none = "—") {
+  return Number.isSafeInteger(bps) ? formatRate(bps) : none;
+}
+
+const MONTHS = ["January", "February", "March", "April", "May", "June", "July", "August", "September", "October", "November", "December"];
+
+/** "2026-11" (a UK month, as the API gives it) → "November 2026"; short: "Nov 2026". */
+export function formatMonth(month, { short = false } = {}) {
+  const m = /^(\d{4})-(\d{2})$/.exec(month ?? "");
+  const name = m && MONTHS[Number(m[2]) - 1];
+  if (!name) return String(month ?? "—");
+  return `${short ? name.slice(0, 3) : name} ${m[1]}`;
+}
+
+const OFFER_WORDS = {
+  open: "Open",
+  closed: "Closed, being counted",
+  succeeded: "Succeeded",
+  allocated: "Succeeded, shares issued",
+  failed: "Failed",
+  refunded: "Failed, money refunded",
+  cancelled: "Cancelled",
+};
+
+/** An offer's state as people read it. */
+export function offerStatus(status) {
+  return OFFER_WORDS[status] ?? status;
+}
+
+const TRANSFER_WORDS = {
+  "budget single": "Budget paid into the fund",
+  "commitment single": "Committed to the offer",
+  "match pending": "Match reserved for a pledge",
+  "match post": "Match made final when shares were issued",
+  "match void": "Match undone (pledge cancelled, expired or refunded, or offer failed)",
+  "release single": "Commitment returned to the fund",
+};
+
+/** A ledger transfer of fund money (`kind`, `phase`) in words. */
+export function transferKind({ kind, phase }) {
+  return TRANSFER_WORDS[`${kind} ${phase}`] ?? `${kind} (${phase})`;
+}
+
+/** Where a transfer stands: only a reserved match may still change. */
+export function transferState({ phase, state }) {
+  if (state === "pending") return "Reserved, not yet final";
+  if (phase === "pending") return state === "posted" ? "Made final" : state === "voided" ? "Undone" : state;
+  return "Final";
+}
+
+/**
+ * A chart's money axis for values up to `pence`: its top, the smallest 1, 2 or 5 × 10ⁿ pounds
+ * at or above them (£1 at least), and evenly spaced round ticks from 0 to the top (in pence).
+ */
+export function chartScale(pence) {
+  for (let magnitude = 100; ; magnitude *= 10) {
+    for (const [factor, steps] of [[1, 5], [2, 4], [5, 5]]) {
+      const top = factor * magnitude;
+      if (top >= pence) return { top, ticks: Array.from({ length: steps + 1 }, (_, i) => (top / steps) * i) };
+    }
+  }
+}
+
+/** An axis label: whole pounds without pence ("£20,000"), smaller amounts with ("£0.20"). */
+export function formatAxisPounds(pence) {
+  return pence % 100 === 0 ? formatPounds(pence).slice(0, -3) : formatPounds(pence);
+}
+
+/** The words a chart of `by_month` (community and match money per month) stands for. */
+export function chartSummary(months) {
+  if (!months?.length) return "No pledges yet.";
+  const sum = (key) => months.reduce((total, m) => total + m[key], 0);
+  const first = formatMonth(months[0].month);
+  const last = formatMonth(months.at(-1).month);
+  const when = months.length === 1 ? `In ${first}` : `From ${first} to ${last}`;
+  const best = months.reduce((a, b) => (b.community_pence > a.community_pence ? b : a));
+  const most = months.length > 1 && best.community_pence > 0 ? ` The most community money came in ${formatMonth(best.month)}: ${formatPounds(best.community_pence)}.` : "";
+  return `${when}, ${formatPounds(sum("community_pence"))} of community money and ${formatPounds(sum("matched_pence"))} of match money came in.${most}`;
 }

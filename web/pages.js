@@ -3,10 +3,11 @@
 
 import * as api from "./api.js";
 import {
-  cancellable, formatDate, formatDateTime, formatPounds, formatRate, formatSortCode, holdingRoom,
-  parsePounds, partPaid, pledgeStatus, poundsInput, safeUrl, sharesFor,
+  cancellable, formatDate, formatDateTime, formatLeverage, formatMonth, formatPounds, formatRate, formatShare,
+  formatSortCode, formatWhen, holdingRoom, offerStatus, parsePounds, partPaid, pledgeStatus, poundsInput, safeUrl,
+  sharesFor, transferKind, transferState,
 } from "./format.js";
-import { busy, checkbox, clearErrors, field, fieldError, h, progressBar, showErrors, summary } from "./ui.js";
+import { busy, checkbox, clearErrors, field, fieldError, h, monthChart, progressBar, showErrors, summary } from "./ui.js";
 
 const link = (href, text, attrs = {}) => h("a", { href, ...attrs }, text);
 
@@ -131,7 +132,7 @@ export async function offer({ id }) {
           "ul",
           { class: "funders" },
           funders.map((f) =>
-            h("li", {}, h("strong", {}, f.funder_name), ` (${f.fund_name}): ${formatPounds(f.match_pence)} matched so far, up to ${formatPounds(f.commitment_pence)}`),
+            h("li", {}, h("strong", {}, f.funder_name), " (", link(`#/funds/${encodeURIComponent(f.fund_id)}`, f.fund_name), `): ${formatPounds(f.match_pence)} matched so far, up to ${formatPounds(f.commitment_pence)}`),
           ),
         )
       : h("p", {}, "No match funding for this offer yet."),
@@ -553,4 +554,232 @@ export async function holdings() {
     );
   }
   return { title: "Your shareholdings", body };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Public fund pages and impact (no token; the API gives sums and counts, never an investor)
+
+const enc = encodeURIComponent;
+const row = (k, v) => h("div", {}, h("dt", {}, k), h("dd", {}, v));
+const cell = (text, num = false) => h("td", { class: num ? "num" : null }, text);
+/** A table's header row; the columns from `numeric` on hold amounts (aligned right). */
+const heads = (numeric, ...titles) => h("thead", {}, h("tr", {}, titles.map((t, i) => h("th", { scope: "col", class: i >= numeric ? "num" : null }, t))));
+/** A wide table that scrolls sideways on a narrow screen, reachable by keyboard to do so. */
+const scrolling = (label, table) => h("div", { class: "table-wrap", role: "region", "aria-label": label, tabindex: "0" }, table);
+const links = (...items) => h("ul", { class: "links" }, items.filter(Boolean).map((a) => h("li", {}, a)));
+
+/** An outside link from API data (http(s) only), or null. */
+function external(url, text = url) {
+  const safe = url ? safeUrl(url) : null;
+  return safe ? h("a", { href: safe, rel: "noopener noreferrer" }, text) : null;
+}
+
+/** The API's answer; a 404 says which thing is not there. */
+async function found(path, what) {
+  try {
+    return await api.get(path);
+  } catch (err) {
+    if (err.status === 404) err.notFound = `There is no ${what} at this address. Check the link you followed.`;
+    throw err;
+  }
+}
+
+/** The transparency log's latest signed checkpoint: `{text}` or `{error}` (never fails the page). */
+async function checkpoint() {
+  try {
+    return { text: await api.getText("/transparency/checkpoint") };
+  } catch (err) {
+    return { error: err.status === 404 ? "The log has no signed checkpoint yet: the first comes once public money moves." : `The checkpoint could not be loaded: ${err.message}` };
+  }
+}
+
+export async function fund({ id }) {
+  const path = `/funds/${enc(id)}`;
+  const [f, note] = await Promise.all([found(`${path}/public`, "fund"), checkpoint()]);
+  const titles = new Map(f.offers.map((o) => [o.offer_id, o.title]));
+  const body = h(
+    "article",
+    { class: "fund" },
+    h("p", { class: "society" }, `Match funding from ${f.funder.name}`),
+    h("h1", { tabindex: "-1" }, f.name),
+    h("p", { class: "lead" }, `How it matches: ${f.rule_text}.`),
+    links(
+      link(`#${path}/impact`, "What this fund's match money did"),
+      link(`#/funders/${enc(f.funder.id)}/impact`, `The impact of every fund of ${f.funder.name}`),
+    ),
+    h("h2", {}, "The money"),
+    h(
+      "dl",
+      { class: "terms totals" },
+      row("Budget", formatPounds(f.budget_pence)),
+      row("Committed to offers", formatPounds(f.committed_pence)),
+      row("Matched to pledges", formatPounds(f.matched_pence)),
+      row("Allocated as shares", formatPounds(f.allocated_pence)),
+      row("Released back to the fund", formatPounds(f.released_pence)),
+      row("Available to commit", formatPounds(f.available_pence)),
+    ),
+    h("h2", {}, "The funder"),
+    h(
+      "dl",
+      { class: "terms funder" },
+      row("Name", f.funder.name),
+      row("Organisation identifier", f.funder.organisation_id ?? "Not given"),
+      row("Website", external(f.funder.website) ?? "Not given"),
+      f.funder.licence_url ? row("Open data licence", external(f.funder.licence_url) ?? f.funder.licence_url) : null,
+    ),
+    h("h2", {}, "Offers it backs"),
+    fundOffers(f.offers),
+    h("h2", {}, "Every transfer of its money"),
+    transfers(f.transfers, titles),
+    h("h2", {}, "Open data"),
+    h("p", {}, "The fund's awards in the 360Giving Data Standard, and the transparency log, for anyone to download:"),
+    links(
+      f.offers.length ? h("a", { href: `/api/v1${path}/360giving.json` }, "This fund, 360Giving JSON") : null,
+      f.offers.length ? h("a", { href: `/api/v1${path}/360giving.csv` }, "This fund, 360Giving CSV") : null,
+      h("a", { href: "/api/v1/open-data/360giving.json" }, "Every fund on this site, 360Giving JSON"),
+      h("a", { href: "/api/v1/open-data/360giving.csv" }, "Every fund on this site, 360Giving CSV"),
+      h("a", { href: "/api/v1/transparency/export" }, "The transparency log, JSON export"),
+      h("a", { href: "/api/v1/transparency/checkpoint" }, "The log's latest checkpoint, text"),
+    ),
+    h("h2", {}, "Verify this record"),
+    h(
+      "p",
+      {},
+      "Every transfer above is an entry in a public, append-only log, whose checkpoints the site signs and funders' witnesses cosign. " +
+        "To check that the log holds every entry and was never rewritten, run ",
+      h("code", {}, `community-shares transparency verify --from ${location.origin}`),
+      ".",
+    ),
+    note.text ? [h("p", {}, "The log's latest signed checkpoint:"), h("pre", { class: "checkpoint" }, note.text)] : h("p", { class: "notice" }, note.error),
+  );
+  return { title: f.name, body };
+}
+
+function fundOffers(offers) {
+  if (!offers.length) return h("p", {}, "This fund backs no public offer yet.");
+  const rows = offers.map((o) =>
+    h(
+      "tr",
+      { "data-offer": o.offer_id },
+      h("th", { scope: "row" }, link(`#/offers/${enc(o.offer_id)}`, o.title)),
+      h("td", {}, o.society_name, h("br"), h("span", { class: "meta" }, o.society_organisation_id)),
+      cell(o.district ?? "—"),
+      cell(offerStatus(o.offer_status)),
+      cell(formatPounds(o.commitment_pence), true),
+      cell(formatPounds(o.matched_pence), true),
+      h("td", { class: "num" }, formatPounds(o.allocated_pence), h("br"), h("span", { class: "meta" }, `${o.funder_shares} ${o.funder_shares === 1 ? "share" : "shares"}`)),
+      cell(formatPounds(o.released_pence), true),
+    ),
+  );
+  return h(
+    "div",
+    { class: "table-wrap" },
+    h(
+      "table",
+      { class: "fund-offers" },
+      h("caption", { class: "visually-hidden" }, "The offers this fund backs"),
+      heads(4, "Offer", "Society", "District", "State", "Commitment", "Matched", "Allocated as the funder's shares", "Released"),
+      h("tbody", {}, rows),
+    ),
+  );
+}
+
+function transfers(list, titles) {
+  if (!list.length) return h("p", {}, "None of its money has moved yet.");
+  const rows = list.map((t) =>
+    h(
+      "tr",
+      {},
+      cell(formatWhen(t.at)),
+      cell(transferKind(t)),
+      cell(t.offer_id ? titles.get(t.offer_id) ?? "An offer" : "—"),
+      cell(transferState(t)),
+      cell(formatPounds(t.amount_pence), true),
+      cell(t.log_index ?? "Next checkpoint", true),
+    ),
+  );
+  return scrolling(
+    "Transfers",
+    h(
+      "table",
+      { class: "transfers" },
+      h("caption", { class: "visually-hidden" }, "Every transfer of the fund's money, oldest first"),
+      heads(4, "When (UK time)", "What", "Offer", "State", "Amount", "Log entry"),
+      h("tbody", {}, rows),
+    ),
+  );
+}
+
+export async function fundImpact({ id }) {
+  const view = await found(`/funds/${enc(id)}/impact`, "fund");
+  const name = view.funds[0]?.name ?? "this fund";
+  return impactPage(view, `What ${name} did`, [
+    link(`#/funds/${enc(id)}`, `The public page of ${name}`),
+    link(`#/funders/${enc(view.funder.id)}/impact`, `The impact of every fund of ${view.funder.name}`),
+  ]);
+}
+
+export async function funderImpact({ id }) {
+  const view = await found(`/funders/${enc(id)}/impact`, "funder");
+  return impactPage(
+    view,
+    `What ${view.funder.name}'s match funding did`,
+    view.funds.map((f) => link(`#/funds/${enc(f.id)}`, `The public page of ${f.name}`)),
+  );
+}
+
+function impactPage(view, title, related) {
+  const i = view.impact;
+  const months = i.by_month ?? [];
+  const body = h(
+    "div",
+    { class: "impact" },
+    h("p", { class: "society" }, `Match funding from ${view.funder.name}`),
+    h("h1", { tabindex: "-1" }, title),
+    links(...related),
+    h(
+      "dl",
+      { class: "terms figures" },
+      row("Match money given", formatPounds(i.matched_pence)),
+      row("Community money brought in", formatPounds(i.community_pence)),
+      row("Leverage", formatLeverage(i.leverage)),
+      row("Investors", String(i.investors)),
+      row("Investors local to the offer", formatShare(i.local_investor_share_bps, "Not known: no investor gave a postcode")),
+      row("Median pledge", i.median_pledge_pence == null ? "No pledges yet" : formatPounds(i.median_pledge_pence)),
+      row("Offers succeeded", String(i.offers_succeeded)),
+      row("Offers failed", String(i.offers_failed)),
+      row("Offers still open", String(i.offers_open)),
+    ),
+    h(
+      "p",
+      { class: "meta" },
+      "Sums and counts only. Match money counts pledges still live, paid or allocated; community money counts the money paid and held (refunds are not counted).",
+    ),
+    h("h2", {}, "Month by month"),
+    months.length ? [monthChart(months), monthTable(months)] : h("p", {}, "No pledges yet, so there is nothing to chart."),
+  );
+  return { title, body };
+}
+
+function monthTable(months) {
+  const rows = months.map((m) =>
+    h(
+      "tr",
+      {},
+      h("th", { scope: "row" }, formatMonth(m.month)),
+      cell(formatPounds(m.community_pence), true),
+      cell(formatPounds(m.matched_pence), true),
+      cell(String(m.pledges), true),
+    ),
+  );
+  return scrolling(
+    "Figures by month",
+    h(
+      "table",
+      { class: "months" },
+      h("caption", {}, "The chart's figures, by the month the pledges were made (UK time)"),
+      heads(1, "Month", "Community money", "Match money", "Pledges"),
+      h("tbody", {}, rows),
+    ),
+  );
 }

@@ -1,7 +1,7 @@
 // Small DOM helpers: element building (text only, never HTML strings, so nothing from the API
 // is ever parsed as markup), accessible form fields with their errors, and the progress bar.
 
-import { formatPounds, progress } from "./format.js";
+import { chartScale, chartSummary, formatAxisPounds, formatMonth, formatPounds, progress } from "./format.js";
 
 /** `h("p", {class: "x"}, "text", child)`: an element; `on*` attributes become listeners. */
 export function h(tag, attrs = {}, ...children) {
@@ -172,4 +172,57 @@ export function progressBar(offer) {
       h("div", {}, h("dt", {}, "Maximum"), h("dd", {}, formatPounds(offer.max_target_pence))),
     ),
   );
+}
+
+const SVG = "http://www.w3.org/2000/svg";
+
+/** As `h`, for SVG elements (attributes only; text children become text nodes). */
+export function svg(tag, attrs = {}, ...children) {
+  const el = document.createElementNS(SVG, tag);
+  for (const [key, value] of Object.entries(attrs)) {
+    if (value !== null && value !== undefined) el.setAttribute(key, String(value));
+  }
+  append(el, children);
+  return el;
+}
+
+/**
+ * A bar chart of community money and match money per month (`by_month` of an impact view), as
+ * an image with a title and a summary for assistive technology; the same figures should be in
+ * a table beside it.
+ */
+export function monthChart(months) {
+  const [height, left, right, top, bottom] = [260, 76, 8, 12, 36];
+  // Drawn at its own size (12px text) where it fits; narrower with few months.
+  const width = Math.min(640, left + right + Math.max(4, months.length) * 90);
+  const plotW = width - left - right;
+  const plotH = height - top - bottom;
+  const scale = chartScale(Math.max(0, ...months.flatMap((m) => [m.community_pence, m.matched_pence])));
+  const y = (pence) => top + plotH - (pence / scale.top) * plotH;
+  const title = uid("chart-title");
+  const desc = uid("chart-desc");
+  const image = svg(
+    "svg",
+    { viewBox: `0 0 ${width} ${height}`, width, height, role: "img", "aria-labelledby": `${title} ${desc}`, class: "chart" },
+    svg("title", { id: title }, "Community money and match money by month"),
+    svg("desc", { id: desc }, chartSummary(months)),
+  );
+  for (const tick of scale.ticks) {
+    image.append(
+      svg("line", { class: "grid", x1: left, x2: width - right, y1: y(tick), y2: y(tick) }),
+      svg("text", { x: left - 6, y: y(tick) + 4, "text-anchor": "end" }, formatAxisPounds(tick)),
+    );
+  }
+  const slot = plotW / Math.max(1, months.length);
+  const bar = Math.min(36, slot * 0.36);
+  const every = Math.ceil(months.length / 8); // at most 8 month labels
+  months.forEach((m, i) => {
+    const middle = left + slot * i + slot / 2;
+    const rect = (cls, x, pence) => svg("rect", { class: cls, x, y: y(pence), width: bar, height: Math.max(0, top + plotH - y(pence)) });
+    image.append(rect("community", middle - bar - 1, m.community_pence), rect("match", middle + 1, m.matched_pence));
+    if (i % every === 0) image.append(svg("text", { x: middle, y: height - bottom + 18, "text-anchor": "middle" }, formatMonth(m.month, { short: true })));
+  });
+  image.append(svg("line", { class: "axis", x1: left, x2: width - right, y1: y(0), y2: y(0) }));
+  const key = (cls, text) => h("li", {}, h("span", { class: `swatch swatch-${cls}`, "aria-hidden": "true" }), text);
+  return h("figure", { class: "chart-box" }, image, h("ul", { class: "chart-key", "aria-hidden": "true" }, key("community", "Community money"), key("match", "Match money")));
 }

@@ -285,6 +285,40 @@ both_backends! {
         assert_eq!(mine.body["items"].as_array().unwrap().len(), 1);
     }
 
+    async fn the_public_fund_page_and_impact_views_in_a_real_browser(backend) {
+        let s = crate::public_money::scene(backend).await;
+        s.settled_export().await;
+        let funder = s.app.get(&format!("/api/v1/funds/{}/public", s.fund_a), None).await.body["funder"]["name"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let expect = json!({
+            "funder": funder, "fund": "Riverside Match Fund", "offers": 2, "matched": "£750.00",
+            "totals": {"allocated": "£750.00", "released": "£5,250.00"},
+            "impact": {"investors": "3", "succeeded": "1", "failed": "1",
+                       "leverage": "£13.33 of community money per £1 of match"},
+            "months": 1, "funderMonths": 1,
+        });
+        let shots = if backend == Backend::Sqlite {
+            root().join("docs/screenshots").display().to_string()
+        } else {
+            String::new()
+        };
+        let out = node_async(
+            &["e2e-fund.mjs"],
+            &[
+                ("BASE_URL", s.app.address.clone()),
+                ("FUND_ID", s.fund_a.clone()),
+                ("FUNDER_ID", s.funder_a.clone()),
+                ("EXPECT", expect.to_string()),
+                ("SCREENSHOTS", shots),
+            ],
+        )
+        .await;
+        eprintln!("{out}");
+        assert!(out.contains(r#""e2e-fund":"passed""#), "{out}");
+    }
+
     async fn an_investor_sees_issued_shares_in_the_browser(backend) {
         let app = TestApp::spawn(backend).await;
         let (admin, platform, offer) = app.open_offer_scene().await;

@@ -2,6 +2,8 @@
 import test from "node:test";
 import assert from "node:assert/strict";
 import {
+  chartScale, chartSummary, formatAxisPounds, formatLeverage, formatMonth, formatShare, formatWhen, offerStatus,
+  transferKind, transferState,
   formatDate, formatDateTime,
   cancellable, formatPounds, formatRate, formatSortCode, holdingRoom, parsePounds, partPaid, poundsInput, progress, safeUrl,
   sharesFor,
@@ -85,4 +87,62 @@ test("times are UK time across both changes of the clocks", () => {
   assert.equal(formatDateTime("2027-10-31T01:00:00Z"), "01:00 on 31 October 2027 (UK time)");
   assert.equal(formatDateTime("2026-12-24T10:00:00Z"), "10:00 on 24 December 2026 (UK time)");
   assert.equal(formatDateTime("not a time"), "—");
+});
+
+test("a fund's leverage, shares and months in words", () => {
+  assert.equal(formatLeverage("3.25"), "£3.25 of community money per £1 of match");
+  assert.equal(formatLeverage("1234.05"), "£1,234.05 of community money per £1 of match");
+  assert.equal(formatLeverage(null), "None yet: no match has been given");
+  assert.equal(formatLeverage("3.2"), "None yet: no match has been given");
+  assert.equal(formatShare(3333), "33.33%");
+  assert.equal(formatShare(10000), "100%");
+  assert.equal(formatShare(null, "Not known"), "Not known");
+  assert.equal(formatMonth("2026-11"), "November 2026");
+  assert.equal(formatMonth("2027-01", { short: true }), "Jan 2027");
+  assert.equal(formatMonth("2027-13"), "2027-13");
+  assert.equal(formatAxisPounds(500000), "£5,000");
+  assert.equal(formatAxisPounds(20), "£0.20");
+  // UK time in tables: BST late on 30 April is already 1 May.
+  assert.equal(formatWhen("2027-04-30T23:30:00Z"), "1 May 2027, 00:30");
+  assert.equal(formatWhen("2026-12-24T10:00:00Z"), "24 December 2026, 10:00");
+});
+
+test("offers and transfers of fund money in plain words", () => {
+  assert.equal(offerStatus("allocated"), "Succeeded, shares issued");
+  assert.equal(offerStatus("something new"), "something new");
+  assert.equal(transferKind({ kind: "budget", phase: "single" }), "Budget paid into the fund");
+  assert.equal(transferKind({ kind: "match", phase: "void" }), "Match undone (pledge cancelled, expired or refunded, or offer failed)");
+  assert.equal(transferKind({ kind: "other", phase: "single" }), "other (single)");
+  assert.equal(transferState({ phase: "pending", state: "pending" }), "Reserved, not yet final");
+  assert.equal(transferState({ phase: "pending", state: "posted" }), "Made final");
+  assert.equal(transferState({ phase: "pending", state: "voided" }), "Undone");
+  assert.equal(transferState({ phase: "post", state: "posted" }), "Final");
+  assert.equal(transferState({ phase: "single", state: "posted" }), "Final");
+});
+
+test("a chart's money axis ends at a round amount above every bar", () => {
+  assert.deepEqual(chartScale(0), { top: 100, ticks: [0, 20, 40, 60, 80, 100] });
+  assert.deepEqual(chartScale(101), { top: 200, ticks: [0, 50, 100, 150, 200] });
+  assert.deepEqual(chartScale(300000), { top: 500000, ticks: [0, 100000, 200000, 300000, 400000, 500000] });
+  assert.equal(chartScale(1000000).top, 1000000);
+  for (const pence of [1, 99, 12345, 987654321]) {
+    const { top, ticks } = chartScale(pence);
+    assert.ok(top >= pence && top < pence * 5 + 100, `${pence} → ${top}`);
+    assert.ok(ticks.every(Number.isSafeInteger), "ticks are whole pence");
+  }
+});
+
+test("a chart's text alternative sums it up", () => {
+  assert.equal(chartSummary([]), "No pledges yet.");
+  assert.equal(
+    chartSummary([{ month: "2026-11", community_pence: 150000, matched_pence: 50000, pledges: 3 }]),
+    "In November 2026, £1,500.00 of community money and £500.00 of match money came in.",
+  );
+  assert.equal(
+    chartSummary([
+      { month: "2026-10", community_pence: 100000, matched_pence: 10000, pledges: 1 },
+      { month: "2026-11", community_pence: 300000, matched_pence: 20000, pledges: 2 },
+    ]),
+    "From October 2026 to November 2026, £4,000.00 of community money and £300.00 of match money came in. The most community money came in November 2026: £3,000.00.",
+  );
 });
