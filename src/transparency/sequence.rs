@@ -27,10 +27,19 @@ fn internal(e: impl std::fmt::Display) -> AppError {
     AppError::Internal(anyhow::anyhow!("transparency log: {e}"))
 }
 
-/// Sequences what is queued (up to [`BATCH`]) and signs a checkpoint of the new tree; returns
+/// Sequences everything queued, [`BATCH`] entries and one signed checkpoint per transaction
+/// (so the log keeps up with a surge of matched pledges whatever the interval), and returns
 /// how many entries were added (0: nothing was queued, nothing written).
 pub fn run(db: &Db, key: std::sync::Arc<LogKey>) -> Result<usize, AppError> {
-    db.write_blocking(move |conn| sequence(conn, &key, BATCH))
+    let mut total = 0;
+    loop {
+        let key = key.clone();
+        let added = db.write_blocking(move |conn| sequence(conn, &key, BATCH))?;
+        total += added;
+        if added < BATCH as usize {
+            return Ok(total);
+        }
+    }
 }
 
 /// One sequencing step in the caller's transaction.

@@ -81,8 +81,9 @@ async function shot(page, name) {
 }
 
 /** An impact view: the figures, an accessible chart, and one table row per month. */
-async function impactView(page, view, { expected = {}, months, where }) {
-  await page.getByRole("heading", { level: 1 }).waitFor();
+async function impactView(page, view, { expected = {}, months, where, heading }) {
+  // This view's own heading: the one before it stays until the new view is drawn.
+  await page.getByRole("heading", { level: 1, name: heading, exact: true }).waitFor();
   assert.match(await page.locator("main .society").textContent(), new RegExp(`Match funding from ${EXPECT.funder.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}`));
   const shown = await terms(page, "dl.figures");
   same(shown, figuresOf(view.impact), `${where} (as the API says)`);
@@ -187,7 +188,7 @@ try {
   await page.waitForURL((url) => url.hash === target);
 
   step("the fund's impact");
-  Object.assign(summary, await impactView(page, fundImpact.body, { expected: EXPECT.impact, months: EXPECT.months, where: "the fund's impact" }));
+  Object.assign(summary, await impactView(page, fundImpact.body, { expected: EXPECT.impact, months: EXPECT.months, where: "the fund's impact", heading: `What ${fundImpact.body.funds[0].name} did` }));
   summary.pages.push("fund impact");
   await accessible(page, "the fund's impact");
   await shot(page, "fund-impact");
@@ -195,7 +196,7 @@ try {
   step("the funder's impact");
   await page.getByRole("link", { name: `The impact of every fund of ${EXPECT.funder}` }).click();
   await page.waitForURL((url) => url.hash === `#/funders/${FUNDER}/impact`);
-  summary.funderMonths = (await impactView(page, funderImpact.body, { expected: EXPECT.funderImpact, months: EXPECT.funderMonths, where: "the funder's impact" })).months;
+  summary.funderMonths = (await impactView(page, funderImpact.body, { expected: EXPECT.funderImpact, months: EXPECT.funderMonths, where: "the funder's impact", heading: `What ${EXPECT.funder}'s match funding did` })).months;
   summary.pages.push("funder impact");
   await accessible(page, "the funder's impact");
 
