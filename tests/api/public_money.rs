@@ -267,7 +267,7 @@ const GRANT_SCHEMA_143: &str =
 
 fn schema_file(name: &str) -> std::path::PathBuf {
     std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../shared/data/360giving")
+        .join("tests/fixtures/360giving")
         .join(name)
 }
 
