@@ -88,6 +88,32 @@ pub struct ApplicationRequest {
     fund_id: String,
 }
 
+/// Every fund, newest first, with its rule in plain words and the budget it has left: what a
+/// society may apply to.
+#[utoipa::path(get, path = "/api/v1/funds", tag = "funding",
+    responses((status = 200, body = Vec<crate::services::public_funds::FundListing>)))]
+pub async fn list_funds(state: web::Data<AppState>) -> Result<HttpResponse, AppError> {
+    let funds = state.db.run(crate::services::public_funds::list_funds).await?;
+    Ok(HttpResponse::Ok().json(funds))
+}
+
+/// The offer's applications to funds with their state and commitment (its society's admins,
+/// platform admins).
+#[utoipa::path(get, path = "/api/v1/offers/{id}/match-applications", tag = "funding", security(("bearer" = ["society_admin", "platform_admin"])),
+    params(("id" = String, Path)),
+    responses((status = 200, body = Vec<crate::services::public_funds::OfferApplication>)))]
+pub async fn offer_applications(
+    state: web::Data<AppState>,
+    manager: crate::api::access::OfferManager,
+) -> Result<HttpResponse, AppError> {
+    let offer_id = manager.offer.id;
+    let list = state
+        .db
+        .run(move |conn| crate::services::public_funds::offer_applications(conn, &offer_id))
+        .await?;
+    Ok(HttpResponse::Ok().json(list))
+}
+
 /// The society applies its offer to a fund.
 #[utoipa::path(post, path = "/api/v1/offers/{id}/match-applications", tag = "funding", security(("bearer" = ["society_admin"])),
     params(("id" = String, Path)), request_body = ApplicationRequest,

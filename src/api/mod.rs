@@ -111,7 +111,13 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .service(web::resource("/open-data/360giving.csv").get(public::all_csv))
                 .service(web::resource("/funders/{id}/impact").get(public::funder_impact))
                 .service(web::resource("/funders/{id}/open-data").put(public::put_funder_open_data))
-                .service(web::resource("/offers/{id}/match-applications").post(funding::apply))
+                .service(
+                    web::resource("/offers/{id}/match-applications")
+                        .post(funding::apply)
+                        .get(funding::offer_applications),
+                )
+                .service(web::resource("/offers/{id}/progress").get(pledges::offer_progress))
+                .service(web::resource("/funds").get(funding::list_funds))
                 .service(web::resource("/offers/{id}/match-funders").get(funding::match_funders))
                 .service(web::resource("/funds/{id}/applications").get(funding::applications))
                 .service(web::resource("/funds/{id}/applications/{app_id}/approve").post(funding::approve))
@@ -185,6 +191,9 @@ pub async fn not_found() -> Result<HttpResponse, AppError> {
         closeout::closeout_state,
         closeout::holdings,
         funding::create_fund,
+        funding::list_funds,
+        funding::offer_applications,
+        pledges::offer_progress,
         funding::get_fund,
         funding::match_funders,
         funding::apply,

@@ -13,12 +13,15 @@ use crate::api::offers::PageQuery;
 use crate::api::problem::Problem;
 use crate::clock;
 use crate::domain::money::Pence;
+use crate::domain::pledge::PledgeStatus;
 use crate::error::AppError;
 use crate::ledger::{self, verify::Verification, AccountKind, TransferRow};
 use crate::payments::statement::Mapping;
 use crate::services::idempotency::Request;
 use crate::services::page::{Page, PageRequest};
-use crate::services::pledges::{self, NewPledge, PaymentMethod, PledgePolicy, PledgeView, PledgesOf, Viewer};
+use crate::services::pledges::{
+    self, NewPledge, OfferPledgeView, PaymentMethod, PledgeFilter, PledgePolicy, PledgeView, PledgesOf, Viewer,
+};
 use crate::services::receipts::{self, Receipt};
 use crate::services::sessions::Caller;
 use crate::services::statements::{self, ImportResult};
@@ -147,22 +150,62 @@ pub async fn cancel_pledge(
     Ok(response.json(pledge))
 }
 
-/// Every pledge of the offer, newest first.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct OfferPledgesQuery {
+    /// Items per page (default 20).
+    #[param(minimum = 1, maximum = 100)]
+    limit: Option<i64>,
+    /// `next_cursor` from the previous page.
+    cursor: Option<String>,
+    /// Only pledges in this state.
+    #[param(inline)]
+    status: Option<PledgeStatus>,
+    /// A bank reference, or part of the investor's name (any case; SQLite folds ASCII letters only).
+    #[param(max_length = 100)]
+    q: Option<String>,
+}
+
+/// The offer's pledges, newest first, each with its investor's name; narrowed by state and by
+/// a search of bank references and names.
 #[utoipa::path(get, path = "/api/v1/offers/{id}/pledges", tag = "pledges", security(("bearer" = ["society_admin", "platform_admin"])),
-    params(("id" = String, Path), PageQuery), responses((status = 200, body = Page<PledgeView>)))]
+    params(("id" = String, Path), OfferPledgesQuery), responses((status = 200, body = Page<OfferPledgeView>)))]
 pub async fn offer_pledges(
     state: web::Data<AppState>,
     manager: OfferManager,
-    query: Query<PageQuery>,
+    query: Query<OfferPledgesQuery>,
 ) -> Result<HttpResponse, AppError> {
-    let page = query.into_inner().page()?;
+    let OfferPledgesQuery {
+        limit,
+        cursor,
+        status,
+        q,
+    } = query.into_inner();
+    if q.as_ref().is_some_and(|q| q.chars().count() > 100) {
+        return Err(AppError::field("q", "must be at most 100 characters"));
+    }
+    let page = PageQuery { limit, cursor }.page()?;
+    let filter = PledgeFilter { status, search: q };
     let offer_id = manager.offer.id;
     let viewer = manager.caller.user_id;
     let list = state
         .db
-        .run(move |conn| pledges::list(conn, PledgesOf::Offer(&offer_id), &page, &viewer))
+        .run(move |conn| pledges::list_for_offer(conn, &offer_id, &filter, &page, &viewer))
         .await?;
     Ok(HttpResponse::Ok().json(list))
+}
+
+/// The offer's money day by day (UK days), for its society's dashboard: running totals of its
+/// live pledges, pledged, paid and matched.
+#[utoipa::path(get, path = "/api/v1/offers/{id}/progress", tag = "pledges", security(("bearer" = ["society_admin", "platform_admin"])),
+    params(("id" = String, Path)), responses((status = 200, body = crate::services::progress::Progress)))]
+pub async fn offer_progress(state: web::Data<AppState>, manager: OfferManager) -> Result<HttpResponse, AppError> {
+    let offer_id = manager.offer.id;
+    let progress = state
+        .db
+        .run(move |conn| crate::services::progress::progress(conn, &offer_id))
+        .await?;
+    Ok(HttpResponse::Ok().json(progress))
 }
 
 #[derive(Deserialize, Serialize, Validate, ToSchema)]

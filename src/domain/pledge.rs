@@ -17,6 +17,7 @@ use crate::error::{AppError, FieldError};
     PartialEq,
     Eq,
     serde::Serialize,
+    serde::Deserialize,
     utoipa::ToSchema,
     diesel::expression::AsExpression,
     diesel::deserialize::FromSqlRow,

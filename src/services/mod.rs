@@ -12,6 +12,7 @@ pub mod outside;
 pub mod page;
 pub mod payments;
 pub mod pledges;
+pub mod progress;
 pub mod public_funds;
 pub mod receipts;
 pub mod refunds;

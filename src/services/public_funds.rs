@@ -491,3 +491,78 @@ pub fn impact(conn: &mut DbConnection, scope: Scope<'_>) -> Result<crate::domain
         .collect();
     Ok(impact(&offers, &facts))
 }
+
+/// A fund as the list of funds shows it (societies browse it to apply).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct FundListing {
+    pub id: String,
+    pub name: String,
+    pub funder_id: String,
+    pub funder_name: String,
+    pub budget_pence: Pence,
+    /// Budget not committed.
+    pub available_pence: Pence,
+    pub rule: Rule,
+    /// The rule in plain words.
+    pub rule_text: String,
+}
+
+/// Every fund, newest first.
+pub fn list_funds(conn: &mut DbConnection) -> Result<Vec<FundListing>, AppError> {
+    let rows: Vec<(String, String, String, String, i64, String)> = funds::table
+        .inner_join(funders::table)
+        .order((funds::created_at.desc(), funds::id.desc()))
+        .select((
+            funds::id,
+            funds::name,
+            funders::id,
+            funders::name,
+            funds::budget_pence,
+            funds::rule,
+        ))
+        .load(conn)?;
+    rows.into_iter()
+        .map(|(id, name, funder_id, funder_name, budget, rule)| {
+            let rule = fund_service::stored_rule(&id, &rule)?;
+            let available = fund_service::summary(conn, &id)?.available_pence;
+            Ok(FundListing {
+                rule_text: rule.in_words(),
+                id,
+                name,
+                funder_id,
+                funder_name,
+                budget_pence: Pence::new(budget),
+                available_pence: available,
+                rule,
+            })
+        })
+        .collect()
+}
+
+/// An offer's application to a fund, as its society sees it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct OfferApplication {
+    #[serde(flatten)]
+    pub application: crate::services::funding::ApplicationView,
+    pub fund_name: String,
+    pub funder_name: String,
+}
+
+/// Every application of the offer, oldest first.
+pub fn offer_applications(conn: &mut DbConnection, offer_id: &str) -> Result<Vec<OfferApplication>, AppError> {
+    use crate::services::funding::funds::ApplicationRow;
+    let rows: Vec<(ApplicationRow, String, String)> = match_applications::table
+        .inner_join(funds::table.inner_join(funders::table))
+        .filter(match_applications::offer_id.eq(offer_id))
+        .order((match_applications::created_at, match_applications::id))
+        .select((ApplicationRow::as_select(), funds::name, funders::name))
+        .load(conn)?;
+    Ok(rows
+        .into_iter()
+        .map(|(a, fund_name, funder_name)| OfferApplication {
+            application: a.into(),
+            fund_name,
+            funder_name,
+        })
+        .collect())
+}

@@ -29,6 +29,7 @@ mod payments;
 mod pledges;
 mod public_money;
 mod sessions;
+mod society_console;
 mod statements;
 mod throttle;
 mod web;

@@ -15,7 +15,10 @@ pub use end::{cancel, cancel_all_for_offer, expire_unpaid};
 pub use flows::{cancel_once, pledge, Viewer};
 pub use paid::mark_paid;
 pub(crate) use paid::payment_confirmed;
-pub use view::{get_for, list, view, Extras, PaymentInstructions, PledgeView, PledgesOf};
+pub use view::{
+    get_for, list, list_for_offer, view, Extras, OfferPledgeView, PaymentInstructions, PledgeFilter, PledgeView,
+    PledgesOf,
+};
 
 use chrono::{Duration, NaiveDateTime};
 use diesel::prelude::*;

@@ -226,3 +226,95 @@ pub fn list(
     let rows = query.load(conn)?;
     page_of(conn, rows, page, viewer)
 }
+
+/// What a society's list of its offer's pledges is narrowed to.
+#[derive(Debug, Clone, Default)]
+pub struct PledgeFilter {
+    pub status: Option<PledgeStatus>,
+    /// A bank reference, or part of the investor's name (any case).
+    pub search: Option<String>,
+}
+
+/// A pledge in its offer's list, with the name its investor gave (for the society to tell who
+/// paid).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct OfferPledgeView {
+    #[serde(flatten)]
+    pub pledge: PledgeView,
+    /// The full name on the investor's profile, if given.
+    pub investor_name: Option<String>,
+}
+
+diesel::define_sql_function!(fn lower(text: diesel::sql_types::Nullable<diesel::sql_types::Text>) -> diesel::sql_types::Nullable<diesel::sql_types::Text>);
+
+/// `%text%` for `LIKE … ESCAPE '\'`, lower case, its own wildcards escaped.
+fn contains_pattern(text: &str) -> String {
+    let escaped: String = text
+        .trim()
+        .to_lowercase()
+        .chars()
+        .flat_map(|c| match c {
+            '%' | '_' | '\\' => vec!['\\', c],
+            c => vec![c],
+        })
+        .collect();
+    format!("%{escaped}%")
+}
+
+/// A page of the offer's pledges, newest first, narrowed by `filter`.
+pub fn list_for_offer(
+    conn: &mut DbConnection,
+    offer_id: &str,
+    filter: &PledgeFilter,
+    page: &PageRequest,
+    viewer: &str,
+) -> Result<Page<OfferPledgeView>, AppError> {
+    use crate::db::schema::users;
+    let mut query = pledges::table
+        .inner_join(users::table)
+        .filter(pledges::offer_id.eq(offer_id))
+        .select((PledgeRow::as_select(), users::full_name))
+        .order(pledges::id.desc())
+        .limit(page.limit + 1)
+        .into_boxed();
+    if let Some(status) = filter.status {
+        query = query.filter(pledges::status.eq(status));
+    }
+    if let Some(search) = filter.search.as_deref().filter(|s| !s.trim().is_empty()) {
+        let pattern = contains_pattern(search);
+        query = query.filter(
+            lower(pledges::bank_reference.nullable())
+                .like(pattern.clone())
+                .escape('\\')
+                .or(lower(users::full_name).like(pattern).escape('\\')),
+        );
+    }
+    if let Some(after) = &page.after {
+        query = query.filter(pledges::id.lt(after));
+    }
+    let rows: Vec<(PledgeRow, Option<String>)> = query.load(conn)?;
+    let mut names: HashMap<String, Option<String>> = rows.iter().map(|(r, n)| (r.id.clone(), n.clone())).collect();
+    let listed = page_of(conn, rows.into_iter().map(|(r, _)| r).collect(), page, viewer)?;
+    Ok(Page {
+        items: listed
+            .items
+            .into_iter()
+            .map(|pledge| OfferPledgeView {
+                investor_name: names.remove(&pledge.id).flatten(),
+                pledge,
+            })
+            .collect(),
+        next_cursor: listed.next_cursor,
+    })
+}
+
+#[cfg(test)]
+mod filter_tests {
+    use super::contains_pattern;
+
+    #[test]
+    fn a_search_is_a_literal_substring_in_any_case() {
+        assert_eq!(contains_pattern(" Siân "), "%siân%");
+        assert_eq!(contains_pattern("50%_off\\"), "%50\\%\\_off\\\\%");
+    }
+}
