@@ -17,6 +17,7 @@ export class ApiError extends Error {
     this.status = status;
     this.problem = problem ?? {};
     this.fieldErrors = Array.isArray(problem?.errors) ? problem.errors : [];
+    this.retryAfter = problem?.retry_after ?? null;
   }
 }
 
@@ -49,7 +50,7 @@ async function send(method, path, { body, token, headers = {}, contentType, text
   let payload;
   if (body !== undefined) {
     h["Content-Type"] = contentType ?? "application/json";
-    payload = typeof body === "string" ? body : JSON.stringify(body);
+    payload = typeof body === "string" || body instanceof Blob ? body : JSON.stringify(body);
   }
   let response;
   try {
@@ -69,6 +70,8 @@ async function send(method, path, { body, token, headers = {}, contentType, text
   }
   if (!response.ok) {
     const problem = data && typeof data === "object" ? data : { title: response.statusText };
+    const retryAfter = response.headers.get("Retry-After");
+    if (retryAfter) problem.retry_after = retryAfter;
     if (response.status === 429 && !problem.detail) {
       problem.detail = `Too many attempts; try again in ${response.headers.get("Retry-After") ?? "a few"} seconds.`;
     }
@@ -118,6 +121,7 @@ export const get = (path, options) => call("GET", path, options);
 export const getText = (path) => call("GET", path, { text: true });
 export const post = (path, body, options = {}) => call("POST", path, { ...options, body });
 export const put = (path, body, options = {}) => call("PUT", path, { ...options, body });
+export const patch = (path, body, options = {}) => call("PATCH", path, { ...options, body });
 
 export async function signIn(email, password) {
   setSession(await send("POST", "/auth/login", { body: { email, password } }));

@@ -17,7 +17,19 @@ const ROUTES = [
   [/^\/funds\/([^/]+)$/, pages.fund, ["id"]],
   [/^\/funds\/([^/]+)\/impact$/, pages.fundImpact, ["id"]],
   [/^\/funders\/([^/]+)\/impact$/, pages.funderImpact, ["id"]],
+  // The society console: its code is loaded only when it is needed (see loadConsole).
+  [/^\/console(?:\/(.*))?$/, (params, go) => loadConsole().then((c) => c.view(params, go)), ["rest"], { auth: true }],
 ];
+
+let consoleModule = null;
+/** The society console's module, fetched once (for society admins and console addresses only). */
+function loadConsole() {
+  consoleModule ??= import("./console.js").catch((err) => {
+    consoleModule = null;
+    throw Object.assign(new Error("The society console could not be loaded. Check your connection and try again."), { status: 0, cause: err });
+  });
+  return consoleModule;
+}
 
 const main = document.getElementById("main");
 let flash = null; // a message for the next page, e.g. "Your pledge is cancelled."
@@ -90,10 +102,27 @@ async function render() {
   markCurrent(path);
 }
 
+const PROBLEMS = {
+  403: ["Not allowed", "Your account may not do this. If you run this society, ask one of its admins to add you."],
+  404: ["Not found", "That page does not exist, or you may not see it."],
+  409: ["Not possible now", null],
+  503: ["The service is busy", null],
+};
+
+/** A whole page for an error that no form field can show: never a blank screen. */
 function errorPage(err) {
-  const title = err.status === 404 ? "Not found" : "Something went wrong";
-  const detail = err.status === 404 ? err.notFound ?? "That page does not exist, or you may not see it." : err.message;
-  return { title, body: h("div", {}, h("h1", { tabindex: "-1" }, title), h("p", { role: "alert" }, detail), h("p", {}, h("a", { href: "#/" }, "See the open offers"))) };
+  const [title, fallback] = PROBLEMS[err.status] ?? ["Something went wrong", null];
+  const detail = err.status === 404 ? err.notFound ?? fallback : err.status === 403 ? `${err.message.replace(/\.?$/, ".")} ${fallback}` : err.message;
+  const body = h("div", { class: "problem", "data-status": String(err.status ?? 0) }, h("h1", { tabindex: "-1" }, title), h("p", { role: "alert" }, detail));
+  if (err.status === 409) body.append(h("p", {}, "Something has changed since this page was drawn; what it shows now is below. Reload to see the latest state."));
+  if (err.status === 503 || err.status === 0 || err.status === 429) {
+    const wait = err.retryAfter ? ` The server asks to wait ${err.retryAfter} seconds.` : "";
+    const again = h("button", { type: "button" }, "Try again");
+    again.addEventListener("click", () => render());
+    body.append(h("p", {}, `Nothing was lost.${wait}`), h("p", {}, again));
+  }
+  body.append(h("p", {}, h("a", { href: "#/" }, "See the open offers"), api.signedIn() ? [" · ", h("a", { href: "#/console" }, "Society console")] : null));
+  return { title, body };
 }
 
 function navigation() {
@@ -105,7 +134,9 @@ function navigation() {
       await api.signOut();
       navigate("/", { message: "You are signed out." });
     });
-    nav.replaceChildren(item("#/", "Offers"), item("#/pledges", "My pledges"), item("#/holdings", "Holdings"), item("#/profile", "Profile"), h("li", {}, out));
+    nav.replaceChildren(item("#/", "Offers"), item("#/pledges", "My pledges"), item("#/holdings", "Holdings"), item("#/profile", "Profile"), item("#/console", "Society console"), h("li", {}, out));
+    // A society admin will likely open the console: fetch its code now, in the background.
+    api.get("/me", { auth: true }).then((me) => me.societies?.length && loadConsole()).catch(() => {});
   } else {
     nav.replaceChildren(item("#/", "Offers"), item("#/signin", "Sign in"), item("#/signup", "Create account"));
   }

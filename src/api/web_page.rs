@@ -23,6 +23,10 @@ const FILES: &[(&str, &str, &[u8])] = &[
     ("ui.js", JS, include_bytes!("../../web/ui.js")),
     ("pages.js", JS, include_bytes!("../../web/pages.js")),
     ("card.js", JS, include_bytes!("../../web/card.js")),
+    // The society console: loaded only for admins (app.js imports it on a console route).
+    ("console.js", JS, include_bytes!("../../web/console.js")),
+    ("console-money.js", JS, include_bytes!("../../web/console-money.js")),
+    ("console-format.js", JS, include_bytes!("../../web/console-format.js")),
     (
         "style.css",
         "text/css; charset=utf-8",

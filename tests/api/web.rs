@@ -56,6 +56,30 @@ fn node(args: &[&str], env: &[(&str, String)]) -> String {
     text
 }
 
+/// Where a browser run writes its screenshots: docs/screenshots from the SQLite run only (the
+/// two runs go at once and would race), nowhere from the PostgreSQL run.
+fn screenshots(backend: Backend) -> String {
+    if backend == Backend::Sqlite {
+        root().join("docs/screenshots").display().to_string()
+    } else {
+        String::new()
+    }
+}
+
+/// On the SQLite run, each named screenshot was written since `started`.
+fn written_since(backend: Backend, started: std::time::SystemTime, names: &[&str]) {
+    if backend != Backend::Sqlite {
+        return;
+    }
+    for name in names {
+        let path = root().join(format!("docs/screenshots/{name}.png"));
+        let written = std::fs::metadata(&path)
+            .and_then(|m| m.modified())
+            .expect("screenshot written");
+        assert!(written >= started, "{} was not written by this run", path.display());
+    }
+}
+
 #[test]
 fn the_page_helpers_hold() {
     node(&["--test", "format.test.mjs"], &[]);
@@ -197,12 +221,7 @@ both_backends! {
             .unwrap()
             .to_owned();
 
-        // Screenshots come from the SQLite run only (the two runs go at once and would race).
-        let shots = if backend == Backend::Sqlite {
-            root().join("docs/screenshots").display().to_string()
-        } else {
-            String::new()
-        };
+        let shots = screenshots(backend);
         let started = std::time::SystemTime::now();
         let out = node_async(
             &["e2e.mjs"],
@@ -234,13 +253,7 @@ both_backends! {
         states.sort();
         assert_eq!(states, [("cancelled", 25_000), ("pending", 30_000)]);
         assert_eq!(app.verify_ledger(&platform).await["balanced"], true);
-        if backend == Backend::Sqlite {
-            for name in ["offers-desktop", "pledge-form-desktop", "offers-phone", "pledge-form-phone"] {
-                let path = root().join(format!("docs/screenshots/{name}.png"));
-                let written = std::fs::metadata(&path).and_then(|m| m.modified()).expect("screenshot written");
-                assert!(written >= started, "{} was not written by this run", path.display());
-            }
-        }
+        written_since(backend, started, &["offers-desktop", "pledge-form-desktop", "offers-phone", "pledge-form-phone"]);
     }
 
     async fn a_card_pledge_is_paid_through_stripes_payment_element(backend) {
@@ -299,11 +312,7 @@ both_backends! {
                        "leverage": "£13.33 of community money per £1 of match"},
             "months": 1, "funderMonths": 1,
         });
-        let shots = if backend == Backend::Sqlite {
-            root().join("docs/screenshots").display().to_string()
-        } else {
-            String::new()
-        };
+        let shots = screenshots(backend);
         let out = node_async(
             &["e2e-fund.mjs"],
             &[
@@ -317,6 +326,28 @@ both_backends! {
         .await;
         eprintln!("{out}");
         assert!(out.contains(r#""e2e-fund":"passed""#), "{out}");
+    }
+
+    async fn a_society_runs_its_offer_from_the_console_in_a_real_browser(backend) {
+        let app = TestApp::spawn(backend).await;
+        let platform = app.platform_admin().await;
+        let shots = screenshots(backend);
+        let started = std::time::SystemTime::now();
+        let out = node_async(
+            &["e2e-console.mjs"],
+            &[
+                ("BASE_URL", app.address.clone()),
+                ("PLATFORM_EMAIL", platform.email.clone()),
+                ("PLATFORM_PASSWORD", platform.password.clone()),
+                ("SCREENSHOTS", shots),
+            ],
+        )
+        .await;
+        eprintln!("{out}");
+        assert!(out.contains(r#""e2e-console":"passed""#), "{out}");
+        // What the browser did is in the database, and the ledger balances.
+        assert_eq!(app.verify_ledger(&platform).await["balanced"], true);
+        written_since(backend, started, &["console-offer-form", "console-dashboard", "console-import-preview"]);
     }
 
     async fn an_investor_sees_issued_shares_in_the_browser(backend) {

@@ -146,3 +146,83 @@ test("a chart's text alternative sums it up", () => {
     "From October 2026 to November 2026, £4,000.00 of community money and £300.00 of match money came in. The most community money came in November 2026: £3,000.00.",
   );
 });
+
+// ---------------------------------------------------------------------------------------------
+// The society console's helpers (web/console-format.js)
+
+import {
+  importOutcome, offerRules, parseAccountNumber, parsePercent, parsePrefixes, parseSortCode, parseUkDateTime, parseWhole,
+  ukDayToIso, ukInput, ukText, ukToIso,
+} from "../../web/console-format.js";
+
+test("sort codes and account numbers are checked as typed", () => {
+  assert.deepEqual(parseSortCode("12-34-56"), { value: "123456" });
+  assert.deepEqual(parseSortCode(" 12 34 56 "), { value: "123456" });
+  assert.equal(parseSortCode("12-34-5").error, "A sort code has 6 digits; this has 5");
+  assert.equal(parseSortCode("12-34-5a").error, "A sort code has digits only, like 12-34-56");
+  assert.ok(parseSortCode("").error);
+  assert.deepEqual(parseAccountNumber("1234 5678"), { value: "12345678" });
+  assert.equal(parseAccountNumber("1234567").error, "An account number has 8 digits; this has 7");
+  assert.ok(parseAccountNumber("1234567x").error);
+});
+
+test("percentages become basis points without floating point", () => {
+  assert.deepEqual(parsePercent("3"), { bps: 300 });
+  assert.deepEqual(parsePercent("2.75"), { bps: 275 });
+  assert.deepEqual(parsePercent("2.5%"), { bps: 250 });
+  assert.deepEqual(parsePercent("0.07"), { bps: 7 });
+  assert.ok(parsePercent("2.755").error);
+  assert.ok(parsePercent("-1").error);
+  assert.deepEqual(parseWhole("14"), { value: 14 });
+  assert.ok(parseWhole("1.5").error);
+});
+
+test("UK wall-clock times become UTC, across the clock changes", () => {
+  assert.equal(ukToIso("2026-12-01T09:00"), "2026-12-01T09:00:00Z"); // GMT
+  assert.equal(ukToIso("2026-07-01T09:00"), "2026-07-01T08:00:00Z"); // BST
+  assert.equal(ukToIso("2026-03-29T01:30"), "2026-03-29T01:30:00Z"); // the skipped hour: an hour later in UK time
+  assert.equal(ukToIso("2026-10-25T01:30"), "2026-10-25T00:30:00Z"); // the repeated hour: the first
+  assert.equal(ukToIso("nonsense"), null);
+  assert.equal(ukInput("2026-07-01T08:00:00Z"), "2026-07-01T09:00");
+  assert.equal(ukText("2026-12-31T17:00:00Z"), "31/12/2026 17:00");
+  assert.equal(ukText("not a date"), "");
+  assert.equal(ukDayToIso("2026-07-01"), "2026-07-01T11:00:00Z");
+  assert.equal(ukDayToIso("01/07/2026"), null);
+});
+
+test("days and times are read as people in the UK type them", () => {
+  assert.equal(parseUkDateTime("01/12/2026 09:00"), "2026-12-01T09:00");
+  assert.equal(parseUkDateTime("1/12/2026 9.30"), "2026-12-01T09:30");
+  assert.equal(parseUkDateTime("1/12/2026, 17:05"), "2026-12-01T17:05");
+  assert.equal(parseUkDateTime("2026-12-01 09:00"), "2026-12-01T09:00");
+  assert.equal(parseUkDateTime("31/02/2026 09:00"), null, "no 31 February");
+  assert.equal(parseUkDateTime("01/12/2026 24:00"), null);
+  assert.equal(parseUkDateTime("12/31/2026 09:00"), null, "not month first");
+  assert.equal(parseUkDateTime(""), null);
+});
+
+test("the offer form's rules are checked as people type", () => {
+  const good = {
+    share_price: "5", min_target: "500", target: "1000", max_target: "5000", min_holding: "50", max_holding: "1000",
+    opens_at: "01/12/2026 09:00", closes_at: "31/12/2026 17:00", cooling_off_days: "14", interest_rate: "3",
+  };
+  assert.ok(offerRules(good).every((r) => r.ok === true), JSON.stringify(offerRules(good)));
+  const broken = (change) => offerRules({ ...good, ...change }).filter((r) => r.ok === false).map((r) => r.rule);
+  assert.deepEqual(broken({ target: "400" }), ["Minimum ≤ target ≤ maximum"]);
+  assert.deepEqual(broken({ target: "1002" }), ["Every target and holding is a whole number of shares"]);
+  assert.deepEqual(broken({ max_holding: "40" }), ["Smallest holding ≤ largest holding"]);
+  assert.deepEqual(broken({ max_holding: "100005", max_target: "200000" }), ["Largest holding at most £100,000.00 (the legal limit for one member)"]);
+  assert.deepEqual(broken({ closes_at: "30/11/2026 09:00" }), ["Closes after it opens, and within 180 days (UK time)"]);
+  assert.deepEqual(broken({ closes_at: "01/07/2027 09:00" }), ["Closes after it opens, and within 180 days (UK time)"]);
+  assert.deepEqual(broken({ cooling_off_days: "31" }), ["Cooling-off between 0 and 30 days"]);
+  assert.deepEqual(broken({ interest_rate: "100.01" }), ["Interest between 0% and 100%"]);
+  const waiting = offerRules({ ...good, share_price: "" });
+  assert.equal(waiting[0].ok, null, "a rule waits for what it needs");
+});
+
+test("local areas and statement outcomes", () => {
+  assert.deepEqual(parsePrefixes("gl5, GL6  1;sn\n"), ["GL5", "GL6 1", "SN"]);
+  assert.deepEqual(parsePrefixes(""), []);
+  assert.equal(importOutcome("part_payment"), "Part payment");
+  assert.equal(importOutcome("something_new"), "something_new");
+});
