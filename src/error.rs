@@ -35,6 +35,9 @@ pub enum AppError {
     /// The caller is known but may not do this (403).
     #[error("forbidden")]
     Forbidden,
+    /// As `Forbidden`, saying why (the caller is allowed to know the rule that stops them).
+    #[error("forbidden: {0}")]
+    ForbiddenBecause(String),
     /// The thing does not exist, or the caller may not know it exists (404).
     #[error("not found: {0}")]
     NotFound(&'static str),

@@ -158,13 +158,19 @@ pub struct ApproveRequest {
 }
 
 /// Approves an application with a commitment (≤ the per-offer cap and the available budget,
-/// reserved at once). Takes an optional `Idempotency-Key`.
+/// reserved at once): 200, approved. When the fund requires a second admin for a commitment
+/// this large (`second_approval_threshold_pence`), the commitment is held and the application
+/// waits for another funder admin to confirm: 202, still `pending`, with `confirmation`. An
+/// admin of the applying society may not approve (403). Takes an optional `Idempotency-Key`.
+///
+/// Departs from the first contract (200 only): the two-person rule for public money (issue 23).
 #[utoipa::path(post, path = "/api/v1/funds/{id}/applications/{app_id}/approve", tag = "funding", security(("bearer" = ["funder_admin"])),
     params(("id" = String, Path), ("app_id" = String, Path), ("Idempotency-Key" = Option<String>, Header)),
     request_body = ApproveRequest,
     responses(
-        (status = 200, body = ApplicationView),
-        (status = 409, description = "Already decided, offer closed, or an exclusive fund clashes", body = Problem, content_type = "application/problem+json"),
+        (status = 200, description = "Approved", body = ApplicationView),
+        (status = 202, description = "Held, awaiting a second funder admin's confirmation", body = ApplicationView),
+        (status = 409, description = "Already decided, offer closed, an exclusive fund clashes, or an approval already awaits", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Over the per-offer cap or the available budget", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn approve(
@@ -178,10 +184,12 @@ pub async fn approve(
     let route = format!("/api/v1/funds/{fund_id}/applications/{application_id}/approve");
     let (commitment, user_id) = (body.commitment_pence, admin.caller.user_id.clone());
     run_idempotent(&state, None, &admin.caller.user_id, key, &route, &body.0, move |conn| {
-        Ok((
-            200,
-            funding::approve(conn, &admin.fund_id, &application_id, commitment, &user_id)?,
-        ))
+        Ok(
+            match funding::approve(conn, &admin.fund_id, &application_id, commitment, &user_id)? {
+                funding::Approval::Approved(view) => (200, view),
+                funding::Approval::Awaiting(view) => (202, view),
+            },
+        )
     })
     .await
 }
@@ -205,14 +213,102 @@ pub async fn reject(
     path: web::Path<(String, String)>,
     body: Json<RejectRequest>,
 ) -> Result<HttpResponse, AppError> {
-    let (_, application_id) = path.into_inner();
     let reason = body.reason.trim().to_owned();
-    let user_id = admin.caller.user_id.clone();
+    decide(
+        &state,
+        admin,
+        path.into_inner().1,
+        move |conn, fund, application, user| funding::reject(conn, fund, application, &reason, user),
+    )
+    .await
+}
+
+/// Runs a decision on one of the fund's applications as its admin, in one write transaction,
+/// and answers the application (200). `work` takes the fund, the application and the admin.
+async fn decide<F>(
+    state: &web::Data<AppState>,
+    admin: FundAdmin,
+    application_id: String,
+    work: F,
+) -> Result<HttpResponse, AppError>
+where
+    F: Fn(&mut crate::db::DbConnection, &str, &str, &str) -> Result<ApplicationView, AppError> + Send + 'static,
+{
+    let (fund_id, user_id) = (admin.fund_id, admin.caller.user_id);
     let application = state
         .db
-        .write(move |conn| funding::reject(conn, &admin.fund_id, &application_id, &reason, &user_id))
+        .write(move |conn| work(conn, &fund_id, &application_id, &user_id))
         .await?;
     Ok(HttpResponse::Ok().json(application))
+}
+
+/// A second funder admin confirms the approval awaiting for the application: it is approved
+/// with the held commitment. The admin who asked, or an admin of the applying society, is 403;
+/// none awaiting (or already confirmed or declined: two confirmations at once commit once) is
+/// 409.
+#[utoipa::path(post, path = "/api/v1/funds/{id}/applications/{app_id}/confirm", tag = "funding", security(("bearer" = ["funder_admin"])),
+    params(("id" = String, Path), ("app_id" = String, Path)),
+    responses(
+        (status = 200, body = ApplicationView),
+        (status = 409, description = "No approval awaits, or it was answered meanwhile; the offer can no longer be matched", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn confirm(
+    state: web::Data<AppState>,
+    admin: FundAdmin,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, AppError> {
+    decide(&state, admin, path.into_inner().1, funding::confirm).await
+}
+
+/// A second funder admin declines the approval awaiting: the held commitment returns to the
+/// fund and the application stays pending. 403 and 409 as for confirming.
+#[utoipa::path(post, path = "/api/v1/funds/{id}/applications/{app_id}/decline", tag = "funding", security(("bearer" = ["funder_admin"])),
+    params(("id" = String, Path), ("app_id" = String, Path)), request_body = RejectRequest,
+    responses(
+        (status = 200, body = ApplicationView),
+        (status = 409, description = "No approval awaits, or it was answered meanwhile", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn decline(
+    state: web::Data<AppState>,
+    admin: FundAdmin,
+    path: web::Path<(String, String)>,
+    body: Json<RejectRequest>,
+) -> Result<HttpResponse, AppError> {
+    let reason = body.reason.trim().to_owned();
+    decide(
+        &state,
+        admin,
+        path.into_inner().1,
+        move |conn, fund, application, user| funding::decline(conn, fund, application, user, &reason),
+    )
+    .await
+}
+
+#[derive(Deserialize, Validate, ToSchema)]
+pub struct SecondApprovalRequest {
+    /// An approval of at least this commitment needs a second funder admin's confirmation;
+    /// `0`: every approval; `null`: none.
+    threshold_pence: Option<Pence>,
+}
+
+/// Sets the fund's threshold for a second funder admin's confirmation.
+#[utoipa::path(put, path = "/api/v1/funds/{id}/second-approval", tag = "funding", security(("bearer" = ["funder_admin"])),
+    params(("id" = String, Path)), request_body = SecondApprovalRequest,
+    responses(
+        (status = 200, body = FundSummary),
+        (status = 422, description = "A negative threshold", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn put_second_approval(
+    state: web::Data<AppState>,
+    admin: FundAdmin,
+    body: Json<SecondApprovalRequest>,
+) -> Result<HttpResponse, AppError> {
+    let threshold = body.threshold_pence;
+    let summary = state
+        .db
+        .write(move |conn| funding::funds::set_second_approval(conn, &admin.fund_id, threshold))
+        .await?;
+    Ok(HttpResponse::Ok().json(summary))
 }
 
 #[derive(Deserialize, Validate, ToSchema)]

@@ -122,6 +122,9 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .service(web::resource("/funds/{id}/applications").get(funding::applications))
                 .service(web::resource("/funds/{id}/applications/{app_id}/approve").post(funding::approve))
                 .service(web::resource("/funds/{id}/applications/{app_id}/reject").post(funding::reject))
+                .service(web::resource("/funds/{id}/applications/{app_id}/confirm").post(funding::confirm))
+                .service(web::resource("/funds/{id}/applications/{app_id}/decline").post(funding::decline))
+                .service(web::resource("/funds/{id}/second-approval").put(funding::put_second_approval))
                 .service(web::resource("/funds/{id}/simulate").post(funding::simulate))
                 .service(web::resource("/funders").post(organisations::create_funder))
                 .service(web::resource("/funders/{id}/admins").post(organisations::add_funder_admin))
@@ -200,6 +203,9 @@ pub async fn not_found() -> Result<HttpResponse, AppError> {
         funding::applications,
         funding::approve,
         funding::reject,
+        funding::confirm,
+        funding::decline,
+        funding::put_second_approval,
         funding::simulate,
         email::list_outbox,
         email::retry_email,

@@ -60,6 +60,7 @@ impl AppError {
             },
             Unauthorized(detail) => Problem::new(StatusCode::UNAUTHORIZED, "unauthorized", *detail),
             Forbidden => Problem::new(StatusCode::FORBIDDEN, "forbidden", "you may not do this"),
+            ForbiddenBecause(why) => Problem::new(StatusCode::FORBIDDEN, "forbidden", why.clone()),
             NotFound(what) => Problem::new(StatusCode::NOT_FOUND, "not-found", format!("{what} not found")),
             Conflict(detail) => Problem::new(StatusCode::CONFLICT, "conflict", detail.clone()),
             PayloadTooLarge { limit } => Problem::new(

@@ -274,6 +274,21 @@ diesel::table! {
         budget_pence -> BigInt,
         rule -> Text,
         created_at -> Timestamp,
+        second_approval_threshold_pence -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    commitment_requests (id) {
+        id -> Text,
+        application_id -> Text,
+        commitment_pence -> BigInt,
+        requested_by -> Text,
+        requested_at -> Timestamp,
+        state -> Text,
+        resolved_by -> Nullable<Text>,
+        resolved_at -> Nullable<Timestamp>,
+        reason -> Nullable<Text>,
     }
 }
 
@@ -431,6 +446,7 @@ diesel::joinable!(society_admins -> users (user_id));
 diesel::joinable!(funder_admins -> funders (funder_id));
 diesel::joinable!(funder_admins -> users (user_id));
 diesel::joinable!(transparency_entries -> ledger_transfers (transfer_id));
+diesel::joinable!(commitment_requests -> match_applications (application_id));
 diesel::joinable!(transparency_cosignatures -> funders (funder_id));
 diesel::joinable!(transparency_cosignatures -> transparency_checkpoints (tree_size));
 
@@ -466,4 +482,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     transparency_tree,
     transparency_checkpoints,
     transparency_cosignatures,
+    commitment_requests,
 );

@@ -165,6 +165,8 @@ fn allocate(conn: &mut DbConnection, offer: &OfferRow, now: NaiveDateTime, size:
     if allocate_matches(conn, offer, &capital, now, size)? {
         return Ok(Step::Progress);
     }
+    // Approvals still awaiting a second admin can no longer be confirmed: their holds return.
+    crate::services::funding::confirmation::release_offer_holds(conn, &offer.id)?;
     // What a fund committed beyond its match goes back to the fund.
     let applications: Vec<(String, String, i64, i64)> = match_applications::table
         .filter(match_applications::offer_id.eq(&offer.id))

@@ -557,10 +557,15 @@ pub fn offer_applications(conn: &mut DbConnection, offer_id: &str) -> Result<Vec
         .order((match_applications::created_at, match_applications::id))
         .select((ApplicationRow::as_select(), funds::name, funders::name))
         .load(conn)?;
-    Ok(rows
+    let views = crate::services::funding::confirmation::with_confirmations(
+        conn,
+        rows.iter().map(|(a, _, _)| a.clone().into()).collect(),
+    )?;
+    Ok(views
         .into_iter()
-        .map(|(a, fund_name, funder_name)| OfferApplication {
-            application: a.into(),
+        .zip(rows)
+        .map(|(application, (_, fund_name, funder_name))| OfferApplication {
+            application,
             fund_name,
             funder_name,
         })

@@ -28,6 +28,7 @@ mod parsers;
 mod payments;
 mod pledges;
 mod public_money;
+mod second_approval;
 mod sessions;
 mod society_console;
 mod statements;

@@ -5,7 +5,7 @@
 use diesel::prelude::*;
 use serde_json::json;
 
-use super::{get_fund, summary, ApplicationRow, ApplicationView, FundRow};
+use super::{confirmation, get_fund, summary, ApplicationRow, ApplicationView, FundRow};
 use crate::clock;
 use crate::db::schema::{funds, match_applications};
 use crate::db::DbConnection;
@@ -89,31 +89,28 @@ pub fn applications(
     if let Some(after) = &page.after {
         query = query.filter(match_applications::id.lt(after));
     }
-    Page::from_rows(query.load(conn)?, page, |a| a.id.clone(), |a| Ok(a.into()))
+    let listed: Page<ApplicationView> = Page::from_rows(query.load(conn)?, page, |a| a.id.clone(), |a| Ok(a.into()))?;
+    Ok(Page {
+        items: confirmation::with_confirmations(conn, listed.items)?,
+        next_cursor: listed.next_cursor,
+    })
 }
 
-/// Approves an application with a commitment, reserving it from the fund's budget in the
-/// ledger; a live fund's match is computed at once. Over the per-offer cap or the available
-/// budget is 422; a decided application, an offer past its close, or a clash with an exclusive
-/// fund is 409.
-pub fn approve(
-    conn: &mut DbConnection,
-    fund_id: &str,
-    application_id: &str,
-    commitment: Pence,
-    decided_by: &str,
-) -> Result<ApplicationView, AppError> {
-    let now = clock::now();
-    let application = application_of(conn, fund_id, application_id)?;
-    offer_service::lock(conn, &application.offer_id, now)?;
-    let application = application_of(conn, fund_id, application_id)?;
-    if application.status != ApplicationStatus::Pending {
-        return Err(AppError::conflict(format!(
-            "the application is {} already",
-            application.status
-        )));
-    }
-    let offer = offer_service::get(conn, &application.offer_id)?;
+/// What an approval did: approved at once, or held awaiting a second admin's confirmation
+/// (the fund's threshold, [`super::confirmation`]).
+pub enum Approval {
+    Approved(ApplicationView),
+    Awaiting(ApplicationView),
+}
+
+/// The application with its latest confirmation request.
+fn view_of(conn: &mut DbConnection, application_id: &str) -> Result<ApplicationView, AppError> {
+    let view = get_application(conn, application_id)?.into();
+    Ok(confirmation::with_confirmations(conn, vec![view])?.remove(0))
+}
+
+/// 409 unless the offer can still be matched (not closed, cancelled or decided).
+fn check_matchable(offer: &OfferRow, now: chrono::NaiveDateTime) -> Result<(), AppError> {
     let status = offer.status()?;
     if !matches!(
         status,
@@ -125,13 +122,136 @@ pub fn approve(
             status.as_str()
         )));
     }
+    Ok(())
+}
+
+/// The application, still pending, and its offer, with the offer's row locked.
+fn pending_application(
+    conn: &mut DbConnection,
+    fund_id: &str,
+    application_id: &str,
+    now: chrono::NaiveDateTime,
+) -> Result<(ApplicationRow, OfferRow), AppError> {
+    let application = application_of(conn, fund_id, application_id)?;
+    offer_service::lock(conn, &application.offer_id, now)?;
+    let application = application_of(conn, fund_id, application_id)?;
+    if application.status != ApplicationStatus::Pending {
+        return Err(AppError::conflict(format!(
+            "the application is {} already",
+            application.status
+        )));
+    }
+    let offer = offer_service::get(conn, &application.offer_id)?;
+    Ok((application, offer))
+}
+
+/// Approves an application with a commitment, reserving it from the fund's budget in the
+/// ledger; a live fund's match is computed at once. When the fund's threshold asks for a second
+/// admin, the commitment is held instead and the application waits for their confirmation.
+/// Over the per-offer cap or the available budget is 422; a decided application, an offer past
+/// its close, a clash with an exclusive fund or an approval already awaiting is 409; an admin
+/// of the applying society is 403.
+pub fn approve(
+    conn: &mut DbConnection,
+    fund_id: &str,
+    application_id: &str,
+    commitment: Pence,
+    decided_by: &str,
+) -> Result<Approval, AppError> {
+    let now = clock::now();
+    let (_, offer) = pending_application(conn, fund_id, application_id, now)?;
+    check_matchable(&offer, now)?;
+    confirmation::check_not_interested(conn, decided_by, &offer.society_id)?;
     let fund = get_fund(conn, fund_id)?;
     let rule = fund.rule()?;
     if let Err(message) = rule.check_commitment(commitment, Pence::new(offer.share_price_pence)) {
         return Err(AppError::field("commitment_pence", message));
     }
     check_exclusive(conn, &offer.id, &rule)?;
+    if confirmation::needs_second(fund.second_approval_threshold_pence, commitment) {
+        confirmation::hold(conn, fund_id, application_id, commitment, decided_by)?;
+        return Ok(Approval::Awaiting(view_of(conn, application_id)?));
+    }
     reserve_commitment(conn, fund_id, application_id, &offer.id, commitment)?;
+    finish_approval(conn, &fund, &offer, application_id, commitment, decided_by, now)?;
+    Ok(Approval::Approved(view_of(conn, application_id)?))
+}
+
+/// A second funder admin confirms the approval awaiting for the application: it is approved
+/// with the held commitment. The admin who asked is 403, as is an admin of the applying
+/// society; none awaiting, or one confirmed or declined meanwhile, is 409.
+pub fn confirm(
+    conn: &mut DbConnection,
+    fund_id: &str,
+    application_id: &str,
+    by: &str,
+) -> Result<ApplicationView, AppError> {
+    let now = clock::now();
+    let (_, offer) = pending_application(conn, fund_id, application_id, now)?;
+    let request = second_admin(conn, application_id, by, &offer)?;
+    check_matchable(&offer, now)?;
+    let fund = get_fund(conn, fund_id)?;
+    check_exclusive(conn, &offer.id, &fund.rule()?)?;
+    confirmation::resolve(conn, &request, "confirmed", Some(by), None)?;
+    // The held commitment is where an approval puts it: in the application's commitment account.
+    ledger::ensure_account(conn, AccountKind::Match, &offer.id)?;
+    finish_approval(
+        conn,
+        &fund,
+        &offer,
+        application_id,
+        Pence::new(request.commitment_pence),
+        by,
+        now,
+    )?;
+    view_of(conn, application_id)
+}
+
+/// A second funder admin declines the approval awaiting: the hold returns to the fund and the
+/// application stays pending (it may be approved again). 403 and 409 as [`confirm`].
+pub fn decline(
+    conn: &mut DbConnection,
+    fund_id: &str,
+    application_id: &str,
+    by: &str,
+    reason: &str,
+) -> Result<ApplicationView, AppError> {
+    let (_, offer) = pending_application(conn, fund_id, application_id, clock::now())?;
+    let request = second_admin(conn, application_id, by, &offer)?;
+    confirmation::resolve(conn, &request, "declined", Some(by), Some(reason))?;
+    confirmation::release_hold(conn, fund_id, &request)?;
+    view_of(conn, application_id)
+}
+
+/// The request awaiting, when `by` may answer it: not the admin who asked, not an admin of
+/// the applying society.
+fn second_admin(
+    conn: &mut DbConnection,
+    application_id: &str,
+    by: &str,
+    offer: &OfferRow,
+) -> Result<confirmation::Confirmation, AppError> {
+    let request = confirmation::awaiting(conn, application_id)?;
+    if request.requested_by == by {
+        return Err(AppError::ForbiddenBecause(
+            "you asked for this approval: a second, different funder admin must confirm or decline it".into(),
+        ));
+    }
+    confirmation::check_not_interested(conn, by, &offer.society_id)?;
+    Ok(request)
+}
+
+/// The approval itself, once the commitment is in the application's commitment account: the
+/// application approved (once), the match computed for a live fund, the society and funder told.
+fn finish_approval(
+    conn: &mut DbConnection,
+    fund: &FundRow,
+    offer: &OfferRow,
+    application_id: &str,
+    commitment: Pence,
+    decided_by: &str,
+    now: chrono::NaiveDateTime,
+) -> Result<(), AppError> {
     let decided = diesel::update(
         match_applications::table
             .filter(match_applications::id.eq(application_id))
@@ -148,14 +268,13 @@ pub fn approve(
         // Rejected meanwhile; the rollback undoes the commitment posted above.
         return Err(AppError::conflict("the application was decided meanwhile"));
     }
-    if rule.timing == Timing::Live {
+    if fund.rule()?.timing == Timing::Live {
         super::refresh_offer(conn, &offer.id)?;
     }
-    let available = summary(conn, fund_id)?.available_pence;
+    let available = summary(conn, &fund.id)?.available_pence;
     let decision = json!({"decision": "approved", "commitment": commitment.to_string(), "reason": ""});
-    tell_society(conn, &offer, &fund, decision)?;
-    tell_funder(conn, &offer, &fund, "made", commitment, available)?;
-    Ok(get_application(conn, application_id)?.into())
+    tell_society(conn, offer, fund, decision)?;
+    tell_funder(conn, offer, fund, "made", commitment, available)
 }
 
 /// 409 when the offer would hold an exclusive fund's match beside another fund's.
@@ -266,6 +385,11 @@ pub fn reject(
             application.status
         )));
     }
+    // An approval awaiting confirmation is void with the rejection: its hold returns.
+    if let Ok(request) = confirmation::awaiting(conn, &application.id) {
+        confirmation::resolve(conn, &request, "released", None, None)?;
+        confirmation::release_hold(conn, fund_id, &request)?;
+    }
     let offer = offer_service::get(conn, &application.offer_id)?;
     let fund = get_fund(conn, fund_id)?;
     tell_society(
@@ -274,5 +398,5 @@ pub fn reject(
         &fund,
         json!({"decision": "rejected", "commitment": "", "reason": reason}),
     )?;
-    Ok(get_application(conn, application_id)?.into())
+    view_of(conn, application_id)
 }

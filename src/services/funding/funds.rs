@@ -24,6 +24,9 @@ pub struct FundRow {
     pub budget_pence: i64,
     pub rule: String,
     pub created_at: NaiveDateTime,
+    /// An approval of at least this commitment needs a second admin's confirmation (0: every
+    /// one; none: no approval does).
+    pub second_approval_threshold_pence: Option<i64>,
 }
 
 impl FundRow {
@@ -66,6 +69,9 @@ pub struct ApplicationView {
     pub reason: Option<String>,
     pub decided_at: Option<chrono::DateTime<chrono::Utc>>,
     pub created_at: chrono::DateTime<chrono::Utc>,
+    /// The latest approval that needed a second admin's confirmation, if any: who asked, when,
+    /// for what commitment, and who confirmed or declined it, when.
+    pub confirmation: Option<super::confirmation::Confirmation>,
 }
 
 impl From<ApplicationRow> for ApplicationView {
@@ -80,6 +86,7 @@ impl From<ApplicationRow> for ApplicationView {
             reason: row.reason,
             decided_at: row.decided_at.map(clock::utc),
             created_at: clock::utc(row.created_at),
+            confirmation: None,
         }
     }
 }
@@ -155,8 +162,13 @@ pub struct FundSummary {
     pub matched_pence: Pence,
     /// Commitments returned to the fund (offers cancelled or failed).
     pub released_pence: Pence,
-    /// Budget not committed.
+    /// Commitments held for approvals awaiting a second admin's confirmation.
+    pub awaiting_confirmation_pence: Pence,
+    /// Budget neither committed nor held.
     pub available_pence: Pence,
+    /// An approval of at least this commitment needs a second funder admin's confirmation
+    /// (0: every approval; null: none).
+    pub second_approval_threshold_pence: Option<Pence>,
     pub offers: Vec<FundOffer>,
 }
 
@@ -167,6 +179,24 @@ pub fn get_fund(conn: &mut DbConnection, id: &str) -> Result<FundRow, AppError> 
         .first(conn)
         .optional()?
         .ok_or(AppError::NotFound("fund"))
+}
+
+/// Sets the fund's threshold for a second admin's confirmation (`None`: no approval needs one).
+pub fn set_second_approval(
+    conn: &mut DbConnection,
+    fund_id: &str,
+    threshold: Option<Pence>,
+) -> Result<FundSummary, AppError> {
+    if threshold.is_some_and(|t| t.get() < 0) {
+        return Err(AppError::field(
+            "threshold_pence",
+            "must be 0 or more (0: every approval)",
+        ));
+    }
+    diesel::update(funds::table.find(fund_id))
+        .set(funds::second_approval_threshold_pence.eq(threshold.map(|t| t.get())))
+        .execute(conn)?;
+    summary(conn, fund_id)
 }
 
 /// Creates a fund and moves its budget into it.
@@ -211,6 +241,7 @@ pub fn create_fund(
 
 pub fn summary(conn: &mut DbConnection, fund_id: &str) -> Result<FundSummary, AppError> {
     let fund = get_fund(conn, fund_id)?;
+    let awaiting = super::confirmation::awaiting_total(conn, fund_id)?;
     let rows: Vec<(ApplicationRow, String)> = match_applications::table
         .inner_join(offers::table)
         .filter(match_applications::fund_id.eq(fund_id))
@@ -255,7 +286,9 @@ pub fn summary(conn: &mut DbConnection, fund_id: &str) -> Result<FundSummary, Ap
         committed_pence: Pence::new(committed),
         matched_pence: Pence::new(sum(ApplicationStatus::Approved, |a| a.match_pence)),
         released_pence: Pence::new(sum(ApplicationStatus::Released, |a| a.commitment_pence)),
-        available_pence: Pence::new(fund.budget_pence - committed),
+        awaiting_confirmation_pence: Pence::new(awaiting),
+        available_pence: Pence::new(fund.budget_pence - committed - awaiting),
+        second_approval_threshold_pence: fund.second_approval_threshold_pence.map(Pence::new),
         budget_pence: Pence::new(fund.budget_pence),
         offers: applications
             .into_iter()

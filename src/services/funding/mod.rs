@@ -8,11 +8,12 @@
 //! transfer `commitment:<application>` → `match:<offer>`.
 
 pub mod applications;
+pub mod confirmation;
 pub mod funds;
 pub mod rematch;
 pub mod simulate;
 
-pub use applications::{applications, apply, approve, get_application, reject};
+pub use applications::{applications, apply, approve, confirm, decline, get_application, reject, Approval};
 pub use funds::{
     create_fund, get_fund, match_funders, summary, ApplicationRow, ApplicationView, FundOffer, FundRow, FundSummary,
     MatchFunder,

@@ -526,6 +526,7 @@ fn add_new_matches(
 /// When an offer is cancelled (or fails): every pending match is voided and every commitment
 /// returns to its fund. Call with the offer row locked.
 pub fn release_offer(conn: &mut DbConnection, offer_id: &str) -> Result<(), AppError> {
+    super::confirmation::release_offer_holds(conn, offer_id)?;
     let applications: Vec<ApplicationRow> = match_applications::table
         .filter(match_applications::offer_id.eq(offer_id))
         .filter(match_applications::status.eq(ApplicationStatus::Approved))
