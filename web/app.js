@@ -19,6 +19,8 @@ const ROUTES = [
   [/^\/funders\/([^/]+)\/impact$/, pages.funderImpact, ["id"]],
   // The society console: its code is loaded only when it is needed (see loadConsole).
   [/^\/console(?:\/(.*))?$/, (params, go) => loadConsole().then((c) => c.view(params, go)), ["rest"], { auth: true }],
+  // The funder console, likewise loaded only when it is needed (see loadFunder).
+  [/^\/funder(?:\/(.*))?$/, (params, go) => loadFunder().then((f) => f.view(params, go)), ["rest"], { auth: true }],
 ];
 
 let consoleModule = null;
@@ -29,6 +31,16 @@ function loadConsole() {
     throw Object.assign(new Error("The society console could not be loaded. Check your connection and try again."), { status: 0, cause: err });
   });
   return consoleModule;
+}
+
+let funderModule = null;
+/** The funder console's module, fetched once (for funder addresses only). */
+function loadFunder() {
+  funderModule ??= import("./funder.js").catch((err) => {
+    funderModule = null;
+    throw Object.assign(new Error("The funder console could not be loaded. Check your connection and try again."), { status: 0, cause: err });
+  });
+  return funderModule;
 }
 
 const main = document.getElementById("main");
@@ -103,7 +115,7 @@ async function render() {
 }
 
 const PROBLEMS = {
-  403: ["Not allowed", "Your account may not do this. If you run this society, ask one of its admins to add you."],
+  403: ["Not allowed", "Your account may not do this. If you run this society or funder, ask one of its admins to add you."],
   404: ["Not found", "That page does not exist, or you may not see it."],
   409: ["Not possible now", null],
   503: ["The service is busy", null],
@@ -136,7 +148,14 @@ function navigation() {
     });
     nav.replaceChildren(item("#/", "Offers"), item("#/pledges", "My pledges"), item("#/holdings", "Holdings"), item("#/profile", "Profile"), item("#/console", "Society console"), h("li", {}, out));
     // A society admin will likely open the console: fetch its code now, in the background.
-    api.get("/me", { auth: true }).then((me) => me.societies?.length && loadConsole()).catch(() => {});
+    // A funder's admin gets a link to the funder console.
+    api.get("/me", { auth: true }).then((me) => {
+      if (me.funders?.length && api.signedIn() && !nav.querySelector('a[href="#/funder"]')) {
+        out.parentElement?.before(item("#/funder", "Funder console"));
+        markCurrent(current().path);
+      }
+      if (me.societies?.length) loadConsole();
+    }).catch(() => {});
   } else {
     nav.replaceChildren(item("#/", "Offers"), item("#/signin", "Sign in"), item("#/signup", "Create account"));
   }

@@ -27,6 +27,9 @@ const FILES: &[(&str, &str, &[u8])] = &[
     ("console.js", JS, include_bytes!("../../web/console.js")),
     ("console-money.js", JS, include_bytes!("../../web/console-money.js")),
     ("console-format.js", JS, include_bytes!("../../web/console-format.js")),
+    // The funder console: loaded only on #/funder routes.
+    ("funder.js", JS, include_bytes!("../../web/funder.js")),
+    ("funder-format.js", JS, include_bytes!("../../web/funder-format.js")),
     (
         "style.css",
         "text/css; charset=utf-8",

@@ -350,6 +350,26 @@ both_backends! {
         written_since(backend, started, &["console-offer-form", "console-dashboard", "console-import-preview"]);
     }
 
+    async fn a_funder_builds_a_fund_and_two_admins_approve_in_a_real_browser(backend) {
+        let app = TestApp::spawn(backend).await;
+        let platform = app.platform_admin().await;
+        let started = std::time::SystemTime::now();
+        let out = node_async(
+            &["e2e-funder.mjs"],
+            &[
+                ("BASE_URL", app.address.clone()),
+                ("PLATFORM_EMAIL", platform.email.clone()),
+                ("PLATFORM_PASSWORD", platform.password.clone()),
+                ("SCREENSHOTS", screenshots(backend)),
+            ],
+        )
+        .await;
+        eprintln!("{out}");
+        assert!(out.contains(r#""e2e-funder":"passed""#), "{out}");
+        assert_eq!(app.verify_ledger(&platform).await["balanced"], true);
+        written_since(backend, started, &["funder-rule-builder", "funder-simulation"]);
+    }
+
     async fn an_investor_sees_issued_shares_in_the_browser(backend) {
         let app = TestApp::spawn(backend).await;
         let (admin, platform, offer) = app.open_offer_scene().await;

@@ -67,3 +67,63 @@ export async function signIn(page, base, email, password, next) {
   await page.getByLabel("Password").fill(password);
   await page.getByRole("button", { name: "Sign in" }).click();
 }
+
+/** Goes to a page address inside the page (no reload: the session lives in memory only). */
+export async function go(page, path) {
+  await page.evaluate((hash) => {
+    if (location.hash === hash) window.dispatchEvent(new HashChangeEvent("hashchange"));
+    else location.hash = hash;
+  }, `#${path}`);
+}
+
+/** Presses Tab until `test` (a script run in the page) holds; fails after 40 presses. */
+export async function tabTo(page, test, what) {
+  for (let i = 0; i < 40; i++) {
+    if (await page.evaluate(test)) return;
+    await page.keyboard.press("Tab");
+  }
+  throw new Error(`Tab never reached ${what}`);
+}
+
+/** A script true when the focused element is the input named `name`. */
+export const focusedIs = (name) => `document.activeElement?.name === ${JSON.stringify(name)}`;
+
+/** A recorder of a run: `shot` writes a full-page screenshot into `dir` (when set); `visited`
+ * waits for a page (its heading, its loading done), runs axe on it and lists it. */
+export function recorder(dir, summary) {
+  return {
+    async shot(page, name) {
+      if (!dir) return;
+      const { mkdirSync } = await import("node:fs");
+      const { join } = await import("node:path");
+      mkdirSync(dir, { recursive: true });
+      await page.screenshot({ path: join(dir, `${name}.png`), fullPage: true });
+      summary.screenshots = [...(summary.screenshots ?? []), `${name}.png`];
+    },
+    async visited(page, where, heading) {
+      if (heading) await page.getByRole("heading", { level: 1, name: heading }).waitFor();
+      await page.locator("main[aria-busy]").waitFor({ state: "detached" }).catch(() => {});
+      await accessible(page, where);
+      summary.pages.push(where);
+    },
+  };
+}
+
+/** A JSON client of the API at `base`: `call(method, path, {token, body, key, expect})` fails
+ * on any 5xx and, with `expect`, on any other status; `login` answers an access token. */
+export function apiClient(base) {
+  async function call(method, path, { token, body, key, expect } = {}) {
+    const headers = { Accept: "application/json" };
+    if (token) headers.Authorization = `Bearer ${token}`;
+    if (key) headers["Idempotency-Key"] = key;
+    if (body !== undefined) headers["Content-Type"] = "application/json";
+    const response = await fetch(`${base}/api/v1${path}`, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+    const text = await response.text();
+    const data = text ? JSON.parse(text) : null;
+    if (response.status >= 500) throw new Error(`${method} ${path} answered ${response.status}: ${text}`);
+    if (expect && response.status !== expect) throw new Error(`${method} ${path}: expected ${expect}, got ${response.status}: ${text}`);
+    return data;
+  }
+  const login = async (email, password) => (await call("POST", "/auth/login", { body: { email, password }, expect: 200 })).access_token;
+  return { call, login };
+}

@@ -11,11 +11,10 @@
 // folder for console-offer-form.png, console-dashboard.png, console-import-preview.png, or
 // empty), CS_E2E_CHROMIUM (default /usr/bin/chromium).
 
-import { mkdirSync, readFileSync } from "node:fs";
-import { join } from "node:path";
+import { readFileSync } from "node:fs";
 import { gzipSync } from "node:zlib";
 import assert from "node:assert/strict";
-import { accessible, env, errorNextTo, launch, signIn, step, watch } from "./browser.mjs";
+import { accessible, apiClient, env, errorNextTo, focusedIs, go, launch, recorder, signIn, step, tabTo, watch } from "./browser.mjs";
 import { formatPounds } from "../../web/format.js";
 
 const BASE = env("BASE_URL").replace(/\/$/, "");
@@ -27,29 +26,18 @@ const CO_ADMIN = { email: `console-coadmin-${RUN}@example.org`, name: "Kit Secre
 const INVESTORS = [["Ada Lovelace", 25_000], ["Ben Okafor", 30_000], ["Cara Jones", 10_000], ["Dan Smith", 5_000]];
 const problems = [];
 const summary = { pages: [] };
+const { shot, visited } = recorder(SHOTS, summary);
 
 // ---------------------------------------------------------------------------------------------
 // The API side (what the platform, the funder and investors do)
 
-async function call(method, path, { token, body, key, expect } = {}) {
-  const headers = { Accept: "application/json" };
-  if (token) headers.Authorization = `Bearer ${token}`;
-  if (key) headers["Idempotency-Key"] = key;
-  if (body !== undefined) headers["Content-Type"] = "application/json";
-  const response = await fetch(`${BASE}/api/v1${path}`, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
-  const text = await response.text();
-  const data = text ? JSON.parse(text) : null;
-  assert.ok(response.status < 500, `${method} ${path} answered ${response.status}: ${text}`);
-  if (expect) assert.equal(response.status, expect, `${method} ${path}: ${text}`);
-  return data;
-}
+const { call, login } = apiClient(BASE);
 
 async function account(email, name) {
   await call("POST", "/auth/register", { body: { email, password: PASSWORD, display_name: name }, expect: 201 });
   return login(email, PASSWORD);
 }
 
-const login = async (email, password) => (await call("POST", "/auth/login", { body: { email, password }, expect: 200 })).access_token;
 const key = () => crypto.randomUUID();
 
 /** A funder with a fund matching £1 for £1 (the platform admin made its admin too). */
@@ -85,27 +73,8 @@ async function waitForStatus(offerId, token, wanted, seconds = 90) {
 // ---------------------------------------------------------------------------------------------
 // Browser helpers
 
-async function shot(page, name) {
-  if (!SHOTS) return;
-  mkdirSync(SHOTS, { recursive: true });
-  await page.screenshot({ path: join(SHOTS, `${name}.png`), fullPage: true });
-  summary.screenshots = [...(summary.screenshots ?? []), `${name}.png`];
-}
 
-async function visited(page, where, heading) {
-  if (heading) await page.getByRole("heading", { level: 1, name: heading }).waitFor();
-  await page.locator("main[aria-busy]").waitFor({ state: "detached" }).catch(() => {});
-  await accessible(page, where);
-  summary.pages.push(where);
-}
 
-/** Goes to a page address inside the page (no reload: the session lives in memory only). */
-async function go(page, path) {
-  await page.evaluate((hash) => {
-    if (location.hash === hash) window.dispatchEvent(new HashChangeEvent("hashchange"));
-    else location.hash = hash;
-  }, `#${path}`);
-}
 
 const fieldInput = (page, name) => page.locator(`main [data-field="${name}"]`);
 
@@ -343,15 +312,7 @@ async function afterClose(page, offerId, investors) {
 }
 
 /** Tab (or Shift+Tab) until the focused element answers `test`. */
-async function tabTo(page, test, what) {
-  for (let i = 0; i < 40; i++) {
-    if (await page.evaluate(test)) return;
-    await page.keyboard.press("Tab");
-  }
-  assert.fail(`Tab never reached ${what}`);
-}
 
-const focusedIs = (name) => `document.activeElement?.name === ${JSON.stringify(name)}`;
 
 async function keyboardOffer(page, societyId) {
   step("the offer form with the keyboard alone (one mistake, fixed)");

@@ -226,3 +226,41 @@ test("local areas and statement outcomes", () => {
   assert.equal(importOutcome("part_payment"), "Part payment");
   assert.equal(importOutcome("something_new"), "something_new");
 });
+
+import { draftWords, fundBody, percentToBps, poundsOrNull, prefixList, ruleMoney, ruleWords } from "../../web/funder-format.js";
+
+test("the funder console says a rule as the server does (src/domain/matching/words.rs)", () => {
+  assert.equal(
+    ruleWords({ kind: "per_pledge", ratio_num: 1, ratio_den: 1, per_pledge_cap_pence: 25_000, per_offer_cap_pence: 500_000, trigger: { kind: "percent_of_target", value: 2_500, min_investors: 10 }, timing: "live" }),
+    "£1 for every £1 pledged, up to £250 per investor and £5,000 per offer, once 25% of the target is pledged by at least 10 investors; matched as pledges arrive",
+  );
+  assert.equal(
+    ruleWords({ kind: "per_pledge", ratio_num: 1, ratio_den: 2, per_offer_cap_pence: 1_000_050, trigger: { kind: "min_target" }, eligibility: { postcode_prefixes: ["GL5", "GL6 1"] }, exclusive: true, timing: "at_close" }),
+    "50p for every £1 pledged, up to £10,000.50 per offer, once the offer's minimum target is pledged, for investors in GL5, GL6 1; no other fund may match the same offer; decided when the offer closes",
+  );
+  assert.ok(ruleWords({ kind: "per_pledge", ratio_num: 2, ratio_den: 3, per_offer_cap_pence: 100_000, trigger: { kind: "amount", value: 250_000 }, timing: "live" })
+    .startsWith("£2 for every £3 pledged, up to £1,000 per offer, once £2,500 is pledged;"));
+  assert.equal(ruleWords({ kind: "lump_sum", lump_sum_pence: 200_000, per_offer_cap_pence: 200_000, trigger: { kind: "none" }, timing: "at_close" }),
+    "a lump sum of £2,000, up to £2,000 per offer; decided when the offer closes");
+  assert.equal(ruleWords({ kind: "per_pledge", ratio_num: 1, ratio_den: 1, per_offer_cap_pence: 100, trigger: { kind: "none", min_investors: 5 }, timing: "live" }),
+    "£1 for every £1 pledged, up to £1 per offer, once pledged by at least 5 investors; matched as pledges arrive");
+  assert.equal(ruleWords({ kind: "per_pledge", ratio_num: 1, ratio_den: 1, per_offer_cap_pence: 100, trigger: { kind: "percent_of_target", value: 1_250 }, timing: "live" }),
+    "£1 for every £1 pledged, up to £1 per offer, once 12.50% of the target is pledged; matched as pledges arrive");
+  assert.deepEqual([ruleMoney(50), ruleMoney(100), ruleMoney(123_456), ruleMoney(0)], ["50p", "£1", "£1,234.56", "£0"]);
+});
+
+test("the rule builder reads what is typed", () => {
+  assert.deepEqual([poundsOrNull("£2,500.5"), poundsOrNull(""), poundsOrNull("x")], [250_050, null, NaN]);
+  assert.deepEqual([percentToBps("25"), percentToBps("12.5%"), percentToBps("")], [2_500, 1_250, null]);
+  assert.deepEqual(prefixList(" gl5,  gl6   1 ,"), ["GL5", "GL6 1"]);
+  const v = { name: " Fund ", budget: "10000", kind: "per_pledge", ratio_num: "1", ratio_den: "1", per_pledge_cap: "250", per_offer_cap: "5000", trigger_kind: "none", trigger_value: "", min_investors: "", postcode_prefixes: "", timing: "live" };
+  const { body, problems } = fundBody(v);
+  assert.deepEqual(problems, []);
+  assert.equal(body.name, "Fund");
+  assert.equal(body.budget_pence, 1_000_000);
+  assert.deepEqual(body.rule.trigger, { kind: "none", value: null, min_investors: null });
+  assert.equal(draftWords(v), "£1 for every £1 pledged, up to £250 per investor and £5,000 per offer; matched as pledges arrive");
+  assert.match(draftWords({ ...v, ratio_den: "0" }), /Set the match ratio/);
+  assert.deepEqual(fundBody({ ...v, ratio_den: "one" }).problems.map((p) => p.field), ["rule.ratio_den"]);
+  assert.equal(fundBody({ ...v, trigger_kind: "percent_of_target", trigger_value: "25" }).body.rule.trigger.value, 2_500);
+});

@@ -1,0 +1,240 @@
+// The funder console in headless Chromium, against the real server: the platform makes a funder
+// with two admins (A and B) and a society opens an offer that investors pledge to (all through
+// the API). In the browser A builds a fund by keyboard alone with one mistake (the API's message
+// under its field), fixes it, and sets every approval to need a second admin; the society applies
+// (API); A simulates the match (a chart with a text alternative, and a table), approves (awaiting
+// confirmation), cannot confirm their own approval (the API's 403 shown); B signs in and
+// confirms; the overview shows the commitment. axe-core on every page; no console errors, no
+// 5xx. Exits non-zero with the reason on the first failure; prints a JSON summary on success.
+//
+// Environment: BASE_URL, PLATFORM_EMAIL, PLATFORM_PASSWORD (a platform admin), SCREENSHOTS (a
+// folder for funder-rule-builder.png and funder-simulation.png, or empty), CS_E2E_CHROMIUM.
+
+import assert from "node:assert/strict";
+import { accessible, apiClient, env, errorNextTo, focusedIs, go, launch, recorder, signIn, step, tabTo, watch } from "./browser.mjs";
+
+const BASE = env("BASE_URL").replace(/\/$/, "");
+const SHOTS = process.env.SCREENSHOTS ?? "";
+const RUN = Date.now().toString(36);
+const PASSWORD = "a long enough test password";
+const A = { email: `funder-a-${RUN}@example.org`, name: "Alex Grants" };
+const B = { email: `funder-b-${RUN}@example.org`, name: "Bea Trustee" };
+const SOCIETY = { email: `funder-society-${RUN}@example.org`, name: "Sol Treasurer" };
+const PLEDGES = [["Ada Lovelace", 30_000], ["Ben Okafor", 20_000], ["Cara Jones", 10_000]];
+const OFFER_TITLE = `Solar roofs for Riverside ${RUN}`;
+const WORDS = "£1 for every £1 pledged, up to £250 per investor and £5,000 per offer; matched as pledges arrive";
+const problems = [];
+const summary = { pages: [] };
+const { shot, visited } = recorder(SHOTS, summary);
+
+// ---------------------------------------------------------------------------------------------
+// The API side
+
+const { call, login } = apiClient(BASE);
+
+const key = () => crypto.randomUUID();
+
+async function account(email, name) {
+  await call("POST", "/auth/register", { body: { email, password: PASSWORD, display_name: name }, expect: 201 });
+  return login(email, PASSWORD);
+}
+
+async function scene(platform) {
+  const funder = await call("POST", "/funders", { token: platform, body: { name: `Stroud Community Fund ${RUN}` }, expect: 201 });
+  for (const who of [A, B]) {
+    await account(who.email, who.name);
+    await call("POST", `/funders/${funder.id}/admins`, { token: platform, body: { email: who.email }, expect: 201 });
+  }
+  const society = await account(SOCIETY.email, SOCIETY.name);
+  const reg = `RS${String(Date.now() % 1_000_000).padStart(6, "0")}`;
+  const s = await call("POST", "/societies", { token: society, body: { name: `Riverside Energy ${RUN}`, kind: "community_benefit_society", registration_number: reg, postcode: "GL5 1AA" }, expect: 201 });
+  await call("PUT", `/societies/${s.id}/bank-details`, { token: society, body: { account_name: "Riverside Energy Ltd", sort_code: "123456", account_number: "12345678" }, expect: 200 });
+  const now = Date.now();
+  const offer = await call("POST", `/societies/${s.id}/offers`, {
+    token: society, expect: 201,
+    body: {
+      title: OFFER_TITLE, summary: "Panels on the school and the village hall.", share_price_pence: 100,
+      min_target_pence: 1_000_000, target_pence: 2_000_000, max_target_pence: 3_000_000, min_holding_pence: 10_000, max_holding_pence: 500_000,
+      opens_at: new Date(now - 60_000).toISOString(), closes_at: new Date(now + 30 * 86_400_000).toISOString(),
+      cooling_off_days: 14, interest_rate_bps: 300, document_url: "https://example.org/riverside-offer.pdf",
+    },
+  });
+  await call("POST", `/offers/${offer.id}/submit`, { token: society, body: {}, expect: 200 });
+  await call("POST", `/offers/${offer.id}/approve`, { token: platform, body: {}, expect: 200 });
+  await waitForStatus(offer.id, platform, "open");
+  for (const [i, [name, amount]] of PLEDGES.entries()) {
+    const token = await account(`funder-investor${i}-${RUN}@example.org`, name.split(" ")[0]);
+    await call("PUT", "/me/profile", { token, body: { full_name: name, address_line1: `${i + 1} Mill Lane`, town: "Stroud", postcode: "GL5 1AA", date_of_birth: "1980-05-01" }, expect: 200 });
+    await call("POST", `/offers/${offer.id}/pledges`, { token, key: key(), body: { amount_pence: amount, payment_method: "bank_transfer", accept_terms: true }, expect: 201 });
+  }
+  return { funder, society, offerId: offer.id };
+}
+
+async function waitForStatus(offerId, token, wanted, seconds = 90) {
+  let status;
+  for (let i = 0; i < seconds * 2; i++) {
+    status = (await call("GET", `/offers/${offerId}`, { token })).status;
+    if (status === wanted) return;
+    await new Promise((r) => setTimeout(r, 500));
+  }
+  assert.fail(`the offer stayed ${status}, never ${wanted}`);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Browser helpers
+
+
+
+
+
+const words = (page) => page.locator("main .rule-words").textContent();
+
+/** The fund form by keyboard alone: Tab to each field, type, Enter to send. */
+async function buildFund(page, funderId) {
+  step("A builds a fund by keyboard alone, with ratio 1 for every 0 (refused), then fixed");
+  await tabTo(page, `document.activeElement?.textContent === "Create a fund"`, "the Create a fund link");
+  await page.keyboard.press("Enter");
+  await visited(page, "new fund (rule builder)", "Create a fund");
+  assert.ok(page.url().endsWith(`#/funder/${funderId}/funds/new`));
+  const type = async (name, text) => {
+    await tabTo(page, focusedIs(name), name);
+    await page.keyboard.press("Control+A");
+    await page.keyboard.type(text);
+  };
+  await type("name", `Riverside Match ${RUN}`);
+  await type("budget", "10000");
+  await type("per_pledge_cap", "250");
+  await type("per_offer_cap", "5000");
+  assert.equal(await words(page), WORDS, "the rule in words as typed");
+  for (let i = 0; i < 4 && !(await page.evaluate(focusedIs("ratio_den"))); i++) await page.keyboard.press("Shift+Tab");
+  assert.ok(await page.evaluate(focusedIs("ratio_den")), "Shift+Tab back to the ratio");
+  await page.keyboard.press("Control+A");
+  await page.keyboard.type("0");
+  assert.match(await words(page), /Set the match ratio/);
+  await page.keyboard.press("Enter");
+  const den = page.locator('main [data-field="rule.ratio_den"]');
+  const error = await errorNextTo(den);
+  await error.waitFor({ state: "visible" });
+  const message = await error.textContent();
+  assert.match(message, /at least 1/i, "the API's message under the ratio");
+  assert.equal(await den.getAttribute("aria-invalid"), "true");
+  assert.ok(await page.evaluate(focusedIs("ratio_den")), "focus moves to the field with the error");
+  summary.fundFormError = message;
+  await accessible(page, "new fund with an error");
+  await page.keyboard.press("Control+A");
+  await page.keyboard.type("1");
+  assert.equal(await words(page), WORDS, "the rule in words after the fix");
+  await shot(page, "funder-rule-builder");
+  await page.keyboard.press("Enter");
+  await page.getByRole("heading", { level: 1, name: `Riverside Match ${RUN}` }).waitFor();
+  const fundId = decodeURIComponent(page.url().split("#/funder/funds/")[1]);
+  summary.ruleWords = WORDS;
+  return fundId;
+}
+
+// ---------------------------------------------------------------------------------------------
+
+const browser = await launch();
+let current = null;
+try {
+  const platform = await login(env("PLATFORM_EMAIL"), env("PLATFORM_PASSWORD"));
+  step("the platform makes a funder with admins A and B; a society opens an offer; investors pledge (API)");
+  const { funder, society, offerId } = await scene(platform);
+
+  const context = await browser.newContext({ viewport: { width: 1280, height: 900 }, locale: "en-GB" });
+  const page = await context.newPage();
+  current = page;
+  watch(page, problems);
+  await signIn(page, BASE, A.email, PASSWORD, "/funder");
+  await visited(page, "funder console home", "Funder console");
+  await page.locator('#nav a[href="#/funder"]').waitFor();
+
+  const fundId = await buildFund(page, funder.id);
+  await visited(page, "fund overview (new)");
+  const fund = await call("GET", `/funds/${fundId}`);
+  assert.equal(fund.budget_pence, 1_000_000);
+  assert.deepEqual([fund.rule.ratio_num, fund.rule.ratio_den, fund.rule.per_pledge_cap_pence, fund.rule.per_offer_cap_pence], [1, 1, 25_000, 500_000]);
+
+  step("A sets every approval to need a second admin (threshold £0)");
+  await page.locator('main [name="threshold"]').fill("0");
+  await page.getByRole("button", { name: "Save the second approval" }).click();
+  await page.getByRole("status").filter({ hasText: "Every approval needs a second admin" }).waitFor();
+  assert.equal((await call("GET", `/funds/${fundId}`)).second_approval_threshold_pence, 0);
+
+  step("the society applies (API); A simulates the match");
+  await call("POST", `/offers/${offerId}/match-applications`, { token: society, body: { fund_id: fundId }, expect: 201 });
+  await go(page, `/funder/funds/${fundId}`);
+  const card = page.locator("main section.application").filter({ hasText: OFFER_TITLE });
+  await card.waitFor();
+  await visited(page, "fund overview with a pending application");
+  assert.match(await card.textContent(), /cap per offer is £5,000\.00; the fund has £10,000\.00 available/);
+  await card.getByRole("button", { name: "Simulate the match" }).click();
+  const chart = card.locator('svg.sim-chart[role="img"]');
+  await chart.waitFor();
+  assert.equal(await chart.locator("rect.match").count(), PLEDGES.length, "one bar per pledge");
+  const alt = await chart.evaluate((el) => el.getAttribute("aria-labelledby").split(" ").map((id) => document.getElementById(id).textContent).join(" "));
+  assert.match(alt, /A match of £550\.00 over 3 pledges totalling £600\.00/, "the chart's text alternative");
+  const rows = await card.locator("table.sim-table tbody tr").allTextContents();
+  assert.deepEqual(rows, ["1£300.00£250.00", "2£200.00£200.00", "3£100.00£100.00"]);
+  summary.simulation = alt;
+  await accessible(page, "simulation");
+  summary.pages.push("simulation");
+  await shot(page, "funder-simulation");
+
+  step("A approves £4,000 (above the threshold): awaiting confirmation; A cannot confirm");
+  await card.locator('[name="commitment"]').fill("4000");
+  await card.getByRole("button", { name: "Approve" }).click();
+  await page.getByRole("status").filter({ hasText: "Awaiting confirmation by another admin" }).waitFor();
+  const awaiting = page.locator("main section.application .awaiting");
+  await awaiting.waitFor();
+  const awaitingText = await awaiting.textContent();
+  assert.match(awaitingText, /Awaiting confirmation by another admin: £4,000\.00 asked by you on /);
+  summary.awaiting = awaitingText;
+  await visited(page, "application awaiting confirmation");
+  await page.getByRole("button", { name: "Confirm the approval" }).click();
+  const refusal = page.locator("main .confirm-form .summary");
+  await refusal.waitFor({ state: "visible" });
+  summary.ownConfirmRefused = (await refusal.textContent()).trim();
+  assert.ok(summary.ownConfirmRefused.length > "There is a problem".length, "the 403's detail is shown");
+  await accessible(page, "own confirmation refused");
+  let state = await call("GET", `/funds/${fundId}`);
+  assert.deepEqual([state.committed_pence, state.awaiting_confirmation_pence], [0, 400_000]);
+
+  step("A signs out; B signs in and confirms");
+  await page.getByRole("button", { name: "Sign out" }).click();
+  await page.getByRole("status").filter({ hasText: "You are signed out." }).waitFor();
+  await signIn(page, BASE, B.email, PASSWORD, `/funder/funds/${fundId}`);
+  await visited(page, "fund overview as B", `Riverside Match ${RUN}`);
+  await page.getByRole("button", { name: "Confirm the approval" }).click();
+  await page.getByRole("status").filter({ hasText: "Confirmed" }).waitFor();
+  await visited(page, "fund overview after confirmation", `Riverside Match ${RUN}`);
+  const money = async (label) => (await page.locator("main dl.fund-money div").filter({ has: page.locator("dt", { hasText: new RegExp(`^${label}$`) }) }).locator("dd").textContent()).trim();
+  assert.equal(await money("Committed"), "£4,000.00");
+  assert.equal(await money("Awaiting confirmation"), "£0.00");
+  assert.match(await page.locator("main section.application").first().textContent(), /Approved/);
+  state = await call("GET", `/funds/${fundId}`);
+  assert.deepEqual([state.committed_pence, state.awaiting_confirmation_pence], [400_000, 0]);
+
+  step("error pages: a fund that does not exist; a society admin in the funder console");
+  await go(page, "/funder/funds/no-such-fund");
+  await visited(page, "funder 404", "Not found");
+  const other = await browser.newContext({ viewport: { width: 1280, height: 900 }, locale: "en-GB" });
+  const otherPage = await other.newPage();
+  watch(otherPage, problems);
+  await signIn(otherPage, BASE, SOCIETY.email, PASSWORD, `/funder/funds/${fundId}`);
+  await visited(otherPage, "funder 403", "Not allowed");
+  await other.close();
+
+  assert.deepEqual(problems, [], "no console errors, page errors or 5xx answers");
+  summary.fund = fundId;
+  summary.funder = funder.id;
+  summary.offer = offerId;
+  console.log(JSON.stringify({ "e2e-funder": "passed", ...summary }));
+} catch (err) {
+  console.error(`e2e-funder FAILED: ${err.stack ?? err.message}`);
+  if (problems.length) console.error(`also seen: ${problems.join("; ")}`);
+  if (current) console.error(`the page at ${current.url()} shows: ${(await current.locator("main").textContent().catch(() => "")).slice(0, 800)}`);
+  process.exitCode = 1;
+} finally {
+  await browser.close();
+}

@@ -1,0 +1,133 @@
+// Pure helpers for the funder console: a fund's rule in plain words (the same wording as the
+// server's src/domain/matching/words.rs, so the rule builder says what the public page will say),
+// and the rule builder's parsing. No DOM, no network: unit-tested in tests/web/format.test.mjs.
+
+const GROUPS = /\B(?=(\d{3})+(?!\d))/g;
+
+/** Whole pounds without pence (`£1,250`), else pounds and pence (`£12.50`); under £1, pence (`50p`). */
+export function ruleMoney(pence) {
+  if (!Number.isSafeInteger(pence)) return "£?";
+  if (pence >= 1 && pence < 100) return `${pence}p`;
+  const sign = pence < 0 ? "-" : "";
+  const abs = Math.abs(pence);
+  const pounds = Math.floor(abs / 100).toString().replace(GROUPS, ",");
+  const rest = abs % 100;
+  return rest === 0 ? `${sign}£${pounds}` : `${sign}£${pounds}.${String(rest).padStart(2, "0")}`;
+}
+
+function ratio(num, den) {
+  if (den !== 0 && (num * 100) % den === 0) return `${ruleMoney((num * 100) / den)} for every £1`;
+  return `£${num} for every £${den}`;
+}
+
+function triggerWords(trigger = {}) {
+  const n = trigger.min_investors;
+  const by = Number.isSafeInteger(n) && n > 1 ? ` by at least ${n} investors` : "";
+  const value = trigger.value ?? 0;
+  switch (trigger.kind) {
+    case "amount":
+      return `, once ${ruleMoney(value)} is pledged${by}`;
+    case "percent_of_target": {
+      const percent = value % 100 === 0 ? `${value / 100}%` : `${Math.trunc(value / 100)}.${String(value % 100).padStart(2, "0")}%`;
+      return `, once ${percent} of the target is pledged${by}`;
+    }
+    case "min_target":
+      return `, once the offer's minimum target is pledged${by}`;
+    default:
+      return by ? `, once pledged${by}` : "";
+  }
+}
+
+/** A rule (as the API writes it) in plain English, as the server says it. */
+export function ruleWords(rule) {
+  let text = rule.kind === "lump_sum"
+    ? `a lump sum of ${ruleMoney(rule.lump_sum_pence ?? 0)}`
+    : `${ratio(rule.ratio_num ?? 1, rule.ratio_den ?? 1)} pledged`;
+  const offerCap = ruleMoney(rule.per_offer_cap_pence);
+  text += rule.per_pledge_cap_pence != null
+    ? `, up to ${ruleMoney(rule.per_pledge_cap_pence)} per investor and ${offerCap} per offer`
+    : `, up to ${offerCap} per offer`;
+  text += triggerWords(rule.trigger);
+  const prefixes = rule.eligibility?.postcode_prefixes ?? [];
+  if (prefixes.length) text += `, for investors in ${prefixes.join(", ")}`;
+  if (rule.exclusive) text += "; no other fund may match the same offer";
+  text += rule.timing === "at_close" ? "; decided when the offer closes" : "; matched as pledges arrive";
+  return text;
+}
+
+/** "2,500" or "£2,500.50" → pence; "" → null; anything else → NaN (the API names the field). */
+export function poundsOrNull(text) {
+  const cleaned = String(text ?? "").trim().replace(/^£/, "").replace(/[\s,]/g, "");
+  if (cleaned === "") return null;
+  const m = /^(\d{1,12})(?:\.(\d{1,2}))?$/.exec(cleaned);
+  if (!m) return NaN;
+  return Number(m[1]) * 100 + Number((m[2] ?? "").padEnd(2, "0"));
+}
+
+/** "3" → 3; "" → null; anything else → NaN. */
+export function wholeOrNull(text) {
+  const cleaned = String(text ?? "").trim();
+  if (cleaned === "") return null;
+  return /^\d{1,15}$/.test(cleaned) ? Number(cleaned) : NaN;
+}
+
+/** "25" or "12.5" (percent) → basis points (2500, 1250); "" → null; else NaN. */
+export function percentToBps(text) {
+  const cleaned = String(text ?? "").trim().replace(/%$/, "");
+  if (cleaned === "") return null;
+  const m = /^(\d{1,3})(?:\.(\d{1,2}))?$/.exec(cleaned);
+  if (!m) return NaN;
+  return Number(m[1]) * 100 + Number((m[2] ?? "").padEnd(2, "0"));
+}
+
+/** "GL5, gl6 1" → ["GL5", "GL6 1"]. */
+export function prefixList(text) {
+  return String(text ?? "").split(",").map((p) => p.trim().replace(/\s+/g, " ").toUpperCase()).filter(Boolean);
+}
+
+/**
+ * The rule builder's values (strings, as typed) → `{ name, budget_pence, rule }` for the API.
+ * What cannot be read is sent as it is read (NaN becomes null in JSON), so the API's messages
+ * name the field; `problems` lists what the page itself can say before sending.
+ */
+export function fundBody(v) {
+  const kind = v.kind === "lump_sum" ? "lump_sum" : "per_pledge";
+  const triggerKind = v.trigger_kind || "none";
+  let value = null;
+  if (triggerKind === "amount") value = poundsOrNull(v.trigger_value);
+  else if (triggerKind === "percent_of_target") value = percentToBps(v.trigger_value);
+  const rule = {
+    kind,
+    ratio_num: kind === "per_pledge" ? wholeOrNull(v.ratio_num) : null,
+    ratio_den: kind === "per_pledge" ? wholeOrNull(v.ratio_den) : null,
+    lump_sum_pence: kind === "lump_sum" ? poundsOrNull(v.lump_sum) : null,
+    per_pledge_cap_pence: poundsOrNull(v.per_pledge_cap),
+    per_offer_cap_pence: poundsOrNull(v.per_offer_cap),
+    trigger: { kind: triggerKind, value, min_investors: wholeOrNull(v.min_investors) },
+    eligibility: { postcode_prefixes: prefixList(v.postcode_prefixes) },
+    exclusive: Boolean(v.exclusive),
+    timing: v.timing === "at_close" ? "at_close" : "live",
+  };
+  const problems = [];
+  const check = (field, x, what) => Number.isNaN(x) && problems.push({ field, message: what });
+  check("budget_pence", poundsOrNull(v.budget), "Enter an amount in pounds, like 10000 or 10,000.00");
+  check("rule.ratio_num", rule.ratio_num, "Enter a whole number, like 1");
+  check("rule.ratio_den", rule.ratio_den, "Enter a whole number, like 1");
+  check("rule.lump_sum_pence", rule.lump_sum_pence, "Enter an amount in pounds");
+  check("rule.per_pledge_cap_pence", rule.per_pledge_cap_pence, "Enter an amount in pounds");
+  check("rule.per_offer_cap_pence", rule.per_offer_cap_pence, "Enter an amount in pounds");
+  check("rule.trigger.value", rule.trigger.value, triggerKind === "amount" ? "Enter an amount in pounds" : "Enter a percentage, like 25");
+  check("rule.trigger.min_investors", rule.trigger.min_investors, "Enter a whole number");
+  return { body: { name: String(v.name ?? "").trim(), budget_pence: poundsOrNull(v.budget), rule }, problems };
+}
+
+/** The rule builder's restatement as you type: the rule in words, or what is still missing. */
+export function draftWords(v) {
+  const { body, problems } = fundBody(v);
+  const r = body.rule;
+  if (problems.length) return "Finish the rule to see it in words.";
+  if (r.per_offer_cap_pence === null) return "Set a cap per offer to see the rule in words.";
+  if (r.kind === "per_pledge" && (!r.ratio_num || !r.ratio_den)) return "Set the match ratio to see the rule in words.";
+  if (r.kind === "lump_sum" && r.lump_sum_pence === null) return "Set the lump sum to see the rule in words.";
+  return ruleWords(r);
+}

@@ -1,0 +1,408 @@
+// The funder console: a funder's admins create funds with a rule builder (restated in plain words
+// as they type), set when an approval needs a second admin, and work through each fund's
+// applications: simulate the match, approve (or reject), and confirm or decline another admin's
+// approval. Loaded by app.js with import() only for #/funder addresses.
+
+import * as api from "./api.js";
+import { chartScale, formatAxisPounds, formatDateTime, formatPounds, poundsInput } from "./format.js";
+import { busy, clearErrors, field, h, showErrors, summary, svg } from "./ui.js";
+import { draftWords, fundBody, poundsOrNull, ruleWords } from "./funder-format.js";
+
+const enc = encodeURIComponent;
+const link = (href, text, attrs = {}) => h("a", { href, ...attrs }, text);
+const row = (k, v) => h("div", {}, h("dt", {}, k), h("dd", {}, v));
+const page = (title, ...children) => ({ title, body: h("div", { class: "console funder" }, h("h1", { tabindex: "-1" }, title), ...children) });
+const STATUS = { pending: "Waiting for a decision", approved: "Approved", rejected: "Rejected", released: "Released (returned to the fund)" };
+
+const ROUTES = [
+  [/^$/, home],
+  [/^([^/]+)\/funds\/new$/, newFund],
+  [/^funds\/([^/]+)$/, fundPage],
+];
+
+/** The funder console's router: `rest` is the address after `/funder/`. */
+export async function view(params, navigate) {
+  const rest = (params.rest ?? "").replace(/\/$/, "");
+  for (const [pattern, fn] of ROUTES) {
+    const m = pattern.exec(rest);
+    if (m) return fn({ ...params, id: m[1] }, navigate);
+  }
+  throw Object.assign(new Error("There is no such page in the funder console."), { status: 404 });
+}
+
+/** A random (version 4) UUID, also outside secure contexts: one per attempt to approve. */
+export function uuid() {
+  const b = crypto.getRandomValues(new Uint8Array(16));
+  b[6] = (b[6] & 0x0f) | 0x40;
+  b[8] = (b[8] & 0x3f) | 0x80;
+  const x = Array.from(b, (v) => v.toString(16).padStart(2, "0")).join("");
+  return `${x.slice(0, 8)}-${x.slice(8, 12)}-${x.slice(12, 16)}-${x.slice(16, 20)}-${x.slice(20)}`;
+}
+
+/** API errors naming a list entry (`rule.eligibility.postcode_prefixes[0]`) belong to the list's input. */
+function show(form, err) {
+  const fieldErrors = (err.fieldErrors ?? []).map((e) => ({ ...e, field: String(e.field).replace(/\[\d+\]$/, "") }));
+  showErrors(form, { fieldErrors, message: err.message });
+}
+
+function forbidden() {
+  return Object.assign(new Error("Only a funder's admins may use the funder console"), { status: 403 });
+}
+
+// ---------------------------------------------------------------------------------------------
+// The funder's funds
+
+async function home() {
+  const me = await api.get("/me", { auth: true });
+  if (!me.funders.length) throw forbidden();
+  const funds = (await api.get("/funds")).filter((f) => me.funders.includes(f.funder_id));
+  const out = page("Funder console");
+  for (const funderId of me.funders) {
+    const mine = funds.filter((f) => f.funder_id === funderId);
+    const name = mine[0]?.funder_name ?? "Your funder";
+    out.body.append(
+      h("h2", {}, name),
+      mine.length
+        ? h("ul", { class: "links" }, mine.map((f) => h("li", {}, link(`#/funder/funds/${enc(f.id)}`, f.name), ` – ${formatPounds(f.available_pence)} available of ${formatPounds(f.budget_pence)}. `, h("span", { class: "meta" }, f.rule_text))))
+        : h("p", {}, "No funds yet."),
+      h("p", {}, link(`#/funder/${enc(funderId)}/funds/new`, "Create a fund", { class: "button" })),
+    );
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// A new fund: the rule builder
+
+function select({ label, name, field: apiField, options, hint }) {
+  const id = `fund-${name}`;
+  const hintEl = hint ? h("p", { class: "hint", id: `${id}-hint` }, hint) : null;
+  const error = h("p", { class: "error", id: `${id}-error`, hidden: true });
+  const el = h("select", { id, name, "data-field": apiField, "aria-describedby": [hintEl && hintEl.id, error.id].filter(Boolean).join(" ") },
+    options.map(([value, text]) => h("option", { value }, text)));
+  return h("div", { class: "field", "data-field-wrapper": apiField }, h("label", { for: id }, label), hintEl, error, el);
+}
+
+async function newFund({ id: funderId }, navigate) {
+  const me = await api.get("/me", { auth: true });
+  if (!me.funders.includes(funderId)) throw forbidden();
+  const exclusiveId = "fund-exclusive";
+  const form = h(
+    "form",
+    { novalidate: true, class: "fund-form", "aria-label": "The fund and its rule" },
+    summary(),
+    field({ label: "Fund name", name: "name", required: true }),
+    field({ label: "Budget in pounds", name: "budget", field: "budget_pence", required: true, inputmode: "decimal", hint: "All the fund may commit, e.g. 10000.", extra: { class: "short" } }),
+    h("fieldset", {}, h("legend", {}, "The rule"),
+      select({ label: "Kind of match", name: "kind", field: "rule.kind", options: [["per_pledge", "A share of each pledge"], ["lump_sum", "A lump sum per offer"]] }),
+      h("div", { class: "ratio" },
+        field({ label: "Match: pounds the fund gives", name: "ratio_num", field: "rule.ratio_num", required: true, value: "1", inputmode: "numeric", hint: "1 to 100.", extra: { class: "short" } }),
+        field({ label: "For every: pounds pledged", name: "ratio_den", field: "rule.ratio_den", required: true, value: "1", inputmode: "numeric", hint: "1 to 100. 1 and 1 is £1 for every £1; 1 and 2 is 50p for every £1.", extra: { class: "short" } })),
+      h("div", { class: "lump", hidden: true },
+        field({ label: "Lump sum in pounds", name: "lump_sum", field: "rule.lump_sum_pence", required: true, inputmode: "decimal", extra: { class: "short" } })),
+      field({ label: "Cap per investor in pounds", name: "per_pledge_cap", field: "rule.per_pledge_cap_pence", inputmode: "decimal", hint: "The most one investor's pledges are matched in one offer.", extra: { class: "short" } }),
+      field({ label: "Cap per offer in pounds", name: "per_offer_cap", field: "rule.per_offer_cap_pence", required: true, inputmode: "decimal", hint: "The most the fund commits to one offer.", extra: { class: "short" } }),
+      select({ label: "Match starts", name: "trigger_kind", field: "rule.trigger.kind", options: [["none", "At once"], ["amount", "Once an amount is pledged"], ["percent_of_target", "Once a share of the target is pledged"], ["min_target", "Once the offer's minimum target is pledged"]] }),
+      h("div", { class: "trigger-value", hidden: true },
+        field({ label: "Amount in pounds, or percent of the target", name: "trigger_value", field: "rule.trigger.value", required: true, inputmode: "decimal", extra: { class: "short" } })),
+      field({ label: "And at least this many investors", name: "min_investors", field: "rule.trigger.min_investors", inputmode: "numeric", extra: { class: "short" } }),
+      field({ label: "Keep it local: postcode areas", name: "postcode_prefixes", field: "rule.eligibility.postcode_prefixes", hint: "Areas, districts or sectors separated by commas, like GL5, GL6 1. Empty: anywhere." }),
+      h("div", { class: "field checkbox", "data-field-wrapper": "rule.exclusive" },
+        h("p", { class: "error", id: `${exclusiveId}-error`, hidden: true }),
+        h("div", { class: "check" }, h("input", { id: exclusiveId, name: "exclusive", type: "checkbox", "data-field": "rule.exclusive", "aria-describedby": `${exclusiveId}-error` }),
+          h("label", { for: exclusiveId }, "No other fund may match the same offer"))),
+      select({ label: "When the match is decided", name: "timing", field: "rule.timing", options: [["live", "As pledges arrive"], ["at_close", "When the offer closes"]] })),
+    h("div", { class: "rules-box" }, h("h2", {}, "The rule in words"), h("p", { class: "rule-words", "aria-live": "polite" })),
+    h("button", { type: "submit" }, "Create the fund"),
+  );
+  const words = form.querySelector(".rule-words");
+  const values = () => {
+    const e = form.elements;
+    const v = {};
+    for (const n of ["name", "budget", "kind", "ratio_num", "ratio_den", "lump_sum", "per_pledge_cap", "per_offer_cap", "trigger_kind", "trigger_value", "min_investors", "postcode_prefixes", "timing"]) v[n] = e[n].value;
+    v.exclusive = e.exclusive.checked;
+    return v;
+  };
+  const update = () => {
+    const v = values();
+    form.querySelector(".ratio").hidden = v.kind !== "per_pledge";
+    form.querySelector(".lump").hidden = v.kind !== "lump_sum";
+    const tv = form.querySelector(".trigger-value");
+    tv.hidden = v.trigger_kind !== "amount" && v.trigger_kind !== "percent_of_target";
+    tv.querySelector("label").textContent = v.trigger_kind === "amount" ? "Amount pledged, in pounds" : "Percent of the target";
+    words.textContent = draftWords(v);
+  };
+  form.addEventListener("input", (event) => {
+    // A message from the last attempt goes once its field is changed.
+    const input = event.target;
+    if (input.getAttribute?.("aria-invalid")) {
+      input.removeAttribute("aria-invalid");
+      const error = form.querySelector(`#${CSS.escape(input.id)}-error`);
+      if (error) {
+        error.hidden = true;
+        error.textContent = "";
+      }
+    }
+    update();
+  });
+  form.addEventListener("change", update);
+  update();
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    clearErrors(form);
+    const { body, problems } = fundBody(values());
+    if (!body.name) problems.unshift({ field: "name", message: "Enter a name for the fund" });
+    if (body.budget_pence === null) problems.push({ field: "budget_pence", message: "Enter the budget in pounds" });
+    if (body.rule.per_offer_cap_pence === null) problems.push({ field: "rule.per_offer_cap_pence", message: "Enter the most the fund commits to one offer" });
+    if (problems.length) return showErrors(form, { fieldErrors: problems });
+    try {
+      const fund = await busy(form, "Creating…", () => api.post(`/funders/${enc(funderId)}/funds`, body, { auth: true, headers: { "Idempotency-Key": uuid() } }));
+      navigate(`/funder/funds/${enc(fund.id)}`, { message: `${fund.name} is created. Next: decide when an approval needs a second admin.` });
+    } catch (err) {
+      show(form, err);
+    }
+  });
+  return page("Create a fund", h("p", {}, "Say how the fund matches what investors pledge. The rule in words below is what societies and the public will read."), form);
+}
+
+// ---------------------------------------------------------------------------------------------
+// A fund: its money, its second approval, its applications
+
+async function fundPage({ id }, navigate) {
+  const me = await api.get("/me", { auth: true });
+  const fund = await api.get(`/funds/${enc(id)}`, { auth: true });
+  if (!me.funders.includes(fund.funder_id)) throw forbidden();
+  const again = (message) => navigate(`/funder/funds/${enc(id)}`, { message });
+  const threshold = fund.second_approval_threshold_pence;
+  const out = page(
+    fund.name,
+    h("p", {}, link("#/funder", "All your funds"), " · ", link(`#/funds/${enc(id)}`, "Its public page")),
+    h("p", { class: "lead" }, ruleWords(fund.rule)),
+    h("h2", {}, "Money"),
+    h("dl", { class: "terms fund-money" },
+      row("Budget", formatPounds(fund.budget_pence)),
+      row("Committed", formatPounds(fund.committed_pence)),
+      row("Awaiting confirmation", formatPounds(fund.awaiting_confirmation_pence)),
+      row("Matched", formatPounds(fund.matched_pence)),
+      row("Released", formatPounds(fund.released_pence)),
+      row("Available", formatPounds(fund.available_pence)),
+      row("Second approval", thresholdWords(threshold)),
+      row("Offers backed", String(fund.offers.filter((o) => o.application_status === "approved").length))),
+    h("h2", {}, "Second approval"),
+    thresholdForm(fund, again),
+    h("h2", {}, "Applications"),
+  );
+  const list = h("div", { class: "applications" });
+  out.body.append(list);
+  const more = h("button", { type: "button", class: "secondary" }, "Show more applications");
+  const moreBox = h("p", { hidden: true }, more);
+  out.body.append(moreBox);
+  let cursor = null;
+  const load = async () => {
+    const q = cursor ? `?limit=20&cursor=${enc(cursor)}` : "?limit=20";
+    const pageOf = await api.get(`/funds/${enc(id)}/applications${q}`, { auth: true });
+    const cards = await Promise.all(pageOf.items.map((app) => application(fund, app, me, again)));
+    list.append(...cards);
+    cursor = pageOf.next_cursor ?? null;
+    moreBox.hidden = !cursor;
+    if (!list.children.length) list.append(h("p", {}, "No applications yet."));
+  };
+  more.addEventListener("click", () => load().catch((err) => more.replaceWith(h("p", { class: "error", role: "alert" }, err.message))));
+  await load();
+  return out;
+}
+
+function thresholdWords(t) {
+  if (t === null || t === undefined) return "Not needed: one admin's approval commits the money";
+  if (t === 0) return "Every approval needs a second admin";
+  return `Approvals of ${formatPounds(t)} or more need a second admin`;
+}
+
+function thresholdForm(fund, again) {
+  const t = fund.second_approval_threshold_pence;
+  const form = h(
+    "form",
+    { novalidate: true, class: "threshold-form", "aria-label": "Second approval" },
+    summary(),
+    field({ label: "Approvals of at least this many pounds need a second admin", name: "threshold", field: "threshold_pence", inputmode: "decimal", value: t === null || t === undefined ? "" : poundsInput(t),
+      hint: "0: every approval; empty: none (one admin's approval commits the money).", extra: { class: "short" } }),
+    h("button", { type: "submit" }, "Save the second approval"),
+  );
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    clearErrors(form);
+    const pence = poundsOrNull(form.elements.threshold.value);
+    if (Number.isNaN(pence)) return showErrors(form, { fieldErrors: [{ field: "threshold_pence", message: "Enter an amount in pounds, like 0 or 5000, or leave it empty" }] });
+    try {
+      await busy(form, "Saving…", () => api.put(`/funds/${enc(fund.id)}/second-approval`, { threshold_pence: pence }, { auth: true }));
+      again(`Saved. ${thresholdWords(pence)}.`);
+    } catch (err) {
+      show(form, err);
+    }
+  });
+  return form;
+}
+
+async function offerOf(offerId) {
+  try {
+    return await api.get(`/offers/${enc(offerId)}`, { auth: true });
+  } catch (err) {
+    if (err.status === 404 || err.status === 403) return null;
+    throw err;
+  }
+}
+
+/** One application: its offer, its state, and what an admin may do with it now. */
+async function application(fund, app, me, again) {
+  const offer = await offerOf(app.offer_id);
+  const title = offer ? offer.title : `Offer ${app.offer_id}`;
+  const headingId = `app-${app.id}`;
+  const card = h("section", { class: "card application", "aria-labelledby": headingId, "data-application": app.id },
+    h("h3", { id: headingId }, title),
+    h("dl", { class: "terms" },
+      row("Status", STATUS[app.status] ?? app.status),
+      offer ? row("Offer", [`${formatPounds(offer.community_pledged_pence)} pledged of a ${formatPounds(offer.target_pence)} target (minimum ${formatPounds(offer.min_target_pence)}); ${offer.status}`]) : row("Offer", "Not public yet (a draft): its details show once it is submitted."),
+      row("Applied", formatDateTime(app.created_at)),
+      app.status !== "pending" ? row("Commitment", formatPounds(app.commitment_pence)) : null,
+      app.status !== "pending" ? row("Matched so far", formatPounds(app.match_pence)) : null,
+      app.reason ? row("Reason", app.reason) : null));
+  const c = app.confirmation;
+  if (c) {
+    const who = (id) => (id === me.id ? "you" : `another admin (${id})`);
+    const asked = `${formatPounds(c.commitment_pence)} asked by ${who(c.requested_by)} on ${formatDateTime(c.requested_at)}`;
+    if (c.state === "awaiting") card.append(h("p", { class: "notice awaiting" }, `Awaiting confirmation by another admin: ${asked}.`));
+    else if (c.state === "declined") card.append(h("p", { class: "notice" }, `Declined by ${c.resolved_by ? who(c.resolved_by) : "another admin"}${c.resolved_at ? ` on ${formatDateTime(c.resolved_at)}` : ""}: ${asked}.${c.reason ? ` Reason: ${c.reason}` : ""}`));
+    else if (c.state === "confirmed") card.append(h("p", { class: "meta" }, `Confirmed by ${c.resolved_by ? who(c.resolved_by) : "another admin"}${c.resolved_at ? ` on ${formatDateTime(c.resolved_at)}` : ""}: ${asked}.`));
+  }
+  if (c?.state === "awaiting" && c.requested_by === me.id) card.append(h("p", { class: "hint" }, "You asked for this approval, so another of the funder's admins must confirm or decline it."));
+  if (c?.state === "awaiting") card.append(confirmForms(fund, app, again));
+  else if (app.status === "pending") card.append(decisionForms(fund, app, offer, again));
+  return card;
+}
+
+function confirmForms(fund, app, again) {
+  const base = `/funds/${enc(fund.id)}/applications/${enc(app.id)}`;
+  const confirm = h("form", { novalidate: true, class: "confirm-form", "aria-label": "Confirm the approval" }, summary(),
+    h("button", { type: "submit" }, "Confirm the approval"));
+  confirm.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    clearErrors(confirm);
+    try {
+      await busy(confirm, "Confirming…", () => api.post(`${base}/confirm`, {}, { auth: true }));
+      again(`Confirmed: ${formatPounds(app.confirmation.commitment_pence)} is committed to the offer.`);
+    } catch (err) {
+      showErrors(confirm, err);
+    }
+  });
+  const decline = h("form", { novalidate: true, class: "decline-form", "aria-label": "Decline the approval" }, summary(),
+    field({ label: "Why decline", name: "reason", field: "reason", required: true }),
+    h("button", { type: "submit", class: "danger" }, "Decline the approval"));
+  decline.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    clearErrors(decline);
+    try {
+      await busy(decline, "Declining…", () => api.post(`${base}/decline`, { reason: decline.elements.reason.value.trim() }, { auth: true }));
+      again("Declined: the money held for it is available again.");
+    } catch (err) {
+      showErrors(decline, err);
+    }
+  });
+  return h("div", { class: "decisions" }, confirm, decline);
+}
+
+function decisionForms(fund, app, offer, again) {
+  const base = `/funds/${enc(fund.id)}/applications/${enc(app.id)}`;
+  const cap = fund.rule.per_offer_cap_pence;
+  const room = Math.min(cap, fund.available_pence);
+  const result = h("div", { class: "simulation", "aria-live": "polite" });
+  const approve = h("form", { novalidate: true, class: "approve-form", "aria-label": "Approve" }, summary(),
+    field({ label: "Commitment in pounds", name: "commitment", field: "commitment_pence", required: true, inputmode: "decimal", value: poundsInput(room),
+      hint: `The rule's cap per offer is ${formatPounds(cap)}; the fund has ${formatPounds(fund.available_pence)} available.`, extra: { class: "short" } }),
+    h("p", {}, h("button", { type: "button", class: "secondary simulate" }, "Simulate the match"), " ", h("button", { type: "submit" }, "Approve")));
+  const commitment = () => poundsOrNull(approve.elements.commitment.value);
+  approve.querySelector(".simulate").addEventListener("click", async (event) => {
+    const button = event.currentTarget;
+    clearErrors(approve);
+    const pence = commitment();
+    if (Number.isNaN(pence)) return showErrors(approve, { fieldErrors: [{ field: "commitment_pence", message: "Enter an amount in pounds" }] });
+    button.disabled = true;
+    try {
+      const sim = await api.post(`/funds/${enc(fund.id)}/simulate`, { offer_id: app.offer_id, commitment_pence: pence }, { auth: true });
+      result.replaceChildren(...simulation(sim, offer));
+    } catch (err) {
+      showErrors(approve, err);
+    } finally {
+      button.disabled = false;
+    }
+  });
+  approve.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    clearErrors(approve);
+    const pence = commitment();
+    if (pence === null || Number.isNaN(pence)) return showErrors(approve, { fieldErrors: [{ field: "commitment_pence", message: "Enter the commitment in pounds" }] });
+    try {
+      // A new key for each attempt: a retry of the same click is answered once.
+      const done = await busy(approve, "Approving…", () => api.post(`${base}/approve`, { commitment_pence: pence }, { auth: true, headers: { "Idempotency-Key": uuid() } }));
+      const awaiting = done?.confirmation?.state === "awaiting" || done?.status === "pending";
+      again(awaiting ? `Awaiting confirmation by another admin: ${formatPounds(pence)} is held for the offer until then.` : `Approved: ${formatPounds(pence)} is committed to the offer.`);
+    } catch (err) {
+      showErrors(approve, err);
+    }
+  });
+  const reject = h("form", { novalidate: true, class: "reject-form", "aria-label": "Reject" }, summary(),
+    field({ label: "Why reject", name: "reason", field: "reason", required: true, hint: "The society sees this." }),
+    h("button", { type: "submit", class: "danger" }, "Reject"));
+  reject.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    clearErrors(reject);
+    try {
+      await busy(reject, "Rejecting…", () => api.post(`${base}/reject`, { reason: reject.elements.reason.value.trim() }, { auth: true }));
+      again("Rejected. The society is told why.");
+    } catch (err) {
+      showErrors(reject, err);
+    }
+  });
+  return h("div", { class: "decisions" }, approve, result, h("details", {}, h("summary", {}, "Reject this application"), reject));
+}
+
+let charts = 0;
+
+/** A simulation's figures, a bar chart of the match per pledge (in order) and the same as a table. */
+function simulation(sim, offer) {
+  const pledges = sim.per_pledge;
+  const total = pledges.reduce((s, p) => s + p.amount_pence, 0);
+  const words = `A match of ${formatPounds(sim.match_pence)} over ${pledges.length} ${pledges.length === 1 ? "pledge" : "pledges"} totalling ${formatPounds(total)}.`;
+  const out = [h("p", { class: "sim-total" }, words)];
+  if (!pledges.length) {
+    out.push(h("p", {}, offer ? "The offer has no pledges yet: nothing to match." : "No pledges to match yet."));
+    return out;
+  }
+  const [height, left, right, top, bottom] = [220, 76, 8, 12, 30];
+  const width = Math.min(640, left + right + Math.max(4, pledges.length) * 48);
+  const plotW = width - left - right;
+  const plotH = height - top - bottom;
+  const scale = chartScale(Math.max(1, ...pledges.map((p) => p.match_pence)));
+  const y = (pence) => top + plotH - (pence / scale.top) * plotH;
+  const n = ++charts;
+  const biggest = Math.max(...pledges.map((p) => p.match_pence));
+  const image = svg("svg", { viewBox: `0 0 ${width} ${height}`, width, height, role: "img", "aria-labelledby": `sim-title-${n} sim-desc-${n}`, class: "chart sim-chart" },
+    svg("title", { id: `sim-title-${n}` }, "Match per pledge, in the order pledged"),
+    svg("desc", { id: `sim-desc-${n}` }, `${words} The largest match for one pledge is ${formatPounds(biggest)}; the table below lists each.`));
+  for (const tick of scale.ticks) {
+    image.append(svg("line", { class: "grid", x1: left, x2: width - right, y1: y(tick), y2: y(tick) }),
+      svg("text", { x: left - 6, y: y(tick) + 4, "text-anchor": "end" }, formatAxisPounds(tick)));
+  }
+  const slot = plotW / pledges.length;
+  const bar = Math.min(30, slot * 0.6);
+  pledges.forEach((p, i) => {
+    const middle = left + slot * i + slot / 2;
+    image.append(svg("rect", { class: "match", x: middle - bar / 2, y: y(p.match_pence), width: bar, height: Math.max(0, top + plotH - y(p.match_pence)) }));
+    if (pledges.length <= 16 || i % Math.ceil(pledges.length / 16) === 0) image.append(svg("text", { x: middle, y: height - bottom + 18, "text-anchor": "middle" }, String(i + 1)));
+  });
+  image.append(svg("line", { class: "axis", x1: left, x2: width - right, y1: y(0), y2: y(0) }));
+  const table = h("table", { class: "sim-table" }, h("caption", {}, "Match per pledge"),
+    h("thead", {}, h("tr", {}, h("th", { scope: "col" }, "Pledge"), h("th", { scope: "col", class: "num" }, "Pledged"), h("th", { scope: "col", class: "num" }, "Match"))),
+    h("tbody", {}, pledges.map((p, i) => h("tr", {}, h("th", { scope: "row" }, String(i + 1)), h("td", { class: "num" }, formatPounds(p.amount_pence)), h("td", { class: "num" }, formatPounds(p.match_pence))))));
+  out.push(h("figure", { class: "chart-box" }, image), h("div", { class: "table-wrap", role: "region", "aria-label": "Match per pledge", tabindex: "0" }, table));
+  return out;
+}
