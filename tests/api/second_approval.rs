@@ -176,6 +176,33 @@ both_backends! {
         s.balanced().await;
     }
 
+    async fn an_allocated_offer_returns_a_hold_still_awaiting(backend) {
+        let s = scene(backend).await;
+        let fund = s.fund(1_000_000, Some(0)).await;
+        let (offer, application) = s.application(&fund).await;
+        s.act(&s.admins[0], &fund, &application, "approve", json!({"commitment_pence": 200_000})).await.expect(202);
+        // Three investors pay £4,000 each: £12,000 passes the £10,000 minimum; nobody confirms.
+        for n in 0..3 {
+            let investor = s.app.investor(&format!("member{n}")).await;
+            let pledge = s.app.pledge(&investor, &offer, 400_000).await;
+            pledge.expect(201);
+            s.app.post(&format!("/api/v1/offers/{offer}/bank-receipts"), Some(&s.society_admin.access_token),
+                &json!({"reference": pledge.body["payment"]["bank_reference"], "amount_pence": 400_000,
+                        "received_at": chrono::Utc::now().to_rfc3339()}))
+                .await
+                .expect(201);
+        }
+        s.app.post(&format!("/api/v1/offers/{offer}/close"), Some(&s.platform.access_token), &json!({})).await.expect(200);
+        let allocated = s.app.wait_for_status(&offer, Some(&s.society_admin.access_token), "allocated").await;
+        assert_eq!(allocated["match_pence"], 0, "an approval never confirmed matches nothing");
+        let summary = s.summary(&fund).await;
+        assert_eq!((summary["awaiting_confirmation_pence"].as_i64(), summary["available_pence"].as_i64()), (Some(0), Some(1_000_000)));
+        let seen = s.app.get(&format!("/api/v1/offers/{offer}/match-applications"), Some(&s.society_admin.access_token)).await.body;
+        assert_eq!(seen[0]["confirmation"]["state"], "released");
+        s.act(&s.admins[1], &fund, &application, "confirm", json!({})).await.expect(409);
+        s.balanced().await;
+    }
+
     async fn an_admin_of_the_applying_society_can_neither_approve_nor_confirm(backend) {
         let s = scene(backend).await;
         let fund = s.fund(1_000_000, Some(0)).await;
