@@ -106,6 +106,25 @@ pub async fn scene(backend: Backend) -> Scene {
         .await;
     app.wait_for_status(&failed, Some(&society_admin.access_token), "failed")
         .await;
+    // The close-out decides "failed" first and releases the funds' commitments in its next step.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let applications = app
+            .get(
+                &format!("/api/v1/offers/{failed}/match-applications"),
+                Some(&society_admin.access_token),
+            )
+            .await
+            .body;
+        if applications[0]["status"] == "released" {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the failed offer's commitment was never released"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     Scene {
         app,
         platform,
