@@ -93,6 +93,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .service(web::resource("/me/holdings").get(closeout::holdings))
                 .service(web::resource("/offers/{id}/refunds").get(payments::offer_refunds))
                 .service(web::resource("/offers/{id}/refunds/{refund_id}/complete").post(payments::complete_refund))
+                .service(web::resource("/admin/offers").get(offers::admin_offers))
                 .service(web::resource("/admin/ledger/verify").get(pledges::verify_ledger))
                 .service(web::resource("/admin/outbox").get(email::list_outbox))
                 .service(web::resource("/admin/outbox/{id}/retry").post(email::retry_email))
@@ -126,7 +127,11 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .service(web::resource("/funds/{id}/applications/{app_id}/decline").post(funding::decline))
                 .service(web::resource("/funds/{id}/second-approval").put(funding::put_second_approval))
                 .service(web::resource("/funds/{id}/simulate").post(funding::simulate))
-                .service(web::resource("/funders").post(organisations::create_funder))
+                .service(
+                    web::resource("/funders")
+                        .get(organisations::list_funders)
+                        .post(organisations::create_funder),
+                )
                 .service(web::resource("/funders/{id}/admins").post(organisations::add_funder_admin))
                 .service(web::resource("/funders/{id}/witness").put(transparency::put_witness))
                 .service(web::resource("/transparency/checkpoint").get(transparency::checkpoint))
@@ -164,6 +169,7 @@ pub async fn not_found() -> Result<HttpResponse, AppError> {
         organisations::get_society,
         organisations::add_society_admin,
         organisations::put_bank_details,
+        organisations::list_funders,
         organisations::create_funder,
         organisations::add_funder_admin,
         offers::create_offer,
@@ -185,6 +191,7 @@ pub async fn not_found() -> Result<HttpResponse, AppError> {
         pledges::record_receipt,
         pledges::import_receipts,
         pledges::offer_ledger,
+        offers::admin_offers,
         pledges::verify_ledger,
         payments::stripe_webhook,
         payments::payment_methods,

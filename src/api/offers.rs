@@ -15,7 +15,7 @@ use crate::domain::money::Pence;
 use crate::domain::offer::{OfferAction, OfferStatus, Terms};
 use crate::domain::postcode;
 use crate::error::AppError;
-use crate::services::offers::{self, Actor, AuditEntry, Description, OfferPatch, OfferRow, OfferView};
+use crate::services::offers::{self, Actor, AdminOffer, AuditEntry, Description, OfferPatch, OfferRow, OfferView};
 use crate::services::organisations;
 use crate::services::page::{Page, PageRequest};
 use crate::state::AppState;
@@ -314,6 +314,37 @@ pub async fn list_offers(state: web::Data<AppState>, query: Query<OfferListQuery
     let list = state
         .db
         .run(move |conn| offers::list_public(conn, status, &page))
+        .await?;
+    Ok(HttpResponse::Ok().json(list))
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct AdminOfferQuery {
+    /// Only offers in this state (default: every state); `submitted` is the approval queue.
+    #[param(inline)]
+    status: Option<OfferStatus>,
+    /// Items per page (default 20).
+    #[param(minimum = 1, maximum = 100)]
+    limit: Option<i64>,
+    /// `next_cursor` from the previous page.
+    cursor: Option<String>,
+}
+
+/// Every offer, whatever its state, newest first, each with its society: what platform admins
+/// approve (`?status=submitted`) and close early (`?status=open`).
+#[utoipa::path(get, path = "/api/v1/admin/offers", tag = "offers", security(("bearer" = ["platform_admin"])),
+    params(AdminOfferQuery), responses((status = 200, body = Page<AdminOffer>)))]
+pub async fn admin_offers(
+    state: web::Data<AppState>,
+    _admin: PlatformAdmin,
+    query: Query<AdminOfferQuery>,
+) -> Result<HttpResponse, AppError> {
+    let query = query.into_inner();
+    let page = PageRequest::new(query.limit, query.cursor)?;
+    let list = state
+        .db
+        .run(move |conn| offers::list_for_platform(conn, query.status, &page))
         .await?;
     Ok(HttpResponse::Ok().json(list))
 }

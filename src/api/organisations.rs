@@ -6,14 +6,16 @@ use utoipa::ToSchema;
 use validator::Validate;
 
 use crate::api::access::{FunderManager, PlatformAdmin, SocietyAdmin};
-use crate::api::extract::Json;
+use crate::api::extract::{Json, Query};
+use crate::api::offers::PageQuery;
 use crate::api::problem::Problem;
 use crate::api::rules;
 use crate::domain::identity::{Email, Postcode};
 use crate::error::AppError;
 use crate::services::organisations::{
-    self, Admin, BankDetails, Funder, NewSociety, Organisation, Society, SocietyKind,
+    self, Admin, BankDetails, Funder, FunderListing, NewSociety, Organisation, Society, SocietyKind,
 };
+use crate::services::page::{Page, PageRequest};
 use crate::services::sessions::Caller;
 use crate::state::AppState;
 
@@ -156,6 +158,23 @@ pub async fn create_funder(
         .write(move |conn| organisations::create_funder(conn, &name))
         .await?;
     Ok(HttpResponse::Created().json(funder))
+}
+
+/// Every funder, newest first, with its admins and number of funds.
+#[utoipa::path(get, path = "/api/v1/funders", tag = "funders", security(("bearer" = ["platform_admin"])), params(PageQuery),
+    responses((status = 200, body = Page<FunderListing>)))]
+pub async fn list_funders(
+    state: web::Data<AppState>,
+    _admin: PlatformAdmin,
+    query: Query<PageQuery>,
+) -> Result<HttpResponse, AppError> {
+    let query = query.into_inner();
+    let page = PageRequest::new(query.limit, query.cursor)?;
+    let list = state
+        .db
+        .run(move |conn| organisations::list_funders(conn, &page))
+        .await?;
+    Ok(HttpResponse::Ok().json(list))
 }
 
 /// Makes an existing account an admin of the funder.

@@ -33,6 +33,7 @@ pub enum Kind {
     RefundStarted,
     SharesIssued,
     OfferDecided,
+    ConfirmationAwaited,
 }
 
 impl Kind {
@@ -51,11 +52,12 @@ impl Kind {
             Kind::RefundStarted => "refund_started",
             Kind::SharesIssued => "shares_issued",
             Kind::OfferDecided => "offer_decided",
+            Kind::ConfirmationAwaited => "confirmation_awaited",
         }
     }
 }
 
-const TEMPLATES: [(&str, &str); 26] = [
+const TEMPLATES: [(&str, &str); 28] = [
     ("welcome.txt", include_str!("../../templates/email/welcome.txt")),
     ("welcome.html", include_str!("../../templates/email/welcome.html")),
     (
@@ -147,6 +149,14 @@ const TEMPLATES: [(&str, &str); 26] = [
     (
         "offer_decided.html",
         include_str!("../../templates/email/offer_decided.html"),
+    ),
+    (
+        "confirmation_awaited.txt",
+        include_str!("../../templates/email/confirmation_awaited.txt"),
+    ),
+    (
+        "confirmation_awaited.html",
+        include_str!("../../templates/email/confirmation_awaited.html"),
     ),
 ];
 
@@ -462,6 +472,8 @@ mod tests {
             Kind::RefundStarted,
             Kind::SharesIssued,
             Kind::OfferDecided,
+            Kind::MoneyGoneOutside,
+            Kind::ConfirmationAwaited,
         ] {
             let rendered = render(kind, &context).unwrap();
             assert!(!rendered.subject.is_empty() && !rendered.text.is_empty(), "{kind:?}");

@@ -617,6 +617,51 @@ pub fn list_public(
     Page::from_rows(query.load(conn)?, page, |r| r.id.clone(), OfferView::from_row)
 }
 
+/// An offer with the society that makes it, as platform admins list them.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AdminOffer {
+    pub offer: OfferView,
+    pub society: crate::services::organisations::Society,
+}
+
+/// Every offer in `status` (default: every state), newest first, each with its society (for
+/// platform admins: `submitted` is the queue awaiting their approval).
+pub fn list_for_platform(
+    conn: &mut DbConnection,
+    status: Option<OfferStatus>,
+    page: &PageRequest,
+) -> Result<Page<AdminOffer>, AppError> {
+    let mut query = offers::table
+        .select(OfferRow::as_select())
+        .order(offers::id.desc())
+        .limit(page.limit + 1)
+        .into_boxed();
+    if let Some(status) = status {
+        query = query.filter(offers::status.eq(status.as_str()));
+    }
+    if let Some(after) = &page.after {
+        query = query.filter(offers::id.lt(after));
+    }
+    let rows = query.load(conn)?;
+    let ids: Vec<&str> = rows.iter().map(|r| r.society_id.as_str()).collect();
+    let societies = crate::services::organisations::societies_by_id(conn, &ids)?;
+    Page::from_rows(
+        rows,
+        page,
+        |r| r.id.clone(),
+        |row| {
+            let society = societies
+                .get(&row.society_id)
+                .cloned()
+                .ok_or(AppError::NotFound("society"))?;
+            Ok(AdminOffer {
+                offer: OfferView::from_row(row)?,
+                society,
+            })
+        },
+    )
+}
+
 /// Every offer of a society, whatever its state (for its admins).
 pub fn list_for_society(
     conn: &mut DbConnection,

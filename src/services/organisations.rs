@@ -1,14 +1,17 @@
 //! Societies and funders, and who administers them.
 
+use std::collections::HashMap;
+
 use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::clock;
-use crate::db::schema::{funder_admins, funders, offers, societies, society_admins, users};
+use crate::db::schema::{funder_admins, funders, funds, offers, societies, society_admins, users};
 use crate::db::DbConnection;
 use crate::domain::identity::{Email, Postcode};
 use crate::error::AppError;
+use crate::services::page::{Page, PageRequest};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
@@ -37,7 +40,7 @@ impl SocietyKind {
 }
 
 /// A society as anyone may see it.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct Society {
     pub id: String,
     pub name: String,
@@ -116,6 +119,13 @@ pub fn create_society(conn: &mut DbConnection, creator_id: &str, new: &NewSociet
 }
 
 pub fn get_society(conn: &mut DbConnection, id: &str) -> Result<Society, AppError> {
+    societies_by_id(conn, &[id])?
+        .remove(id)
+        .ok_or(AppError::NotFound("society"))
+}
+
+/// These societies (those that exist), by id, in one query.
+pub fn societies_by_id(conn: &mut DbConnection, ids: &[&str]) -> Result<HashMap<String, Society>, AppError> {
     type Row = (
         String,
         String,
@@ -125,8 +135,8 @@ pub fn get_society(conn: &mut DbConnection, id: &str) -> Result<Society, AppErro
         Option<String>,
         chrono::NaiveDateTime,
     );
-    let row: Option<Row> = societies::table
-        .find(id)
+    let rows: Vec<Row> = societies::table
+        .filter(societies::id.eq_any(ids))
         .select((
             societies::id,
             societies::name,
@@ -136,19 +146,23 @@ pub fn get_society(conn: &mut DbConnection, id: &str) -> Result<Society, AppErro
             societies::bank_sort_code,
             societies::created_at,
         ))
-        .first(conn)
-        .optional()?;
-    let (id, name, kind, registration_number, postcode, sort_code, created_at) =
-        row.ok_or(AppError::NotFound("society"))?;
-    Ok(Society {
-        id,
-        name,
-        kind: SocietyKind::from_db(&kind)?,
-        registration_number,
-        postcode,
-        has_bank_details: sort_code.is_some(),
-        created_at: clock::utc(created_at),
-    })
+        .load(conn)?;
+    rows.into_iter()
+        .map(
+            |(id, name, kind, registration_number, postcode, sort_code, created_at)| {
+                let society = Society {
+                    id: id.clone(),
+                    name,
+                    kind: SocietyKind::from_db(&kind)?,
+                    registration_number,
+                    postcode,
+                    has_bank_details: sort_code.is_some(),
+                    created_at: clock::utc(created_at),
+                };
+                Ok((id, society))
+            },
+        )
+        .collect()
 }
 
 pub fn society_exists(conn: &mut DbConnection, id: &str) -> Result<bool, AppError> {
@@ -212,6 +226,63 @@ pub fn create_funder(conn: &mut DbConnection, name: &str) -> Result<Funder, AppE
         name: name.to_owned(),
         created_at: clock::utc(now),
     })
+}
+
+/// A funder with its admins and how many funds it has, as platform admins list them.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct FunderListing {
+    pub id: String,
+    pub name: String,
+    pub created_at: chrono::DateTime<chrono::Utc>,
+    /// Its admins, by email.
+    pub admins: Vec<Admin>,
+    pub fund_count: i64,
+}
+
+/// Every funder, newest first, with its admins and number of funds.
+pub fn list_funders(conn: &mut DbConnection, page: &PageRequest) -> Result<Page<FunderListing>, AppError> {
+    let mut query = funders::table
+        .select((funders::id, funders::name, funders::created_at))
+        .order(funders::id.desc())
+        .limit(page.limit + 1)
+        .into_boxed();
+    if let Some(after) = &page.after {
+        query = query.filter(funders::id.lt(after));
+    }
+    let rows: Vec<(String, String, chrono::NaiveDateTime)> = query.load(conn)?;
+    let ids: Vec<&str> = rows.iter().map(|r| r.0.as_str()).collect();
+    let admins: Vec<(String, String, String, String)> = funder_admins::table
+        .inner_join(users::table)
+        .filter(funder_admins::funder_id.eq_any(&ids))
+        .select((funder_admins::funder_id, users::id, users::email, users::display_name))
+        .order(users::email)
+        .load(conn)?;
+    let funds: Vec<String> = funds::table
+        .filter(funds::funder_id.eq_any(&ids))
+        .select(funds::funder_id)
+        .load(conn)?;
+    Page::from_rows(
+        rows,
+        page,
+        |r| r.0.clone(),
+        |(id, name, created_at)| {
+            Ok(FunderListing {
+                admins: admins
+                    .iter()
+                    .filter(|a| a.0 == id)
+                    .map(|(_, user_id, email, display_name)| Admin {
+                        user_id: user_id.clone(),
+                        email: email.clone(),
+                        display_name: display_name.clone(),
+                    })
+                    .collect(),
+                fund_count: funds.iter().filter(|f| **f == id).count() as i64,
+                id,
+                name,
+                created_at: clock::utc(created_at),
+            })
+        },
+    )
 }
 
 pub fn funder_exists(conn: &mut DbConnection, id: &str) -> Result<bool, AppError> {

@@ -26,6 +26,7 @@ mod organisations;
 mod outside;
 mod parsers;
 mod payments;
+mod platform_console;
 mod pledges;
 mod public_money;
 mod second_approval;

@@ -129,22 +129,6 @@ impl Scene {
             .map(|d| d.as_str().unwrap().to_owned())
             .collect()
     }
-
-    async fn emails(&self, kind: &'static str) -> Vec<String> {
-        use community_shares::db::schema::outbox;
-        use diesel::prelude::*;
-        let mut recipients: Vec<String> = self
-            .app
-            .with_db(move |conn| {
-                Ok(outbox::table
-                    .filter(outbox::kind.eq(kind))
-                    .select(outbox::recipient)
-                    .load(conn)?)
-            })
-            .await;
-        recipients.sort();
-        recipients
-    }
 }
 
 both_backends! {
@@ -166,7 +150,7 @@ both_backends! {
         assert_eq!(s.offer().await["community_paid_pence"], 37_000);
         let mut told = vec![s.admin.email.clone(), ann.email.clone()];
         told.sort();
-        assert_eq!(s.emails("money_gone_outside").await, told, "the investor and the society's admins");
+        assert_eq!(s.app.recipients("money_gone_outside").await, told, "the investor and the society's admins");
         assert!(s.verified().await.is_empty());
 
         // £50.50 of Bob's: he keeps the 199 whole shares the rest buys; 50p goes back to his card.

@@ -116,6 +116,12 @@ both_backends! {
         assert_eq!(held.body["status"], "pending");
         assert_eq!(held.body["confirmation"]["state"], "awaiting");
         assert_eq!(held.body["confirmation"]["commitment_pence"], 300_000);
+        assert_eq!(held.body["confirmation"]["requested_by_name"], "funder-a");
+        assert!(held.body["confirmation"]["resolved_by_name"].is_null());
+        // The other admins are asked by email; the one who asked is not.
+        let mut asked = vec![s.admins[1].email.clone(), s.admins[2].email.clone()];
+        asked.sort();
+        assert_eq!(s.app.recipients("confirmation_awaited").await, asked);
         let summary = s.summary(&fund).await;
         assert_eq!(summary["awaiting_confirmation_pence"], 300_000);
         assert_eq!(summary["committed_pence"], 100_000);
@@ -136,7 +142,8 @@ both_backends! {
         assert_eq!(confirmed.body["commitment_pence"], 300_000);
         let c = &confirmed.body["confirmation"];
         assert_eq!(c["state"], "confirmed");
-        assert_ne!(c["requested_by"], c["resolved_by"]);
+        assert_eq!((c["requested_by"].as_str(), c["resolved_by"].as_str()), (Some(s.admins[0].id.as_str()), Some(s.admins[1].id.as_str())));
+        assert_eq!((c["requested_by_name"].as_str(), c["resolved_by_name"].as_str()), (Some("funder-a"), Some("funder-b")));
         assert!(c["requested_at"].is_string() && c["resolved_at"].is_string());
         // Confirmed once: again is 409.
         s.act(&s.admins[2], &fund, &large, "confirm", json!({})).await.expect(409);
@@ -215,6 +222,10 @@ both_backends! {
         refused.expect(403);
         assert!(refused.body["detail"].as_str().unwrap().contains("you administer the society"));
         s.act(&s.admins[0], &fund, &application, "approve", json!({"commitment_pence": 100_000})).await.expect(202);
+        // Nobody who may not answer is asked to: not the one who asked, not the society's admin.
+        let mut asked = vec![s.admins[1].email.clone(), s.admins[2].email.clone()];
+        asked.sort();
+        assert_eq!(s.app.recipients("confirmation_awaited").await, asked);
         s.act(&s.society_admin, &fund, &application, "confirm", json!({})).await.expect(403);
         s.act(&s.society_admin, &fund, &application, "decline", json!({"reason": "x"})).await.expect(403);
         s.act(&s.admins[1], &fund, &application, "confirm", json!({})).await.expect(200);

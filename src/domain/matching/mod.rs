@@ -244,7 +244,9 @@ pub fn compute(
             }
         }
         RuleKind::LumpSum => {
-            if let Some(i) = (1..=pledges.len()).find(|&n| trigger_holds(&rule.trigger, offer, &pledges[..n])) {
+            // A trigger met from the start is crossed by the first pledge.
+            let crossed = trigger_met_after(&rule.trigger, offer, pledges).map(|n| n.max(1));
+            if let Some(i) = crossed.filter(|&n| n <= pledges.len()) {
                 // The lump goes to the pledge that crossed the trigger, however its
                 // investor's postcode reads: eligibility limits whose money counts towards
                 // ratios, and a lump sum matches the offer, not an investor.
@@ -322,6 +324,24 @@ pub fn trigger_holds(trigger: &Trigger, offer: &OfferFacts, pledges: &[MatchPled
     let community: i64 = pledges.iter().map(|p| p.amount.get()).sum();
     let distinct: std::collections::HashSet<&str> = pledges.iter().map(|p| p.investor_id.as_str()).collect();
     trigger_holds_at(trigger, offer, community, distinct.len() as i64)
+}
+
+/// How many of `pledges` (in order) it takes for the trigger to hold: `Some(0)` when it holds
+/// with none (no trigger), `None` when it does not hold over them all.
+pub fn trigger_met_after(trigger: &Trigger, offer: &OfferFacts, pledges: &[MatchPledge]) -> Option<usize> {
+    if trigger_holds_at(trigger, offer, 0, 0) {
+        return Some(0);
+    }
+    let mut community = 0i64;
+    let mut investors = std::collections::HashSet::new();
+    pledges
+        .iter()
+        .position(|pledge| {
+            community = community.saturating_add(pledge.amount.get());
+            investors.insert(pledge.investor_id.as_str());
+            trigger_holds_at(trigger, offer, community, investors.len() as i64)
+        })
+        .map(|i| i + 1)
 }
 
 /// Whether the trigger holds when the live pledges come to `community` pence from `investors`
@@ -632,6 +652,18 @@ mod tests {
             }
             // Deterministic.
             prop_assert_eq!(compute(&rule, Pence::new(commitment), &o, &pledges, Pence::new(other)), m);
+        }
+
+        #[test]
+        fn the_trigger_is_met_after_the_first_prefix_over_which_it_holds(rule in any_rule(), pledges in any_pledges()) {
+            let o = offer(10_000, 50_000, 150_000);
+            let first = (0..=pledges.len()).find(|&n| trigger_holds(&rule.trigger, &o, &pledges[..n]));
+            prop_assert_eq!(trigger_met_after(&rule.trigger, &o, &pledges), first);
+            // Before it, a per-pledge rule matches nothing; a lump goes to the pledge crossing it.
+            let m = compute(&rule, Pence::new(3_000_000), &o, &pledges, Pence::ZERO);
+            if first.is_none() {
+                prop_assert_eq!(total(&m), 0);
+            }
         }
 
         #[test]

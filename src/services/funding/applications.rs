@@ -170,6 +170,7 @@ pub fn approve(
     check_exclusive(conn, &offer.id, &rule)?;
     if confirmation::needs_second(fund.second_approval_threshold_pence, commitment) {
         confirmation::hold(conn, fund_id, application_id, commitment, decided_by)?;
+        confirmation::tell_second_admins(conn, &fund, &offer, commitment, decided_by)?;
         return Ok(Approval::Awaiting(view_of(conn, application_id)?));
     }
     reserve_commitment(conn, fund_id, application_id, &offer.id, commitment)?;
@@ -230,7 +231,7 @@ fn second_admin(
     application_id: &str,
     by: &str,
     offer: &OfferRow,
-) -> Result<confirmation::Confirmation, AppError> {
+) -> Result<confirmation::RequestRow, AppError> {
     let request = confirmation::awaiting(conn, application_id)?;
     if request.requested_by == by {
         return Err(AppError::ForbiddenBecause(

@@ -9,6 +9,8 @@
 //! society can do none of it. A hold still awaiting when its application is rejected or its
 //! offer is cancelled, fails or is allocated returns to the fund.
 
+use std::collections::HashMap;
+
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use serde::Serialize;
@@ -16,43 +18,68 @@ use utoipa::ToSchema;
 
 use super::ApplicationView;
 use crate::clock;
-use crate::db::schema::{commitment_requests, match_applications, society_admins};
+use crate::db::schema::{commitment_requests, funder_admins, match_applications, society_admins, users};
 use crate::db::DbConnection;
 use crate::domain::money::Pence;
 use crate::error::AppError;
 use crate::ledger::{self, AccountKind, LedgerError, NewTransfer};
+use crate::notify;
 
-/// A request for a second admin's confirmation, as funders and societies see it.
-#[derive(Debug, Clone, Serialize, ToSchema, Queryable, Selectable)]
+/// A request for a second admin's confirmation, as stored.
+#[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = commitment_requests)]
+pub struct RequestRow {
+    pub id: String,
+    pub application_id: String,
+    pub commitment_pence: i64,
+    pub requested_by: String,
+    pub requested_at: NaiveDateTime,
+    pub state: String,
+    pub resolved_by: Option<String>,
+    pub resolved_at: Option<NaiveDateTime>,
+    pub reason: Option<String>,
+}
+
+/// A request for a second admin's confirmation, as funders and societies see it: who asked and
+/// who answered, by user id and display name, and when.
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct Confirmation {
     pub id: String,
-    #[serde(skip)]
-    pub application_id: String,
     pub commitment_pence: i64,
     /// The funder admin who approved first (asked for the confirmation).
     pub requested_by: String,
-    #[schema(value_type = String, format = DateTime)]
-    #[serde(serialize_with = "utc")]
-    pub requested_at: NaiveDateTime,
+    /// Their display name.
+    pub requested_by_name: String,
+    pub requested_at: chrono::DateTime<chrono::Utc>,
     /// `awaiting`, `confirmed`, `declined` or `released` (its offer ended first, or the
     /// application was rejected).
     pub state: String,
     /// Who confirmed or declined it.
     pub resolved_by: Option<String>,
-    #[schema(value_type = Option<String>, format = DateTime)]
-    #[serde(serialize_with = "utc_opt")]
-    pub resolved_at: Option<NaiveDateTime>,
+    /// Their display name.
+    pub resolved_by_name: Option<String>,
+    pub resolved_at: Option<chrono::DateTime<chrono::Utc>>,
     /// Why it was declined.
     pub reason: Option<String>,
 }
 
-fn utc<S: serde::Serializer>(at: &NaiveDateTime, s: S) -> Result<S::Ok, S::Error> {
-    clock::utc(*at).serialize(s)
-}
-
-fn utc_opt<S: serde::Serializer>(at: &Option<NaiveDateTime>, s: S) -> Result<S::Ok, S::Error> {
-    at.map(clock::utc).serialize(s)
+impl Confirmation {
+    /// The view of a stored request; `names` maps user ids to display names.
+    fn from_row(row: RequestRow, names: &HashMap<String, String>) -> Self {
+        let name = |id: &str| names.get(id).cloned().unwrap_or_default();
+        Confirmation {
+            requested_by_name: name(&row.requested_by),
+            resolved_by_name: row.resolved_by.as_deref().map(name),
+            id: row.id,
+            commitment_pence: row.commitment_pence,
+            requested_by: row.requested_by,
+            requested_at: clock::utc(row.requested_at),
+            state: row.state,
+            resolved_by: row.resolved_by,
+            resolved_at: row.resolved_at.map(clock::utc),
+            reason: row.reason,
+        }
+    }
 }
 
 /// Whether an approval of `commitment` needs a second admin under the fund's threshold.
@@ -78,11 +105,11 @@ pub fn check_not_interested(conn: &mut DbConnection, user_id: &str, society_id: 
 }
 
 /// The latest request of each of `applications`.
-pub fn latest(conn: &mut DbConnection, applications: &[String]) -> Result<Vec<Confirmation>, AppError> {
-    let mut all: Vec<Confirmation> = commitment_requests::table
+fn latest(conn: &mut DbConnection, applications: &[String]) -> Result<Vec<RequestRow>, AppError> {
+    let mut all: Vec<RequestRow> = commitment_requests::table
         .filter(commitment_requests::application_id.eq_any(applications))
         .order((commitment_requests::requested_at.desc(), commitment_requests::id.desc()))
-        .select(Confirmation::as_select())
+        .select(RequestRow::as_select())
         .load(conn)?;
     let mut seen = std::collections::HashSet::new();
     all.retain(|c| seen.insert(c.application_id.clone()));
@@ -96,8 +123,22 @@ pub fn with_confirmations(
 ) -> Result<Vec<ApplicationView>, AppError> {
     let ids: Vec<String> = views.iter().map(|v| v.id.clone()).collect();
     let latest = latest(conn, &ids)?;
+    let people: Vec<&str> = latest
+        .iter()
+        .flat_map(|c| [Some(c.requested_by.as_str()), c.resolved_by.as_deref()])
+        .flatten()
+        .collect();
+    let names: HashMap<String, String> = users::table
+        .filter(users::id.eq_any(&people))
+        .select((users::id, users::display_name))
+        .load(conn)?
+        .into_iter()
+        .collect();
     for view in &mut views {
-        view.confirmation = latest.iter().find(|c| c.application_id == view.id).cloned();
+        view.confirmation = latest
+            .iter()
+            .find(|c| c.application_id == view.id)
+            .map(|c| Confirmation::from_row(c.clone(), &names));
     }
     Ok(views)
 }
@@ -154,12 +195,45 @@ pub fn hold(
     }
 }
 
+/// Emails the fund's other admins who may answer a request just made (not the one who asked,
+/// not an admin of the applying society) that an approval awaits their confirmation.
+pub fn tell_second_admins(
+    conn: &mut DbConnection,
+    fund: &super::funds::FundRow,
+    offer: &crate::services::offers::OfferRow,
+    commitment: Pence,
+    requested_by: &str,
+) -> Result<(), AppError> {
+    let society_admins_ids = society_admins::table
+        .filter(society_admins::society_id.eq(&offer.society_id))
+        .select(society_admins::user_id);
+    let recipients: Vec<String> = funder_admins::table
+        .inner_join(users::table)
+        .filter(funder_admins::funder_id.eq(&fund.funder_id))
+        .filter(users::id.ne(requested_by))
+        .filter(users::id.ne_all(society_admins_ids))
+        .select(users::email)
+        .order(users::email)
+        .load(conn)?;
+    let name: String = users::table
+        .find(requested_by)
+        .select(users::display_name)
+        .first(conn)?;
+    let context = serde_json::json!({
+        "name": name, "fund": fund.name, "offer": offer.title, "commitment": commitment.to_string(),
+    });
+    for email in recipients {
+        notify::enqueue(conn, notify::Kind::ConfirmationAwaited, &email, &context, None)?;
+    }
+    Ok(())
+}
+
 /// The request awaiting for the application; 409 when none does.
-pub fn awaiting(conn: &mut DbConnection, application_id: &str) -> Result<Confirmation, AppError> {
+pub fn awaiting(conn: &mut DbConnection, application_id: &str) -> Result<RequestRow, AppError> {
     commitment_requests::table
         .filter(commitment_requests::application_id.eq(application_id))
         .filter(commitment_requests::state.eq("awaiting"))
-        .select(Confirmation::as_select())
+        .select(RequestRow::as_select())
         .first(conn)
         .optional()?
         .ok_or_else(|| AppError::conflict("no approval of this application awaits confirmation"))
@@ -168,7 +242,7 @@ pub fn awaiting(conn: &mut DbConnection, application_id: &str) -> Result<Confirm
 /// Moves the awaiting request to `state` (once: a second caller finds it moved, 409).
 pub fn resolve(
     conn: &mut DbConnection,
-    request: &Confirmation,
+    request: &RequestRow,
     state: &str,
     by: Option<&str>,
     reason: Option<&str>,
@@ -192,7 +266,7 @@ pub fn resolve(
 }
 
 /// Returns a request's hold to its fund.
-pub fn release_hold(conn: &mut DbConnection, fund_id: &str, request: &Confirmation) -> Result<(), AppError> {
+pub fn release_hold(conn: &mut DbConnection, fund_id: &str, request: &RequestRow) -> Result<(), AppError> {
     ledger::create_posted(
         conn,
         &NewTransfer {
@@ -210,11 +284,11 @@ pub fn release_hold(conn: &mut DbConnection, fund_id: &str, request: &Confirmati
 /// Every hold still awaiting on the offer's applications returns to its fund (the offer was
 /// cancelled, failed or is allocated: nothing can be approved any more).
 pub fn release_offer_holds(conn: &mut DbConnection, offer_id: &str) -> Result<(), AppError> {
-    let awaiting: Vec<(Confirmation, String)> = commitment_requests::table
+    let awaiting: Vec<(RequestRow, String)> = commitment_requests::table
         .inner_join(match_applications::table)
         .filter(match_applications::offer_id.eq(offer_id))
         .filter(commitment_requests::state.eq("awaiting"))
-        .select((Confirmation::as_select(), match_applications::fund_id))
+        .select((RequestRow::as_select(), match_applications::fund_id))
         .load(conn)?;
     for (request, fund_id) in awaiting {
         resolve(conn, &request, "released", None, None)?;

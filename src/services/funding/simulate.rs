@@ -9,7 +9,7 @@ use super::rematch::{engine_pledges, facts, live_pledges};
 use super::{get_fund, ApplicationRow};
 use crate::db::schema::match_applications;
 use crate::db::DbConnection;
-use crate::domain::matching::{compute, ApplicationStatus, Rule};
+use crate::domain::matching::{compute, trigger_met_after, ApplicationStatus, Rule};
 use crate::domain::money::Pence;
 use crate::error::AppError;
 use crate::services::offers as offer_service;
@@ -25,7 +25,18 @@ pub struct SimulatedPledge {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Simulation {
     pub match_pence: Pence,
+    /// The live pledges in the order they were made, each with the match it would get.
     pub per_pledge: Vec<SimulatedPledge>,
+    /// The commitment simulated (the one asked for, the approved one, else the per-offer cap).
+    pub commitment_pence: Pence,
+    /// What the fund may give these pledges in all: the commitment within the per-offer cap and
+    /// the offer's maximum target less the pledges and other funds' match.
+    pub budget_pence: Pence,
+    /// The rule's cap on one investor's match in the offer (`null`: none).
+    pub per_investor_cap_pence: Option<Pence>,
+    /// How many pledges, in order, it takes for the rule's trigger to hold: `0` when it holds
+    /// from the start, `null` when the current pledges do not meet it (then nothing is matched).
+    pub trigger_met_after: Option<u32>,
 }
 
 /// Runs the engine over an offer's current pledges with the fund's rule (or a draft rule) and a
@@ -80,15 +91,15 @@ pub fn simulate(
             .map_or(rule.per_offer_cap_pence, |a| Pence::new(a.commitment_pence))
     });
     let live = live_pledges(conn, offer_id)?;
-    let amounts = compute(
-        &rule,
-        commitment,
-        &facts(&offer),
-        &engine_pledges(&live),
-        Pence::new(ahead),
-    );
+    let (offer, pledges) = (facts(&offer), engine_pledges(&live));
+    let amounts = compute(&rule, commitment, &offer, &pledges, Pence::new(ahead));
+    let community: i64 = pledges.iter().map(|p| p.amount.get()).sum();
     Ok(Simulation {
         match_pence: Pence::new(amounts.iter().map(|a| a.get()).sum()),
+        commitment_pence: commitment,
+        budget_pence: Pence::new(rule.budget(commitment, &offer, community, ahead)),
+        per_investor_cap_pence: rule.per_pledge_cap_pence,
+        trigger_met_after: trigger_met_after(&rule.trigger, &offer, &pledges).map(|n| n as u32),
         per_pledge: live
             .into_iter()
             .zip(amounts)

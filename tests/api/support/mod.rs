@@ -550,6 +550,22 @@ impl TestApp {
     }
 
     /// Runs blocking database work against this app's database.
+    /// The recipients of every email of `kind` in the outbox, sorted.
+    pub async fn recipients(&self, kind: &'static str) -> Vec<String> {
+        use community_shares::db::schema::outbox;
+        use diesel::prelude::*;
+        let mut recipients: Vec<String> = self
+            .with_db(move |conn| {
+                Ok(outbox::table
+                    .filter(outbox::kind.eq(kind))
+                    .select(outbox::recipient)
+                    .load(conn)?)
+            })
+            .await;
+        recipients.sort();
+        recipients
+    }
+
     pub async fn with_db<T, F>(&self, work: F) -> T
     where
         T: Send + 'static,
