@@ -21,6 +21,8 @@ const ROUTES = [
   [/^\/console(?:\/(.*))?$/, (params, go) => loadConsole().then((c) => c.view(params, go)), ["rest"], { auth: true }],
   // The funder console, likewise loaded only when it is needed (see loadFunder).
   [/^\/funder(?:\/(.*))?$/, (params, go) => loadFunder().then((f) => f.view(params, go)), ["rest"], { auth: true }],
+  // The platform console, likewise (see loadPlatform): for platform admins only.
+  [/^\/platform(?:\/(.*))?$/, (params, go) => loadPlatform().then((p) => p.view(params, go)), ["rest"], { auth: true }],
 ];
 
 let consoleModule = null;
@@ -41,6 +43,16 @@ function loadFunder() {
     throw Object.assign(new Error("The funder console could not be loaded. Check your connection and try again."), { status: 0, cause: err });
   });
   return funderModule;
+}
+
+let platformModule = null;
+/** The platform console's module, fetched once (for platform addresses only). */
+function loadPlatform() {
+  platformModule ??= import("./platform.js").catch((err) => {
+    platformModule = null;
+    throw Object.assign(new Error("The platform console could not be loaded. Check your connection and try again."), { status: 0, cause: err });
+  });
+  return platformModule;
 }
 
 const main = document.getElementById("main");
@@ -148,12 +160,15 @@ function navigation() {
     });
     nav.replaceChildren(item("#/", "Offers"), item("#/pledges", "My pledges"), item("#/holdings", "Holdings"), item("#/profile", "Profile"), item("#/console", "Society console"), h("li", {}, out));
     // A society admin will likely open the console: fetch its code now, in the background.
-    // A funder's admin gets a link to the funder console.
+    // A funder's admin gets a link to the funder console; a platform admin to the platform's.
+    const consoleLink = (href, text) => {
+      if (!api.signedIn() || nav.querySelector(`a[href="${href}"]`)) return;
+      out.parentElement?.before(item(href, text));
+      markCurrent(current().path);
+    };
     api.get("/me", { auth: true }).then((me) => {
-      if (me.funders?.length && api.signedIn() && !nav.querySelector('a[href="#/funder"]')) {
-        out.parentElement?.before(item("#/funder", "Funder console"));
-        markCurrent(current().path);
-      }
+      if (me.funders?.length) consoleLink("#/funder", "Funder console");
+      if (me.roles?.includes("platform_admin")) consoleLink("#/platform", "Platform console");
       if (me.societies?.length) loadConsole();
     }).catch(() => {});
   } else {

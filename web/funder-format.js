@@ -1,6 +1,9 @@
 // Pure helpers for the funder console: a fund's rule in plain words (the same wording as the
 // server's src/domain/matching/words.rs, so the rule builder says what the public page will say),
-// and the rule builder's parsing. No DOM, no network: unit-tested in tests/web/format.test.mjs.
+// the rule builder's parsing, and a simulation's and a second approval's words. No DOM, no
+// network: unit-tested in tests/web/format.test.mjs.
+
+import { formatDateTime, formatPounds } from "./format.js";
 
 const GROUPS = /\B(?=(\d{3})+(?!\d))/g;
 
@@ -130,4 +133,54 @@ export function draftWords(v) {
   if (r.kind === "per_pledge" && (!r.ratio_num || !r.ratio_den)) return "Set the match ratio to see the rule in words.";
   if (r.kind === "lump_sum" && r.lump_sum_pence === null) return "Set the lump sum to see the rule in words.";
   return ruleWords(r);
+}
+
+/**
+ * A simulation (`POST /funds/{id}/simulate`) in words: its total, the cap per investor, where
+ * the rule's trigger is met (`trigger_met_after` pledges in; `null`: not met by the current
+ * pledges), and the chart's text alternative, which names both of the chart's lines.
+ */
+export function simulationWords(sim) {
+  const pledges = sim.per_pledge ?? [];
+  const n = pledges.length;
+  const total = pledges.reduce((sum, p) => sum + p.amount_pence, 0);
+  const cap = sim.per_investor_cap_pence ?? null;
+  const after = sim.trigger_met_after ?? null;
+  const summary = `A match of ${formatPounds(sim.match_pence)} over ${n} ${n === 1 ? "pledge" : "pledges"} totalling ${formatPounds(total)}.`;
+  const trigger = after === null
+    ? "Not met yet by the current pledges: nothing is matched until it is"
+    : after === 0 ? "Met from the start" : `Met after pledge ${after} of ${n}`;
+  const biggest = Math.max(0, ...pledges.map((p) => p.match_pence));
+  const capLine = cap === null ? "There is no cap per investor." : `A dashed line marks the cap per investor, ${formatPounds(cap)}.`;
+  const triggerLine = after === null
+    ? "The trigger is not met yet by the current pledges, so nothing is matched."
+    : after === 0 ? "The trigger is met from the start (a dotted line before the first pledge)." : `A dotted line after pledge ${after} marks where the trigger is met.`;
+  return {
+    summary,
+    cap: cap === null ? "None" : formatPounds(cap),
+    trigger,
+    desc: `${summary} The largest match for one pledge is ${formatPounds(biggest)}. ${capLine} ${triggerLine} The table below lists each pledge.`,
+  };
+}
+
+/**
+ * A second approval (an application's `confirmation`) in words: who approved first and who
+ * answered, by name, "(you)" after the reader's own.
+ */
+export function confirmationWords(c, meId) {
+  const who = (id, name) => `${name || "another admin"}${id && id === meId ? " (you)" : ""}`;
+  const asked = `Approved by ${who(c.requested_by, c.requested_by_name)} at ${formatDateTime(c.requested_at)} for ${formatPounds(c.commitment_pence)}`;
+  const answered = (verb) => `${verb} by ${who(c.resolved_by, c.resolved_by_name)}${c.resolved_at ? ` at ${formatDateTime(c.resolved_at)}` : ""}`;
+  switch (c.state) {
+    case "awaiting":
+      return `${asked}, awaiting a second admin.`;
+    case "confirmed":
+      return `${answered("Confirmed")}. ${asked}.`;
+    case "declined":
+      return `${answered("Declined")}.${c.reason ? ` Reason: ${c.reason.trim().replace(/([^.!?])$/, "$1.")}` : ""} ${asked}.`;
+    case "released":
+      return `${asked}; released before a second admin answered (the offer ended, or the application was rejected): the money held went back to the fund.`;
+    default:
+      return `${asked}.`;
+  }
 }

@@ -6,7 +6,7 @@
 import * as api from "./api.js";
 import { chartScale, formatAxisPounds, formatDateTime, formatPounds, poundsInput } from "./format.js";
 import { busy, clearErrors, field, h, showErrors, summary, svg } from "./ui.js";
-import { draftWords, fundBody, poundsOrNull, ruleWords } from "./funder-format.js";
+import { confirmationWords, draftWords, fundBody, poundsOrNull, ruleWords, simulationWords } from "./funder-format.js";
 
 const enc = encodeURIComponent;
 const link = (href, text, attrs = {}) => h("a", { href, ...attrs }, text);
@@ -268,11 +268,8 @@ async function application(fund, app, me, again) {
       app.reason ? row("Reason", app.reason) : null));
   const c = app.confirmation;
   if (c) {
-    const who = (id) => (id === me.id ? "you" : `another admin (${id})`);
-    const asked = `${formatPounds(c.commitment_pence)} asked by ${who(c.requested_by)} on ${formatDateTime(c.requested_at)}`;
-    if (c.state === "awaiting") card.append(h("p", { class: "notice awaiting" }, `Awaiting confirmation by another admin: ${asked}.`));
-    else if (c.state === "declined") card.append(h("p", { class: "notice" }, `Declined by ${c.resolved_by ? who(c.resolved_by) : "another admin"}${c.resolved_at ? ` on ${formatDateTime(c.resolved_at)}` : ""}: ${asked}.${c.reason ? ` Reason: ${c.reason}` : ""}`));
-    else if (c.state === "confirmed") card.append(h("p", { class: "meta" }, `Confirmed by ${c.resolved_by ? who(c.resolved_by) : "another admin"}${c.resolved_at ? ` on ${formatDateTime(c.resolved_at)}` : ""}: ${asked}.`));
+    const cls = { awaiting: "notice awaiting", declined: "notice declined" }[c.state] ?? `meta ${c.state}`;
+    card.append(h("p", { class: `confirmation-words ${cls}` }, confirmationWords(c, me.id)));
   }
   if (c?.state === "awaiting" && c.requested_by === me.id) card.append(h("p", { class: "hint" }, "You asked for this approval, so another of the funder's admins must confirm or decline it."));
   if (c?.state === "awaiting") card.append(confirmForms(fund, app, again));
@@ -367,27 +364,53 @@ function decisionForms(fund, app, offer, again) {
 
 let charts = 0;
 
-/** A simulation's figures, a bar chart of the match per pledge (in order) and the same as a table. */
+/**
+ * A simulation's figures (commitment, budget, cap per investor, trigger), a bar chart of the
+ * match per pledge in order with the cap per investor and the point the trigger is met drawn as
+ * lines, and the same as a table.
+ */
 function simulation(sim, offer) {
   const pledges = sim.per_pledge;
-  const total = pledges.reduce((s, p) => s + p.amount_pence, 0);
-  const words = `A match of ${formatPounds(sim.match_pence)} over ${pledges.length} ${pledges.length === 1 ? "pledge" : "pledges"} totalling ${formatPounds(total)}.`;
-  const out = [h("p", { class: "sim-total" }, words)];
+  const words = simulationWords(sim);
+  const out = [
+    h("p", { class: "sim-total" }, words.summary),
+    h("dl", { class: "terms sim-figures" },
+      row("Commitment", formatPounds(sim.commitment_pence)),
+      row("Budget for these pledges", [formatPounds(sim.budget_pence), h("span", { class: "meta" }, " (the commitment, within the cap per offer and the room left under the offer's maximum)")]),
+      row("Cap per investor", words.cap),
+      row("Trigger", words.trigger)),
+  ];
+  if (sim.trigger_met_after === null || sim.trigger_met_after === undefined) {
+    out.push(h("p", { class: "notice trigger-not-met" }, "The trigger is not met yet: the current pledges do not meet the rule's trigger, so nothing is matched until they do."));
+  }
   if (!pledges.length) {
     out.push(h("p", {}, offer ? "The offer has no pledges yet: nothing to match." : "No pledges to match yet."));
     return out;
   }
-  const [height, left, right, top, bottom] = [220, 76, 8, 12, 30];
+  const table = h("table", { class: "sim-table" }, h("caption", {}, "Match per pledge"),
+    h("thead", {}, h("tr", {}, h("th", { scope: "col" }, "Pledge"), h("th", { scope: "col", class: "num" }, "Pledged"), h("th", { scope: "col", class: "num" }, "Match"))),
+    h("tbody", {}, pledges.map((p, i) => h("tr", {}, h("th", { scope: "row" }, String(i + 1)), h("td", { class: "num" }, formatPounds(p.amount_pence)), h("td", { class: "num" }, formatPounds(p.match_pence))))));
+  out.push(h("figure", { class: "chart-box" }, simulationChart(sim, words.desc)), h("div", { class: "table-wrap", role: "region", "aria-label": "Match per pledge", tabindex: "0" }, table));
+  return out;
+}
+
+/** The match per pledge as bars, a dashed line at the cap per investor, a dotted one where the trigger is met. */
+function simulationChart(sim, desc) {
+  const pledges = sim.per_pledge;
+  const cap = sim.per_investor_cap_pence ?? null;
+  const after = sim.trigger_met_after ?? null;
+  // The top margin holds the trigger's label.
+  const [height, left, right, top, bottom] = [236, 76, 8, 28, 30];
   const width = Math.min(640, left + right + Math.max(4, pledges.length) * 48);
   const plotW = width - left - right;
   const plotH = height - top - bottom;
-  const scale = chartScale(Math.max(1, ...pledges.map((p) => p.match_pence)));
+  // The cap is on the scale even above every bar: how far below it the bars stay is the point.
+  const scale = chartScale(Math.max(1, cap ?? 0, ...pledges.map((p) => p.match_pence)));
   const y = (pence) => top + plotH - (pence / scale.top) * plotH;
   const n = ++charts;
-  const biggest = Math.max(...pledges.map((p) => p.match_pence));
   const image = svg("svg", { viewBox: `0 0 ${width} ${height}`, width, height, role: "img", "aria-labelledby": `sim-title-${n} sim-desc-${n}`, class: "chart sim-chart" },
     svg("title", { id: `sim-title-${n}` }, "Match per pledge, in the order pledged"),
-    svg("desc", { id: `sim-desc-${n}` }, `${words} The largest match for one pledge is ${formatPounds(biggest)}; the table below lists each.`));
+    svg("desc", { id: `sim-desc-${n}` }, desc));
   for (const tick of scale.ticks) {
     image.append(svg("line", { class: "grid", x1: left, x2: width - right, y1: y(tick), y2: y(tick) }),
       svg("text", { x: left - 6, y: y(tick) + 4, "text-anchor": "end" }, formatAxisPounds(tick)));
@@ -400,9 +423,19 @@ function simulation(sim, offer) {
     if (pledges.length <= 16 || i % Math.ceil(pledges.length / 16) === 0) image.append(svg("text", { x: middle, y: height - bottom + 18, "text-anchor": "middle" }, String(i + 1)));
   });
   image.append(svg("line", { class: "axis", x1: left, x2: width - right, y1: y(0), y2: y(0) }));
-  const table = h("table", { class: "sim-table" }, h("caption", {}, "Match per pledge"),
-    h("thead", {}, h("tr", {}, h("th", { scope: "col" }, "Pledge"), h("th", { scope: "col", class: "num" }, "Pledged"), h("th", { scope: "col", class: "num" }, "Match"))),
-    h("tbody", {}, pledges.map((p, i) => h("tr", {}, h("th", { scope: "row" }, String(i + 1)), h("td", { class: "num" }, formatPounds(p.amount_pence)), h("td", { class: "num" }, formatPounds(p.match_pence))))));
-  out.push(h("figure", { class: "chart-box" }, image), h("div", { class: "table-wrap", role: "region", "aria-label": "Match per pledge", tabindex: "0" }, table));
-  return out;
+  if (cap !== null) {
+    // Its label sits above the line, or below it when the line is at the top of the plot.
+    const at = y(cap);
+    const labelY = at - 6 >= top + 12 ? at - 6 : at + 16;
+    image.append(svg("line", { class: "cap-line", x1: left, x2: width - right, y1: at, y2: at }),
+      svg("text", { class: "chart-label cap-label", x: width - right - 4, y: labelY, "text-anchor": "end" }, `cap per investor ${formatAxisPounds(cap)}`));
+  }
+  if (after !== null) {
+    // Between bar `after` and the next; at the very start when the trigger holds from the outset.
+    const x = Math.max(left + 2, left + slot * after);
+    const leftHalf = x < left + plotW / 2;
+    image.append(svg("line", { class: "trigger-line", x1: x, x2: x, y1: top - 10, y2: top + plotH }),
+      svg("text", { class: "chart-label trigger-label", x: leftHalf ? x + 5 : x - 5, y: top - 12, "text-anchor": leftHalf ? "start" : "end" }, "trigger met"));
+  }
+  return image;
 }

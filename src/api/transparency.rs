@@ -75,8 +75,8 @@ pub async fn entries(state: web::Data<AppState>, query: Query<EntriesQuery>) -> 
     let page = state
         .db
         .run(move |conn| {
-            let tree_size = store::tree_size(conn)?;
-            let entries = store::entries(conn, start, end)?
+            let (tree_size, entries) = store::entries(conn, start, end)?;
+            let entries = entries
                 .into_iter()
                 .map(|(index, entry)| IndexedEntry { index, entry })
                 .collect();

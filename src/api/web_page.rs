@@ -30,6 +30,9 @@ const FILES: &[(&str, &str, &[u8])] = &[
     // The funder console: loaded only on #/funder routes.
     ("funder.js", JS, include_bytes!("../../web/funder.js")),
     ("funder-format.js", JS, include_bytes!("../../web/funder-format.js")),
+    // The platform console: loaded only on #/platform routes.
+    ("platform.js", JS, include_bytes!("../../web/platform.js")),
+    ("platform-format.js", JS, include_bytes!("../../web/platform-format.js")),
     (
         "style.css",
         "text/css; charset=utf-8",

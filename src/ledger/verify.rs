@@ -51,6 +51,7 @@ const PAYMENT_CHECKS: [&str; 3] = [
 ];
 
 #[derive(QueryableByName)]
+#[cfg_attr(test, derive(Default))]
 struct AccountCheck {
     #[diesel(sql_type = Text)]
     id: String,
@@ -181,6 +182,7 @@ const TRANSFER_CHECKS: [(&str, &str); 12] = [
 ];
 
 #[derive(QueryableByName)]
+#[cfg_attr(test, derive(Default))]
 struct OfferCheck {
     #[diesel(sql_type = Text)]
     id: String,
@@ -321,10 +323,44 @@ pub fn verify(conn: &mut DbConnection) -> Result<Verification, AppError> {
 }
 
 fn checks(conn: &mut DbConnection) -> Result<Verification, AppError> {
-    let mut problems = Vec::new();
     let accounts: Vec<AccountCheck> = diesel::sql_query(ACCOUNT_CHECK).load(conn)?;
+    let mut problems = account_problems(&accounts);
+    for (sql, what) in TRANSFER_CHECKS {
+        let ids: Vec<Id> = diesel::sql_query(sql).load(conn)?;
+        problems.extend(ids.into_iter().map(|row| format!("{what}: {}", row.id)));
+    }
+    let offers: Vec<OfferCheck> = diesel::sql_query(OFFER_CHECK).load(conn)?;
+    problems.extend(offers.iter().flat_map(offer_problems));
+    let capital: Vec<CapitalCheck> = diesel::sql_query(CAPITAL_CHECK).load(conn)?;
+    problems.extend(capital.iter().filter(|c| c.balance != c.allocated).map(|c| {
+        format!(
+            "society {}: capital account {} ≠ allocated offers {}",
+            c.society_id, c.balance, c.allocated
+        )
+    }));
+    problems.extend(crate::transparency::audit::problems(conn)?);
+    let transfers: Vec<Count> =
+        diesel::sql_query("SELECT CAST(COUNT(*) AS BIGINT) AS n FROM ledger_transfers").load(conn)?;
+    let mut payment_disagreements = Vec::new();
+    for sql in PAYMENT_CHECKS {
+        let found: Vec<Disagreement> = diesel::sql_query(sql).load(conn)?;
+        payment_disagreements.extend(found.into_iter().map(|d| format!("pledge {}: {}", d.id, d.what)));
+    }
+    Ok(Verification {
+        payment_disagreements,
+        balanced: problems.is_empty(),
+        accounts_checked: accounts.len() as i64,
+        transfers_checked: transfers.first().map_or(0, |c| c.n),
+        problems,
+    })
+}
+
+/// Each account's stored balances against its transfers' sums and its no-overdraft rule, and
+/// the whole ledger's debits against its credits.
+fn account_problems(accounts: &[AccountCheck]) -> Vec<String> {
+    let mut problems = Vec::new();
     let (mut debits, mut credits) = (0i128, 0i128);
-    for a in &accounts {
+    for a in accounts {
         debits += i128::from(a.debits_pending) + i128::from(a.debits_posted);
         credits += i128::from(a.credits_pending) + i128::from(a.credits_posted);
         let columns = [
@@ -348,82 +384,130 @@ fn checks(conn: &mut DbConnection) -> Result<Verification, AppError> {
     if debits != credits {
         problems.push(format!("total debits {debits} differ from total credits {credits}"));
     }
-    for (sql, what) in TRANSFER_CHECKS {
-        let ids: Vec<Id> = diesel::sql_query(sql).load(conn)?;
-        problems.extend(ids.into_iter().map(|row| format!("{what}: {}", row.id)));
+    problems
+}
+
+/// An offer's stored totals against its escrow and match accounts, its pledges, its
+/// applications and its share register, and its maximum target.
+fn offer_problems(o: &OfferCheck) -> Vec<String> {
+    let pairs = [
+        (
+            "community_pledged_pence less allocated_pence vs escrow balance",
+            o.community_pledged_pence - o.allocated_pence,
+            o.escrow_net,
+        ),
+        (
+            "community_paid_pence plus parts received of pending pledges less allocated_pence vs escrow posted balance",
+            o.community_paid_pence + o.part_received - o.allocated_pence,
+            o.escrow_paid,
+        ),
+        (
+            "community_pledged_pence vs live pledges",
+            o.community_pledged_pence,
+            o.live_sum,
+        ),
+        (
+            "community_paid_pence vs paid pledges",
+            o.community_paid_pence,
+            o.paid_sum,
+        ),
+        ("pledge_count vs live pledges", o.pledge_count, o.live_count),
+        ("investor_count vs live investors", o.investor_count, o.live_investors),
+        (
+            "match_pence less match_allocated_pence vs match account balance",
+            o.match_pence - o.match_allocated_pence,
+            o.match_net,
+        ),
+        (
+            "allocated_pence plus match_allocated_pence vs the share register",
+            o.allocated_pence + o.match_allocated_pence,
+            o.register_sum,
+        ),
+        (
+            "match_pence vs approved applications",
+            o.match_pence,
+            o.applications_match,
+        ),
+    ];
+    let mut problems: Vec<String> = pairs
+        .into_iter()
+        .filter(|(_, recorded, computed)| recorded != computed)
+        .map(|(what, recorded, computed)| format!("offer {}: {what}: {recorded} ≠ {computed}", o.id))
+        .collect();
+    if o.community_pledged_pence + o.match_pence > o.max_target_pence {
+        problems.push(format!("offer {}: community plus match exceeds max_target_pence", o.id));
     }
-    let offers: Vec<OfferCheck> = diesel::sql_query(OFFER_CHECK).load(conn)?;
-    for o in &offers {
-        let pairs = [
-            (
-                "community_pledged_pence less allocated_pence vs escrow balance",
-                o.community_pledged_pence - o.allocated_pence,
-                o.escrow_net,
-            ),
-            (
-                "community_paid_pence plus parts received of pending pledges less allocated_pence vs escrow posted balance",
-                o.community_paid_pence + o.part_received - o.allocated_pence,
-                o.escrow_paid,
-            ),
-            (
-                "community_pledged_pence vs live pledges",
-                o.community_pledged_pence,
-                o.live_sum,
-            ),
-            (
-                "community_paid_pence vs paid pledges",
-                o.community_paid_pence,
-                o.paid_sum,
-            ),
-            ("pledge_count vs live pledges", o.pledge_count, o.live_count),
-            ("investor_count vs live investors", o.investor_count, o.live_investors),
-            (
-                "match_pence less match_allocated_pence vs match account balance",
-                o.match_pence - o.match_allocated_pence,
-                o.match_net,
-            ),
-            (
-                "allocated_pence plus match_allocated_pence vs the share register",
-                o.allocated_pence + o.match_allocated_pence,
-                o.register_sum,
-            ),
-            (
-                "match_pence vs approved applications",
-                o.match_pence,
-                o.applications_match,
-            ),
-        ];
-        for (what, recorded, computed) in pairs {
-            if recorded != computed {
-                problems.push(format!("offer {}: {what}: {recorded} ≠ {computed}", o.id));
-            }
-        }
-        if o.community_pledged_pence + o.match_pence > o.max_target_pence {
-            problems.push(format!("offer {}: community plus match exceeds max_target_pence", o.id));
-        }
+    problems
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_account_is_checked_against_its_transfers_its_rule_and_the_whole_ledger() {
+        let fine = AccountCheck {
+            id: "fund:a".into(),
+            debits_must_not_exceed_credits: true,
+            credits_posted: 500,
+            sum_credits_posted: 500,
+            debits_posted: 200,
+            sum_debits_posted: 200,
+            ..Default::default()
+        };
+        let other = AccountCheck {
+            id: "funder:f".into(),
+            debits_posted: 300,
+            sum_debits_posted: 300,
+            credits_posted: 0,
+            ..Default::default()
+        };
+        assert!(account_problems(&[fine, other]).is_empty());
+        let wrong = AccountCheck {
+            id: "fund:b".into(),
+            debits_must_not_exceed_credits: true,
+            debits_posted: 700,
+            sum_debits_posted: 600,
+            credits_posted: 500,
+            sum_credits_posted: 500,
+            ..Default::default()
+        };
+        assert_eq!(
+            account_problems(&[wrong]),
+            [
+                "account fund:b: debits_posted is 700 but its transfers sum to 600",
+                "account fund:b: debits exceed posted credits",
+                "total debits 700 differ from total credits 500",
+            ]
+        );
     }
-    let capital: Vec<CapitalCheck> = diesel::sql_query(CAPITAL_CHECK).load(conn)?;
-    for c in &capital {
-        if c.balance != c.allocated {
-            problems.push(format!(
-                "society {}: capital account {} ≠ allocated offers {}",
-                c.society_id, c.balance, c.allocated
-            ));
-        }
+
+    #[test]
+    fn an_offer_is_checked_against_its_accounts_pledges_and_register() {
+        let offer = OfferCheck {
+            id: "o1".into(),
+            community_pledged_pence: 1_000,
+            live_sum: 1_000,
+            escrow_net: 1_000,
+            max_target_pence: 1_500,
+            match_pence: 500,
+            match_net: 500,
+            applications_match: 500,
+            ..Default::default()
+        };
+        assert!(offer_problems(&offer).is_empty());
+        let over = OfferCheck {
+            match_pence: 600,
+            match_net: 600,
+            applications_match: 500,
+            ..offer
+        };
+        assert_eq!(
+            offer_problems(&over),
+            [
+                "offer o1: match_pence vs approved applications: 600 ≠ 500",
+                "offer o1: community plus match exceeds max_target_pence",
+            ]
+        );
     }
-    problems.extend(crate::transparency::audit::problems(conn)?);
-    let transfers: Vec<Count> =
-        diesel::sql_query("SELECT CAST(COUNT(*) AS BIGINT) AS n FROM ledger_transfers").load(conn)?;
-    let mut payment_disagreements = Vec::new();
-    for sql in PAYMENT_CHECKS {
-        let found: Vec<Disagreement> = diesel::sql_query(sql).load(conn)?;
-        payment_disagreements.extend(found.into_iter().map(|d| format!("pledge {}: {}", d.id, d.what)));
-    }
-    Ok(Verification {
-        payment_disagreements,
-        balanced: problems.is_empty(),
-        accounts_checked: accounts.len() as i64,
-        transfers_checked: transfers.first().map_or(0, |c| c.n),
-        problems,
-    })
 }

@@ -472,7 +472,6 @@ mod tests {
             Kind::RefundStarted,
             Kind::SharesIssued,
             Kind::OfferDecided,
-            Kind::MoneyGoneOutside,
             Kind::ConfirmationAwaited,
         ] {
             let rendered = render(kind, &context).unwrap();

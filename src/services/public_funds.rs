@@ -521,10 +521,12 @@ pub fn list_funds(conn: &mut DbConnection) -> Result<Vec<FundListing>, AppError>
             funds::rule,
         ))
         .load(conn)?;
+    let budgets: Vec<(&str, i64)> = rows.iter().map(|r| (r.0.as_str(), r.4)).collect();
+    let available = fund_service::available_of(conn, &budgets)?;
     rows.into_iter()
         .map(|(id, name, funder_id, funder_name, budget, rule)| {
             let rule = fund_service::stored_rule(&id, &rule)?;
-            let available = fund_service::summary(conn, &id)?.available_pence;
+            let available = Pence::new(available.get(&id).copied().unwrap_or(budget));
             Ok(FundListing {
                 rule_text: rule.in_words(),
                 id,

@@ -51,18 +51,8 @@ pub fn problems(conn: &mut DbConnection) -> Result<Vec<String>, AppError> {
     Ok(problems)
 }
 
-type Sequenced = (
-    Option<i64>,
-    Option<String>,
-    String,
-    String,
-    String,
-    i64,
-    String,
-    String,
-    Option<String>,
-    chrono::NaiveDateTime,
-);
+/// A sequenced entry (leaf index, body) with its ledger transfer.
+type Sequenced = (Option<i64>, Option<String>, super::LoggedTransfer);
 
 fn tree_problems(conn: &mut DbConnection) -> Result<Vec<String>, AppError> {
     let rows: Vec<Sequenced> = transparency_entries::table
@@ -72,14 +62,7 @@ fn tree_problems(conn: &mut DbConnection) -> Result<Vec<String>, AppError> {
         .select((
             transparency_entries::leaf_index,
             transparency_entries::body,
-            ledger_transfers::id,
-            ledger_transfers::debit_account_id,
-            ledger_transfers::credit_account_id,
-            ledger_transfers::amount,
-            ledger_transfers::kind,
-            ledger_transfers::phase,
-            ledger_transfers::pending_id,
-            ledger_transfers::created_at,
+            super::LoggedTransfer::as_select(),
         ))
         .load(conn)?;
     let mut problems = Vec::new();
@@ -93,7 +76,7 @@ fn tree_problems(conn: &mut DbConnection) -> Result<Vec<String>, AppError> {
             return Ok(problems);
         }
         if let Some(problem) = disagreement(body, row) {
-            problems.push(format!("transparency log: entry {index} ({}) {problem}", row.2));
+            problems.push(format!("transparency log: entry {index} ({}) {problem}", row.2.id));
         }
         tree.push(body.as_bytes())
             .map_err(|e| AppError::Internal(anyhow::anyhow!("transparency tree: {e}")))?;
@@ -136,15 +119,16 @@ fn disagreement(body: &str, row: &Sequenced) -> Option<String> {
         entry.pending.as_deref(),
         entry.at.as_str(),
     );
-    let at = time_text(row.9);
+    let transfer = &row.2;
+    let at = time_text(transfer.created_at);
     let ledger = (
-        row.2.as_str(),
-        row.3.as_str(),
-        row.4.as_str(),
-        row.5,
-        row.6.as_str(),
-        row.7.as_str(),
-        row.8.as_deref(),
+        transfer.id.as_str(),
+        transfer.debit_account_id.as_str(),
+        transfer.credit_account_id.as_str(),
+        transfer.amount,
+        transfer.kind.as_str(),
+        transfer.phase.as_str(),
+        transfer.pending_id.as_deref(),
         at.as_str(),
     );
     (says != ledger).then(|| "differs from its ledger transfer".to_owned())

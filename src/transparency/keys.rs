@@ -147,17 +147,7 @@ impl WitnessKey {
     pub fn parse(skey: &str) -> Result<Self, String> {
         let bad = || "not a witness private key (PRIVATE+KEY+<name>+<id>+<base64>)".to_owned();
         let rest = skey.trim().strip_prefix("PRIVATE+KEY+").ok_or_else(bad)?;
-        // Names hold no '+', base64 may: split from the left.
-        let mut parts = rest.splitn(3, '+');
-        let (name, id, key) = (parts.next(), parts.next(), parts.next());
-        let (Some(key), Some(id), Some(name)) = (key, id, name) else {
-            return Err(bad());
-        };
-        let bytes = BASE64.decode(key).map_err(|_| bad())?;
-        let seed: [u8; 32] = match bytes.split_first() {
-            Some((&ALG_COSIGNATURE_V1, seed)) => seed.try_into().map_err(|_| bad())?,
-            _ => return Err(bad()),
-        };
+        let (name, id, seed) = cosignature_key_parts(rest).ok_or_else(bad)?;
         let key = Self::from_seed(name, &seed)?;
         if format!("{:08x}", key.id) != id {
             return Err("the witness key's id does not match its key".into());
@@ -185,6 +175,19 @@ impl WitnessKey {
     }
 }
 
+/// The parts of a `cosignature/v1` key's text `<name>+<id>+<base64(0x04 || 32 bytes)>` (the
+/// public vkey, and the private key after its `PRIVATE+KEY+`): name, hex id, the 32 key bytes.
+/// Names hold no '+' and base64 may, so it splits from the left.
+fn cosignature_key_parts(text: &str) -> Option<(&str, &str, [u8; 32])> {
+    let mut parts = text.splitn(3, '+');
+    let (name, id, key) = (parts.next()?, parts.next()?, parts.next()?);
+    let bytes = BASE64.decode(key).ok()?;
+    match bytes.split_first() {
+        Some((&ALG_COSIGNATURE_V1, key)) => Some((name, id, key.try_into().ok()?)),
+        _ => None,
+    }
+}
+
 fn cosigned_message(text: &[u8], time: u64) -> Vec<u8> {
     let mut message = format!("cosignature/v1\ntime {time}\n").into_bytes();
     message.extend_from_slice(text);
@@ -203,16 +206,7 @@ impl WitnessVerifier {
     /// From a witness's vkey (`<name>+<id>+<base64(0x04 || key)>`).
     pub fn new(vkey: &str) -> Result<Self, String> {
         let bad = || "not a witness key (C2SP cosignature/v1 vkey: <name>+<id>+<base64>)".to_owned();
-        let mut parts = vkey.trim().splitn(3, '+');
-        let (name, id, key) = (parts.next(), parts.next(), parts.next());
-        let (Some(key), Some(id), Some(name)) = (key, id, name) else {
-            return Err(bad());
-        };
-        let bytes = BASE64.decode(key).map_err(|_| bad())?;
-        let public: [u8; 32] = match bytes.split_first() {
-            Some((&ALG_COSIGNATURE_V1, public)) => public.try_into().map_err(|_| bad())?,
-            _ => return Err(bad()),
-        };
+        let (name, id, public) = cosignature_key_parts(vkey.trim()).ok_or_else(bad)?;
         let key = VerifyingKey::from_bytes(&public).map_err(|_| bad())?;
         let expected = key_id(name, ALG_COSIGNATURE_V1, &key);
         if !signed_note::is_key_name_valid(name) || format!("{expected:08x}") != id {

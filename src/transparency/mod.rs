@@ -20,16 +20,24 @@ pub mod verify;
 use diesel::prelude::*;
 
 use crate::clock;
+use crate::db::fixed::{Param, Rows};
 use crate::db::schema::transparency_entries;
 use crate::db::DbConnection;
 use crate::error::AppError;
 
 /// Queues for the log those of `transfers` (id, debit account, credit account) that move public
-/// money, in the caller's transaction.
+/// money, in the caller's transaction: one statement, whatever the number (a single transfer's
+/// is kept prepared; a batch's is one multi-row `INSERT`).
 pub fn enqueue(conn: &mut DbConnection, transfers: &[(&str, &str, &str)]) -> Result<(), AppError> {
     let now = clock::now();
-    for (id, debit, credit) in transfers {
-        if entry::is_public_account(debit) || entry::is_public_account(credit) {
+    let public: Vec<&str> = transfers
+        .iter()
+        .filter(|(_, debit, credit)| entry::is_public_account(debit) || entry::is_public_account(credit))
+        .map(|(id, ..)| *id)
+        .collect();
+    match public.as_slice() {
+        [] => {}
+        [id] => {
             diesel::insert_into(transparency_entries::table)
                 .values((
                     transparency_entries::transfer_id.eq(*id),
@@ -37,6 +45,32 @@ pub fn enqueue(conn: &mut DbConnection, transfers: &[(&str, &str, &str)]) -> Res
                 ))
                 .execute(conn)?;
         }
+        many => {
+            Rows {
+                head: "INSERT INTO transparency_entries (transfer_id, queued_at) VALUES ",
+                rows: many
+                    .iter()
+                    .map(|id| vec![Param::Text(id), Param::Timestamp(now)])
+                    .collect(),
+                tail: "",
+            }
+            .execute(conn)?;
+        }
     }
     Ok(())
+}
+
+/// A ledger transfer as the log reads it (to make an entry, or to check one).
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = crate::db::schema::ledger_transfers)]
+pub struct LoggedTransfer {
+    pub id: String,
+    pub debit_account_id: String,
+    pub credit_account_id: String,
+    pub amount: i64,
+    pub kind: String,
+    pub phase: String,
+    pub pending_id: Option<String>,
+    pub cause: String,
+    pub created_at: chrono::NaiveDateTime,
 }

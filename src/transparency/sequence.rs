@@ -6,7 +6,6 @@
 use std::cell::RefCell;
 use std::collections::HashMap;
 
-use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use tlog_tiles::{Hash, HashReader};
 
@@ -86,18 +85,8 @@ pub fn sequence(conn: &mut DbConnection, key: &LogKey, max: i64) -> Result<usize
     Ok(bodies.len())
 }
 
-/// A queued transfer: id, debit, credit, amount, kind, phase, pending id, cause, made at.
-type Queued = (
-    String,
-    String,
-    String,
-    i64,
-    String,
-    String,
-    Option<String>,
-    String,
-    NaiveDateTime,
-);
+/// A queued transfer.
+type Queued = super::LoggedTransfer;
 
 fn queue(conn: &mut DbConnection, max: i64) -> Result<Vec<Queued>, AppError> {
     Ok(transparency_entries::table
@@ -105,17 +94,7 @@ fn queue(conn: &mut DbConnection, max: i64) -> Result<Vec<Queued>, AppError> {
         .filter(transparency_entries::leaf_index.is_null())
         .order((transparency_entries::queued_at, transparency_entries::transfer_id))
         .limit(max)
-        .select((
-            ledger_transfers::id,
-            ledger_transfers::debit_account_id,
-            ledger_transfers::credit_account_id,
-            ledger_transfers::amount,
-            ledger_transfers::kind,
-            ledger_transfers::phase,
-            ledger_transfers::pending_id,
-            ledger_transfers::cause,
-            ledger_transfers::created_at,
-        ))
+        .select(Queued::as_select())
         .load(conn)?)
 }
 
@@ -139,7 +118,7 @@ fn write(
     for (i, (row, body)) in queued.iter().zip(bodies).enumerate() {
         diesel::update(
             transparency_entries::table
-                .find(&row.0)
+                .find(&row.id)
                 .filter(transparency_entries::leaf_index.is_null()),
         )
         .set((
@@ -177,7 +156,7 @@ fn load_context(conn: &mut DbConnection, queued: &[Queued]) -> Result<Context, A
     let mut context = Context::default();
     let apps: Vec<&str> = queued
         .iter()
-        .filter_map(|q| owner([&q.1, &q.2], "commitment:"))
+        .filter_map(|q| owner([&q.debit_account_id, &q.credit_account_id], "commitment:"))
         .collect();
     context.applications = match_applications::table
         .filter(match_applications::id.eq_any(&apps))
@@ -192,7 +171,7 @@ fn load_context(conn: &mut DbConnection, queued: &[Queued]) -> Result<Context, A
         .collect();
     let mut fund_ids: Vec<String> = queued
         .iter()
-        .filter_map(|q| owner([&q.1, &q.2], "fund:").map(str::to_owned))
+        .filter_map(|q| owner([&q.debit_account_id, &q.credit_account_id], "fund:").map(str::to_owned))
         .collect();
     fund_ids.extend(context.applications.values().map(|(fund, _)| fund.clone()));
     context.funders = funds::table
@@ -203,8 +182,8 @@ fn load_context(conn: &mut DbConnection, queued: &[Queued]) -> Result<Context, A
         .collect();
     let pending: Vec<&str> = queued
         .iter()
-        .filter(|q| q.4 == "match")
-        .filter_map(|q| q.6.as_deref())
+        .filter(|q| q.kind == "match")
+        .filter_map(|q| q.pending_id.as_deref())
         .collect();
     context.pending_causes = ledger_transfers::table
         .filter(ledger_transfers::id.eq_any(&pending))
@@ -214,7 +193,7 @@ fn load_context(conn: &mut DbConnection, queued: &[Queued]) -> Result<Context, A
         .collect();
     let pledge_ids: Vec<String> = queued
         .iter()
-        .filter(|q| q.4 == "match")
+        .filter(|q| q.kind == "match")
         .filter_map(|q| {
             match_cause(&context, q)
                 .and_then(|c| c.strip_prefix("pledge:"))
@@ -232,15 +211,15 @@ fn load_context(conn: &mut DbConnection, queued: &[Queued]) -> Result<Context, A
 
 /// A match's cause (`pledge:<id>`): its own, or for a post or void its pending transfer's.
 fn match_cause<'a>(context: &'a Context, q: &'a Queued) -> Option<&'a str> {
-    match &q.6 {
+    match &q.pending_id {
         Some(pending) => context.pending_causes.get(pending).map(String::as_str),
-        None => Some(q.7.as_str()),
+        None => Some(q.cause.as_str()),
     }
 }
 
 /// The entry of one queued transfer. Pure given the context.
 pub fn entry(context: &Context, key: &LogKey, q: &Queued) -> Entry {
-    let accounts = [q.1.as_str(), q.2.as_str()];
+    let accounts = [q.debit_account_id.as_str(), q.credit_account_id.as_str()];
     let application = owner(accounts, "commitment:").and_then(|a| context.applications.get(a));
     let fund = owner(accounts, "fund:")
         .map(str::to_owned)
@@ -251,7 +230,7 @@ pub fn entry(context: &Context, key: &LogKey, q: &Queued) -> Entry {
     let offer = owner(accounts, "match:")
         .map(str::to_owned)
         .or_else(|| application.map(|(_, offer)| offer.clone()));
-    let investor = (q.4 == "match")
+    let investor = (q.kind == "match")
         .then(|| match_cause(context, q))
         .flatten()
         .and_then(|cause| cause.strip_prefix("pledge:"))
@@ -259,18 +238,18 @@ pub fn entry(context: &Context, key: &LogKey, q: &Queued) -> Entry {
         .map(|investor| pseudonym(key.pseudonym_key(), investor));
     Entry {
         v: VERSION,
-        transfer: q.0.clone(),
-        kind: q.4.clone(),
-        phase: q.5.clone(),
-        pending: q.6.clone(),
-        debit: q.1.clone(),
-        credit: q.2.clone(),
-        amount_pence: q.3,
+        transfer: q.id.clone(),
+        kind: q.kind.clone(),
+        phase: q.phase.clone(),
+        pending: q.pending_id.clone(),
+        debit: q.debit_account_id.clone(),
+        credit: q.credit_account_id.clone(),
+        amount_pence: q.amount,
         funder,
         fund,
         offer,
         investor,
-        at: time_text(q.8),
+        at: time_text(q.created_at),
     }
 }
 

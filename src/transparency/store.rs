@@ -58,18 +58,21 @@ pub fn latest_checkpoint(conn: &mut DbConnection) -> Result<Option<String>, AppE
 }
 
 /// Entries `[start, end)` of the tree (capped at the latest checkpoint and at [`PAGE`]).
-pub fn entries(conn: &mut DbConnection, start: i64, end: i64) -> Result<Vec<(i64, String)>, AppError> {
-    let end = end.min(tree_size(conn)?).min(start.saturating_add(PAGE));
+pub fn entries(conn: &mut DbConnection, start: i64, end: i64) -> Result<(i64, Vec<(i64, String)>), AppError> {
+    // The size read once: the page never holds an entry beyond the size it reports.
+    let size = tree_size(conn)?;
+    let end = end.min(size).min(start.saturating_add(PAGE));
     let rows: Vec<(Option<i64>, Option<String>)> = transparency_entries::table
         .filter(transparency_entries::leaf_index.ge(start))
         .filter(transparency_entries::leaf_index.lt(end))
         .order(transparency_entries::leaf_index)
         .select((transparency_entries::leaf_index, transparency_entries::body))
         .load(conn)?;
-    Ok(rows
+    let entries = rows
         .into_iter()
         .filter_map(|(index, body)| Some((index?, body?)))
-        .collect())
+        .collect();
+    Ok((size, entries))
 }
 
 /// An inclusion proof (RFC 6962 §2.1.1 audit path, base64 hashes, leaf to root).
@@ -116,6 +119,7 @@ pub fn inclusion(conn: &mut DbConnection, index: i64, tree_size: i64) -> Result<
         ));
     }
     let entry = entries(conn, index, index + 1)?
+        .1
         .pop()
         .map(|(_, body)| body)
         .ok_or(AppError::NotFound("entry"))?;

@@ -11,7 +11,7 @@ use crate::both_backends;
 use crate::support::smtp::SmtpServer;
 use crate::support::{offer_body, Backend, TestApp, TestDatabase};
 
-fn smtp(server: &SmtpServer) -> impl Fn(&mut Settings) + '_ {
+pub(crate) fn smtp(server: &SmtpServer) -> impl Fn(&mut Settings) + '_ {
     move |s: &mut Settings| {
         s.email.transport = EmailTransport::Smtp;
         s.email.smtp.host = "127.0.0.1".into();

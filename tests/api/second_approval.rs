@@ -126,6 +126,10 @@ both_backends! {
         assert_eq!(summary["awaiting_confirmation_pence"], 300_000);
         assert_eq!(summary["committed_pence"], 100_000);
         assert_eq!(summary["available_pence"], 600_000);
+        // The list of every fund counts the same (its own batched sums).
+        let listed = s.app.get("/api/v1/funds", None).await.body;
+        let listed = listed.as_array().unwrap().iter().find(|f| f["id"] == fund.as_str()).unwrap().clone();
+        assert_eq!(listed["available_pence"], 600_000);
         // No match while it waits.
         assert_eq!(s.app.get(&format!("/api/v1/offers/{offer}"), None).await.body["match_pence"], 0);
         // A second approval of the same application while one awaits is refused.

@@ -11,7 +11,7 @@ use secrecy::SecretString;
 
 use crate::both_backends;
 use crate::support::stripe::{StripeFake, SECRET_KEY, WEBHOOK_SECRET};
-use crate::support::{Backend, TestApp};
+use crate::support::{Backend, TestApp, TestDatabase};
 
 const PUBLISHABLE_KEY: &str = "pk_test_e2e";
 
@@ -368,6 +368,48 @@ both_backends! {
         assert!(out.contains(r#""e2e-funder":"passed""#), "{out}");
         assert_eq!(app.verify_ledger(&platform).await["balanced"], true);
         written_since(backend, started, &["funder-rule-builder", "funder-simulation"]);
+    }
+
+    async fn a_platform_admin_approves_closes_registers_verifies_and_retries_in_a_real_browser(backend) {
+        // Email goes through a real SMTP server, down while one account registers: its welcome
+        // email fails its one attempt and is dead when the browser opens the console.
+        let mut server = crate::support::smtp::SmtpServer::start();
+        let app = TestApp::spawn_with(backend, TestDatabase::new(backend).await, |s| {
+            crate::email::smtp(&server)(s);
+            s.email.max_attempts = 1;
+        })
+        .await;
+        let platform = app.platform_admin().await;
+        server.stop();
+        let unlucky = app.user("unlucky").await;
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while !app.get("/api/v1/admin/outbox?status=dead", Some(&platform.access_token)).await.text.contains(&unlucky.email) {
+            assert!(std::time::Instant::now() < deadline, "the welcome email never died");
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        server.resume();
+        let started = std::time::SystemTime::now();
+        let out = node_async(
+            &["e2e-platform.mjs"],
+            &[
+                ("BASE_URL", app.address.clone()),
+                ("PLATFORM_EMAIL", platform.email.clone()),
+                ("PLATFORM_PASSWORD", platform.password.clone()),
+                ("DEAD_RECIPIENT", unlucky.email.clone()),
+                ("SCREENSHOTS", screenshots(backend)),
+            ],
+        )
+        .await;
+        eprintln!("{out}");
+        assert!(out.contains(r#""e2e-platform":"passed""#), "{out}");
+        // The email retried from the browser reaches the (restarted) server.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while !server.messages().iter().any(|m| m.to == unlucky.email) {
+            assert!(std::time::Instant::now() < deadline, "the retried email never arrived");
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        assert_eq!(app.verify_ledger(&platform).await["balanced"], true);
+        written_since(backend, started, &["platform-approvals", "platform-ledger"]);
     }
 
     async fn an_investor_sees_issued_shares_in_the_browser(backend) {

@@ -125,5 +125,24 @@ export function apiClient(base) {
     return data;
   }
   const login = async (email, password) => (await call("POST", "/auth/login", { body: { email, password }, expect: 200 })).access_token;
-  return { call, login };
+  /** Registers an account and answers its access token. */
+  async function account(email, name, password = TEST_PASSWORD) {
+    await call("POST", "/auth/register", { body: { email, password, display_name: name }, expect: 201 });
+    return login(email, password);
+  }
+  /** Polls the offer until its status is one of `wanted` (a state or a list); answers it. */
+  async function waitForStatus(offerId, token, wanted, seconds = 90) {
+    const states = [wanted].flat();
+    let status;
+    for (let i = 0; i < seconds * 2; i++) {
+      status = (await call("GET", `/offers/${offerId}`, { token })).status;
+      if (states.includes(status)) return status;
+      await new Promise((r) => setTimeout(r, 500));
+    }
+    throw new Error(`the offer stayed ${status}, never ${states.join(" or ")}`);
+  }
+  return { call, login, account, waitForStatus };
 }
+
+/** The password the browser scripts give the accounts they register. */
+export const TEST_PASSWORD = "a long enough test password";

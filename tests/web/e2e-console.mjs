@@ -14,13 +14,13 @@
 import { readFileSync } from "node:fs";
 import { gzipSync } from "node:zlib";
 import assert from "node:assert/strict";
-import { accessible, apiClient, env, errorNextTo, focusedIs, go, launch, recorder, signIn, step, tabTo, watch } from "./browser.mjs";
+import { accessible, apiClient, env, errorNextTo, focusedIs, go, launch, recorder, signIn, step, tabTo, watch, TEST_PASSWORD } from "./browser.mjs";
 import { formatPounds } from "../../web/format.js";
 
 const BASE = env("BASE_URL").replace(/\/$/, "");
 const SHOTS = process.env.SCREENSHOTS ?? "";
 const RUN = Date.now().toString(36);
-const PASSWORD = "a long enough test password";
+const PASSWORD = TEST_PASSWORD;
 const ADMIN = { email: `console-admin-${RUN}@example.org`, name: "Sam Treasurer" };
 const CO_ADMIN = { email: `console-coadmin-${RUN}@example.org`, name: "Kit Secretary" };
 const INVESTORS = [["Ada Lovelace", 25_000], ["Ben Okafor", 30_000], ["Cara Jones", 10_000], ["Dan Smith", 5_000]];
@@ -31,12 +31,8 @@ const { shot, visited } = recorder(SHOTS, summary);
 // ---------------------------------------------------------------------------------------------
 // The API side (what the platform, the funder and investors do)
 
-const { call, login } = apiClient(BASE);
+const { call, login, account, waitForStatus } = apiClient(BASE);
 
-async function account(email, name) {
-  await call("POST", "/auth/register", { body: { email, password: PASSWORD, display_name: name }, expect: 201 });
-  return login(email, PASSWORD);
-}
 
 const key = () => crypto.randomUUID();
 
@@ -60,15 +56,6 @@ async function investorsPledge(offerId) {
   return out;
 }
 
-async function waitForStatus(offerId, token, wanted, seconds = 90) {
-  let status;
-  for (let i = 0; i < seconds * 2; i++) {
-    status = (await call("GET", `/offers/${offerId}`, { token })).status;
-    if (wanted.includes(status)) return status;
-    await new Promise((r) => setTimeout(r, 500));
-  }
-  assert.fail(`the offer stayed ${status}, never ${wanted.join(" or ")}`);
-}
 
 // ---------------------------------------------------------------------------------------------
 // Browser helpers

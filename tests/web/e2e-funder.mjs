@@ -2,21 +2,24 @@
 // with two admins (A and B) and a society opens an offer that investors pledge to (all through
 // the API). In the browser A builds a fund by keyboard alone with one mistake (the API's message
 // under its field), fixes it, and sets every approval to need a second admin; the society applies
-// (API); A simulates the match (a chart with a text alternative, and a table), approves (awaiting
-// confirmation), cannot confirm their own approval (the API's 403 shown); B signs in and
-// confirms; the overview shows the commitment. axe-core on every page; no console errors, no
-// 5xx. Exits non-zero with the reason on the first failure; prints a JSON summary on success.
+// (API); A simulates the match (figures, a chart with the cap per investor and the point the
+// trigger is met drawn and named in its text alternative, and a table), and for a second fund
+// whose trigger the pledges miss (API) sees the "not met" note; A approves (awaiting confirmation,
+// "Approved by Alex Grants"), cannot confirm their own approval (the API's 403 shown); B signs in
+// and confirms ("Confirmed by Bea Trustee"); the overview shows the commitment, and the offer's
+// public page, to an anonymous visitor, names the funder and the fund as a match funder. axe-core
+// on every page; no console errors, no 5xx. Exits non-zero with the reason on the first failure; prints a JSON summary on success.
 //
 // Environment: BASE_URL, PLATFORM_EMAIL, PLATFORM_PASSWORD (a platform admin), SCREENSHOTS (a
 // folder for funder-rule-builder.png and funder-simulation.png, or empty), CS_E2E_CHROMIUM.
 
 import assert from "node:assert/strict";
-import { accessible, apiClient, env, errorNextTo, focusedIs, go, launch, recorder, signIn, step, tabTo, watch } from "./browser.mjs";
+import { accessible, apiClient, env, errorNextTo, focusedIs, go, launch, recorder, signIn, step, tabTo, watch, TEST_PASSWORD } from "./browser.mjs";
 
 const BASE = env("BASE_URL").replace(/\/$/, "");
 const SHOTS = process.env.SCREENSHOTS ?? "";
 const RUN = Date.now().toString(36);
-const PASSWORD = "a long enough test password";
+const PASSWORD = TEST_PASSWORD;
 const A = { email: `funder-a-${RUN}@example.org`, name: "Alex Grants" };
 const B = { email: `funder-b-${RUN}@example.org`, name: "Bea Trustee" };
 const SOCIETY = { email: `funder-society-${RUN}@example.org`, name: "Sol Treasurer" };
@@ -30,14 +33,10 @@ const { shot, visited } = recorder(SHOTS, summary);
 // ---------------------------------------------------------------------------------------------
 // The API side
 
-const { call, login } = apiClient(BASE);
+const { call, login, account, waitForStatus } = apiClient(BASE);
 
 const key = () => crypto.randomUUID();
 
-async function account(email, name) {
-  await call("POST", "/auth/register", { body: { email, password: PASSWORD, display_name: name }, expect: 201 });
-  return login(email, PASSWORD);
-}
 
 async function scene(platform) {
   const funder = await call("POST", "/funders", { token: platform, body: { name: `Stroud Community Fund ${RUN}` }, expect: 201 });
@@ -70,22 +69,77 @@ async function scene(platform) {
   return { funder, society, offerId: offer.id };
 }
 
-async function waitForStatus(offerId, token, wanted, seconds = 90) {
-  let status;
-  for (let i = 0; i < seconds * 2; i++) {
-    status = (await call("GET", `/offers/${offerId}`, { token })).status;
-    if (status === wanted) return;
-    await new Promise((r) => setTimeout(r, 500));
-  }
-  assert.fail(`the offer stayed ${status}, never ${wanted}`);
-}
 
 // ---------------------------------------------------------------------------------------------
 // Browser helpers
 
+/** An SVG image's text alternative: the title and the description it is labelled by. */
+const altText = (image) => image.evaluate((el) => el.getAttribute("aria-labelledby").split(" ").map((id) => document.getElementById(id).textContent).join(" "));
 
+/** The simulation shows the cap per investor (£250) and the trigger (met from the start) in its figures, on the chart and in its text alternative. */
+async function capAndTrigger(card, chart, alt) {
+  const figures = await card.locator("dl.sim-figures").textContent();
+  for (const s of ["Commitment£5,000.00", "Budget for these pledges£5,000.00", "Cap per investor£250.00", "TriggerMet from the start"]) assert.ok(figures.includes(s), `the figures show ${s}: ${figures}`);
+  assert.match(alt, /A dashed line marks the cap per investor, £250\.00\./, "the text alternative names the cap");
+  assert.match(alt, /The trigger is met from the start/, "the text alternative names the trigger");
+  const cap = chart.locator("line.cap-line");
+  assert.equal(await cap.count(), 1, "a line at the cap per investor");
+  assert.equal(await chart.locator("text.cap-label").textContent(), "cap per investor £250");
+  const capY = Number(await cap.getAttribute("y1"));
+  const tops = await chart.locator("rect.match").evaluateAll((bars) => bars.map((b) => Number(b.getAttribute("y"))));
+  assert.ok(Math.abs(tops[0] - capY) < 0.01, "the first pledge's match reaches the cap");
+  assert.ok(tops.every((y) => y >= capY - 0.01), "no bar goes above the cap");
+  const trigger = chart.locator("line.trigger-line");
+  assert.equal(await trigger.count(), 1, "a line where the trigger is met");
+  assert.equal(await chart.locator("text.trigger-label").textContent(), "trigger met");
+  const firstBar = Number(await chart.locator("rect.match").first().getAttribute("x"));
+  assert.ok(Number(await trigger.getAttribute("x1")) < firstBar, "met from the start: the line is before the first pledge");
+  assert.equal(await card.locator(".trigger-not-met").count(), 0, "no 'not met' note");
+}
 
+/** A second fund whose trigger (£1,000 pledged) the offer's £600 does not meet: the note, no trigger line, nothing matched. */
+async function triggerNotMet(page, funder, offerId, society) {
+  step("a fund whose trigger the pledges do not meet: the note, the cap line, no trigger line");
+  const a = await login(A.email, PASSWORD);
+  const rule = { kind: "per_pledge", ratio_num: 1, ratio_den: 1, per_pledge_cap_pence: 10_000, per_offer_cap_pence: 200_000, trigger: { kind: "amount", value: 100_000 }, timing: "live" };
+  const fund = await call("POST", `/funders/${funder.id}/funds`, { token: a, key: key(), body: { name: `Riverside Later ${RUN}`, budget_pence: 500_000, rule }, expect: 201 });
+  await call("POST", `/offers/${offerId}/match-applications`, { token: society, body: { fund_id: fund.id }, expect: 201 });
+  await go(page, `/funder/funds/${fund.id}`);
+  await visited(page, "the second fund's overview", `Riverside Later ${RUN}`);
+  const card = page.locator("main section.application").filter({ hasText: OFFER_TITLE });
+  await card.waitFor();
+  await card.getByRole("button", { name: "Simulate the match" }).click();
+  const chart = card.locator('svg.sim-chart[role="img"]');
+  await chart.waitFor();
+  const note = card.locator(".trigger-not-met");
+  assert.match(await note.textContent(), /The trigger is not met yet/, "a visible note");
+  assert.equal(await chart.locator("line.trigger-line").count(), 0, "no trigger line");
+  assert.equal(await chart.locator("line.cap-line").count(), 1, "the cap line still");
+  const alt = await altText(chart);
+  assert.match(alt, /A match of £0\.00 over 3 pledges/);
+  assert.match(alt, /The trigger is not met yet by the current pledges, so nothing is matched\./, "the text alternative says the trigger is not met");
+  assert.match(alt, /cap per investor, £100\.00/);
+  assert.match(await card.locator("dl.sim-figures").textContent(), /TriggerNot met yet by the current pledges/);
+  summary.simulationNotMet = alt;
+  await accessible(page, "simulation, trigger not met");
+  summary.pages.push("simulation, trigger not met");
+}
 
+/** The issue's proof: once B confirms, the offer's public page names the funder and the fund as a match funder. */
+async function publicMatchFunders(browser, funder, offerId, fundId) {
+  step("an anonymous visitor sees the funder on the offer's public page");
+  const context = await browser.newContext({ viewport: { width: 1280, height: 900 }, locale: "en-GB" });
+  const visitor = await context.newPage();
+  watch(visitor, problems);
+  await visitor.goto(`${BASE}/#/offers/${offerId}`);
+  await visited(visitor, "public offer page with its match funder", OFFER_TITLE);
+  const item = visitor.locator("main ul.funders li").filter({ hasText: funder.name });
+  await item.waitFor();
+  assert.match(await item.textContent(), /\(Riverside Match .+\): £550\.00 matched so far, up to £4,000\.00/);
+  assert.equal(await item.getByRole("link", { name: `Riverside Match ${RUN}` }).getAttribute("href"), `#/funds/${fundId}`);
+  summary.publicMatchFunder = (await item.textContent()).trim();
+  await context.close();
+}
 
 const words = (page) => page.locator("main .rule-words").textContent();
 
@@ -172,14 +226,19 @@ try {
   const chart = card.locator('svg.sim-chart[role="img"]');
   await chart.waitFor();
   assert.equal(await chart.locator("rect.match").count(), PLEDGES.length, "one bar per pledge");
-  const alt = await chart.evaluate((el) => el.getAttribute("aria-labelledby").split(" ").map((id) => document.getElementById(id).textContent).join(" "));
+  const alt = await altText(chart);
   assert.match(alt, /A match of £550\.00 over 3 pledges totalling £600\.00/, "the chart's text alternative");
   const rows = await card.locator("table.sim-table tbody tr").allTextContents();
   assert.deepEqual(rows, ["1£300.00£250.00", "2£200.00£200.00", "3£100.00£100.00"]);
+  await capAndTrigger(card, chart, alt);
   summary.simulation = alt;
   await accessible(page, "simulation");
   summary.pages.push("simulation");
   await shot(page, "funder-simulation");
+  await triggerNotMet(page, funder, offerId, society);
+  await go(page, `/funder/funds/${fundId}`);
+  await visited(page, "fund overview, back from the second fund", `Riverside Match ${RUN}`);
+  await card.waitFor();
 
   step("A approves £4,000 (above the threshold): awaiting confirmation; A cannot confirm");
   await card.locator('[name="commitment"]').fill("4000");
@@ -188,7 +247,7 @@ try {
   const awaiting = page.locator("main section.application .awaiting");
   await awaiting.waitFor();
   const awaitingText = await awaiting.textContent();
-  assert.match(awaitingText, /Awaiting confirmation by another admin: £4,000\.00 asked by you on /);
+  assert.match(awaitingText, /^Approved by Alex Grants \(you\) at \d\d:\d\d on .+ \(UK time\) for £4,000\.00, awaiting a second admin\.$/, "who asked, by name");
   summary.awaiting = awaitingText;
   await visited(page, "application awaiting confirmation");
   await page.getByRole("button", { name: "Confirm the approval" }).click();
@@ -205,6 +264,7 @@ try {
   await page.getByRole("status").filter({ hasText: "You are signed out." }).waitFor();
   await signIn(page, BASE, B.email, PASSWORD, `/funder/funds/${fundId}`);
   await visited(page, "fund overview as B", `Riverside Match ${RUN}`);
+  assert.match(await page.locator("main section.application .awaiting").textContent(), /^Approved by Alex Grants at .+ for £4,000\.00, awaiting a second admin\.$/, "B sees who asked, by name");
   await page.getByRole("button", { name: "Confirm the approval" }).click();
   await page.getByRole("status").filter({ hasText: "Confirmed" }).waitFor();
   await visited(page, "fund overview after confirmation", `Riverside Match ${RUN}`);
@@ -212,8 +272,12 @@ try {
   assert.equal(await money("Committed"), "£4,000.00");
   assert.equal(await money("Awaiting confirmation"), "£0.00");
   assert.match(await page.locator("main section.application").first().textContent(), /Approved/);
+  const confirmed = (await page.locator("main section.application .confirmation-words").first().textContent()).trim();
+  assert.match(confirmed, /^Confirmed by Bea Trustee \(you\) at .+\. Approved by Alex Grants at .+ for £4,000\.00\.$/, "who confirmed and who asked, by name");
+  summary.confirmed = confirmed;
   state = await call("GET", `/funds/${fundId}`);
   assert.deepEqual([state.committed_pence, state.awaiting_confirmation_pence], [400_000, 0]);
+  await publicMatchFunders(browser, funder, offerId, fundId);
 
   step("error pages: a fund that does not exist; a society admin in the funder console");
   await go(page, "/funder/funds/no-such-fund");

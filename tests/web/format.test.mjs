@@ -227,7 +227,7 @@ test("local areas and statement outcomes", () => {
   assert.equal(importOutcome("something_new"), "something_new");
 });
 
-import { draftWords, fundBody, percentToBps, poundsOrNull, prefixList, ruleMoney, ruleWords } from "../../web/funder-format.js";
+import { confirmationWords, draftWords, fundBody, percentToBps, poundsOrNull, prefixList, ruleMoney, ruleWords, simulationWords } from "../../web/funder-format.js";
 
 test("the funder console says a rule as the server does (src/domain/matching/words.rs)", () => {
   assert.equal(
@@ -263,4 +263,60 @@ test("the rule builder reads what is typed", () => {
   assert.match(draftWords({ ...v, ratio_den: "0" }), /Set the match ratio/);
   assert.deepEqual(fundBody({ ...v, ratio_den: "one" }).problems.map((p) => p.field), ["rule.ratio_den"]);
   assert.equal(fundBody({ ...v, trigger_kind: "percent_of_target", trigger_value: "25" }).body.rule.trigger.value, 2_500);
+});
+
+test("a simulation names the cap per investor and where the trigger is met, 0 pledges too", () => {
+  const pledges = [{ amount_pence: 30000, match_pence: 25000 }, { amount_pence: 20000, match_pence: 20000 }];
+  const met = simulationWords({ match_pence: 45000, per_pledge: pledges, per_investor_cap_pence: 25000, trigger_met_after: 0 });
+  assert.equal(met.summary, "A match of £450.00 over 2 pledges totalling £500.00.");
+  assert.equal(met.cap, "£250.00");
+  assert.equal(met.trigger, "Met from the start");
+  assert.match(met.desc, /largest match for one pledge is £250\.00\. A dashed line marks the cap per investor, £250\.00\. The trigger is met from the start/);
+  const later = simulationWords({ match_pence: 45000, per_pledge: pledges, per_investor_cap_pence: null, trigger_met_after: 2 });
+  assert.equal(later.cap, "None");
+  assert.equal(later.trigger, "Met after pledge 2 of 2");
+  assert.match(later.desc, /There is no cap per investor\. A dotted line after pledge 2 marks where the trigger is met\./);
+  const none = simulationWords({ match_pence: 0, per_pledge: [], per_investor_cap_pence: 10000, trigger_met_after: null });
+  assert.equal(none.summary, "A match of £0.00 over 0 pledges totalling £0.00.");
+  assert.match(none.trigger, /^Not met yet/);
+  assert.match(none.desc, /largest match for one pledge is £0\.00\..+The trigger is not met yet by the current pledges, so nothing is matched\./);
+  assert.ok(!/NaN|undefined|Infinity/.test(none.desc), none.desc);
+});
+
+test("a second approval names who asked and who answered", () => {
+  const c = { state: "awaiting", commitment_pence: 400000, requested_by: "a", requested_by_name: "Alex Grants", requested_at: "2026-12-01T10:00:00Z" };
+  assert.equal(confirmationWords(c, "a"), "Approved by Alex Grants (you) at 10:00 on 1 December 2026 (UK time) for £4,000.00, awaiting a second admin.");
+  assert.equal(confirmationWords(c, "b"), "Approved by Alex Grants at 10:00 on 1 December 2026 (UK time) for £4,000.00, awaiting a second admin.");
+  const answered = { ...c, resolved_by: "b", resolved_by_name: "Bea Trustee", resolved_at: "2026-07-01T09:30:00Z" };
+  assert.equal(confirmationWords({ ...answered, state: "confirmed" }, "a"), "Confirmed by Bea Trustee at 10:30 on 1 July 2026 (UK time). Approved by Alex Grants (you) at 10:00 on 1 December 2026 (UK time) for £4,000.00.");
+  assert.equal(confirmationWords({ ...answered, state: "declined", reason: "Over budget" }, "b"), "Declined by Bea Trustee (you) at 10:30 on 1 July 2026 (UK time). Reason: Over budget. Approved by Alex Grants at 10:00 on 1 December 2026 (UK time) for £4,000.00.");
+  assert.match(confirmationWords({ ...c, state: "released" }, "x"), /^Approved by Alex Grants at .+; released before a second admin answered/);
+  assert.match(confirmationWords({ ...c, requested_by_name: undefined }, "x"), /^Approved by another admin at /);
+});
+
+import { approvalWords, closeWords, emailKind, progressWords, verdictWords } from "../../web/platform-format.js";
+
+test("the platform console says what approving and closing early do", () => {
+  const offer = { opens_at: "2026-12-02T09:00:00Z", closes_at: "2027-01-31T17:00:00Z" };
+  assert.match(approvalWords(offer, Date.parse("2026-12-01T00:00:00Z")), /^Approving lets it open\. The scheduler opens it to investors at 09:00 on 2 December 2026 \(UK time\); it then takes pledges until 17:00 on 31 January 2027 \(UK time\)\./);
+  assert.match(approvalWords(offer, Date.parse("2026-12-03T00:00:00Z")), /opening time \(09:00 on 2 December 2026 \(UK time\)\) has passed, so the scheduler opens it to investors straight away/);
+  const open = { ...offer, min_target_pence: 1_000_000, community_pledged_pence: 600_000, community_paid_pence: 400_000, match_pence: 100_000 };
+  const short = closeWords(open);
+  assert.match(short[0], /^It stops taking pledges now, instead of at 17:00 on 31 January 2027 \(UK time\)\./);
+  assert.match(short[1], /every unpaid pledge \(£2,000\.00 now\).+minimum target of £10,000\.00/);
+  assert.equal(short[2], "So far £4,000.00 is paid and £1,000.00 matched, £5,000.00 in all: £5,000.00 short of the minimum.");
+  assert.match(short[3], /shares are allocated.+refunded/);
+  assert.match(closeWords({ ...open, community_paid_pence: 900_000 })[2], /£10,000\.00 in all: enough to succeed\.$/);
+  assert.equal(progressWords({ ...open, target_pence: 2_000_000, investor_count: 1 }), "£7,000.00 raised (£6,000.00 pledged, £1,000.00 match) by 1 investor, of a £20,000.00 target; minimum £10,000.00.");
+});
+
+test("the ledger check's verdict and an email's kind in words", () => {
+  assert.deepEqual(verdictWords({ balanced: true, accounts_checked: 10, transfers_checked: 1, problems: [], payment_disagreements: [] }),
+    { headline: "The ledger is balanced", detail: "10 accounts and 1 transfer checked; no problem found." });
+  const bad = verdictWords({ balanced: false, accounts_checked: 1, transfers_checked: 9, problems: ["a", "b"], payment_disagreements: ["c"] });
+  assert.equal(bad.headline, "The ledger is not balanced");
+  assert.equal(bad.detail, "1 account and 9 transfers checked; 2 problems found. 1 card payment disagrees with what the payment provider last said: a person must look.");
+  assert.equal(emailKind("pledge_received"), "Pledge received");
+  assert.equal(emailKind("confirmation_awaited"), "Confirmation awaited");
+  assert.equal(emailKind(""), "—");
 });

@@ -297,15 +297,20 @@ pub fn release_offer_holds(conn: &mut DbConnection, offer_id: &str) -> Result<()
     Ok(())
 }
 
-/// What the fund's holds awaiting confirmation add up to.
-pub fn awaiting_total(conn: &mut DbConnection, fund_id: &str) -> Result<i64, AppError> {
-    let amounts: Vec<i64> = commitment_requests::table
+/// What each of these funds' holds awaiting confirmation add up to (funds with none are
+/// absent), in one query.
+pub fn awaiting_totals(conn: &mut DbConnection, fund_ids: &[&str]) -> Result<HashMap<String, i64>, AppError> {
+    let rows: Vec<(String, i64)> = commitment_requests::table
         .inner_join(match_applications::table)
-        .filter(match_applications::fund_id.eq(fund_id))
+        .filter(match_applications::fund_id.eq_any(fund_ids))
         .filter(commitment_requests::state.eq("awaiting"))
-        .select(commitment_requests::commitment_pence)
+        .select((match_applications::fund_id, commitment_requests::commitment_pence))
         .load(conn)?;
-    Ok(amounts.iter().sum())
+    let mut totals = HashMap::new();
+    for (fund, amount) in rows {
+        *totals.entry(fund).or_default() += amount;
+    }
+    Ok(totals)
 }
 
 #[cfg(test)]
