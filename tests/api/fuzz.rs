@@ -205,6 +205,10 @@ fn fuzz(app_address: &str, config: &Path, role: &str, max_examples: u32) {
         .arg(config)
         .args(["run", &format!("{app_address}/api/v1/openapi.json")])
         .args(["--checks", "all", "--max-examples", &max_examples.to_string()])
+        // Hypothesis's own health check that too few generated bodies pass its filters (the
+        // bank-statement import's text body) is about the generator, not the API: with a
+        // fixed seed it came and went as operations were added. Every check of the API stays.
+        .args(["--suppress-health-check", "filter_too_much"])
         .args(seed(role))
         .env("CS_FUZZ_WEBHOOK_SECRET", WEBHOOK_SECRET)
         .env("SCHEMATHESIS_HOOKS", "hooks")
