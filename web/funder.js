@@ -243,25 +243,20 @@ function thresholdForm(fund, again) {
   return form;
 }
 
-async function offerOf(offerId) {
-  try {
-    return await api.get(`/offers/${enc(offerId)}`, { auth: true });
-  } catch (err) {
-    if (err.status === 404 || err.status === 403) return null;
-    throw err;
-  }
-}
+const KINDS = { co_operative: "co-operative society", community_benefit_society: "community benefit society" };
 
-/** One application: its offer, its state, and what an admin may do with it now. */
+/** One application: its offer (terms and progress) and society, its state, and what an admin may do with it now. */
 async function application(fund, app, me, again) {
-  const offer = await offerOf(app.offer_id);
-  const title = offer ? offer.title : `Offer ${app.offer_id}`;
+  const { offer, society } = app;
   const headingId = `app-${app.id}`;
   const card = h("section", { class: "card application", "aria-labelledby": headingId, "data-application": app.id },
-    h("h3", { id: headingId }, title),
+    h("h3", { id: headingId }, offer.title),
     h("dl", { class: "terms" },
       row("Status", STATUS[app.status] ?? app.status),
-      offer ? row("Offer", [`${formatPounds(offer.community_pledged_pence)} pledged of a ${formatPounds(offer.target_pence)} target (minimum ${formatPounds(offer.min_target_pence)}); ${offer.status}`]) : row("Offer", "Not public yet (a draft): its details show once it is submitted."),
+      row("Society", `${society.name}, a ${KINDS[society.kind] ?? society.kind} (FCA number ${society.registration_number}), ${society.postcode}`),
+      row("Offer", `${offer.status}; ${formatPounds(offer.share_price_pence)} shares; minimum ${formatPounds(offer.min_target_pence)}, target ${formatPounds(offer.target_pence)}, maximum ${formatPounds(offer.max_target_pence)}`),
+      row("Open", `${formatDateTime(offer.opens_at)} to ${formatDateTime(offer.closes_at)}`),
+      row("Progress", `${formatPounds(offer.community_pledged_pence)} pledged by ${offer.investor_count} ${offer.investor_count === 1 ? "investor" : "investors"}; ${formatPounds(offer.match_pence)} matched`),
       row("Applied", formatDateTime(app.created_at)),
       app.status !== "pending" ? row("Commitment", formatPounds(app.commitment_pence)) : null,
       app.status !== "pending" ? row("Matched so far", formatPounds(app.match_pence)) : null,

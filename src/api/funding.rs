@@ -135,10 +135,11 @@ pub async fn apply(
     Ok(HttpResponse::Created().json(application))
 }
 
-/// The fund's applications, newest first.
+/// The fund's applications, newest first, each with the offer that applied (terms and progress,
+/// in any state) and its society.
 #[utoipa::path(get, path = "/api/v1/funds/{id}/applications", tag = "funding", security(("bearer" = ["funder_admin"])),
     params(("id" = String, Path), PageQuery),
-    responses((status = 200, body = crate::services::page::Page<ApplicationView>)))]
+    responses((status = 200, body = crate::services::page::Page<crate::services::funding::applications::FundApplication>)))]
 pub async fn applications(
     state: web::Data<AppState>,
     admin: FundAdmin,

@@ -142,4 +142,31 @@ both_backends! {
         assert_eq!(unmet["match_pence"], 0);
         let _ = admin;
     }
+
+    async fn a_fund_weighs_each_application_with_its_offer_and_society(backend) {
+        let app = TestApp::spawn(backend).await;
+        let (admin, platform, open) = app.open_offer_scene().await;
+        let society = app.society(&admin).await;
+        let draft = app.draft_offer(&admin, &society, &offer_body()).await;
+        let funder_admin = app.user("funder").await;
+        let funder = app.funder(&platform, &funder_admin).await;
+        let fund = app.fund(&funder_admin, &funder, 1_000_000, live_rule()).await;
+        let on_draft = app.apply(&admin, &draft, &fund).await;
+        let on_open = app.apply(&admin, &open, &fund).await;
+        let list = app.get(&format!("/api/v1/funds/{fund}/applications"), Some(&funder_admin.access_token)).await;
+        list.expect(200);
+        assert_eq!(ids(&list.body, "/id"), [on_open.as_str(), on_draft.as_str()]);
+        // A draft is not public, but applying shows it (terms and all) to the fund's admins.
+        let weighed = &list.body["items"][1];
+        assert_eq!((weighed["offer"]["id"].as_str(), weighed["offer"]["status"].as_str()), (Some(draft.as_str()), Some("draft")));
+        assert_eq!(weighed["offer"]["min_target_pence"], 1_000_000);
+        assert_eq!(weighed["society"]["id"], society.as_str());
+        assert!(weighed["society"]["registration_number"].is_string());
+        assert_eq!((weighed["status"].as_str(), weighed["offer_id"].as_str()), (Some("pending"), Some(draft.as_str())));
+        assert_eq!(list.body["items"][0]["offer"]["status"], "open");
+        // Another funder's admin sees none of it.
+        let other = app.user("other-funder").await;
+        app.funder(&platform, &other).await;
+        app.get(&format!("/api/v1/funds/{fund}/applications"), Some(&other.access_token)).await.expect(403);
+    }
 }

@@ -222,6 +222,11 @@ try {
   await card.waitFor();
   await visited(page, "fund overview with a pending application");
   assert.match(await card.textContent(), /cap per offer is £5,000\.00; the fund has £10,000\.00 available/);
+  // The offer's terms, progress and society, from the application list itself.
+  const terms = await card.locator("dl.terms").first().textContent();
+  for (const want of [`Riverside Energy ${RUN}, a community benefit society`, "minimum £10,000.00, target £20,000.00, maximum £30,000.00", `£600.00 pledged by ${PLEDGES.length} investors`]) {
+    assert.ok(terms.includes(want), `the application shows "${want}": ${terms}`);
+  }
   await card.getByRole("button", { name: "Simulate the match" }).click();
   const chart = card.locator('svg.sim-chart[role="img"]');
   await chart.waitFor();

@@ -7,7 +7,7 @@ use serde_json::json;
 
 use super::{confirmation, get_fund, summary, ApplicationRow, ApplicationView, FundRow};
 use crate::clock;
-use crate::db::schema::{funds, match_applications};
+use crate::db::schema::{funds, match_applications, offers};
 use crate::db::DbConnection;
 use crate::domain::matching::{ApplicationStatus, Rule, Timing};
 use crate::domain::money::Pence;
@@ -75,11 +75,23 @@ fn application_of(conn: &mut DbConnection, fund_id: &str, application_id: &str) 
     Ok(application)
 }
 
+/// An application as its fund's admins weigh it: the application, the offer that applied (its
+/// terms and progress, whatever its state: applying shows it to the fund) and its society.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct FundApplication {
+    #[serde(flatten)]
+    pub application: ApplicationView,
+    pub offer: crate::services::offers::OfferView,
+    pub society: crate::services::organisations::Society,
+}
+
+/// The fund's applications, newest first, each with its offer and society (three queries and
+/// the confirmations' one, whatever the page's size).
 pub fn applications(
     conn: &mut DbConnection,
     fund_id: &str,
     page: &PageRequest,
-) -> Result<Page<ApplicationView>, AppError> {
+) -> Result<Page<FundApplication>, AppError> {
     let mut query = match_applications::table
         .filter(match_applications::fund_id.eq(fund_id))
         .select(ApplicationRow::as_select())
@@ -90,8 +102,34 @@ pub fn applications(
         query = query.filter(match_applications::id.lt(after));
     }
     let listed: Page<ApplicationView> = Page::from_rows(query.load(conn)?, page, |a| a.id.clone(), |a| Ok(a.into()))?;
+    let offer_ids: Vec<&str> = listed.items.iter().map(|a| a.offer_id.as_str()).collect();
+    let offers: Vec<OfferRow> = offers::table
+        .filter(offers::id.eq_any(&offer_ids))
+        .select(OfferRow::as_select())
+        .load(conn)?;
+    let society_ids: Vec<&str> = offers.iter().map(|o| o.society_id.as_str()).collect();
+    let societies = crate::services::organisations::societies_by_id(conn, &society_ids)?;
+    let mut offers: std::collections::HashMap<String, OfferRow> =
+        offers.into_iter().map(|o| (o.id.clone(), o)).collect();
+    let items = confirmation::with_confirmations(conn, listed.items)?
+        .into_iter()
+        .map(|application| {
+            let offer = offers
+                .remove(&application.offer_id)
+                .ok_or(AppError::NotFound("offer"))?;
+            let society = societies
+                .get(&offer.society_id)
+                .cloned()
+                .ok_or(AppError::NotFound("society"))?;
+            Ok(FundApplication {
+                offer: crate::services::offers::OfferView::from_row(offer)?,
+                society,
+                application,
+            })
+        })
+        .collect::<Result<_, AppError>>()?;
     Ok(Page {
-        items: confirmation::with_confirmations(conn, listed.items)?,
+        items,
         next_cursor: listed.next_cursor,
     })
 }
