@@ -171,7 +171,7 @@ pub struct ApproveRequest {
     responses(
         (status = 200, description = "Approved", body = ApplicationView),
         (status = 202, description = "Held, awaiting a second funder admin's confirmation", body = ApplicationView),
-        (status = 409, description = "Already decided, offer closed, an exclusive fund clashes, or an approval already awaits", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Already decided, offer closed, an exclusive fund clashes, an approval already awaits, or it needs a second admin and the funder has no other admin who may confirm it", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Over the per-offer cap or the available budget", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn approve(

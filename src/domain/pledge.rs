@@ -140,7 +140,24 @@ pub fn check_new_pledge(ctx: &PledgeContext<'_>, amount: Pence) -> Result<i64, A
             }
         )));
     }
-    let terms = ctx.terms;
+    let mut errors = investor_errors(ctx);
+    let shares = match check_amount(ctx, amount) {
+        Ok(shares) => shares,
+        Err(error) => {
+            errors.push(error);
+            0
+        }
+    };
+    if errors.is_empty() {
+        Ok(shares)
+    } else {
+        Err(AppError::Validation(errors))
+    }
+}
+
+/// What stops this investor pledging to the offer: the terms not accepted, no profile for the
+/// share register, under the offer's minimum age, outside its local areas.
+fn investor_errors(ctx: &PledgeContext<'_>) -> Vec<FieldError> {
     let mut errors = Vec::new();
     if !ctx.accept_terms {
         errors.push(FieldError::new(
@@ -148,70 +165,73 @@ pub fn check_new_pledge(ctx: &PledgeContext<'_>, amount: Pence) -> Result<i64, A
             "must be true: read and accept the offer document",
         ));
     }
-    match &ctx.profile {
-        None => errors.push(FieldError::new(
+    let Some(profile) = &ctx.profile else {
+        errors.push(FieldError::new(
             "profile",
             "complete your profile (name, address, postcode, date of birth) first: the share register needs it",
-        )),
-        Some(profile) => {
-            if age_on(profile.date_of_birth, ctx.now.date()) < ctx.min_age {
-                errors.push(FieldError::new(
-                    "date_of_birth",
-                    format!("investors in this offer must be at least {}", ctx.min_age),
-                ));
-            }
-            if !postcode::in_any(ctx.postcode_prefixes, profile.postcode) {
-                errors.push(FieldError::new(
-                    "postcode",
-                    format!(
-                        "this offer is open to investors in {} (postcode areas, districts or sectors); {} is not in them",
-                        ctx.postcode_prefixes.join(", "),
-                        profile.postcode
-                    ),
-                ));
-            }
-        }
-    }
-    let price = terms.share_price.get();
-    let mut shares = 0;
-    if amount.get() <= 0 {
-        errors.push(FieldError::new("amount_pence", "must be more than zero"));
-    } else if amount.get() % price != 0 {
+        ));
+        return errors;
+    };
+    if age_on(profile.date_of_birth, ctx.now.date()) < ctx.min_age {
         errors.push(FieldError::new(
+            "date_of_birth",
+            format!("investors in this offer must be at least {}", ctx.min_age),
+        ));
+    }
+    if !postcode::in_any(ctx.postcode_prefixes, profile.postcode) {
+        errors.push(FieldError::new(
+            "postcode",
+            format!(
+                "this offer is open to investors in {} (postcode areas, districts or sectors); {} is not in them",
+                ctx.postcode_prefixes.join(", "),
+                profile.postcode
+            ),
+        ));
+    }
+    errors
+}
+
+/// The number of shares `amount` buys, if it is a whole number of them that keeps the
+/// investor's holding within the offer's minimum and maximum and the offer within its maximum
+/// target; else why not (on `amount_pence`).
+fn check_amount(ctx: &PledgeContext<'_>, amount: Pence) -> Result<i64, FieldError> {
+    let terms = ctx.terms;
+    let price = terms.share_price.get();
+    if amount.get() <= 0 {
+        return Err(FieldError::new("amount_pence", "must be more than zero"));
+    }
+    if amount.get() % price != 0 {
+        return Err(FieldError::new(
             "amount_pence",
             format!("must be a whole number of shares ({} each)", terms.share_price),
         ));
-    } else {
-        shares = amount.get() / price;
-        let holding = ctx.investor_total.get().saturating_add(amount.get());
-        if holding < terms.min_holding.get() {
-            errors.push(FieldError::new(
-                "amount_pence",
-                format!(
-                    "the minimum holding is {}; you would hold {}",
-                    terms.min_holding,
-                    Pence::new(holding)
-                ),
-            ));
-        } else if holding > terms.max_holding.get() {
-            let room = (terms.max_holding.get() - ctx.investor_total.get()).max(0);
-            errors.push(FieldError::new(
-                "amount_pence",
-                format!(
-                    "the maximum holding is {}; you can pledge up to {} more",
-                    terms.max_holding,
-                    Pence::new(room)
-                ),
-            ));
-        } else if ctx.offer_total.get().saturating_add(amount.get()) > terms.max_target.get() {
-            errors.push(capacity_error(terms.max_target, ctx.offer_total));
-        }
     }
-    if errors.is_empty() {
-        Ok(shares)
-    } else {
-        Err(AppError::Validation(errors))
+    let holding = ctx.investor_total.get().saturating_add(amount.get());
+    if holding < terms.min_holding.get() {
+        return Err(FieldError::new(
+            "amount_pence",
+            format!(
+                "the minimum holding is {}; you would hold {}",
+                terms.min_holding,
+                Pence::new(holding)
+            ),
+        ));
     }
+    if holding > terms.max_holding.get() {
+        let room = (terms.max_holding.get() - ctx.investor_total.get()).max(0);
+        return Err(FieldError::new(
+            "amount_pence",
+            format!(
+                "the maximum holding is {}; you can pledge up to {} more",
+                terms.max_holding,
+                Pence::new(room)
+            ),
+        ));
+    }
+    if ctx.offer_total.get().saturating_add(amount.get()) > terms.max_target.get() {
+        return Err(capacity_error(terms.max_target, ctx.offer_total));
+    }
+    Ok(amount.get() / price)
 }
 
 /// The answer when a pledge would take the offer past its maximum.

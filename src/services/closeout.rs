@@ -287,6 +287,9 @@ type Investor = (
     String,
 );
 
+/// Allocates a batch of paid pledges: each becomes `allocated`, its investor's entry in the
+/// register gains its shares, a shares-issued email is queued, and the batch's money moves from
+/// escrow to the society's capital, all in the batch's transaction.
 fn allocate_pledges(
     conn: &mut DbConnection,
     offer: &OfferRow,
@@ -308,8 +311,29 @@ fn allocate_pledges(
             offer.id
         )));
     }
+    let people = investors(conn, batch)?;
+    let society: String = societies::table
+        .find(&offer.society_id)
+        .select(societies::name)
+        .first(conn)?;
+    let (entries, emails) = register_entries(offer, batch, &people, &society, now)?;
+    enter(conn, &entries)?;
+    notify::enqueue_many(conn, Kind::SharesIssued, &emails)?;
+    let total = batch.iter().map(|p| p.amount_pence).sum();
+    to_capital(
+        conn,
+        offer,
+        AccountKind::Escrow,
+        &format!("allocate:{}", batch[0].id),
+        capital,
+        total,
+    )
+}
+
+/// The register's particulars of the batch's investors, by user id.
+fn investors(conn: &mut DbConnection, batch: &[PledgeRow]) -> Result<HashMap<String, Investor>, AppError> {
     let investor_ids: Vec<&str> = batch.iter().map(|p| p.investor_id.as_str()).collect();
-    let people: HashMap<String, Investor> = users::table
+    Ok(users::table
         .filter(users::id.eq_any(&investor_ids))
         .select((
             users::id,
@@ -324,13 +348,20 @@ fn allocate_pledges(
         .load::<Investor>(conn)?
         .into_iter()
         .map(|row| (row.0.clone(), row))
-        .collect();
-    let society: String = societies::table
-        .find(&offer.society_id)
-        .select(societies::name)
-        .first(conn)?;
-    let mut total = 0;
-    let mut entries: Vec<Entry<'_>> = Vec::with_capacity(batch.len());
+        .collect())
+}
+
+/// One register entry per investor of the batch (their pledges' shares and money summed; name
+/// and address as the share register needs them, Co-operative and Community Benefit Societies
+/// Act 2014 s.30) and one shares-issued email per pledge.
+fn register_entries<'a>(
+    offer: &'a OfferRow,
+    batch: &[PledgeRow],
+    people: &HashMap<String, Investor>,
+    society: &str,
+    now: NaiveDateTime,
+) -> Result<(Vec<Entry<'a>>, Vec<Queued>), AppError> {
+    let mut entries: Vec<Entry<'a>> = Vec::with_capacity(batch.len());
     let mut index: HashMap<&str, usize> = HashMap::new();
     let mut emails = Vec::with_capacity(batch.len());
     for pledge in batch {
@@ -368,18 +399,8 @@ fn allocate_pledges(
             }),
             dedupe_key: format!("shares:{}", pledge.id),
         });
-        total += pledge.amount_pence;
     }
-    enter(conn, &entries)?;
-    notify::enqueue_many(conn, Kind::SharesIssued, &emails)?;
-    to_capital(
-        conn,
-        offer,
-        AccountKind::Escrow,
-        &format!("allocate:{}", batch[0].id),
-        capital,
-        total,
-    )
+    Ok((entries, emails))
 }
 
 /// Moves a batch's money from the offer's escrow (community) or match account to the society's

@@ -541,13 +541,36 @@ pub fn list_funds(conn: &mut DbConnection) -> Result<Vec<FundListing>, AppError>
         .collect()
 }
 
-/// An offer's application to a fund, as its society sees it.
+/// An offer's application to a fund, as its society sees it: the fund's decision and money,
+/// not which of the funder's people made it (their names, ids and a decline's reason are the
+/// funder's own record).
 #[derive(Debug, Serialize, ToSchema)]
 pub struct OfferApplication {
-    #[serde(flatten)]
-    pub application: crate::services::funding::ApplicationView,
+    pub id: String,
+    pub fund_id: String,
+    pub offer_id: String,
+    /// `pending`, `approved`, `rejected` or `released`.
+    pub status: String,
+    pub commitment_pence: Pence,
+    pub match_pence: Pence,
+    /// Why the fund rejected the application.
+    pub reason: Option<String>,
+    pub decided_at: Option<chrono::DateTime<chrono::Utc>>,
+    pub created_at: chrono::DateTime<chrono::Utc>,
     pub fund_name: String,
     pub funder_name: String,
+    /// The latest approval that needed a second funder admin, if any.
+    pub confirmation: Option<ConfirmationState>,
+}
+
+/// Where an approval needing a second funder admin stands, as the applying society sees it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ConfirmationState {
+    /// `awaiting`, `confirmed`, `declined` or `released`.
+    pub state: String,
+    pub commitment_pence: i64,
+    pub requested_at: chrono::DateTime<chrono::Utc>,
+    pub resolved_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 /// Every application of the offer, oldest first.
@@ -566,8 +589,22 @@ pub fn offer_applications(conn: &mut DbConnection, offer_id: &str) -> Result<Vec
     Ok(views
         .into_iter()
         .zip(rows)
-        .map(|(application, (_, fund_name, funder_name))| OfferApplication {
-            application,
+        .map(|(a, (_, fund_name, funder_name))| OfferApplication {
+            confirmation: a.confirmation.map(|c| ConfirmationState {
+                state: c.state,
+                commitment_pence: c.commitment_pence,
+                requested_at: c.requested_at,
+                resolved_at: c.resolved_at,
+            }),
+            id: a.id,
+            fund_id: a.fund_id,
+            offer_id: a.offer_id,
+            status: a.status,
+            commitment_pence: a.commitment_pence,
+            match_pence: a.match_pence,
+            reason: a.reason,
+            decided_at: a.decided_at,
+            created_at: a.created_at,
             fund_name,
             funder_name,
         })

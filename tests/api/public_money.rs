@@ -250,6 +250,15 @@ both_backends! {
         let b = s.app.get(&format!("/api/v1/funds/{}/public", s.fund_b), None).await.body;
         assert_eq!(b["allocated_pence"], 30_000);
         assert_eq!(b["offers"].as_array().unwrap().len(), 1);
+        // The list of every fund counts an allocated offer's match and a released commitment
+        // as each fund's own summary does.
+        let listed = s.app.get("/api/v1/funds", None).await.body;
+        for fund in [&s.fund_a, &s.fund_b] {
+            let own = s.app.get(&format!("/api/v1/funds/{fund}"), None).await.body;
+            let item = listed.as_array().unwrap().iter().find(|f| f["id"] == fund.as_str()).unwrap();
+            assert_eq!(item["available_pence"], own["available_pence"], "fund {fund}");
+        }
+        assert_eq!(listed.as_array().unwrap().iter().find(|f| f["id"] == s.fund_a.as_str()).unwrap()["available_pence"], 1_000_000 - 75_000);
         s.app.get("/api/v1/funds/no-such-fund/public", None).await.expect(404);
     }
 

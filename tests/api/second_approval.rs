@@ -156,6 +156,9 @@ both_backends! {
         // The society sees who decided, and the commitment.
         let seen = s.app.get(&format!("/api/v1/offers/{offer}/match-applications"), Some(&s.society_admin.access_token)).await.body;
         assert_eq!(seen[0]["confirmation"]["state"], "confirmed");
+        // ...but not which of the funder's people asked or answered.
+        let keys: Vec<&String> = seen[0]["confirmation"].as_object().unwrap().keys().collect();
+        assert_eq!(keys, ["commitment_pence", "requested_at", "resolved_at", "state"]);
         s.balanced().await;
     }
 
@@ -169,6 +172,11 @@ both_backends! {
         assert_eq!(declined.body["status"], "pending");
         assert_eq!(declined.body["confirmation"]["state"], "declined");
         assert_eq!(declined.body["confirmation"]["reason"], "Too much for one village");
+        // The society sees the decline, not the funder's note of why.
+        let offer = declined.body["offer_id"].as_str().unwrap().to_owned();
+        let seen = s.app.get(&format!("/api/v1/offers/{offer}/match-applications"), Some(&s.society_admin.access_token)).await.body;
+        assert_eq!(seen[0]["confirmation"]["state"], "declined");
+        assert!(!seen.to_string().contains("Too much for one village"), "{seen}");
         assert_eq!(s.summary(&fund).await["available_pence"], 1_000_000);
         // Approved again (a smaller commitment), then the offer is cancelled while it waits: the hold returns.
         let (offer, other) = s.application(&fund).await;
@@ -265,6 +273,34 @@ both_backends! {
         assert_eq!(held, 1);
         let summary = s.summary(&fund).await;
         assert_eq!((summary["awaiting_confirmation_pence"].as_i64(), summary["available_pence"].as_i64()), (Some(150_000), Some(50_000)));
+        s.balanced().await;
+    }
+
+    async fn an_approval_no_one_could_confirm_is_refused_before_anything_is_held(backend) {
+        let s = scene(backend).await;
+        // A funder with a single admin: nobody else could ever confirm.
+        let alone = s.app.user("sole-admin").await;
+        let funder = s.app.funder(&s.platform, &alone).await;
+        let fund = s.app.fund(&alone, &funder, 1_000_000, live_rule()).await;
+        s.app.put(&format!("/api/v1/funds/{fund}/second-approval"), Some(&alone.access_token), &json!({"threshold_pence": 0}))
+            .await
+            .expect(200);
+        let (_, application) = s.application(&fund).await;
+        let refused = s.act(&alone, &fund, &application, "approve", json!({"commitment_pence": 100_000})).await;
+        refused.expect(409);
+        assert!(refused.body["detail"].as_str().unwrap().contains("no other admin who may confirm it"), "{}", refused.text);
+        assert_eq!(s.summary(&fund).await["available_pence"], 1_000_000, "nothing is held");
+        // The society's admin made a funder admin does not count: they may not answer either.
+        s.app.post(&format!("/api/v1/funders/{funder}/admins"), Some(&s.platform.access_token), &json!({"email": s.society_admin.email}))
+            .await
+            .expect(201);
+        s.act(&alone, &fund, &application, "approve", json!({"commitment_pence": 100_000})).await.expect(409);
+        // A second admin who may answer: the approval waits for them.
+        s.app.post(&format!("/api/v1/funders/{funder}/admins"), Some(&s.platform.access_token), &json!({"email": s.admins[2].email}))
+            .await
+            .expect(201);
+        s.act(&alone, &fund, &application, "approve", json!({"commitment_pence": 100_000})).await.expect(202);
+        assert_eq!(s.app.recipients("confirmation_awaited").await, [s.admins[2].email.clone()]);
         s.balanced().await;
     }
 }

@@ -7,7 +7,11 @@
 // whose trigger the pledges miss (API) sees the "not met" note; A approves (awaiting confirmation,
 // "Approved by Alex Grants"), cannot confirm their own approval (the API's 403 shown); B signs in
 // and confirms ("Confirmed by Bea Trustee"); the overview shows the commitment, and the offer's
-// public page, to an anonymous visitor, names the funder and the fund as a match funder. axe-core
+// public page, to an anonymous visitor, names the funder and the fund as a match funder. The
+// society's second offer applies (API); A approves it (awaiting); B declines it, first with no
+// reason (the API's message under the field), then with one ("Declined by Bea Trustee", the reason,
+// pending again with the approve form back, the hold returned to the fund); B then rejects it with
+// a reason, which the card, the fund's application list and the society's view (API) show. axe-core
 // on every page; no console errors, no 5xx. Exits non-zero with the reason on the first failure; prints a JSON summary on success.
 //
 // Environment: BASE_URL, PLATFORM_EMAIL, PLATFORM_PASSWORD (a platform admin), SCREENSHOTS (a
@@ -25,6 +29,9 @@ const B = { email: `funder-b-${RUN}@example.org`, name: "Bea Trustee" };
 const SOCIETY = { email: `funder-society-${RUN}@example.org`, name: "Sol Treasurer" };
 const PLEDGES = [["Ada Lovelace", 30_000], ["Ben Okafor", 20_000], ["Cara Jones", 10_000]];
 const OFFER_TITLE = `Solar roofs for Riverside ${RUN}`;
+const SECOND_TITLE = `Heat pumps for Riverside ${RUN}`;
+const DECLINE_REASON = "The society's accounts for last year are overdue";
+const REJECT_REASON = "We fund solar and wind only this year; heat pumps are out of scope.";
 const WORDS = "£1 for every £1 pledged, up to £250 per investor and £5,000 per offer; matched as pledges arrive";
 const problems = [];
 const summary = { pages: [] };
@@ -48,11 +55,23 @@ async function scene(platform) {
   const reg = `RS${String(Date.now() % 1_000_000).padStart(6, "0")}`;
   const s = await call("POST", "/societies", { token: society, body: { name: `Riverside Energy ${RUN}`, kind: "community_benefit_society", registration_number: reg, postcode: "GL5 1AA" }, expect: 201 });
   await call("PUT", `/societies/${s.id}/bank-details`, { token: society, body: { account_name: "Riverside Energy Ltd", sort_code: "123456", account_number: "12345678" }, expect: 200 });
+  const offerId = await openOffer(platform, society, s.id, OFFER_TITLE);
+  for (const [i, [name, amount]] of PLEDGES.entries()) {
+    const token = await account(`funder-investor${i}-${RUN}@example.org`, name.split(" ")[0]);
+    await call("PUT", "/me/profile", { token, body: { full_name: name, address_line1: `${i + 1} Mill Lane`, town: "Stroud", postcode: "GL5 1AA", date_of_birth: "1980-05-01" }, expect: 200 });
+    await call("POST", `/offers/${offerId}/pledges`, { token, key: key(), body: { amount_pence: amount, payment_method: "bank_transfer", accept_terms: true }, expect: 201 });
+  }
+  const secondOfferId = await openOffer(platform, society, s.id, SECOND_TITLE);
+  return { funder, society, offerId, secondOfferId };
+}
+
+/** An offer the society drafts and submits and the platform approves, once open (API); answers its id. */
+async function openOffer(platform, society, societyId, title) {
   const now = Date.now();
-  const offer = await call("POST", `/societies/${s.id}/offers`, {
+  const offer = await call("POST", `/societies/${societyId}/offers`, {
     token: society, expect: 201,
     body: {
-      title: OFFER_TITLE, summary: "Panels on the school and the village hall.", share_price_pence: 100,
+      title, summary: "Panels on the school and the village hall.", share_price_pence: 100,
       min_target_pence: 1_000_000, target_pence: 2_000_000, max_target_pence: 3_000_000, min_holding_pence: 10_000, max_holding_pence: 500_000,
       opens_at: new Date(now - 60_000).toISOString(), closes_at: new Date(now + 30 * 86_400_000).toISOString(),
       cooling_off_days: 14, interest_rate_bps: 300, document_url: "https://example.org/riverside-offer.pdf",
@@ -61,12 +80,7 @@ async function scene(platform) {
   await call("POST", `/offers/${offer.id}/submit`, { token: society, body: {}, expect: 200 });
   await call("POST", `/offers/${offer.id}/approve`, { token: platform, body: {}, expect: 200 });
   await waitForStatus(offer.id, platform, "open");
-  for (const [i, [name, amount]] of PLEDGES.entries()) {
-    const token = await account(`funder-investor${i}-${RUN}@example.org`, name.split(" ")[0]);
-    await call("PUT", "/me/profile", { token, body: { full_name: name, address_line1: `${i + 1} Mill Lane`, town: "Stroud", postcode: "GL5 1AA", date_of_birth: "1980-05-01" }, expect: 200 });
-    await call("POST", `/offers/${offer.id}/pledges`, { token, key: key(), body: { amount_pence: amount, payment_method: "bank_transfer", accept_terms: true }, expect: 201 });
-  }
-  return { funder, society, offerId: offer.id };
+  return offer.id;
 }
 
 
@@ -141,6 +155,87 @@ async function publicMatchFunders(browser, funder, offerId, fundId) {
   await context.close();
 }
 
+/** The second offer's card on the fund's overview. */
+const secondCard = (page) => page.locator("main section.application").filter({ hasText: SECOND_TITLE });
+
+/** The fund's committed, awaiting and available money (API). */
+async function fundMoney(fundId) {
+  const f = await call("GET", `/funds/${fundId}`);
+  return { committed: f.committed_pence, awaiting: f.awaiting_confirmation_pence, available: f.available_pence };
+}
+
+/** A, at another computer (a context of its own), approves £1,500 for the second offer: awaiting B. */
+async function approveSecond(browser, fundId) {
+  step("the society's second offer applies (API); A approves £1,500 in the browser: awaiting a second admin");
+  const context = await browser.newContext({ viewport: { width: 1280, height: 900 }, locale: "en-GB" });
+  const page = await context.newPage();
+  watch(page, problems);
+  await signIn(page, BASE, A.email, PASSWORD, `/funder/funds/${fundId}`);
+  const card = secondCard(page);
+  await card.waitFor();
+  await card.locator('[name="commitment"]').fill("1500");
+  await card.getByRole("button", { name: "Approve", exact: true }).click();
+  await page.getByRole("status").filter({ hasText: "Awaiting confirmation by another admin: £1,500.00" }).waitFor();
+  await visited(page, "second application awaiting confirmation (A)", `Riverside Match ${RUN}`);
+  assert.match(await card.locator(".confirmation-words").textContent(), /^Approved by Alex Grants \(you\) at .+ for £1,500\.00, awaiting a second admin\.$/);
+  await context.close();
+}
+
+/** B declines A's approval: first with no reason (the API's message under the field), then with one. */
+async function declineSecond(page, fundId) {
+  step("B declines it: no reason (refused, the message under the field), then a reason");
+  await go(page, `/funder/funds/${fundId}`);
+  await visited(page, "fund overview, a second approval awaiting B", `Riverside Match ${RUN}`);
+  const card = secondCard(page);
+  assert.match(await card.locator(".confirmation-words").textContent(), /^Approved by Alex Grants at .+ for £1,500\.00, awaiting a second admin\.$/, "B sees who asked");
+  const reason = card.locator('.decline-form [name="reason"]');
+  await card.getByRole("button", { name: "Decline the approval" }).click();
+  const error = await errorNextTo(reason);
+  await error.waitFor({ state: "visible" });
+  summary.declineError = (await error.textContent()).trim();
+  assert.ok(summary.declineError.length > 0, "the API's message under the reason");
+  assert.equal(await reason.getAttribute("aria-invalid"), "true");
+  assert.ok(await reason.evaluate((el) => el === document.activeElement), "focus moves to the reason");
+  await accessible(page, "decline with no reason");
+  summary.pages.push("decline with no reason");
+  await reason.fill(DECLINE_REASON);
+  await card.getByRole("button", { name: "Decline the approval" }).click();
+  await page.getByRole("status").filter({ hasText: "Declined: the money held for it is available again." }).waitFor();
+  await visited(page, "fund overview after the decline", `Riverside Match ${RUN}`);
+  const words = (await card.locator(".confirmation-words").textContent()).trim();
+  assert.match(words, /^Declined by Bea Trustee \(you\) at .+\. Reason: The society's accounts for last year are overdue\. Approved by Alex Grants at .+ for £1,500\.00\.$/, "who declined, why, and who asked");
+  summary.declined = words;
+  assert.match(await card.locator("dl.terms").first().textContent(), /StatusWaiting for a decision/, "pending again");
+  await card.locator("form.approve-form").getByRole("button", { name: "Approve", exact: true }).waitFor();
+  assert.match(await card.locator("form.approve-form .hint").textContent(), /the fund has £6,000\.00 available/, "the hold is back in what the fund has available");
+  assert.equal(await card.locator(".decline-form").count(), 0, "nothing awaits a decline now");
+}
+
+/** B rejects the (pending again) application with a reason: the card, the fund's list and the society see it. */
+async function rejectSecond(page, fundId, secondOfferId, society) {
+  step("B rejects it with a reason: the card, the fund's applications and the society (API) show it");
+  const card = secondCard(page);
+  await card.getByText("Reject this application").click();
+  const reason = card.locator('.reject-form [name="reason"]');
+  await reason.waitFor({ state: "visible" });
+  await accessible(page, "reject form open");
+  summary.pages.push("reject form open");
+  await reason.fill(REJECT_REASON);
+  await card.getByRole("button", { name: "Reject", exact: true }).click();
+  await page.getByRole("status").filter({ hasText: "Rejected. The society is told why." }).waitFor();
+  await visited(page, "fund overview after the rejection", `Riverside Match ${RUN}`);
+  const terms = await card.locator("dl.terms").first().textContent();
+  assert.ok(terms.includes("StatusRejected"), `the card says Rejected: ${terms}`);
+  assert.ok(terms.includes(`Reason${REJECT_REASON}`), `the card shows the reason: ${terms}`);
+  assert.equal(await card.locator("form").count(), 0, "no decision forms on a rejected application");
+  const b = await login(B.email, PASSWORD);
+  const listed = (await call("GET", `/funds/${fundId}/applications`, { token: b, expect: 200 })).items.find((x) => x.offer_id === secondOfferId);
+  assert.deepEqual([listed.status, listed.reason], ["rejected", REJECT_REASON], "the fund's list: rejected, with the reason");
+  const seen = (await call("GET", `/offers/${secondOfferId}/match-applications`, { token: society, expect: 200 })).find((x) => x.fund_id === fundId);
+  assert.deepEqual([seen.status, seen.reason], ["rejected", REJECT_REASON], "the society sees the reason");
+  summary.rejected = { status: seen.status, reason: seen.reason };
+}
+
 const words = (page) => page.locator("main .rule-words").textContent();
 
 /** The fund form by keyboard alone: Tab to each field, type, Enter to send. */
@@ -193,7 +288,7 @@ let current = null;
 try {
   const platform = await login(env("PLATFORM_EMAIL"), env("PLATFORM_PASSWORD"));
   step("the platform makes a funder with admins A and B; a society opens an offer; investors pledge (API)");
-  const { funder, society, offerId } = await scene(platform);
+  const { funder, society, offerId, secondOfferId } = await scene(platform);
 
   const context = await browser.newContext({ viewport: { width: 1280, height: 900 }, locale: "en-GB" });
   const page = await context.newPage();
@@ -284,6 +379,15 @@ try {
   assert.deepEqual([state.committed_pence, state.awaiting_confirmation_pence], [400_000, 0]);
   await publicMatchFunders(browser, funder, offerId, fundId);
 
+  const before = await fundMoney(fundId);
+  await call("POST", `/offers/${secondOfferId}/match-applications`, { token: society, body: { fund_id: fundId }, expect: 201 });
+  await approveSecond(browser, fundId);
+  assert.deepEqual(await fundMoney(fundId), { ...before, awaiting: before.awaiting + 150_000, available: before.available - 150_000 }, "£1,500 held");
+  await declineSecond(page, fundId);
+  assert.deepEqual(await fundMoney(fundId), before, "the decline returns the hold: awaiting and available as before");
+  await rejectSecond(page, fundId, secondOfferId, society);
+  assert.deepEqual(await fundMoney(fundId), before, "the rejection moves no money");
+
   step("error pages: a fund that does not exist; a society admin in the funder console");
   await go(page, "/funder/funds/no-such-fund");
   await visited(page, "funder 404", "Not found");
@@ -298,6 +402,7 @@ try {
   summary.fund = fundId;
   summary.funder = funder.id;
   summary.offer = offerId;
+  summary.secondOffer = secondOfferId;
   console.log(JSON.stringify({ "e2e-funder": "passed", ...summary }));
 } catch (err) {
   console.error(`e2e-funder FAILED: ${err.stack ?? err.message}`);

@@ -659,10 +659,15 @@ mod tests {
             let o = offer(10_000, 50_000, 150_000);
             let first = (0..=pledges.len()).find(|&n| trigger_holds(&rule.trigger, &o, &pledges[..n]));
             prop_assert_eq!(trigger_met_after(&rule.trigger, &o, &pledges), first);
-            // Before it, a per-pledge rule matches nothing; a lump goes to the pledge crossing it.
+            // Not met, nothing is matched; a lump goes to the pledge crossing it and no other.
             let m = compute(&rule, Pence::new(3_000_000), &o, &pledges, Pence::ZERO);
-            if first.is_none() {
-                prop_assert_eq!(total(&m), 0);
+            match first {
+                None => prop_assert_eq!(total(&m), 0),
+                Some(n) if rule.kind == RuleKind::LumpSum && !pledges.is_empty() => {
+                    let crossing = n.max(1) - 1;
+                    prop_assert!(m.iter().enumerate().all(|(i, p)| i == crossing || p.get() == 0), "{m:?} crossing {crossing}");
+                }
+                Some(_) => {}
             }
         }
 

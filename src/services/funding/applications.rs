@@ -85,8 +85,8 @@ pub struct FundApplication {
     pub society: crate::services::organisations::Society,
 }
 
-/// The fund's applications, newest first, each with its offer and society (three queries and
-/// the confirmations' one, whatever the page's size).
+/// The fund's applications, newest first, each with its offer and society (five queries,
+/// whatever the page's size: see [`weigh`]).
 pub fn applications(
     conn: &mut DbConnection,
     fund_id: &str,
@@ -102,16 +102,26 @@ pub fn applications(
         query = query.filter(match_applications::id.lt(after));
     }
     let listed: Page<ApplicationView> = Page::from_rows(query.load(conn)?, page, |a| a.id.clone(), |a| Ok(a.into()))?;
-    let offer_ids: Vec<&str> = listed.items.iter().map(|a| a.offer_id.as_str()).collect();
+    Ok(Page {
+        items: weigh(conn, listed.items)?,
+        next_cursor: listed.next_cursor,
+    })
+}
+
+/// One fund's applications with what its admins weigh them by: each one's confirmation, offer
+/// and society, read in four queries (confirmations and their names, offers, societies).
+fn weigh(conn: &mut DbConnection, views: Vec<ApplicationView>) -> Result<Vec<FundApplication>, AppError> {
+    let offer_ids: Vec<&str> = views.iter().map(|a| a.offer_id.as_str()).collect();
     let offers: Vec<OfferRow> = offers::table
         .filter(offers::id.eq_any(&offer_ids))
         .select(OfferRow::as_select())
         .load(conn)?;
     let society_ids: Vec<&str> = offers.iter().map(|o| o.society_id.as_str()).collect();
     let societies = crate::services::organisations::societies_by_id(conn, &society_ids)?;
+    // A fund has one application per offer (a unique index): each offer is taken once.
     let mut offers: std::collections::HashMap<String, OfferRow> =
         offers.into_iter().map(|o| (o.id.clone(), o)).collect();
-    let items = confirmation::with_confirmations(conn, listed.items)?
+    confirmation::with_confirmations(conn, views)?
         .into_iter()
         .map(|application| {
             let offer = offers
@@ -127,11 +137,7 @@ pub fn applications(
                 application,
             })
         })
-        .collect::<Result<_, AppError>>()?;
-    Ok(Page {
-        items,
-        next_cursor: listed.next_cursor,
-    })
+        .collect()
 }
 
 /// What an approval did: approved at once, or held awaiting a second admin's confirmation
@@ -187,8 +193,9 @@ fn pending_application(
 /// ledger; a live fund's match is computed at once. When the fund's threshold asks for a second
 /// admin, the commitment is held instead and the application waits for their confirmation.
 /// Over the per-offer cap or the available budget is 422; a decided application, an offer past
-/// its close, a clash with an exclusive fund or an approval already awaiting is 409; an admin
-/// of the applying society is 403.
+/// its close, a clash with an exclusive fund, an approval already awaiting, or one needing a
+/// second admin when the funder has no other admin who may confirm it is 409; an admin of the
+/// applying society is 403.
 pub fn approve(
     conn: &mut DbConnection,
     fund_id: &str,
@@ -207,8 +214,16 @@ pub fn approve(
     }
     check_exclusive(conn, &offer.id, &rule)?;
     if confirmation::needs_second(fund.second_approval_threshold_pence, commitment) {
+        let second = confirmation::second_admins(conn, &fund, &offer, decided_by)?;
+        if second.is_empty() {
+            // Held, it would wait for an answer no one may give.
+            return Err(AppError::conflict(
+                "this approval needs a second funder admin, and the funder has no other admin who may confirm it \
+                 (not you, not an admin of the society that applied): add one first",
+            ));
+        }
         confirmation::hold(conn, fund_id, application_id, commitment, decided_by)?;
-        confirmation::tell_second_admins(conn, &fund, &offer, commitment, decided_by)?;
+        confirmation::tell_second_admins(conn, &fund, &offer, commitment, decided_by, &second)?;
         return Ok(Approval::Awaiting(view_of(conn, application_id)?));
     }
     reserve_commitment(conn, fund_id, application_id, &offer.id, commitment)?;

@@ -195,26 +195,36 @@ pub fn hold(
     }
 }
 
-/// Emails the fund's other admins who may answer a request just made (not the one who asked,
-/// not an admin of the applying society) that an approval awaits their confirmation.
-pub fn tell_second_admins(
+/// The email addresses of the fund's admins who may answer a request made by `requested_by`
+/// for this offer: not the one who asked, not an admin of the applying society.
+pub fn second_admins(
     conn: &mut DbConnection,
     fund: &super::funds::FundRow,
     offer: &crate::services::offers::OfferRow,
-    commitment: Pence,
     requested_by: &str,
-) -> Result<(), AppError> {
+) -> Result<Vec<String>, AppError> {
     let society_admins_ids = society_admins::table
         .filter(society_admins::society_id.eq(&offer.society_id))
         .select(society_admins::user_id);
-    let recipients: Vec<String> = funder_admins::table
+    Ok(funder_admins::table
         .inner_join(users::table)
         .filter(funder_admins::funder_id.eq(&fund.funder_id))
         .filter(users::id.ne(requested_by))
         .filter(users::id.ne_all(society_admins_ids))
         .select(users::email)
         .order(users::email)
-        .load(conn)?;
+        .load(conn)?)
+}
+
+/// Emails `recipients` (from [`second_admins`]) that an approval awaits their confirmation.
+pub fn tell_second_admins(
+    conn: &mut DbConnection,
+    fund: &super::funds::FundRow,
+    offer: &crate::services::offers::OfferRow,
+    commitment: Pence,
+    requested_by: &str,
+    recipients: &[String],
+) -> Result<(), AppError> {
     let name: String = users::table
         .find(requested_by)
         .select(users::display_name)
@@ -223,7 +233,7 @@ pub fn tell_second_admins(
         "name": name, "fund": fund.name, "offer": offer.title, "commitment": commitment.to_string(),
     });
     for email in recipients {
-        notify::enqueue(conn, notify::Kind::ConfirmationAwaited, &email, &context, None)?;
+        notify::enqueue(conn, notify::Kind::ConfirmationAwaited, email, &context, None)?;
     }
     Ok(())
 }
@@ -295,22 +305,6 @@ pub fn release_offer_holds(conn: &mut DbConnection, offer_id: &str) -> Result<()
         release_hold(conn, &fund_id, &request)?;
     }
     Ok(())
-}
-
-/// What each of these funds' holds awaiting confirmation add up to (funds with none are
-/// absent), in one query.
-pub fn awaiting_totals(conn: &mut DbConnection, fund_ids: &[&str]) -> Result<HashMap<String, i64>, AppError> {
-    let rows: Vec<(String, i64)> = commitment_requests::table
-        .inner_join(match_applications::table)
-        .filter(match_applications::fund_id.eq_any(fund_ids))
-        .filter(commitment_requests::state.eq("awaiting"))
-        .select((match_applications::fund_id, commitment_requests::commitment_pence))
-        .load(conn)?;
-    let mut totals = HashMap::new();
-    for (fund, amount) in rows {
-        *totals.entry(fund).or_default() += amount;
-    }
-    Ok(totals)
 }
 
 #[cfg(test)]

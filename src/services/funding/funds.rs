@@ -9,11 +9,11 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::clock;
+use crate::db::fixed::{Fixed, Param};
 use crate::db::schema::{funders, funds, match_applications, offers};
 use crate::db::DbConnection;
 use crate::domain::matching::{ApplicationStatus, Rule};
 use crate::domain::money::Pence;
-use crate::domain::offer::OfferStatus;
 use crate::error::AppError;
 use crate::ledger::{self, AccountKind, NewTransfer};
 
@@ -241,53 +241,105 @@ pub fn create_fund(
     summary(conn, &id)
 }
 
-/// The approved and released applications of these funds, each with its offer's state.
-fn decided_applications(conn: &mut DbConnection, fund_ids: &[&str]) -> Result<Vec<(ApplicationRow, String)>, AppError> {
+/// The approved and released applications of the fund.
+fn decided_applications(conn: &mut DbConnection, fund_id: &str) -> Result<Vec<ApplicationRow>, AppError> {
     Ok(match_applications::table
-        .inner_join(offers::table)
-        .filter(match_applications::fund_id.eq_any(fund_ids))
+        .filter(match_applications::fund_id.eq(fund_id))
         .filter(match_applications::status.eq_any([ApplicationStatus::Approved, ApplicationStatus::Released]))
         .order(match_applications::id)
-        .select((ApplicationRow::as_select(), offers::status))
+        .select(ApplicationRow::as_select())
         .load(conn)?)
 }
 
-/// What an application still commits of its fund's budget, given its offer's state: an
-/// approved application its commitment, until its offer is allocated (the match is then spent
-/// and the rest is back in the fund, so the match counts); a released one nothing.
-fn outstanding(application: &ApplicationRow, offer_status: &str) -> i64 {
-    match application.status {
-        ApplicationStatus::Approved if offer_status == OfferStatus::Allocated.as_str() => application.match_pence,
-        ApplicationStatus::Approved => application.commitment_pence,
-        _ => 0,
-    }
+/// The SQL of what each fund's approved applications still commit of its budget: the
+/// commitment, until the offer is allocated (its match is then spent and the rest is back in
+/// the fund, so the match counts). Released applications commit nothing.
+macro_rules! committed_sql {
+    () => {
+        "SELECT a.fund_id AS fund_id, CAST(SUM(CASE WHEN o.status = 'allocated' \
+         THEN a.match_pence ELSE a.commitment_pence END) AS BIGINT) AS n \
+         FROM match_applications a JOIN offers o ON o.id = a.offer_id WHERE a.status = 'approved'"
+    };
+}
+
+/// The SQL of what each fund's holds awaiting a second admin's confirmation add up to.
+macro_rules! awaiting_sql {
+    () => {
+        "SELECT a.fund_id AS fund_id, CAST(SUM(r.commitment_pence) AS BIGINT) AS n \
+         FROM commitment_requests r JOIN match_applications a ON a.id = r.application_id \
+         WHERE r.state = 'awaiting'"
+    };
+}
+
+/// A per-fund total summed in the database.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Total {
+    /// What approved applications still commit ([`committed_sql`]).
+    Committed,
+    /// What holds awaiting confirmation take ([`awaiting_sql`]).
+    Awaiting,
+}
+
+#[derive(QueryableByName)]
+struct FundTotal {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    fund_id: String,
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    n: i64,
+}
+
+/// A total per fund, of one fund or of every fund (funds with nothing to sum are absent).
+fn fund_totals(conn: &mut DbConnection, total: Total, fund: Option<&str>) -> Result<HashMap<String, i64>, AppError> {
+    const GROUP: &str = " GROUP BY a.fund_id";
+    let rows: Vec<FundTotal> = match (total, fund) {
+        (Total::Committed, Some(id)) => Fixed {
+            parts: &[concat!(committed_sql!(), " AND a.fund_id = "), GROUP],
+            params: [Param::Text(id)],
+        }
+        .read(conn)?,
+        (Total::Awaiting, Some(id)) => Fixed {
+            parts: &[concat!(awaiting_sql!(), " AND a.fund_id = "), GROUP],
+            params: [Param::Text(id)],
+        }
+        .read(conn)?,
+        (Total::Committed, None) => Fixed {
+            parts: &[concat!(committed_sql!(), " GROUP BY a.fund_id")],
+            params: [],
+        }
+        .read(conn)?,
+        (Total::Awaiting, None) => Fixed {
+            parts: &[concat!(awaiting_sql!(), " GROUP BY a.fund_id")],
+            params: [],
+        }
+        .read(conn)?,
+    };
+    Ok(rows.into_iter().map(|t| (t.fund_id, t.n)).collect())
 }
 
 /// Each of these funds' available budget (its budget less outstanding commitments and holds
-/// awaiting confirmation, as [`summary`] counts it), in two queries; `funds` are (id, budget).
+/// awaiting confirmation, as [`summary`] counts it), summed in the database over every fund in
+/// two grouped queries; `funds` are (id, budget).
 pub fn available_of(conn: &mut DbConnection, funds: &[(&str, i64)]) -> Result<HashMap<String, i64>, AppError> {
-    let ids: Vec<&str> = funds.iter().map(|(id, _)| *id).collect();
-    let awaiting = super::confirmation::awaiting_totals(conn, &ids)?;
-    let mut available: HashMap<String, i64> = funds
+    let committed = fund_totals(conn, Total::Committed, None)?;
+    let awaiting = fund_totals(conn, Total::Awaiting, None)?;
+    let taken = |id: &str| committed.get(id).copied().unwrap_or(0) + awaiting.get(id).copied().unwrap_or(0);
+    Ok(funds
         .iter()
-        .map(|(id, budget)| (id.to_string(), budget - awaiting.get(*id).copied().unwrap_or(0)))
-        .collect();
-    for (application, status) in decided_applications(conn, &ids)? {
-        if let Some(left) = available.get_mut(&application.fund_id) {
-            *left -= outstanding(&application, &status);
-        }
-    }
-    Ok(available)
+        .map(|(id, budget)| (id.to_string(), budget - taken(id)))
+        .collect())
 }
 
+/// The fund's money (budget, committed, awaiting confirmation, matched, released, available) and
+/// the public offers it backs. 404 for no such fund.
 pub fn summary(conn: &mut DbConnection, fund_id: &str) -> Result<FundSummary, AppError> {
     let fund = get_fund(conn, fund_id)?;
-    let awaiting = super::confirmation::awaiting_totals(conn, &[fund_id])?
+    let committed = fund_totals(conn, Total::Committed, Some(fund_id))?
         .remove(fund_id)
         .unwrap_or(0);
-    let rows = decided_applications(conn, &[fund_id])?;
-    let committed: i64 = rows.iter().map(|(a, status)| outstanding(a, status)).sum();
-    let applications: Vec<ApplicationRow> = rows.into_iter().map(|(a, _)| a).collect();
+    let awaiting = fund_totals(conn, Total::Awaiting, Some(fund_id))?
+        .remove(fund_id)
+        .unwrap_or(0);
+    let applications = decided_applications(conn, fund_id)?;
     let sum = |status: ApplicationStatus, pick: fn(&ApplicationRow) -> i64| {
         applications
             .iter()

@@ -549,7 +549,6 @@ impl TestApp {
         answer.body
     }
 
-    /// Runs blocking database work against this app's database.
     /// The recipients of every email of `kind` in the outbox, sorted.
     pub async fn recipients(&self, kind: &'static str) -> Vec<String> {
         use community_shares::db::schema::outbox;
@@ -566,6 +565,7 @@ impl TestApp {
         recipients
     }
 
+    /// Runs blocking database work against this app's database.
     pub async fn with_db<T, F>(&self, work: F) -> T
     where
         T: Send + 'static,
