@@ -117,7 +117,7 @@ async function render() {
     }
   }
   if (ticket !== rendering) return; // a newer navigation won
-  const message = flash ? h("p", { class: "success", role: "status" }, flash) : null;
+  const message = flash ? h("p", { class: "success flash", role: "status" }, flash) : null;
   flash = null;
   main.replaceChildren(...[message, page.body].filter(Boolean));
   document.title = `${page.title} – Community shares`;

@@ -1,7 +1,7 @@
 // Pure helpers of the society console (no DOM, no network; tested by tests/web/format.test.mjs).
 // Money is integer pence; dates typed by people are UK wall-clock times (Europe/London).
 
-import { formatPounds, parsePounds } from "./format.js";
+import { formWords, formatPounds, parsePounds } from "./format.js";
 
 /** A sort code as typed ("12-34-56", "12 34 56", "123456") → `{value: "123456"}` or `{error}`. */
 export function parseSortCode(text) {
@@ -149,3 +149,26 @@ const IMPORT_WORDS = {
 
 /** A statement line's outcome in words. */
 export const importOutcome = (outcome) => IMPORT_WORDS[outcome] ?? outcome;
+
+/** The API's names (and units) in its offer messages, in the offer form's words. */
+const OFFER_WORDS = {
+  "between 0 and 10000 (100%)": "between 0% and 100%",
+  "set them (PUT /api/v1/societies/{id}/bank-details)": "set them on the society's page",
+  share_price_pence: "the share price",
+  min_target_pence: "the minimum to go ahead",
+  max_target_pence: "the maximum",
+  target_pence: "the target",
+  min_holding_pence: "the smallest holding",
+  max_holding_pence: "the largest holding",
+  opens_at: "the opening time",
+  closes_at: "the closing time",
+  cooling_off_days: "the cooling-off period",
+  interest_rate_bps: "the target interest",
+  document_url: "the offer document link",
+  min_age: "the minimum age",
+  postcode_prefixes: "the local areas",
+  bank_details: "the bank details",
+};
+
+/** An offer API message in the form's words: "must not be below min_target_pence" → "… below the minimum to go ahead". */
+export const offerWords = (message) => formWords(message, OFFER_WORDS);

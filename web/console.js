@@ -4,17 +4,19 @@
 
 import * as api from "./api.js";
 import { formatDateTime, formatPounds, formatRate, formatSortCode, formatWhen, offerStatus, parsePounds, poundsInput } from "./format.js";
-import { busy, clearErrors, field, h, showErrors, summary } from "./ui.js";
-import { offerRules, parseAccountNumber, parsePercent, parsePrefixes, parseSortCode, parseUkDateTime, parseWhole, ukText, ukToIso } from "./console-format.js";
+import { adminForm, busy, clearErrors, dropFlashOnAction, field, h, showErrors, summary } from "./ui.js";
+import { offerRules, offerWords, parseAccountNumber, parsePercent, parsePrefixes, parseSortCode, parseUkDateTime, parseWhole, ukText, ukToIso } from "./console-format.js";
 import * as money from "./console-money.js";
 
 const enc = encodeURIComponent;
 const link = (href, text, attrs = {}) => h("a", { href, ...attrs }, text);
 const row = (k, v) => h("div", {}, h("dt", {}, k), h("dd", {}, v));
-const page = (title, ...children) => ({ title, body: h("div", { class: "console" }, h("h1", { tabindex: "-1" }, title), ...children) });
+const page = (title, ...children) => ({ title, body: dropFlashOnAction(h("div", { class: "console" }, h("h1", { tabindex: "-1" }, title), ...children)) });
+const DEFAULT_MIN_AGE = 16; // the API's default (EligibilityRequest.min_age)
+const upper = (text) => text.charAt(0).toUpperCase() + text.slice(1);
 const KINDS = { co_operative: "Co-operative society", community_benefit_society: "Community benefit society" };
-const STATES = { draft: "Draft", submitted: "Submitted, waiting for approval", approved: "Approved, opens at its opening time" };
-export const stateWords = (s) => STATES[s] ?? offerStatus(s);
+/** An offer's state in words (format.js's, shared with the funder console). */
+export const stateWords = offerStatus;
 
 const ROUTES = [
   [/^$/, home],
@@ -115,24 +117,28 @@ function newSociety(_params, navigate) {
 async function society({ id }, navigate) {
   const path = `/societies/${enc(id)}`;
   const [s, offers] = await Promise.all([api.get(path), api.get(`${path}/offers?limit=100`, { auth: true })]);
+  const bank = h("dd", { class: "bank-state" }, bankWords(s.has_bank_details));
   const out = page(
     s.name,
     h("dl", { class: "terms" }, row("Kind", KINDS[s.kind] ?? s.kind), row("Registration number", s.registration_number), row("Postcode", s.postcode),
-      row("Bank details", s.has_bank_details ? "Set" : "Not set yet: needed before an offer is submitted")),
+      h("div", {}, h("dt", {}, "Bank details"), bank)),
     h("h2", {}, "Offers"),
     offers.items.length
       ? h("ul", { class: "links" }, offers.items.map((o) => h("li", {}, link(`#/console/offers/${enc(o.id)}`, o.title), ` (${stateWords(o.status)})`)))
       : h("p", {}, "No offers yet."),
     h("p", {}, link(`#/console/societies/${enc(id)}/offers/new`, "Draft an offer", { class: "button" })),
     h("h2", {}, "Bank details"),
-    bankForm(s),
+    bankForm(s, () => (bank.textContent = bankWords(true))),
     h("h2", {}, "Admins"),
-    adminForm(s),
+    addAdmin(s),
   );
   return out;
 }
 
-function bankForm(s) {
+const bankWords = (set) => (set ? "Set" : "Not set yet: needed before an offer is submitted");
+
+/** The bank details form; `saved` runs once they are saved (the page then says they are set). */
+function bankForm(s, saved) {
   const form = h(
     "form",
     { novalidate: true, class: "bank-form", "aria-label": "Bank details" },
@@ -167,8 +173,9 @@ function bankForm(s) {
     if (errors.length) return showErrors(form, { fieldErrors: errors });
     const body = { account_name: form.elements.account_name.value.trim(), sort_code: sort.value, account_number: account.value };
     try {
-      const saved = await busy(form, "Saving…", () => api.put(`/societies/${enc(s.id)}/bank-details`, body, { auth: true }));
-      done.textContent = `Bank details saved: ${saved.account_name}, ${formatSortCode(saved.sort_code)}, account ending ${saved.account_number.slice(-4)}.`;
+      const details = await busy(form, "Saving…", () => api.put(`/societies/${enc(s.id)}/bank-details`, body, { auth: true }));
+      done.textContent = `Bank details saved: ${details.account_name}, ${formatSortCode(details.sort_code)}, account ending ${details.account_number.slice(-4)}.`;
+      saved();
     } catch (err) {
       showErrors(form, err);
     }
@@ -176,26 +183,10 @@ function bankForm(s) {
   return h("div", {}, form, done);
 }
 
-function adminForm(s) {
-  const form = h(
-    "form",
-    { novalidate: true, "aria-label": "Add an admin" },
-    summary(),
-    field({ label: "Email of the person to add as an admin", name: "email", type: "email", required: true, hint: "They need an account here first." }),
-    h("button", { type: "submit" }, "Add admin"),
-  );
-  const done = h("p", { class: "success", role: "status" });
-  form.addEventListener("submit", async (event) => {
-    event.preventDefault();
-    clearErrors(form);
-    done.textContent = "";
-    try {
-      const a = await busy(form, "Adding…", () => api.post(`/societies/${enc(s.id)}/admins`, { email: form.elements.email.value.trim() }, { auth: true }));
-      done.textContent = `${a.display_name} (${a.email}) is now an admin of ${s.name}.`;
-      form.reset();
-    } catch (err) {
-      showErrors(form, err);
-    }
+function addAdmin(s) {
+  const { form, done } = adminForm({
+    add: (email) => api.post(`/societies/${enc(s.id)}/admins`, { email }, { auth: true }),
+    orgName: s.name,
   });
   return h("div", {}, form, done);
 }
@@ -239,7 +230,7 @@ function offerFields(o) {
     field({ label: "Target interest (% a year)", name: "interest_rate", field: "interest_rate_bps", required: true, inputmode: "decimal", value: o.interest_rate_bps === undefined ? "0" : formatRate(o.interest_rate_bps).replace("%", ""), hint: "0 for none, or like 3 or 2.75.", extra: { class: "short" } }),
     field({ label: "Offer document link", name: "document_url", type: "url", value: o.document_url, hint: "An https:// address of the offer document (PDF)." }),
     h("fieldset", {}, h("legend", {}, "Who may invest"),
-      field({ label: "Minimum age", name: "min_age", inputmode: "numeric", value: e.min_age, hint: "Leave empty for no minimum.", extra: { class: "short" } }),
+      field({ label: "Minimum age", name: "min_age", inputmode: "numeric", value: e.min_age, hint: `In whole years, 0 to 120; leave empty for the usual minimum of ${DEFAULT_MIN_AGE}.`, extra: { class: "short" } }),
       field({ label: "Local areas", name: "postcode_prefixes", value: (e.postcode_prefixes ?? []).join(", "), hint: "Beginnings of postcodes, separated by commas (like GL5, GL6). Empty: anyone in the UK." })),
   ];
 }
@@ -258,6 +249,15 @@ function rulesBox(form) {
   };
   form.addEventListener("input", update);
   return { box: h("div", { class: "rules-box" }, h("h2", {}, "The rules"), count, list), update };
+}
+
+/**
+ * An API error on an offer in the form's words (`min_target_pence` → "the minimum to go ahead"),
+ * a list entry's error (`postcode_prefixes[1]`) on the list's input.
+ */
+function offerError(err) {
+  const fieldErrors = (err.fieldErrors ?? []).map((f) => ({ field: String(f.field).replace(/\[\d+\]$/, ""), message: offerWords(f.message) }));
+  return { message: offerWords(err.message), fieldErrors };
 }
 
 /** The typed terms → `{body, eligibility}` or `{errors}` (what cannot even be sent). */
@@ -280,7 +280,8 @@ function readOffer(form) {
   const rate = parsePercent(v("interest_rate"));
   if (rate.error) errors.push({ field: "interest_rate_bps", message: rate.error });
   else body.interest_rate_bps = rate.bps;
-  const age = v("min_age") ? parseWhole(v("min_age"), "an age in whole years") : { value: null };
+  // Empty is the server's default, sent as such: left out, the API would keep an edited draft's old age.
+  const age = v("min_age") ? parseWhole(v("min_age"), "an age in whole years") : { value: DEFAULT_MIN_AGE };
   if (age.error) errors.push({ field: "min_age", message: age.error });
   const eligibility = { min_age: age.value, postcode_prefixes: parsePrefixes(v("postcode_prefixes")) };
   return errors.length ? { errors } : { body, eligibility };
@@ -308,7 +309,7 @@ async function offerForm({ society: societyId, offer: offerId }, navigate) {
       });
       navigate(`/console/offers/${enc(o.id)}`, { message: "The draft is saved. Submit it for approval when it is ready." });
     } catch (err) {
-      showErrors(form, err);
+      showErrors(form, offerError(err));
     }
   });
   const title = offerId ? `Edit: ${o.title}` : "Draft a share offer";
@@ -349,7 +350,8 @@ function draftActions(o, navigate) {
     } catch (err) {
       submit.disabled = false;
       error.hidden = false;
-      error.replaceChildren(h("h2", {}, "It could not be submitted"), h("p", {}, err.message), ...err.fieldErrors.map((f) => h("p", {}, `${f.field}: ${f.message}`)));
+      const { message, fieldErrors } = offerError(err);
+      error.replaceChildren(h("h2", {}, "It could not be submitted"), h("p", {}, message), ...fieldErrors.map((f) => h("p", {}, upper(`${offerWords(f.field)}: ${f.message}`))));
       error.focus();
     }
   });

@@ -163,6 +163,9 @@ export function formatMonth(month, { short = false } = {}) {
 }
 
 const OFFER_WORDS = {
+  draft: "Draft",
+  submitted: "Submitted, waiting for approval",
+  approved: "Approved, opens at its opening time",
   open: "Open",
   closed: "Closed, being counted",
   succeeded: "Succeeded",
@@ -172,7 +175,7 @@ const OFFER_WORDS = {
   cancelled: "Cancelled",
 };
 
-/** An offer's state as people read it. */
+/** An offer's state as people read it (the consoles' words too: draft, submitted, approved). */
 export function offerStatus(status) {
   return OFFER_WORDS[status] ?? status;
 }
@@ -226,4 +229,20 @@ export function chartSummary(months) {
   const best = months.reduce((a, b) => (b.community_pence > a.community_pence ? b : a));
   const most = months.length > 1 && best.community_pence > 0 ? ` The most community money came in ${formatMonth(best.month)}: ${formatPounds(best.community_pence)}.` : "";
   return `${when}, ${formatPounds(sum("community_pence"))} of community money and ${formatPounds(sum("matched_pence"))} of match money came in.${most}`;
+}
+
+const escapeRegExp = (text) => text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+
+/**
+ * An API message in the words of the form that shows it: each key of `words` (an API field name
+ * such as `min_target_pence`, or a phrase in the API's units) found as a whole word is replaced
+ * by its value, in the order given (so put whole phrases before the names inside them).
+ */
+export function formWords(message, words) {
+  let text = String(message ?? "");
+  for (const [from, to] of Object.entries(words)) {
+    // (No lookbehind: older Safari lacks it.)
+    text = text.replace(new RegExp(`(^|\\W)${escapeRegExp(from)}(?!\\w)`, "g"), (_, before) => before + to);
+  }
+  return text;
 }

@@ -3,7 +3,7 @@
 // the rule builder's parsing, and a simulation's and a second approval's words. No DOM, no
 // network: unit-tested in tests/web/format.test.mjs.
 
-import { formatDateTime, formatPounds } from "./format.js";
+import { formWords, formatDateTime, formatPounds } from "./format.js";
 
 const GROUPS = /\B(?=(\d{3})+(?!\d))/g;
 
@@ -121,6 +121,10 @@ export function fundBody(v) {
   check("rule.per_offer_cap_pence", rule.per_offer_cap_pence, "Enter an amount in pounds");
   check("rule.trigger.value", rule.trigger.value, triggerKind === "amount" ? "Enter an amount in pounds" : "Enter a percentage, like 25");
   check("rule.trigger.min_investors", rule.trigger.min_investors, "Enter a whole number");
+  // The API counts a percentage in basis points (1 to 10000): its message would not say what was typed.
+  if (triggerKind === "percent_of_target" && Number.isInteger(value) && (value < 1 || value > 10_000)) {
+    problems.push({ field: "rule.trigger.value", message: "Enter a percentage between 0.01 and 100" });
+  }
   return { body: { name: String(v.name ?? "").trim(), budget_pence: poundsOrNull(v.budget), rule }, problems };
 }
 
@@ -184,3 +188,31 @@ export function confirmationWords(c, meId) {
       return `${asked}.`;
   }
 }
+
+const STATUS = { pending: "Waiting for a decision", approved: "Approved", rejected: "Rejected", released: "Released (returned to the fund)" };
+
+/** An application's state as a funder's admins read it: an approval awaiting a second admin says so. */
+export function applicationStatus(app) {
+  if (app.status === "pending" && app.confirmation?.state === "awaiting") return "Approved by one admin, awaiting a second admin's confirmation";
+  return STATUS[app.status] ?? app.status;
+}
+
+/** The API's names (and units) in its messages on a fund, in the rule builder's words. */
+const FUND_WORDS = {
+  "a per_pledge rule needs ratio_num and ratio_den between 1 and 100": "both amounts of the match must be whole pounds from 1 to 100",
+  "a lump_sum rule needs lump_sum_pence above zero": "the lump sum must be more than £0",
+  "an amount trigger needs a value in pence above zero": "the amount must be more than £0",
+  "a percent_of_target trigger needs a value in basis points, 1 to 10000": "the percentage must be between 0.01 and 100",
+  budget_pence: "the budget",
+  ratio_num: "the pounds the fund gives",
+  ratio_den: "the pounds pledged",
+  lump_sum_pence: "the lump sum",
+  per_pledge_cap_pence: "the cap per investor",
+  per_offer_cap_pence: "the cap per offer",
+  min_investors: "the number of investors",
+  threshold_pence: "the second approval amount",
+  commitment_pence: "the commitment",
+};
+
+/** A fund API message in the funder console's words: "…in basis points, 1 to 10000" → "…between 0.01 and 100". */
+export const fundWords = (message) => formWords(message, FUND_WORDS);

@@ -4,15 +4,14 @@
 // approval. Loaded by app.js with import() only for #/funder addresses.
 
 import * as api from "./api.js";
-import { chartScale, formatAxisPounds, formatDateTime, formatPounds, poundsInput } from "./format.js";
-import { busy, clearErrors, field, h, showErrors, summary, svg } from "./ui.js";
-import { confirmationWords, draftWords, fundBody, poundsOrNull, ruleWords, simulationWords } from "./funder-format.js";
+import { chartScale, formatAxisPounds, formatDateTime, formatPounds, offerStatus, poundsInput } from "./format.js";
+import { adminForm, busy, clearErrors, dropFlashOnAction, field, h, showErrors, summary, svg } from "./ui.js";
+import { applicationStatus, confirmationWords, draftWords, fundBody, fundWords, poundsOrNull, ruleWords, simulationWords } from "./funder-format.js";
 
 const enc = encodeURIComponent;
 const link = (href, text, attrs = {}) => h("a", { href, ...attrs }, text);
 const row = (k, v) => h("div", {}, h("dt", {}, k), h("dd", {}, v));
-const page = (title, ...children) => ({ title, body: h("div", { class: "console funder" }, h("h1", { tabindex: "-1" }, title), ...children) });
-const STATUS = { pending: "Waiting for a decision", approved: "Approved", rejected: "Rejected", released: "Released (returned to the fund)" };
+const page = (title, ...children) => ({ title, body: dropFlashOnAction(h("div", { class: "console funder" }, h("h1", { tabindex: "-1" }, title), ...children)) });
 
 const ROUTES = [
   [/^$/, home],
@@ -39,10 +38,14 @@ export function uuid() {
   return `${x.slice(0, 8)}-${x.slice(8, 12)}-${x.slice(12, 16)}-${x.slice(16, 20)}-${x.slice(20)}`;
 }
 
-/** API errors naming a list entry (`rule.eligibility.postcode_prefixes[0]`) belong to the list's input. */
+/**
+ * An API error on a form, in the console's words (`percent_of_target … basis points` → a
+ * percentage); an error naming a list entry (`rule.eligibility.postcode_prefixes[0]`) belongs
+ * to the list's input.
+ */
 function show(form, err) {
-  const fieldErrors = (err.fieldErrors ?? []).map((e) => ({ ...e, field: String(e.field).replace(/\[\d+\]$/, "") }));
-  showErrors(form, { fieldErrors, message: err.message });
+  const fieldErrors = (err.fieldErrors ?? []).map((e) => ({ field: String(e.field).replace(/\[\d+\]$/, ""), message: fundWords(e.message) }));
+  showErrors(form, { fieldErrors, message: fundWords(err.message) });
 }
 
 function forbidden() {
@@ -56,19 +59,42 @@ async function home() {
   const me = await api.get("/me", { auth: true });
   if (!me.funders.length) throw forbidden();
   const funds = (await api.get("/funds")).filter((f) => me.funders.includes(f.funder_id));
+  const names = await Promise.all(me.funders.map((id) => funderName(id, funds)));
   const out = page("Funder console");
-  for (const funderId of me.funders) {
+  me.funders.forEach((funderId, i) => {
     const mine = funds.filter((f) => f.funder_id === funderId);
-    const name = mine[0]?.funder_name ?? "Your funder";
     out.body.append(
-      h("h2", {}, name),
+      h("h2", {}, names[i] ?? "Your funder (no funds yet)"),
       mine.length
         ? h("ul", { class: "links" }, mine.map((f) => h("li", {}, link(`#/funder/funds/${enc(f.id)}`, f.name), ` – ${formatPounds(f.available_pence)} available of ${formatPounds(f.budget_pence)}. `, h("span", { class: "meta" }, f.rule_text))))
         : h("p", {}, "No funds yet."),
       h("p", {}, link(`#/funder/${enc(funderId)}/funds/new`, "Create a fund", { class: "button" })),
+      addAdmin(funderId, names[i]),
     );
-  }
+  });
   return out;
+}
+
+/**
+ * A funder's name: from its funds, else from its public impact page (which names a funder with
+ * no funds too); null when neither answers.
+ */
+async function funderName(funderId, funds) {
+  const fund = funds.find((f) => f.funder_id === funderId);
+  if (fund) return fund.funder_name;
+  return api.get(`/funders/${enc(funderId)}/impact`).then((v) => v.funder.name, () => null);
+}
+
+/** Adding a co-admin (an existing account, by email): the one who confirms another's approval. */
+function addAdmin(funderId, name) {
+  const headingId = `add-admin-${funderId}`;
+  const { form, done } = adminForm({
+    add: (email) => api.post(`/funders/${enc(funderId)}/admins`, { email }, { auth: true }),
+    orgName: name ?? "this funder",
+    hint: "They need an account here first. Another admin can confirm approvals that need a second admin.",
+    attrs: { "aria-labelledby": headingId },
+  });
+  return h("section", { class: "add-admin", "aria-labelledby": headingId }, h("h3", { id: headingId }, "Add an admin to this funder"), form, done);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -187,6 +213,7 @@ async function fundPage({ id }, navigate) {
       row("Released", formatPounds(fund.released_pence)),
       row("Available", formatPounds(fund.available_pence)),
       row("Second approval", thresholdWords(threshold)),
+      fund.second_approval_change ? row("Asked to relax", changeWords(fund.second_approval_change)) : null,
       row("Offers backed", String(fund.offers.filter((o) => o.application_status === "approved").length))),
     h("h2", {}, "Second approval"),
     thresholdForm(fund, again),
@@ -218,6 +245,11 @@ function thresholdWords(t) {
   return `Approvals of ${formatPounds(t)} or more need a second admin`;
 }
 
+/** A relaxation of the threshold one admin asked for, waiting for a second. */
+function changeWords(change) {
+  return `${thresholdWords(change.threshold_pence)}, asked at ${formatDateTime(change.requested_at)}: it changes when a second admin asks for the same`;
+}
+
 function thresholdForm(fund, again) {
   const t = fund.second_approval_threshold_pence;
   const form = h(
@@ -225,7 +257,7 @@ function thresholdForm(fund, again) {
     { novalidate: true, class: "threshold-form", "aria-label": "Second approval" },
     summary(),
     field({ label: "Approvals of at least this many pounds need a second admin", name: "threshold", field: "threshold_pence", inputmode: "decimal", value: t === null || t === undefined ? "" : poundsInput(t),
-      hint: "0: every approval; empty: none (one admin's approval commits the money).", extra: { class: "short" } }),
+      hint: "0: every approval; empty: none (one admin's approval commits the money). Lowering it or setting one takes effect at once; raising or removing it needs a second admin to ask for the same.", extra: { class: "short" } }),
     h("button", { type: "submit" }, "Save the second approval"),
   );
   form.addEventListener("submit", async (event) => {
@@ -234,8 +266,11 @@ function thresholdForm(fund, again) {
     const pence = poundsOrNull(form.elements.threshold.value);
     if (Number.isNaN(pence)) return showErrors(form, { fieldErrors: [{ field: "threshold_pence", message: "Enter an amount in pounds, like 0 or 5000, or leave it empty" }] });
     try {
-      await busy(form, "Saving…", () => api.put(`/funds/${enc(fund.id)}/second-approval`, { threshold_pence: pence }, { auth: true }));
-      again(`Saved. ${thresholdWords(pence)}.`);
+      const saved = await busy(form, "Saving…", () => api.put(`/funds/${enc(fund.id)}/second-approval`, { threshold_pence: pence }, { auth: true }));
+      // Relaxing the rule waits (202) for another admin to ask for the same.
+      again(saved?.second_approval_change
+        ? `Asked: ${thresholdWords(pence).toLowerCase()}. Relaxing the rule takes two people too: it changes when another of the funder's admins asks for the same here. Until then: ${thresholdWords(saved.second_approval_threshold_pence).toLowerCase()}.`
+        : `Saved. ${thresholdWords(pence)}.`);
     } catch (err) {
       show(form, err);
     }
@@ -252,9 +287,9 @@ async function application(fund, app, me, again) {
   const card = h("section", { class: "card application", "aria-labelledby": headingId, "data-application": app.id },
     h("h3", { id: headingId }, offer.title),
     h("dl", { class: "terms" },
-      row("Status", STATUS[app.status] ?? app.status),
+      row("Status", applicationStatus(app)),
       row("Society", `${society.name}, a ${KINDS[society.kind] ?? society.kind} (FCA number ${society.registration_number}), ${society.postcode}`),
-      row("Offer", `${offer.status}; ${formatPounds(offer.share_price_pence)} shares; minimum ${formatPounds(offer.min_target_pence)}, target ${formatPounds(offer.target_pence)}, maximum ${formatPounds(offer.max_target_pence)}`),
+      row("Offer", `${offerStatus(offer.status)}; ${formatPounds(offer.share_price_pence)} shares; minimum ${formatPounds(offer.min_target_pence)}, target ${formatPounds(offer.target_pence)}, maximum ${formatPounds(offer.max_target_pence)}`),
       row("Open", `${formatDateTime(offer.opens_at)} to ${formatDateTime(offer.closes_at)}`),
       row("Progress", `${formatPounds(offer.community_pledged_pence)} pledged by ${offer.investor_count} ${offer.investor_count === 1 ? "investor" : "investors"}; ${formatPounds(offer.match_pence)} matched`),
       row("Applied", formatDateTime(app.created_at)),
@@ -322,7 +357,7 @@ function decisionForms(fund, app, offer, again) {
       const sim = await api.post(`/funds/${enc(fund.id)}/simulate`, { offer_id: app.offer_id, commitment_pence: pence }, { auth: true });
       result.replaceChildren(...simulation(sim, offer));
     } catch (err) {
-      showErrors(approve, err);
+      show(approve, err);
     } finally {
       button.disabled = false;
     }
@@ -338,7 +373,9 @@ function decisionForms(fund, app, offer, again) {
       const awaiting = done?.confirmation?.state === "awaiting" || done?.status === "pending";
       again(awaiting ? `Awaiting confirmation by another admin: ${formatPounds(pence)} is held for the offer until then.` : `Approved: ${formatPounds(pence)} is committed to the offer.`);
     } catch (err) {
-      showErrors(approve, err);
+      show(approve, err);
+      // "… no other admin who may confirm it: add one first": the way to add one.
+      if (err.status === 409 && /add one first/.test(err.message)) approve.querySelector(".summary").append(h("p", {}, link("#/funder", "Add an admin to this funder")));
     }
   });
   const reject = h("form", { novalidate: true, class: "reject-form", "aria-label": "Reject" }, summary(),

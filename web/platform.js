@@ -5,7 +5,7 @@
 
 import * as api from "./api.js";
 import { formatDateTime, formatPounds, formatRate, formatWhen, safeUrl } from "./format.js";
-import { busy, clearErrors, field, h, progressBar, showErrors, summary } from "./ui.js";
+import { busy, clearErrors, dropFlashOnAction, field, h, progressBar, showErrors, summary } from "./ui.js";
 import { approvalWords, closeWords, emailKind, progressWords, verdictWords } from "./platform-format.js";
 
 const enc = encodeURIComponent;
@@ -14,7 +14,7 @@ const row = (k, v) => h("div", {}, h("dt", {}, k), h("dd", {}, v));
 const hidden = (text) => h("span", { class: "visually-hidden" }, text);
 // A wide table scrolls inside its own box (keyboard too) instead of the page; phones stack it.
 const region = (label, table) => h("div", { class: "table-wrap", role: "region", "aria-label": label, tabindex: "0" }, table);
-const page = (title, ...children) => ({ title, body: h("div", { class: "console platform" }, h("h1", { tabindex: "-1" }, title), ...children) });
+const page = (title, ...children) => ({ title, body: dropFlashOnAction(h("div", { class: "console platform" }, h("h1", { tabindex: "-1" }, title), ...children)) });
 const KINDS = { co_operative: "Co-operative society", community_benefit_society: "Community benefit society" };
 
 const SECTIONS = [["", "Awaiting approval"], ["/open", "Open offers"], ["/funders", "Funders"], ["/ledger", "Ledger"], ["/emails", "Failed emails"]];
@@ -127,7 +127,9 @@ function submitted({ offer: o, society: s }, navigate) {
     failed: "It could not be approved",
     act: async () => {
       const done = await api.post(`/offers/${enc(o.id)}/approve`, {}, { auth: true });
-      const opens = new Date(done.opens_at).getTime() > Date.now() ? `The scheduler opens it at ${formatDateTime(done.opens_at)}.` : "The scheduler opens it now.";
+      const opens = new Date(done.opens_at).getTime() > Date.now()
+        ? `The scheduler opens it at ${formatDateTime(done.opens_at)}; until then it is listed under Open offers, approved and opening soon.`
+        : "The scheduler opens it now.";
       navigate("/platform", { message: `Approved: ${done.title}. ${opens}` });
     },
   });
@@ -170,13 +172,35 @@ function terms(o) {
 // Open offers
 
 async function openOffers({ cursor = "" }, navigate) {
-  const list = await api.get(`/admin/offers?${listQuery(cursor, { status: "open" })}`, { auth: true });
+  const [list, approved] = await Promise.all([
+    api.get(`/admin/offers?${listQuery(cursor, { status: "open" })}`, { auth: true }),
+    api.get("/admin/offers?status=approved&limit=100", { auth: true }),
+  ]);
   return page("Open offers", subnav("/open"),
-    h("p", {}, "Offers taking pledges now, newest first. Close one early only when it must stop taking pledges before its closing time."),
+    h("p", {}, "Offers taking pledges now, newest first, then those approved that open soon. Close one early only when it must stop taking pledges before its closing time."),
     list.items.length
       ? h("ul", { class: "offer-list" }, list.items.map((item) => open(item, navigate)))
       : h("p", { class: "empty" }, "No offers are open."),
-    paging("/platform/open", cursor, list.next_cursor));
+    paging("/platform/open", cursor, list.next_cursor),
+    opening(approved));
+}
+
+/** Approved offers not open yet, the soonest to open first: the scheduler opens each at its opening time. */
+function opening(approved) {
+  const items = [...approved.items].sort((a, b) => Date.parse(a.offer.opens_at) - Date.parse(b.offer.opens_at));
+  return h("section", { class: "opening-soon", "aria-labelledby": "opening-soon" },
+    h("h2", { id: "opening-soon" }, "Approved, opening soon"),
+    h("p", {}, "The scheduler opens each of these to investors at its opening time. Until then only its society's admins and platform admins can see it, and its society can still cancel it."),
+    items.length
+      ? h("ul", { class: "offer-list" }, items.map(({ offer: o, society: s }) => h("li", { class: "card platform-offer", "data-offer": o.id },
+        h("h3", {}, o.title),
+        h("p", { class: "society" }, `From ${s.name} (${s.registration_number})`),
+        h("dl", { class: "terms" },
+          row("Opens", formatDateTime(o.opens_at)),
+          row("Closes", formatDateTime(o.closes_at)),
+          row("Minimum / target / maximum", `${formatPounds(o.min_target_pence)} / ${formatPounds(o.target_pence)} / ${formatPounds(o.max_target_pence)}`)))))
+      : h("p", { class: "empty" }, "No approved offer is waiting to open."),
+    approved.next_cursor ? h("p", { class: "meta" }, `These are the ${items.length} approved most recently; more are waiting to open.`) : null);
 }
 
 function open({ offer: o, society: s }, navigate) {

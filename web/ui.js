@@ -120,6 +120,48 @@ export function fieldError(form, name, message) {
   showErrors(form, { fieldErrors: [{ field: name, message }] });
 }
 
+/**
+ * The message the last page change brought (app.js's flash, above the page) goes once a new
+ * action starts on `body`, a form sent or a button pressed: left, it would read as that
+ * action's outcome (a success above a new error). Answers `body`.
+ */
+export function dropFlashOnAction(body) {
+  const drop = (event) => {
+    if (event.type === "submit" || event.target.closest?.("button")) document.querySelector("#main > .flash")?.remove();
+  };
+  body.addEventListener("submit", drop, true);
+  body.addEventListener("click", drop, true);
+  return body;
+}
+
+
+/**
+ * A form adding an existing account as an admin of an organisation, by email, with a status
+ * line naming who was added. `add(email)` makes the API call and answers the new admin
+ * (`{display_name, email}`); `orgName` names the organisation in the message; "already an
+ * admin" (409) is shown under the email, like the API's 422 for an unknown one.
+ */
+export function adminForm({ add, orgName, hint = "They need an account here first.", attrs = { "aria-label": "Add an admin" } }) {
+  const form = h("form", { novalidate: true, class: "admin-form", ...attrs },
+    summary(),
+    field({ label: "Email of the person to add as an admin", name: "email", type: "email", required: true, autocomplete: "off", hint }),
+    h("button", { type: "submit" }, "Add admin"));
+  const done = h("p", { class: "success", role: "status" });
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    clearErrors(form);
+    done.textContent = "";
+    try {
+      const a = await busy(form, "Adding…", () => add(form.elements.email.value.trim()));
+      done.textContent = `${a.display_name} (${a.email}) is now an admin of ${orgName}.`;
+      form.reset();
+    } catch (err) {
+      showErrors(form, err.status === 409 ? { fieldErrors: [{ field: "email", message: err.message }] } : err);
+    }
+  });
+  return { form, done };
+}
+
 /** Disables a form's submit button while `work` runs, announcing `busyText`. */
 export async function busy(form, busyText, work) {
   const button = form.querySelector("button[type=submit]");

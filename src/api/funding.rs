@@ -292,11 +292,15 @@ pub struct SecondApprovalRequest {
     threshold_pence: Option<Pence>,
 }
 
-/// Sets the fund's threshold for a second funder admin's confirmation.
+/// Sets the fund's threshold for a second funder admin's confirmation. Tightening it takes
+/// effect at once (200). Relaxing it (raising it, or `null`) takes two people too: the first
+/// admin's request answers 202 and waits (`second_approval_change`; the other admins are
+/// emailed) until a different admin of the funder asks for the same threshold (200).
 #[utoipa::path(put, path = "/api/v1/funds/{id}/second-approval", tag = "funding", security(("bearer" = ["funder_admin"])),
     params(("id" = String, Path)), request_body = SecondApprovalRequest,
     responses(
-        (status = 200, body = FundSummary),
+        (status = 200, description = "The threshold is set", body = FundSummary),
+        (status = 202, description = "A relaxation waits for a second funder admin to ask for the same", body = FundSummary),
         (status = 422, description = "A negative threshold", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn put_second_approval(
@@ -304,12 +308,17 @@ pub async fn put_second_approval(
     admin: FundAdmin,
     body: Json<SecondApprovalRequest>,
 ) -> Result<HttpResponse, AppError> {
+    use funding::funds::ThresholdOutcome;
     let threshold = body.threshold_pence;
-    let summary = state
+    let (fund_id, user_id) = (admin.fund_id, admin.caller.user_id);
+    let outcome = state
         .db
-        .write(move |conn| funding::funds::set_second_approval(conn, &admin.fund_id, threshold))
+        .write(move |conn| funding::funds::set_second_approval(conn, &fund_id, threshold, &user_id))
         .await?;
-    Ok(HttpResponse::Ok().json(summary))
+    Ok(match outcome {
+        ThresholdOutcome::Set(summary) => HttpResponse::Ok().json(summary),
+        ThresholdOutcome::Awaiting(summary) => HttpResponse::Accepted().json(summary),
+    })
 }
 
 #[derive(Deserialize, Validate, ToSchema)]

@@ -389,7 +389,8 @@ pub fn visible_offer(conn: &mut DbConnection, id: &str, viewer: &MaybeCaller) ->
 
 #[derive(Deserialize, Validate, ToSchema)]
 pub struct EligibilityRequest {
-    /// Minimum age of an investor on the day of pledging (default 16).
+    /// Minimum age of an investor on the day of pledging (an offer starts at 16; missing or
+    /// `null` keeps the offer's current minimum).
     #[schema(minimum = 0, maximum = 120)]
     min_age: Option<i32>,
     /// "Keep it local": investors' postcodes must be in one of these postcode areas (`B`),

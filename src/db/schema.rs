@@ -275,6 +275,9 @@ diesel::table! {
         rule -> Text,
         created_at -> Timestamp,
         second_approval_threshold_pence -> Nullable<BigInt>,
+        threshold_change_by -> Nullable<Text>,
+        threshold_change_to -> Nullable<BigInt>,
+        threshold_change_at -> Nullable<Timestamp>,
     }
 }
 

@@ -34,6 +34,7 @@ pub enum Kind {
     SharesIssued,
     OfferDecided,
     ConfirmationAwaited,
+    ThresholdChange,
 }
 
 impl Kind {
@@ -53,11 +54,12 @@ impl Kind {
             Kind::SharesIssued => "shares_issued",
             Kind::OfferDecided => "offer_decided",
             Kind::ConfirmationAwaited => "confirmation_awaited",
+            Kind::ThresholdChange => "threshold_change",
         }
     }
 }
 
-const TEMPLATES: [(&str, &str); 28] = [
+const TEMPLATES: [(&str, &str); 30] = [
     ("welcome.txt", include_str!("../../templates/email/welcome.txt")),
     ("welcome.html", include_str!("../../templates/email/welcome.html")),
     (
@@ -157,6 +159,14 @@ const TEMPLATES: [(&str, &str); 28] = [
     (
         "confirmation_awaited.html",
         include_str!("../../templates/email/confirmation_awaited.html"),
+    ),
+    (
+        "threshold_change.txt",
+        include_str!("../../templates/email/threshold_change.txt"),
+    ),
+    (
+        "threshold_change.html",
+        include_str!("../../templates/email/threshold_change.html"),
     ),
 ];
 
@@ -457,7 +467,7 @@ mod tests {
             "account_name": "Riverside", "sort_code": "12-34-56", "account_number": "12345678", "reference": "CSK7M29QXT2",
             "cancellable_until": "7 Dec 2026", "how": "expired", "closes_at": "9 Dec 2026", "min_target": "£10,000.00",
             "max_target": "£30,000.00", "pledged": "£5,000.00", "matched": "£0.00", "fund": "Booster", "decision": "approved",
-            "commitment": "£5,000.00", "reason": "n/a", "card": false, "received": "£100.00", "owed": "£150.00", "society": "Riverside Energy", "outcome": "failed", "raised": "£9,000.00", "event": "made", "available": "£45,000.00",
+            "commitment": "£5,000.00", "reason": "n/a", "card": false, "received": "£100.00", "owed": "£150.00", "society": "Riverside Energy", "outcome": "failed", "raised": "£9,000.00", "event": "made", "available": "£45,000.00", "asked": "no longer need a second admin for any approval",
         });
         for kind in [
             Kind::Welcome,
@@ -473,6 +483,7 @@ mod tests {
             Kind::SharesIssued,
             Kind::OfferDecided,
             Kind::ConfirmationAwaited,
+            Kind::ThresholdChange,
         ] {
             let rendered = render(kind, &context).unwrap();
             assert!(!rendered.subject.is_empty() && !rendered.text.is_empty(), "{kind:?}");

@@ -120,8 +120,10 @@ impl From<&Terms> for TermsColumns {
     }
 }
 
-/// Who may invest.
+/// Who may invest in an offer. (Named `OfferEligibility` in the OpenAPI document: a fund's
+/// rule has an `Eligibility` of its own.)
 #[derive(Debug, Serialize, ToSchema)]
+#[schema(as = OfferEligibility)]
 pub struct Eligibility {
     /// Minimum age on the day of pledging.
     pub min_age: i32,

@@ -257,10 +257,13 @@ pub fn list_funders(conn: &mut DbConnection, page: &PageRequest) -> Result<Page<
         .select((funder_admins::funder_id, users::id, users::email, users::display_name))
         .order(users::email)
         .load(conn)?;
-    let funds: Vec<String> = funds::table
+    let fund_counts: HashMap<String, i64> = funds::table
         .filter(funds::funder_id.eq_any(&ids))
-        .select(funds::funder_id)
-        .load(conn)?;
+        .group_by(funds::funder_id)
+        .select((funds::funder_id, diesel::dsl::count_star()))
+        .load::<(String, i64)>(conn)?
+        .into_iter()
+        .collect();
     Page::from_rows(
         rows,
         page,
@@ -276,7 +279,7 @@ pub fn list_funders(conn: &mut DbConnection, page: &PageRequest) -> Result<Page<
                         display_name: display_name.clone(),
                     })
                     .collect(),
-                fund_count: funds.iter().filter(|f| **f == id).count() as i64,
+                fund_count: fund_counts.get(&id).copied().unwrap_or(0),
                 id,
                 name,
                 created_at: clock::utc(created_at),

@@ -303,4 +303,50 @@ both_backends! {
         assert_eq!(s.app.recipients("confirmation_awaited").await, [s.admins[2].email.clone()]);
         s.balanced().await;
     }
+
+    async fn relaxing_the_rule_takes_two_admins_too(backend) {
+        let s = scene(backend).await;
+        let fund = s.fund(1_000_000, Some(0)).await;
+        let put = |who: usize, threshold: Value| {
+            let (app, token, path) = (&s.app, s.admins[who].access_token.clone(), format!("/api/v1/funds/{fund}/second-approval"));
+            async move { app.put(&path, Some(&token), &json!({"threshold_pence": threshold})).await }
+        };
+        // A alone asks to drop the rule: it waits; the rule still holds; B and C are told.
+        let asked = put(0, Value::Null).await;
+        asked.expect(202);
+        assert_eq!(asked.body["second_approval_threshold_pence"], 0);
+        assert!(asked.body["second_approval_change"]["threshold_pence"].is_null());
+        assert!(asked.body["second_approval_change"]["requested_at"].is_string());
+        let mut others = vec![s.admins[1].email.clone(), s.admins[2].email.clone()];
+        others.sort();
+        assert_eq!(s.app.recipients("threshold_change").await, others);
+        let (_, application) = s.application(&fund).await;
+        s.act(&s.admins[0], &fund, &application, "approve", json!({"commitment_pence": 100_000})).await.expect(202);
+        // Asking again changes nothing and tells no one again.
+        put(0, Value::Null).await.expect(202);
+        assert_eq!(s.app.recipients("threshold_change").await.len(), 2);
+        // B asks for another relaxation: it replaces A's, and A and C are told.
+        let other = put(1, json!(500_000)).await;
+        other.expect(202);
+        assert_eq!(other.body["second_approval_change"]["threshold_pence"], 500_000);
+        assert_eq!(s.app.recipients("threshold_change").await.len(), 4);
+        // C asks for the same: it takes effect.
+        let set = put(2, json!(500_000)).await;
+        set.expect(200);
+        assert_eq!(set.body["second_approval_threshold_pence"], 500_000);
+        assert!(set.body["second_approval_change"].is_null());
+        // Tightening takes effect at once, and drops a relaxation pending.
+        put(0, json!(0)).await.expect(200);
+        put(1, Value::Null).await.expect(202);
+        let kept = put(1, json!(0)).await;
+        kept.expect(200);
+        assert_eq!(kept.body["second_approval_threshold_pence"], 0);
+        assert!(kept.body["second_approval_change"].is_null());
+        // Setting a threshold where there was none is a tightening: one admin is enough.
+        let open_fund = s.fund(1_000_000, None).await;
+        s.app.put(&format!("/api/v1/funds/{open_fund}/second-approval"), Some(&s.admins[1].access_token), &json!({"threshold_pence": 250_000}))
+            .await
+            .expect(200);
+        s.balanced().await;
+    }
 }

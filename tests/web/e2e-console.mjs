@@ -1,6 +1,9 @@
 // The society console in headless Chromium, against the real server on a fresh database: a
-// society admin registers a society, sets bank details and a co-admin, drafts an offer with one
-// mistake (the API's message under its field), fixes it, applies for match funding and submits;
+// society admin registers a society, sets bank details (the society's facts say "Set" at once and
+// the registration's "Next: its bank details" goes) and a co-admin, drafts an offer with one
+// mistake (the API's message under its field, in the form's words: no API field names), fixes
+// it, empties the minimum age on editing (the hint's usual 16 is stored), applies for match
+// funding and submits;
 // the platform approves and investors pledge (through the API); the admin records a receipt by
 // hand and imports a statement (preview, then apply); the platform closes it; the admin sees the
 // close-out, the register and downloads its CSV. Then the offer form again, by keyboard alone;
@@ -101,7 +104,10 @@ async function registerSociety(page) {
 }
 
 async function bankAndAdmins(page) {
-  step("bank details, validated as typed; a co-admin by email");
+  step("bank details, validated as typed, then set on the page at once; a co-admin by email");
+  const bankState = page.locator("main dl.terms .bank-state");
+  assert.match(await bankState.textContent(), /^Not set yet/);
+  await page.getByRole("status").filter({ hasText: "Next: its bank details." }).waitFor();
   const sort = page.getByLabel("Sort code");
   await sort.fill("12-34-5");
   await (await errorNextTo(sort)).filter({ hasText: "6 digits; this has 5" }).waitFor();
@@ -111,6 +117,8 @@ async function bankAndAdmins(page) {
   await page.getByLabel("Account number").fill("1234 5678");
   await page.getByRole("button", { name: "Save bank details" }).click();
   await page.getByText("Bank details saved:").filter({ hasText: "12-34-56, account ending 5678" }).waitFor();
+  assert.equal(await bankState.textContent(), "Set", "the society's facts say the bank details are set, without a reload");
+  assert.equal(await page.getByText("Next: its bank details.").count(), 0, "the registration's \"Next: its bank details\" is gone");
   await page.getByLabel("Email of the person to add as an admin").fill(CO_ADMIN.email);
   await page.getByRole("button", { name: "Add admin" }).click();
   await page.getByText(`${CO_ADMIN.name} (${CO_ADMIN.email}) is now an admin`).waitFor();
@@ -130,7 +138,9 @@ async function draftOffer(page) {
   await shot(page, "console-offer-form");
   await page.getByRole("button", { name: "Save the draft" }).click();
   const target = fieldInput(page, "target_pence");
-  await (await errorNextTo(target)).filter({ hasText: "Must not be below min_target_pence" }).waitFor();
+  const targetError = await errorNextTo(target);
+  await targetError.filter({ hasText: "Must not be below the minimum to go ahead." }).waitFor();
+  assert.ok(!/_pence/.test(await targetError.textContent()), "no API field name in the message");
   assert.equal(await target.getAttribute("aria-invalid"), "true");
   assert.equal(await page.evaluate(() => document.activeElement?.getAttribute("data-field")), "target_pence", "focus goes to the field to fix");
   await visited(page, "the offer form with the API's error");
@@ -150,10 +160,16 @@ async function draftOffer(page) {
   assert.equal(await page.locator('main [name="closes_at"]').inputValue(), closes, "the closing time as typed, in UK time");
   assert.equal(await page.locator('main [name="postcode_prefixes"]').inputValue(), "GL5, GL6");
   await page.getByLabel("Summary").fill("Solar panels on the mill, the village hall and the school.");
+  const minAge = page.locator('main [name="min_age"]');
+  assert.equal(await minAge.inputValue(), "18");
+  assert.match(await page.locator(`#${await minAge.getAttribute("id")}-hint`).textContent(), /leave empty for the usual minimum of 16/);
+  await minAge.fill(""); // empty: the server's usual minimum, as the hint says
   await visited(page, "the edit form");
   await page.getByRole("button", { name: "Save changes" }).click();
   await page.getByText("The draft is saved.").waitFor();
-  assert.ok((await call("GET", `/offers/${offerId}`, { token: await login(ADMIN.email, PASSWORD) })).summary.includes("the school"), "the edit is saved");
+  const saved = await call("GET", `/offers/${offerId}`, { token: await login(ADMIN.email, PASSWORD) });
+  assert.ok(saved.summary.includes("the school"), "the edit is saved");
+  assert.equal(saved.eligibility.min_age, 16, "an emptied minimum age is the usual 16, as the hint says");
   return offerId;
 }
 
@@ -316,7 +332,7 @@ async function keyboardOffer(page, societyId) {
   }
   await page.keyboard.press("Enter"); // the form is sent from its last field
   const closes = fieldInput(page, "closes_at");
-  await (await errorNextTo(closes)).filter({ hasText: "Must be after opens_at" }).waitFor();
+  await (await errorNextTo(closes)).filter({ hasText: "Must be after the opening time." }).waitFor();
   assert.ok(await page.evaluate(focusedIs("closes_at")), "focus is on the field to fix");
   await page.keyboard.press("Control+A");
   await page.keyboard.type(ukLocal(40));

@@ -1,6 +1,9 @@
 // The funder console in headless Chromium, against the real server: the platform makes a funder
-// with two admins (A and B) and a society opens an offer that investors pledge to (all through
-// the API). In the browser A builds a fund by keyboard alone with one mistake (the API's message
+// with one admin (A), B registers, and a society opens an offer that investors pledge to (all
+// through the API). In the browser A sees the funder's name as the heading (no funds yet), adds
+// a co-admin on the console's home: an unknown email first (the API's 422 under the field), then
+// B (named in the success message), then B again (the 409 under the field, the success gone).
+// A builds a fund by keyboard alone with one mistake (the API's message
 // under its field), fixes it, and sets every approval to need a second admin; the society applies
 // (API); A simulates the match (figures, a chart with the cap per investor and the point the
 // trigger is met drawn and named in its text alternative, and a table), and for a second fund
@@ -47,10 +50,9 @@ const key = () => crypto.randomUUID();
 
 async function scene(platform) {
   const funder = await call("POST", "/funders", { token: platform, body: { name: `Stroud Community Fund ${RUN}` }, expect: 201 });
-  for (const who of [A, B]) {
-    await account(who.email, who.name);
-    await call("POST", `/funders/${funder.id}/admins`, { token: platform, body: { email: who.email }, expect: 201 });
-  }
+  // A is made an admin by the platform; A adds B in the browser (addCoAdmin).
+  for (const who of [A, B]) await account(who.email, who.name);
+  await call("POST", `/funders/${funder.id}/admins`, { token: platform, body: { email: A.email }, expect: 201 });
   const society = await account(SOCIETY.email, SOCIETY.name);
   const reg = `RS${String(Date.now() % 1_000_000).padStart(6, "0")}`;
   const s = await call("POST", "/societies", { token: society, body: { name: `Riverside Energy ${RUN}`, kind: "community_benefit_society", registration_number: reg, postcode: "GL5 1AA" }, expect: 201 });
@@ -181,6 +183,25 @@ async function approveSecond(browser, fundId) {
   await context.close();
 }
 
+/** B alone asks to drop the second approval: it waits for another admin, and the rule holds. */
+async function relaxAlone(page, fundId) {
+  step("B alone asks to drop the second approval: it waits for a second admin; the rule still holds");
+  await go(page, `/funder/funds/${fundId}`);
+  await visited(page, "fund overview before relaxing", `Riverside Match ${RUN}`);
+  const form = page.getByRole("form", { name: "Second approval" });
+  await form.locator('[name="threshold"]').fill("");
+  await form.getByRole("button", { name: "Save the second approval" }).click();
+  const said = page.getByRole("status").filter({ hasText: "Relaxing the rule takes two people too" });
+  await said.waitFor();
+  await visited(page, "fund overview, a relaxation waiting for a second admin", `Riverside Match ${RUN}`);
+  const fund = await call("GET", `/funds/${fundId}`);
+  assert.equal(fund.second_approval_threshold_pence, 0, "the rule still holds");
+  assert.equal(fund.second_approval_change?.threshold_pence, null, "the relaxation waits");
+  const asked = (await page.locator("main dl.fund-money div").filter({ has: page.locator("dt", { hasText: /^Asked to relax$/ }) }).locator("dd").textContent()).trim();
+  assert.match(asked, /^Not needed: one admin's approval commits the money, asked at .+: it changes when a second admin asks for the same$/);
+  summary.relaxation = asked;
+}
+
 /** B declines A's approval: first with no reason (the API's message under the field), then with one. */
 async function declineSecond(page, fundId) {
   step("B declines it: no reason (refused, the message under the field), then a reason");
@@ -238,6 +259,36 @@ async function rejectSecond(page, fundId, secondOfferId, society) {
 
 const words = (page) => page.locator("main .rule-words").textContent();
 
+/** A, on the console's home (the funder has no fund yet), adds B as a co-admin. */
+async function addCoAdmin(page, funder) {
+  step("the home names the funder; A adds a co-admin: an unknown email (422), then B, then B again (409)");
+  await page.getByRole("heading", { level: 2, name: funder.name, exact: true }).waitFor();
+  const form = page.getByRole("form", { name: "Add an admin to this funder" }); // named by its heading
+  const email = form.locator('[name="email"]');
+  const add = form.getByRole("button", { name: "Add admin" });
+  const status = page.locator("main .add-admin [role=status]");
+  await email.fill(`nobody-${RUN}@example.org`);
+  await add.click();
+  const error = await errorNextTo(email);
+  await error.filter({ hasText: /no account has this email/i }).waitFor();
+  assert.equal(await email.getAttribute("aria-invalid"), "true");
+  assert.ok(await page.evaluate(focusedIs("email")), "focus moves to the email");
+  summary.coAdminUnknown = (await error.textContent()).trim();
+  await accessible(page, "add an admin, unknown email");
+  summary.pages.push("add an admin, unknown email");
+  await email.fill(B.email);
+  await add.click();
+  await status.filter({ hasText: `${B.name} (${B.email}) is now an admin of ${funder.name}.` }).waitFor();
+  assert.equal(await error.isHidden(), true, "the last message goes");
+  await email.fill(B.email);
+  await add.click();
+  await error.filter({ hasText: /already an admin/i }).waitFor();
+  assert.equal((await status.textContent()).trim(), "", "the success message goes when the next attempt fails");
+  await visited(page, "funder console home, co-admin added");
+  await go(page, "/funder"); // afresh: focus back at the top for the keyboard steps
+  await page.getByRole("heading", { level: 1, name: "Funder console" }).waitFor();
+}
+
 /** The fund form by keyboard alone: Tab to each field, type, Enter to send. */
 async function buildFund(page, funderId) {
   step("A builds a fund by keyboard alone, with ratio 1 for every 0 (refused), then fixed");
@@ -287,7 +338,7 @@ const browser = await launch();
 let current = null;
 try {
   const platform = await login(env("PLATFORM_EMAIL"), env("PLATFORM_PASSWORD"));
-  step("the platform makes a funder with admins A and B; a society opens an offer; investors pledge (API)");
+  step("the platform makes a funder with admin A; B registers; a society opens an offer; investors pledge (API)");
   const { funder, society, offerId, secondOfferId } = await scene(platform);
 
   const context = await browser.newContext({ viewport: { width: 1280, height: 900 }, locale: "en-GB" });
@@ -297,6 +348,7 @@ try {
   await signIn(page, BASE, A.email, PASSWORD, "/funder");
   await visited(page, "funder console home", "Funder console");
   await page.locator('#nav a[href="#/funder"]').waitFor();
+  await addCoAdmin(page, funder);
 
   const fundId = await buildFund(page, funder.id);
   await visited(page, "fund overview (new)");
@@ -319,7 +371,7 @@ try {
   assert.match(await card.textContent(), /cap per offer is £5,000\.00; the fund has £10,000\.00 available/);
   // The offer's terms, progress and society, from the application list itself.
   const terms = await card.locator("dl.terms").first().textContent();
-  for (const want of [`Riverside Energy ${RUN}, a community benefit society`, "minimum £10,000.00, target £20,000.00, maximum £30,000.00", `£600.00 pledged by ${PLEDGES.length} investors`]) {
+  for (const want of ["StatusWaiting for a decision", "OfferOpen; ", `Riverside Energy ${RUN}, a community benefit society`, "minimum £10,000.00, target £20,000.00, maximum £30,000.00", `£600.00 pledged by ${PLEDGES.length} investors`]) {
     assert.ok(terms.includes(want), `the application shows "${want}": ${terms}`);
   }
   await card.getByRole("button", { name: "Simulate the match" }).click();
@@ -349,6 +401,7 @@ try {
   const awaitingText = await awaiting.textContent();
   assert.match(awaitingText, /^Approved by Alex Grants \(you\) at \d\d:\d\d on .+ \(UK time\) for £4,000\.00, awaiting a second admin\.$/, "who asked, by name");
   summary.awaiting = awaitingText;
+  assert.match(await page.locator("main section.application dl.terms").first().textContent(), /StatusApproved by one admin, awaiting a second admin's confirmation/, "the status says a second admin must confirm");
   await visited(page, "application awaiting confirmation");
   await page.getByRole("button", { name: "Confirm the approval" }).click();
   const refusal = page.locator("main .confirm-form .summary");
@@ -387,6 +440,7 @@ try {
   assert.deepEqual(await fundMoney(fundId), before, "the decline returns the hold: awaiting and available as before");
   await rejectSecond(page, fundId, secondOfferId, society);
   assert.deepEqual(await fundMoney(fundId), before, "the rejection moves no money");
+  await relaxAlone(page, fundId);
 
   step("error pages: a fund that does not exist; a society admin in the funder console");
   await go(page, "/funder/funds/no-such-fund");

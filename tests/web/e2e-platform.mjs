@@ -3,11 +3,13 @@
 // pledges to (all through the API). In the browser the platform admin sees the first offer's
 // terms and society in the approval queue, approves it after the confirmation (it leaves the
 // queue; the API says approved); steps back from approving the second, which another admin then
-// approves (API), so approving it answers the API's 409, shown in place; closes the open offer
-// early after the confirmation (the API says closed or beyond); registers a funder by keyboard
-// alone with one mistake first (a blank name: the API's message under the field, focus on it);
-// adds an admin with an unknown email (the API's message under the field), then a registered one
-// (listed), then the same again (409 under the field); runs the ledger check (balanced); and,
+// approves (API), so approving it answers the API's 409, shown in place; sees both approved
+// offers under "Approved, opening soon" on the open offers page, with their opening times (UK);
+// closes the open offer early after the confirmation (the API says closed or beyond); registers
+// a funder by keyboard alone with one mistake first (a blank name: the API's message under the
+// field, focus on it); adds an admin with an unknown email (the API's message under the field),
+// then a registered one (listed), then the same again (409 under the field, the earlier success
+// message gone); runs the ledger check (balanced); and,
 // given DEAD_RECIPIENT, retries a dead email (the row says queued again; the API's dead list no
 // longer has it). A society admin gets the 403 page and no console link; a visitor's page loads
 // no platform code; a 390 px phone shows the lists without sideways scrolling. axe-core on every
@@ -135,10 +137,25 @@ async function approve(page, platform, { queued, raced }) {
   summary.pages.push("approval refused (409)");
 }
 
-async function closeEarly(page, platform, opened) {
-  step("an open offer with its progress; closed early after the confirmation");
+/** The offers approved in this run (opening in a day or two) are listed as opening soon, with their opening times. */
+async function openingSoon(page, { queued, raced }) {
+  step("the approved offers, not open yet, under \"Approved, opening soon\"");
   await section(page, "Open offers");
   await visited(page, "open offers", "Open offers");
+  const soon = page.getByRole("region", { name: "Approved, opening soon" });
+  for (const o of [queued, raced]) {
+    const card = soon.locator(`li[data-offer="${o.id}"]`);
+    await card.waitFor();
+    const text = await card.textContent();
+    for (const want of [o.title, `From ${SOCIETY.name}`, `Opens${formatDateTime(o.opens_at)}`, `Closes${formatDateTime(o.closes_at)}`]) assert.ok(text.includes(want), `opening soon shows ${want}: ${text}`);
+  }
+  const order = await soon.locator("li[data-offer]").evaluateAll((items) => items.map((li) => li.getAttribute("data-offer")));
+  assert.ok(order.indexOf(queued.id) < order.indexOf(raced.id), "the soonest to open first");
+  summary.openingSoon = (await soon.locator(`li[data-offer="${queued.id}"] dl`).textContent()).trim();
+}
+
+async function closeEarly(page, platform, opened) {
+  step("an open offer with its progress; closed early after the confirmation");
   const card = page.locator(`main li[data-offer="${opened.id}"]`);
   await card.waitFor();
   assert.match(await card.locator(".progress-words").textContent(), /£100\.00 raised \(£100\.00 pledged, £0\.00 match\) by 1 investor, of a £10,000\.00 target; minimum £5,000\.00/);
@@ -198,13 +215,15 @@ async function funders(page, platform) {
   await account(FUNDER_ADMIN.email, FUNDER_ADMIN.name);
   await email.fill(FUNDER_ADMIN.email);
   await add.click();
-  await page.getByRole("status").filter({ hasText: `${FUNDER_ADMIN.name} (${FUNDER_ADMIN.email}) is now an admin of ${FUNDER_NAME}.` }).waitFor();
+  const added = page.getByRole("status").filter({ hasText: `${FUNDER_ADMIN.name} (${FUNDER_ADMIN.email}) is now an admin of ${FUNDER_NAME}.` });
+  await added.waitFor();
   await row.filter({ hasText: `${FUNDER_ADMIN.name} (${FUNDER_ADMIN.email})` }).waitFor();
   const listed = (await all("/funders", platform)).find((f) => f.id === funder.id);
   assert.deepEqual(listed.admins.map((a) => a.email), [FUNDER_ADMIN.email]);
   await email.fill(FUNDER_ADMIN.email);
   await add.click();
   await (await errorNextTo(email)).filter({ hasText: /already an admin/i }).waitFor();
+  assert.equal(await added.count(), 0, "the earlier success message goes once a new attempt starts (no success above the error)");
   await visited(page, "funders with an admin", "Funders");
   return funder;
 }
@@ -300,6 +319,7 @@ try {
   await page.locator('#nav a[href="#/platform"]').waitFor();
 
   await approve(page, platform, offers);
+  await openingSoon(page, offers);
   await closeEarly(page, platform, offers.opened);
   const funder = await funders(page, platform);
   await ledger(page);

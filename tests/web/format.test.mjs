@@ -2,7 +2,7 @@
 import test from "node:test";
 import assert from "node:assert/strict";
 import {
-  chartScale, chartSummary, formatAxisPounds, formatLeverage, formatMonth, formatShare, formatWhen, offerStatus,
+  chartScale, chartSummary, formatAxisPounds, formatLeverage, formatMonth, formatShare, formatWhen, formWords, offerStatus,
   transferKind, transferState,
   formatDate, formatDateTime,
   cancellable, formatPounds, formatRate, formatSortCode, holdingRoom, parsePounds, partPaid, poundsInput, progress, safeUrl,
@@ -109,6 +109,7 @@ test("a fund's leverage, shares and months in words", () => {
 
 test("offers and transfers of fund money in plain words", () => {
   assert.equal(offerStatus("allocated"), "Succeeded, shares issued");
+  assert.deepEqual(["draft", "submitted", "approved", "open"].map(offerStatus), ["Draft", "Submitted, waiting for approval", "Approved, opens at its opening time", "Open"]);
   assert.equal(offerStatus("something new"), "something new");
   assert.equal(transferKind({ kind: "budget", phase: "single" }), "Budget paid into the fund");
   assert.equal(transferKind({ kind: "match", phase: "void" }), "Match undone (pledge cancelled, expired or refunded, or offer failed)");
@@ -151,7 +152,7 @@ test("a chart's text alternative sums it up", () => {
 // The society console's helpers (web/console-format.js)
 
 import {
-  importOutcome, offerRules, parseAccountNumber, parsePercent, parsePrefixes, parseSortCode, parseUkDateTime, parseWhole,
+  importOutcome, offerRules, offerWords, parseAccountNumber, parsePercent, parsePrefixes, parseSortCode, parseUkDateTime, parseWhole,
   ukDayToIso, ukInput, ukText, ukToIso,
 } from "../../web/console-format.js";
 
@@ -227,7 +228,22 @@ test("local areas and statement outcomes", () => {
   assert.equal(importOutcome("something_new"), "something_new");
 });
 
-import { confirmationWords, draftWords, fundBody, percentToBps, poundsOrNull, prefixList, ruleMoney, ruleWords, simulationWords } from "../../web/funder-format.js";
+test("the API's field names in its messages become the offer form's words", () => {
+  assert.equal(offerWords("must not be below min_target_pence"), "must not be below the minimum to go ahead");
+  assert.equal(offerWords("must not be below target_pence"), "must not be below the target");
+  assert.equal(offerWords("must not exceed max_target_pence"), "must not exceed the maximum");
+  assert.equal(offerWords("must not be below min_holding_pence"), "must not be below the smallest holding");
+  assert.equal(offerWords("must be at most 180 days after opens_at"), "must be at most 180 days after the opening time");
+  assert.equal(offerWords("must be between 0 and 10000 (100%)"), "must be between 0% and 100%");
+  assert.equal(offerWords("the society has no bank details yet: set them (PUT /api/v1/societies/{id}/bank-details) before submitting"),
+    "the society has no bank details yet: set them on the society's page before submitting");
+  assert.equal(offerWords("must be a whole number of shares (£5.00 each)"), "must be a whole number of shares (£5.00 each)", "nothing else changes");
+  assert.equal(offerWords(undefined), "");
+  // Whole names only: `target_pence` inside `min_target_pence` is not replaced on its own.
+  assert.equal(formWords("min_target_pence, target_pence; xtarget_pence", { target_pence: "T" }), "min_target_pence, T; xtarget_pence");
+});
+
+import { applicationStatus, confirmationWords, draftWords, fundBody, fundWords, percentToBps, poundsOrNull, prefixList, ruleMoney, ruleWords, simulationWords } from "../../web/funder-format.js";
 
 test("the funder console says a rule as the server does (src/domain/matching/words.rs)", () => {
   assert.equal(
@@ -263,6 +279,11 @@ test("the rule builder reads what is typed", () => {
   assert.match(draftWords({ ...v, ratio_den: "0" }), /Set the match ratio/);
   assert.deepEqual(fundBody({ ...v, ratio_den: "one" }).problems.map((p) => p.field), ["rule.ratio_den"]);
   assert.equal(fundBody({ ...v, trigger_kind: "percent_of_target", trigger_value: "25" }).body.rule.trigger.value, 2_500);
+  for (const typed of ["0", "150"]) {
+    assert.deepEqual(fundBody({ ...v, trigger_kind: "percent_of_target", trigger_value: typed }).problems,
+      [{ field: "rule.trigger.value", message: "Enter a percentage between 0.01 and 100" }], `${typed}% is refused as typed`);
+  }
+  assert.deepEqual(fundBody({ ...v, trigger_kind: "percent_of_target", trigger_value: "100" }).problems, []);
 });
 
 test("a simulation names the cap per investor and where the trigger is met, 0 pledges too", () => {
@@ -281,6 +302,19 @@ test("a simulation names the cap per investor and where the trigger is met, 0 pl
   assert.match(none.trigger, /^Not met yet/);
   assert.match(none.desc, /largest match for one pledge is £0\.00\..+The trigger is not met yet by the current pledges, so nothing is matched\./);
   assert.ok(!/NaN|undefined|Infinity/.test(none.desc), none.desc);
+});
+
+test("an application's state, and the API's fund messages in the words typed", () => {
+  assert.equal(applicationStatus({ status: "pending" }), "Waiting for a decision");
+  assert.equal(applicationStatus({ status: "pending", confirmation: { state: "awaiting" } }), "Approved by one admin, awaiting a second admin's confirmation");
+  assert.equal(applicationStatus({ status: "pending", confirmation: { state: "declined" } }), "Waiting for a decision");
+  assert.equal(applicationStatus({ status: "approved", confirmation: { state: "confirmed" } }), "Approved");
+  assert.equal(applicationStatus({ status: "something_new" }), "something_new");
+  assert.equal(fundWords("a percent_of_target trigger needs a value in basis points, 1 to 10000"), "the percentage must be between 0.01 and 100");
+  assert.equal(fundWords("an amount trigger needs a value in pence above zero"), "the amount must be more than £0");
+  assert.equal(fundWords("a per_pledge rule needs ratio_num and ratio_den between 1 and 100"), "both amounts of the match must be whole pounds from 1 to 100");
+  assert.equal(fundWords("must not exceed per_offer_cap_pence"), "must not exceed the cap per offer");
+  assert.equal(fundWords("must be at least 1"), "must be at least 1");
 });
 
 test("a second approval names who asked and who answered", () => {

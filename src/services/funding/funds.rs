@@ -29,6 +29,11 @@ pub struct FundRow {
     /// An approval of at least this commitment needs a second admin's confirmation (0: every
     /// one; none: no approval does).
     pub second_approval_threshold_pence: Option<i64>,
+    /// Who asked to relax the threshold, while that waits for a second admin.
+    pub threshold_change_by: Option<String>,
+    /// The threshold asked for (none: no threshold).
+    pub threshold_change_to: Option<i64>,
+    pub threshold_change_at: Option<NaiveDateTime>,
 }
 
 impl FundRow {
@@ -171,7 +176,18 @@ pub struct FundSummary {
     /// An approval of at least this commitment needs a second funder admin's confirmation
     /// (0: every approval; null: none).
     pub second_approval_threshold_pence: Option<Pence>,
+    /// A relaxation of that threshold one admin has asked for, waiting for a second.
+    pub second_approval_change: Option<ThresholdChange>,
     pub offers: Vec<FundOffer>,
+}
+
+/// A relaxation of a fund's second-approval threshold waiting for a second funder admin to ask
+/// for the same.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ThresholdChange {
+    /// The threshold asked for (null: none).
+    pub threshold_pence: Option<Pence>,
+    pub requested_at: chrono::DateTime<chrono::Utc>,
 }
 
 pub fn get_fund(conn: &mut DbConnection, id: &str) -> Result<FundRow, AppError> {
@@ -183,22 +199,107 @@ pub fn get_fund(conn: &mut DbConnection, id: &str) -> Result<FundRow, AppError> 
         .ok_or(AppError::NotFound("fund"))
 }
 
-/// Sets the fund's threshold for a second admin's confirmation (`None`: no approval needs one).
+/// Whether moving a fund's second-approval threshold from `current` to `wanted` relaxes the
+/// rule (fewer approvals would need a second admin): removing it, or raising it. `None` is no
+/// threshold. Pure.
+pub fn relaxes(current: Option<i64>, wanted: Option<i64>) -> bool {
+    match (current, wanted) {
+        (None, _) => false,
+        (Some(_), None) => true,
+        (Some(c), Some(w)) => w > c,
+    }
+}
+
+/// What a request to set the threshold did.
+pub enum ThresholdOutcome {
+    /// The threshold is now what was asked.
+    Set(FundSummary),
+    /// A relaxation waits for a second funder admin to ask for the same.
+    Awaiting(FundSummary),
+}
+
+/// Sets the fund's threshold for a second admin's confirmation (`None`: no approval needs
+/// one). Tightening it (or keeping it) takes effect at once and drops any relaxation pending.
+/// Relaxing it takes two people too: the first request waits (its asker's repeats change
+/// nothing), the fund's other admins are emailed, and it takes effect when a different admin
+/// asks for the same threshold; a different relaxation replaces the one pending. A negative
+/// threshold is 422.
 pub fn set_second_approval(
     conn: &mut DbConnection,
     fund_id: &str,
     threshold: Option<Pence>,
-) -> Result<FundSummary, AppError> {
+    by: &str,
+) -> Result<ThresholdOutcome, AppError> {
     if threshold.is_some_and(|t| t.get() < 0) {
         return Err(AppError::field(
             "threshold_pence",
             "must be 0 or more (0: every approval)",
         ));
     }
-    diesel::update(funds::table.find(fund_id))
-        .set(funds::second_approval_threshold_pence.eq(threshold.map(|t| t.get())))
+    // Take the fund's row lock first (a write of nothing), so that two admins' requests are
+    // decided one after the other on what the first left.
+    let locked = diesel::update(funds::table.find(fund_id))
+        .set(funds::id.eq(fund_id))
         .execute(conn)?;
-    summary(conn, fund_id)
+    if locked == 0 {
+        return Err(AppError::NotFound("fund"));
+    }
+    let fund = get_fund(conn, fund_id)?;
+    let wanted = threshold.map(|t| t.get());
+    if !relaxes(fund.second_approval_threshold_pence, wanted) {
+        apply_threshold(conn, &fund, wanted)?;
+        return Ok(ThresholdOutcome::Set(summary(conn, fund_id)?));
+    }
+    let pending = fund.threshold_change_by.as_deref();
+    if pending.is_some_and(|asker| asker != by) && fund.threshold_change_to == wanted {
+        apply_threshold(conn, &fund, wanted)?;
+        return Ok(ThresholdOutcome::Set(summary(conn, fund_id)?));
+    }
+    if pending != Some(by) || fund.threshold_change_to != wanted {
+        diesel::update(funds::table.find(fund_id))
+            .set((
+                funds::threshold_change_by.eq(by),
+                funds::threshold_change_to.eq(wanted),
+                funds::threshold_change_at.eq(clock::now()),
+            ))
+            .execute(conn)?;
+        tell_admins_of_relaxation(conn, &fund, wanted, by)?;
+    }
+    Ok(ThresholdOutcome::Awaiting(summary(conn, fund_id)?))
+}
+
+/// Sets the threshold and drops any change pending.
+fn apply_threshold(conn: &mut DbConnection, fund: &FundRow, wanted: Option<i64>) -> Result<(), AppError> {
+    diesel::update(funds::table.find(&fund.id))
+        .set((
+            funds::second_approval_threshold_pence.eq(wanted),
+            funds::threshold_change_by.eq(None::<String>),
+            funds::threshold_change_to.eq(None::<i64>),
+            funds::threshold_change_at.eq(None::<NaiveDateTime>),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Emails the fund's other admins that one of them asked to relax its two-person rule.
+fn tell_admins_of_relaxation(
+    conn: &mut DbConnection,
+    fund: &FundRow,
+    wanted: Option<i64>,
+    by: &str,
+) -> Result<(), AppError> {
+    let (asker_email, name) = crate::notify::user_contact(conn, by)?;
+    let asked = match wanted {
+        None => "no longer need a second admin for any approval".to_owned(),
+        Some(t) => format!("need a second admin only for approvals of {} or more", Pence::new(t)),
+    };
+    let context = serde_json::json!({"name": name, "fund": fund.name, "asked": asked});
+    for email in crate::notify::funder_admin_emails(conn, &fund.funder_id)? {
+        if email != asker_email {
+            crate::notify::enqueue(conn, crate::notify::Kind::ThresholdChange, &email, &context, None)?;
+        }
+    }
+    Ok(())
 }
 
 /// Creates a fund and moves its budget into it.
@@ -365,6 +466,10 @@ pub fn summary(conn: &mut DbConnection, fund_id: &str) -> Result<FundSummary, Ap
         awaiting_confirmation_pence: Pence::new(awaiting),
         available_pence: Pence::new(fund.budget_pence - committed - awaiting),
         second_approval_threshold_pence: fund.second_approval_threshold_pence.map(Pence::new),
+        second_approval_change: fund.threshold_change_at.map(|at| ThresholdChange {
+            threshold_pence: fund.threshold_change_to.map(Pence::new),
+            requested_at: clock::utc(at),
+        }),
         budget_pence: Pence::new(fund.budget_pence),
         offers: applications
             .into_iter()
@@ -380,4 +485,19 @@ pub fn summary(conn: &mut DbConnection, fund_id: &str) -> Result<FundSummary, Ap
         funder_id: fund.funder_id,
         name: fund.name,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn removing_or_raising_a_threshold_relaxes_the_rule() {
+        assert!(relaxes(Some(0), None));
+        assert!(relaxes(Some(100), Some(101)));
+        assert!(!relaxes(Some(100), Some(100)));
+        assert!(!relaxes(Some(100), Some(0)));
+        assert!(!relaxes(None, Some(0)));
+        assert!(!relaxes(None, None));
+    }
 }

@@ -1,0 +1,3 @@
+ALTER TABLE funds DROP COLUMN threshold_change_at;
+ALTER TABLE funds DROP COLUMN threshold_change_to;
+ALTER TABLE funds DROP COLUMN threshold_change_by;
