@@ -134,7 +134,6 @@ export function dropFlashOnAction(body) {
   return body;
 }
 
-
 /**
  * A form adding an existing account as an admin of an organisation, by email, with a status
  * line naming who was added. `add(email)` makes the API call and answers the new admin

@@ -77,6 +77,7 @@ pub async fn start(
     let now = chrono::Utc::now();
     let offer: Value = post(&http, &base, &format!("/api/v1/societies/{society}/offers"), &admin, {
         let mut body = json!({"title": "Bench", "summary": "", "share_price_pence": 100,
+                "document_url": "https://example.org/bench-offer.pdf",
                 "opens_at": (now - chrono::Duration::minutes(1)).to_rfc3339(),
                 "closes_at": (now + chrono::Duration::days(30)).to_rfc3339()});
         for (key, value) in terms.as_object().into_iter().flatten() {

@@ -193,7 +193,7 @@ async fn act(
     responses(
         (status = 200, body = OfferView),
         (status = 409, description = "Not a draft", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "The society has no bank details yet (field `bank_details`)", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "The offer has no offer document (field `document_url`), or its society no bank details yet (field `bank_details`)", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn submit_offer(state: web::Data<AppState>, admin: OfferAdmin) -> Result<HttpResponse, AppError> {
     act(&state, admin.offer.id, OfferAction::Submit, admin.caller.user_id).await

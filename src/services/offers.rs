@@ -392,6 +392,14 @@ pub fn act(conn: &mut DbConnection, id: &str, action: OfferAction, actor: &Actor
     })?;
     match action {
         OfferAction::Submit => {
+            // Investors accept the offer document's terms when they pledge (DESIGN §2): an
+            // offer goes to approval with one.
+            if row.document_url.as_deref().is_none_or(|url| url.trim().is_empty()) {
+                return Err(AppError::field(
+                    "document_url",
+                    "the offer has no offer document: link it (document_url) before submitting: investors accept its terms when they pledge",
+                ));
+            }
             let sort_code: Option<String> = societies::table
                 .find(&row.society_id)
                 .select(societies::bank_sort_code)

@@ -366,7 +366,7 @@ async fn two_instances_and_a_worker_behind_nginx_survive_a_sigkill_mid_surge() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     };
     assert_eq!(unsent, 0);
-    let arrived = smtp.wait_for(sent as usize).await;
+    let arrived = smtp.wait_for_distinct(sent as usize).await;
     let message_ids: BTreeSet<&str> = arrived.iter().map(|m| m.message_id.as_str()).collect();
     assert_eq!(message_ids.len() as i64, sent, "one Message-ID per email in the outbox");
 

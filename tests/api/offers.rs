@@ -122,6 +122,16 @@ both_backends! {
         let answer = s.app.post(&format!("/api/v1/offers/{stuck}/submit"), Some(&no_bank.access_token), &json!({})).await;
         answer.expect(422);
         assert_eq!(answer.error_fields(), vec!["bank_details"]);
+        // Nor without an offer document for investors to accept; linking one lets it go.
+        let mut body = offer_body();
+        body.as_object_mut().unwrap().remove("document_url");
+        let bare = s.app.draft_offer(&s.admin, &s.society, &body).await;
+        let answer = s.app.post(&format!("/api/v1/offers/{bare}/submit"), Some(&s.admin.access_token), &json!({})).await;
+        answer.expect(422);
+        assert_eq!(answer.error_fields(), vec!["document_url"]);
+        s.app.call(reqwest::Method::PATCH, &format!("/api/v1/offers/{bare}"), Some(&s.admin.access_token),
+            Some(&json!({"document_url": "https://example.org/late-offer.pdf"}))).await.expect(200);
+        s.app.post(&format!("/api/v1/offers/{bare}/submit"), Some(&s.admin.access_token), &json!({})).await.expect(200);
 
 
         let id = s.app.draft_offer(&s.admin, &s.society, &offer_body()).await;

@@ -156,6 +156,25 @@ print(json.dumps(out))
         serde_json::from_slice(&output.stdout).expect("JSON from the reader")
     }
 
+    /// Waits until messages with `n` distinct Message-IDs have arrived (at most 20 s): delivery
+    /// is at least once, so after a crash one email may arrive twice, under one Message-ID.
+    pub async fn wait_for_distinct(&self, n: usize) -> Vec<Received> {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let messages = self.messages();
+            let distinct: std::collections::BTreeSet<&str> = messages.iter().map(|m| m.message_id.as_str()).collect();
+            if distinct.len() >= n {
+                return messages;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "only {} of {n} distinct messages arrived",
+                distinct.len()
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
     /// Waits until at least `n` messages have arrived (at most 20 s).
     pub async fn wait_for(&self, n: usize) -> Vec<Received> {
         let deadline = Instant::now() + Duration::from_secs(20);
