@@ -17,43 +17,32 @@ const ROUTES = [
   [/^\/funds\/([^/]+)$/, pages.fund, ["id"]],
   [/^\/funds\/([^/]+)\/impact$/, pages.fundImpact, ["id"]],
   [/^\/funders\/([^/]+)\/impact$/, pages.funderImpact, ["id"]],
-  // The society console: its code is loaded only when it is needed (see loadConsole).
+  // The consoles: each one's code is fetched only when one of its addresses is opened (lazy).
   [/^\/console(?:\/(.*))?$/, (params, go) => loadConsole().then((c) => c.view(params, go)), ["rest"], { auth: true }],
-  // The funder console, likewise loaded only when it is needed (see loadFunder).
   [/^\/funder(?:\/(.*))?$/, (params, go) => loadFunder().then((f) => f.view(params, go)), ["rest"], { auth: true }],
-  // The platform console, likewise (see loadPlatform): for platform admins only.
+  // For platform admins only.
   [/^\/platform(?:\/(.*))?$/, (params, go) => loadPlatform().then((p) => p.view(params, go)), ["rest"], { auth: true }],
 ];
 
-let consoleModule = null;
-/** The society console's module, fetched once (for society admins and console addresses only). */
-function loadConsole() {
-  consoleModule ??= import("./console.js").catch((err) => {
-    consoleModule = null;
-    throw Object.assign(new Error("The society console could not be loaded. Check your connection and try again."), { status: 0, cause: err });
-  });
-  return consoleModule;
+/**
+ * A loader of a module fetched once, on first use (a failed fetch is tried again next time,
+ * with an error page naming `what`).
+ */
+function lazy(load, what) {
+  let module = null;
+  return () => {
+    module ??= load().catch((err) => {
+      module = null;
+      throw Object.assign(new Error(`The ${what} could not be loaded. Check your connection and try again.`), { status: 0, cause: err });
+    });
+    return module;
+  };
 }
 
-let funderModule = null;
-/** The funder console's module, fetched once (for funder addresses only). */
-function loadFunder() {
-  funderModule ??= import("./funder.js").catch((err) => {
-    funderModule = null;
-    throw Object.assign(new Error("The funder console could not be loaded. Check your connection and try again."), { status: 0, cause: err });
-  });
-  return funderModule;
-}
-
-let platformModule = null;
-/** The platform console's module, fetched once (for platform addresses only). */
-function loadPlatform() {
-  platformModule ??= import("./platform.js").catch((err) => {
-    platformModule = null;
-    throw Object.assign(new Error("The platform console could not be loaded. Check your connection and try again."), { status: 0, cause: err });
-  });
-  return platformModule;
-}
+/** The society console's module (fetched ahead for society admins too). */
+const loadConsole = lazy(() => import("./console.js"), "society console");
+const loadFunder = lazy(() => import("./funder.js"), "funder console");
+const loadPlatform = lazy(() => import("./platform.js"), "platform console");
 
 const main = document.getElementById("main");
 let flash = null; // a message for the next page, e.g. "Your pledge is cancelled."
