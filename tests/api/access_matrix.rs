@@ -931,7 +931,7 @@ async fn context(app: &TestApp) -> Ctx {
     let to_reject = app.apply(&society_admin, &drafts_to_submit[1], &fund).await;
     let unapplied_draft = app.draft_offer(&society_admin, &society, &offer_body()).await;
     // The fund's budget is public money: wait for the log's first checkpoint.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let deadline = crate::support::patience::deadline();
     while app.get("/api/v1/transparency/checkpoint", None).await.status != 200 {
         assert!(std::time::Instant::now() < deadline, "no transparency checkpoint");
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;

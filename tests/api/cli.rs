@@ -236,7 +236,7 @@ both_backends! {
         app.wait_for_status(&offer, Some(&admin.access_token), "open").await;
         let pid = worker.id().to_string();
         std::process::Command::new("kill").args(["-TERM", &pid]).status().expect("kill runs");
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        let deadline = crate::support::patience::deadline();
         let status = loop {
             if let Some(status) = worker.try_wait().expect("wait") {
                 break status;

@@ -36,7 +36,7 @@ fn free_port() -> u16 {
 }
 
 fn wait_for_port(port: u16, what: &str) {
-    let deadline = Instant::now() + Duration::from_secs(20);
+    let deadline = crate::support::patience::deadline();
     while TcpStream::connect(("127.0.0.1", port)).is_err() {
         assert!(Instant::now() < deadline, "{what} did not listen on {port}");
         std::thread::sleep(Duration::from_millis(20));
@@ -314,7 +314,7 @@ async fn two_instances_and_a_worker_behind_nginx_survive_a_sigkill_mid_surge() {
         status == 200 || (status == 409 && retries.load(Ordering::Relaxed) > 0),
         "{status} {closed}"
     );
-    let deadline = Instant::now() + Duration::from_secs(120);
+    let deadline = crate::support::patience::deadline();
     while app.get(&format!("/api/v1/offers/{offer}"), None).await.body["status"] != "allocated" {
         assert!(Instant::now() < deadline, "the close-out did not finish");
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -356,7 +356,7 @@ async fn two_instances_and_a_worker_behind_nginx_survive_a_sigkill_mid_surge() {
     );
 
     // Every email queued reaches the SMTP server, each under one Message-ID.
-    let deadline = Instant::now() + Duration::from_secs(60);
+    let deadline = crate::support::patience::deadline();
     let (sent, unsent) = loop {
         let (sent, unsent) = outbox_counts(&app).await;
         if unsent == 0 {

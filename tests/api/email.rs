@@ -81,7 +81,7 @@ both_backends! {
         server.stop();
         let user = app.user("patient").await;
         // It is tried and fails, and stays queued.
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        let deadline = crate::support::patience::deadline();
         loop {
             let rows = outbox_statuses(&app).await;
             if rows.iter().any(|(_, status, attempts)| status == "pending" && *attempts >= 1) {
@@ -150,7 +150,7 @@ both_backends! {
         let platform = app.platform_admin().await;
         server.stop();
         let user = app.user("unlucky").await;
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+        let deadline = crate::support::patience::deadline();
         let dead = loop {
             let list = app.get("/api/v1/admin/outbox?status=dead", Some(&platform.access_token)).await;
             let items = list.body["items"].as_array().unwrap().clone();
@@ -166,7 +166,7 @@ both_backends! {
         let id = dead["id"].as_str().unwrap();
         let retry = app.post(&format!("/api/v1/admin/outbox/{id}/retry"), Some(&platform.access_token), &json!({})).await;
         retry.expect(204);
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        let deadline = crate::support::patience::deadline();
         while !server.messages().iter().any(|m| m.to == user.email) {
             assert!(std::time::Instant::now() < deadline, "the retried email never arrived");
             tokio::time::sleep(std::time::Duration::from_millis(100)).await;
@@ -191,7 +191,7 @@ both_backends! {
         body["closes_at"] = json!((chrono::Utc::now() + chrono::Duration::hours(30)).to_rfc3339());
         let offer = app.approved_offer(&admin, &platform, &society, &body).await;
         app.wait_for_status(&offer, None, "open").await;
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        let deadline = crate::support::patience::deadline();
         loop {
             let reminders: Vec<String> = app
                 .with_db(|conn| Ok(outbox::table.filter(outbox::kind.eq("offer_closing")).select(outbox::recipient).load(conn)?))
@@ -219,7 +219,7 @@ async fn the_default_file_transport_writes_eml_files() {
     let app = TestApp::spawn(Backend::Sqlite).await;
     let user = app.user("filed").await;
     let dir = app.settings.email.file_dir.clone();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let deadline = crate::support::patience::deadline();
     loop {
         let files: Vec<_> = std::fs::read_dir(&dir)
             .map(|d| d.flatten().map(|e| e.path()).collect())

@@ -143,9 +143,10 @@ fn assert_answers_through_the_outage(log: &Attempts, server: &RunningServer, poo
         assert!([201, 503].contains(status), "answered {status}: {:?}", log.statuses);
     }
     assert_eq!(log.unavailable_without_retry_after, 0);
-    // Never a hang: a request waits at most the pool timeout at each of its few database steps.
+    // Never a hang: a request waits at most the pool timeout at each of its few database steps,
+    // plus its own work, which a loaded machine may stretch to seconds (hence the slack).
     assert!(
-        log.slowest < pool_timeout * 4 + Duration::from_secs(1),
+        log.slowest < pool_timeout * 4 + Duration::from_secs(5),
         "slowest answer {:?}",
         log.slowest
     );
@@ -265,7 +266,7 @@ both_backends! {
             assert_eq!(registered.status(), 201);
         }
         // A welcome email each. The first is in the SMTP server's hands, its answer held: kill.
-        let deadline = Instant::now() + Duration::from_secs(20);
+        let deadline = crate::support::patience::deadline();
         while smtp.arrivals() == 0 {
             assert!(Instant::now() < deadline, "no email reached the SMTP server");
             tokio::time::sleep(Duration::from_millis(20)).await;
@@ -273,7 +274,7 @@ both_backends! {
         first.child.kill().expect("SIGKILL");
         first.child.wait().expect("reaped");
         let _second = server(&database, &settings);
-        let deadline = Instant::now() + Duration::from_secs(30);
+        let deadline = crate::support::patience::deadline();
         loop {
             let rows = outbox(&database).await;
             if rows.len() == ACCOUNTS && rows.iter().all(|(_, status)| status == "sent") {
@@ -381,7 +382,7 @@ fn count_calls(proxy: &StripeProxy, how: &str, path: &str) -> usize {
 }
 
 async fn wait_for_call(proxy: &StripeProxy, how: &str, path: &str, n: usize) {
-    let deadline = Instant::now() + Duration::from_secs(20);
+    let deadline = crate::support::patience::deadline();
     while count_calls(proxy, how, path) < n {
         assert!(Instant::now() < deadline, "no {how} {path}: {:?}", proxy.calls());
         tokio::time::sleep(Duration::from_millis(20)).await;

@@ -1,15 +1,26 @@
 //! The API against its own document: Schemathesis (pinned in the test virtualenv by
 //! `scripts/test`) fuzzes the real server, on a fresh database holding realistic data (open,
 //! draft and allocated offers; pending, paid and refunded pledges; a fund with an approved and
-//! a pending application), once as each kind of caller, with every check, positive and negative
+//! a pending application), as each kind of caller, with every check, positive and negative
 //! data and the stateful phase. Any 5xx, undocumented status, body or header that does not
 //! match its schema, or schema-valid request refused as malformed (400) fails the test. A 409
 //! or 422 for a rule that depends on state is accepted (`tests/fuzz/schemathesis.toml` says
 //! which statuses each check accepts, and why).
+//!
+//! Each caller is its own test on each backend, so that each part is short and nextest runs
+//! them side by side. A run is bounded by its work (examples per operation, steps per stateful
+//! scenario), never by the clock: the server under test waits as long as a loaded machine needs
+//! for a database connection or the local Stripe, and Schemathesis waits as long for an answer,
+//! so that a slow day cannot turn into a 503 or a timeout that the contract would call a
+//! failure (the fault tests are where the database and Stripe go away). A failing run prints
+//! each problem whole (operation, check, the request as a curl line, the answer) and keeps the
+//! whole report in `target/fuzz-reports/`.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
+
+use crate::support::patience::PATIENCE;
 
 use serde_json::{json, Value};
 
@@ -21,6 +32,18 @@ use crate::support::{live_rule, offer_body, Backend, TestApp, TestDatabase, Test
 struct Scene {
     roles: Vec<(&'static str, Option<TestUser>)>,
     dictionaries: Vec<(&'static str, Vec<String>)>,
+}
+
+impl Scene {
+    /// The user who signs in as `role` (none for the anonymous caller).
+    fn user(&self, role: &str) -> Option<&TestUser> {
+        let (_, user) = self
+            .roles
+            .iter()
+            .find(|(name, _)| *name == role)
+            .expect("a role of the scene");
+        user.as_ref()
+    }
 }
 
 async fn post_with_key(app: &TestApp, path: &str, user: &TestUser, body: &Value) -> crate::support::Answer {
@@ -194,8 +217,15 @@ fn schemathesis() -> PathBuf {
     Path::new(&python).with_file_name("schemathesis")
 }
 
-/// One Schemathesis run as `role`; panics with its report when it finds anything.
-fn fuzz(app_address: &str, config: &Path, role: &str, max_examples: u32) {
+/// Where a run's whole report is kept: `target/fuzz-reports/<backend>-<role>.txt`.
+fn report_path(backend: Backend, role: &str) -> PathBuf {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/fuzz-reports");
+    std::fs::create_dir_all(&dir).expect("target/fuzz-reports");
+    dir.join(format!("{backend:?}-{}.txt", role.replace(' ', "-")).to_lowercase())
+}
+
+/// One Schemathesis run as `role`; panics with every problem it found, whole.
+fn fuzz(app_address: &str, config: &Path, role: &str, max_examples: u32, report_file: &Path) {
     let started = Instant::now();
     let mut command = Command::new(schemathesis());
     // Schemathesis and hypothesis keep their caches in the working directory.
@@ -205,10 +235,16 @@ fn fuzz(app_address: &str, config: &Path, role: &str, max_examples: u32) {
         .arg(config)
         .args(["run", &format!("{app_address}/api/v1/openapi.json")])
         .args(["--checks", "all", "--max-examples", &max_examples.to_string()])
-        // Hypothesis's own health check that too few generated bodies pass its filters (the
-        // bank-statement import's text body) is about the generator, not the API: with a
-        // fixed seed it came and went as operations were added. Every check of the API stays.
-        .args(["--suppress-health-check", "filter_too_much"])
+        // An answer is awaited as long as a test waits for anything (a loaded machine is slow,
+        // not wrong), and shown whole when it is a problem.
+        .args(["--request-timeout", &PATIENCE.as_secs().to_string()])
+        .args(["--output-truncate", "false"])
+        // Two of Hypothesis's own health checks are about the generator, not the API: too few
+        // generated bodies pass its filters (the bank-statement import's text body; with a
+        // fixed seed it came and went as operations were added), and generating is slow (it
+        // times itself by the clock, so a loaded machine trips it). Every check of the API
+        // stays.
+        .args(["--suppress-health-check", "filter_too_much,too_slow"])
         .args(seed(role))
         .env("CS_FUZZ_WEBHOOK_SECRET", WEBHOOK_SECRET)
         .env("SCHEMATHESIS_HOOKS", "hooks")
@@ -216,60 +252,103 @@ fn fuzz(app_address: &str, config: &Path, role: &str, max_examples: u32) {
         .env("NO_COLOR", "1");
     let output = command.output().expect("schemathesis runs");
     let report = String::from_utf8_lossy(&output.stdout);
-    let after = |heading: &str| {
-        report
-            .lines()
-            .skip_while(|line| !line.trim_start().starts_with(heading))
-            .nth(1)
-            .unwrap_or_default()
-            .trim()
-            .to_owned()
-    };
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    std::fs::write(report_file, format!("{report}\n{stderr}")).expect("keep the report");
     eprintln!(
-        "schemathesis as {role}: operations {}; test cases {}; in {:.0?}",
-        after("API Operations:").trim_start_matches("Selected: "),
-        after("Test cases:"),
-        started.elapsed()
+        "schemathesis as {role}: {} in {:.0?} (report: {})",
+        final_line(&report),
+        started.elapsed(),
+        report_file.display()
     );
     if std::env::var_os("CS_FUZZ_REPORT").is_some() {
         eprintln!("{report}");
     }
-    let failures = report
-        .split_once("=== FAILURES")
-        .map_or(report.as_ref(), |(_, failures)| {
-            failures.split("=== WARNINGS").next().unwrap_or(failures)
-        });
     assert!(
         output.status.success(),
-        "Schemathesis as {role} found problems (CS_FUZZ_REPORT=1 shows the whole report):\n{failures}\n{}",
-        String::from_utf8_lossy(&output.stderr)
+        "Schemathesis as {role} found problems (the whole report: {}):\n{}\n{stderr}",
+        report_file.display(),
+        problems(&report)
     );
 }
 
-both_backends! {
-    async fn the_api_keeps_its_documented_contract_under_fuzzing(backend) {
-        let stripe = StripeFake::start();
-        let database = TestDatabase::new(backend).await;
-        let url = stripe.url();
-        let app = TestApp::spawn_with(backend, database, move |s| {
-            card_payments(s, url);
-            // The fuzzer signs in again whenever it is signed out, and registers at will.
-            s.auth.anonymous_writes_max = 100_000;
-            s.auth.login_max_failures = 100_000;
-        })
-        .await;
-        let scene = scene(&app).await;
-        let dir = tempfile::tempdir().expect("temp dir");
-        let examples = examples(backend);
-        let address = app.address.clone();
-        tokio::task::spawn_blocking(move || {
-            for (role, user) in &scene.roles {
-                let config = config(&scene, dir.path(), role, user.as_ref());
-                fuzz(&address, &config, role, examples);
-            }
-        })
+/// The report's closing line (`N passed in Ts`, or what failed), for the test's own output.
+fn final_line(report: &str) -> &str {
+    report
+        .lines()
+        .rev()
+        .find(|line| !line.trim().is_empty())
+        .unwrap_or_default()
+        .trim()
+}
+
+/// What a failing report says went wrong: its ERRORS, FAILURES and WARNINGS sections and
+/// its SUMMARY, whole (each failure names the operation and the check, and gives the request
+/// as a curl line and the answer), without the progress lines before them; the whole report
+/// when it has none of these sections (Schemathesis stopped before its summary).
+fn problems(report: &str) -> &str {
+    let sections = ["ERRORS", "FAILURES", "WARNINGS", "SUMMARY"];
+    let first = report.lines().find(|line| {
+        let name = line.trim_matches(|c: char| c == '=' || c.is_whitespace());
+        line.starts_with("==") && sections.contains(&name)
+    });
+    match first {
+        Some(line) => {
+            let at = report.find(line).unwrap_or_default();
+            &report[at..]
+        }
+        None => report,
+    }
+}
+
+/// The whole run as `role`: a fresh database and server with the scene, fuzzed.
+async fn fuzz_as(backend: Backend, role: &'static str) {
+    let stripe = StripeFake::start();
+    let database = TestDatabase::new(backend).await;
+    let url = stripe.url();
+    let app = TestApp::spawn_with(backend, database, move |s| {
+        card_payments(s, url);
+        // The fuzzer signs in again whenever it is signed out, and registers at will.
+        s.auth.anonymous_writes_max = 100_000;
+        s.auth.login_max_failures = 100_000;
+        // Nothing here takes the database or Stripe away, so no answer may be a 503: on a
+        // loaded machine a request waits for a connection, the SQLite lock or the local Stripe
+        // as long as a test waits for anything, rather than give up after production's limits.
+        let patience_ms = u64::try_from(PATIENCE.as_millis()).expect("patience in ms");
+        s.database.pool_timeout_ms = patience_ms;
+        s.database.sqlite_busy_timeout_ms = u32::try_from(patience_ms).expect("patience in ms");
+        s.stripe.timeout_secs = PATIENCE.as_secs();
+    })
+    .await;
+    let scene = scene(&app).await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = config(&scene, dir.path(), role, scene.user(role));
+    let examples = examples(backend);
+    let address = app.address.clone();
+    let report = report_path(backend, role);
+    tokio::task::spawn_blocking(move || fuzz(&address, &config, role, examples, &report))
         .await
         .expect("the fuzzing task");
-        drop(stripe);
+    drop(stripe);
+}
+
+both_backends! {
+    async fn the_contract_holds_for_anonymous_callers(backend) {
+        fuzz_as(backend, "anonymous").await
+    }
+
+    async fn the_contract_holds_for_investors(backend) {
+        fuzz_as(backend, "investor").await
+    }
+
+    async fn the_contract_holds_for_funder_admins(backend) {
+        fuzz_as(backend, "funder admin").await
+    }
+
+    async fn the_contract_holds_for_society_admins(backend) {
+        fuzz_as(backend, "society admin").await
+    }
+
+    async fn the_contract_holds_for_platform_admins(backend) {
+        fuzz_as(backend, "platform admin").await
     }
 }

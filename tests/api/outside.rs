@@ -160,7 +160,7 @@ both_backends! {
         assert_eq!(bob_now["received_pence"], 19_900);
         assert_eq!(s.offer().await["community_paid_pence"], 31_900);
         // The platform's own refund of the 50p is sent to Stripe by the refund job.
-        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        let deadline = crate::support::patience::deadline();
         while s.stripe.refunds_of(&bob_intent).await.len() < 2 {
             assert!(std::time::Instant::now() < deadline, "the rest was not refunded");
             tokio::time::sleep(Duration::from_millis(100)).await;

@@ -97,7 +97,7 @@ impl Scene {
             .collect()
     }
 
-    /// Polls the pledge (as the platform admin) until `done` holds (at most 30 s).
+    /// Polls the pledge (as the platform admin) until `done` holds (at most `PATIENCE`).
     async fn wait_for(&self, id: &str, what: &str, done: impl Fn(&Value) -> bool) -> Value {
         self.app
             .wait_for_pledge(id, &self.platform.access_token, what, done)

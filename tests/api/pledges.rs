@@ -397,7 +397,7 @@ both_backends! {
                 Ok(())
             })
             .await;
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        let deadline = crate::support::patience::deadline();
         loop {
             let now = s.app.get(&format!("/api/v1/pledges/{id}"), Some(&ann.access_token)).await;
             if now.body["status"] == "expired" {

@@ -107,7 +107,7 @@ pub async fn scene(backend: Backend) -> Scene {
     app.wait_for_status(&failed, Some(&society_admin.access_token), "failed")
         .await;
     // The close-out decides "failed" first and releases the funds' commitments in its next step.
-    let deadline = Instant::now() + Duration::from_secs(30);
+    let deadline = crate::support::patience::deadline();
     loop {
         let applications = app
             .get(
@@ -142,7 +142,7 @@ pub async fn scene(backend: Backend) -> Scene {
 impl Scene {
     /// Waits until every public transfer is in a signed checkpoint; returns the export.
     pub async fn settled_export(&self) -> Value {
-        let deadline = Instant::now() + Duration::from_secs(30);
+        let deadline = crate::support::patience::deadline();
         loop {
             let queued: i64 = self
                 .app

@@ -382,7 +382,7 @@ both_backends! {
         let platform = app.platform_admin().await;
         server.stop();
         let unlucky = app.user("unlucky").await;
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        let deadline = crate::support::patience::deadline();
         while !app.get("/api/v1/admin/outbox?status=dead", Some(&platform.access_token)).await.text.contains(&unlucky.email) {
             assert!(std::time::Instant::now() < deadline, "the welcome email never died");
             tokio::time::sleep(std::time::Duration::from_millis(100)).await;
@@ -403,7 +403,7 @@ both_backends! {
         eprintln!("{out}");
         assert!(out.contains(r#""e2e-platform":"passed""#), "{out}");
         // The email retried from the browser reaches the (restarted) server.
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        let deadline = crate::support::patience::deadline();
         while !server.messages().iter().any(|m| m.to == unlucky.email) {
             assert!(std::time::Instant::now() < deadline, "the retried email never arrived");
             tokio::time::sleep(std::time::Duration::from_millis(100)).await;

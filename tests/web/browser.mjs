@@ -16,16 +16,32 @@ export function env(name) {
   return value;
 }
 
-/** Headless Chromium with the flags this machine's closed network needs (fresh profile). */
-export function launch() {
-  return chromium.launch({
+/** How long one browser action (a click, a wait for a heading, a navigation) may take before
+ * it fails. The action ends as soon as it can, so a generous limit costs a passing run nothing;
+ * it is set for a machine several times slower than usual or with both cores busy (the API
+ * tests' `support::patience` says the same). */
+export const PATIENCE_MS = 120_000;
+
+/** Headless Chromium with the flags this machine's closed network needs (fresh profile); every
+ * context it makes waits up to `PATIENCE_MS` for an action. */
+export async function launch() {
+  const browser = await chromium.launch({
     executablePath: process.env.CS_E2E_CHROMIUM || "/usr/bin/chromium",
     headless: true,
+    timeout: PATIENCE_MS,
     args: [
       "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
       "--disable-component-update", "--disable-sync",
     ],
   });
+  const newContext = browser.newContext.bind(browser);
+  browser.newContext = async (options) => {
+    const context = await newContext(options);
+    context.setDefaultTimeout(PATIENCE_MS);
+    context.setDefaultNavigationTimeout(PATIENCE_MS);
+    return context;
+  };
+  return browser;
 }
 
 /** Collects console errors, page errors and 5xx answers into `problems`. */

@@ -83,7 +83,7 @@ impl RunningServer {
                 log.push('\n');
             }
         });
-        let address = address_rx.recv_timeout(Duration::from_secs(60)).unwrap_or_else(|_| {
+        let address = address_rx.recv_timeout(super::patience::PATIENCE).unwrap_or_else(|_| {
             let mut err = String::new();
             let _ = stderr.read_to_string(&mut err);
             panic!("server did not report its address; stderr: {err}");
@@ -104,9 +104,9 @@ impl RunningServer {
             if let Some(status) = self.child.try_wait().expect("wait") {
                 return status;
             }
-            if started.elapsed() > Duration::from_secs(30) {
+            if started.elapsed() > super::patience::PATIENCE {
                 let _ = self.child.kill();
-                panic!("server did not stop within 30 s of SIGTERM");
+                panic!("server did not stop within {:?} of SIGTERM", super::patience::PATIENCE);
             }
             std::thread::sleep(Duration::from_millis(50));
         }

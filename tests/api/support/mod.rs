@@ -7,6 +7,7 @@
 
 pub mod binary;
 pub mod cluster;
+pub mod patience;
 pub mod smtp;
 pub mod stripe;
 
@@ -417,9 +418,9 @@ impl TestApp {
         id
     }
 
-    /// Polls the pledge (seen with `token`) until `done` holds (at most 30 s).
+    /// Polls the pledge (seen with `token`) until `done` holds (at most `PATIENCE`).
     pub async fn wait_for_pledge(&self, id: &str, token: &str, what: &str, done: impl Fn(&Value) -> bool) -> Value {
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        let deadline = crate::support::patience::deadline();
         loop {
             let pledge = self.get(&format!("/api/v1/pledges/{id}"), Some(token)).await;
             pledge.expect(200);
@@ -435,9 +436,9 @@ impl TestApp {
         }
     }
 
-    /// Polls the offer until it reaches `status` (at most 20 s).
+    /// Polls the offer until it reaches `status` (at most `PATIENCE`).
     pub async fn wait_for_status(&self, offer: &str, token: Option<&str>, status: &str) -> Value {
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        let deadline = crate::support::patience::deadline();
         loop {
             let answer = self.get(&format!("/api/v1/offers/{offer}"), token).await;
             if answer.body["status"] == status {

@@ -115,7 +115,7 @@ impl SmtpServer {
             .spawn()
             .expect("aiosmtpd starts");
         self.child = Some(child);
-        let deadline = Instant::now() + Duration::from_secs(20);
+        let deadline = crate::support::patience::deadline();
         while TcpStream::connect(("127.0.0.1", self.port)).is_err() {
             assert!(Instant::now() < deadline, "aiosmtpd did not listen on {}", self.port);
             std::thread::sleep(Duration::from_millis(50));
@@ -156,10 +156,10 @@ print(json.dumps(out))
         serde_json::from_slice(&output.stdout).expect("JSON from the reader")
     }
 
-    /// Waits until messages with `n` distinct Message-IDs have arrived (at most 20 s): delivery
+    /// Waits until messages with `n` distinct Message-IDs have arrived (at most `PATIENCE`): delivery
     /// is at least once, so after a crash one email may arrive twice, under one Message-ID.
     pub async fn wait_for_distinct(&self, n: usize) -> Vec<Received> {
-        let deadline = Instant::now() + Duration::from_secs(20);
+        let deadline = crate::support::patience::deadline();
         loop {
             let messages = self.messages();
             let distinct: std::collections::BTreeSet<&str> = messages.iter().map(|m| m.message_id.as_str()).collect();
@@ -175,9 +175,9 @@ print(json.dumps(out))
         }
     }
 
-    /// Waits until at least `n` messages have arrived (at most 20 s).
+    /// Waits until at least `n` messages have arrived (at most `PATIENCE`).
     pub async fn wait_for(&self, n: usize) -> Vec<Received> {
-        let deadline = Instant::now() + Duration::from_secs(20);
+        let deadline = crate::support::patience::deadline();
         loop {
             let messages = self.messages();
             if messages.len() >= n {

@@ -90,7 +90,7 @@ impl StripeFake {
             .spawn()
             .expect("localstripe starts");
         self.child = Some(child);
-        let deadline = Instant::now() + Duration::from_secs(30);
+        let deadline = crate::support::patience::deadline();
         while TcpStream::connect(("127.0.0.1", self.port)).is_err() {
             assert!(Instant::now() < deadline, "localstripe did not listen on {}", self.port);
             std::thread::sleep(Duration::from_millis(50));
@@ -261,7 +261,7 @@ impl StripeProxy {
             .stderr(Stdio::null())
             .spawn()
             .expect("the proxy starts");
-        let deadline = Instant::now() + Duration::from_secs(30);
+        let deadline = crate::support::patience::deadline();
         while TcpStream::connect(("127.0.0.1", port)).is_err() {
             assert!(Instant::now() < deadline, "the Stripe proxy did not listen on {port}");
             std::thread::sleep(Duration::from_millis(50));
