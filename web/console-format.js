@@ -143,8 +143,9 @@ const IMPORT_WORDS = {
   paid: "Pays the pledge in full",
   part_payment: "Part payment",
   over_payment: "Pays it, with an excess to pay back",
-  owed_back: "Owed back (the pledge has ended)",
+  owed_back: "Owed back (nothing was owed)",
   already_imported: "Already imported",
+  recorded_by_hand: "Already recorded by hand",
 };
 
 /** A statement line's outcome in words. */

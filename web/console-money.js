@@ -190,9 +190,10 @@ export async function importStatement({ id }) {
     if (!chosen) return showErrors(form, { fieldErrors: [{ field: "statement", message: "Choose the statement file" }] });
     const query = new URLSearchParams();
     for (const [name] of COLUMNS) if (form.elements[name].value.trim()) query.set(name, form.elements[name].value.trim());
-    const send = (dry) => {
+    const send = (dry, leaveOut = []) => {
       const q = new URLSearchParams(query);
       if (dry) q.set("dry_run", "true");
+      if (leaveOut.length) q.set("leave_out", leaveOut.join(","));
       const type = /\.(ofx|qfx)$/i.test(chosen.name) ? "application/x-ofx" : "text/csv";
       return api.post(`/offers/${enc(id)}/bank-receipts/import?${q}`, chosen, { auth: true, contentType: type });
     };
@@ -207,14 +208,18 @@ export async function importStatement({ id }) {
   return page(`Import a bank statement: ${o.title}`, offerNav(o, "/import"), h("p", {}, "Nothing is recorded until you have seen the preview and applied it. A line already imported is never counted twice."), form, preview);
 }
 
+/** Whether a previewed line would do anything: not already imported, nor money already recorded by hand. */
+const isNew = (r) => r.outcome !== "already_imported" && r.outcome !== "recorded_by_hand";
+
 function applyButton(dry, send, preview) {
-  if (!dry.receipts.some((r) => r.outcome !== "already_imported")) return h("p", {}, "There is nothing new to apply.");
+  if (!dry.receipts.some(isNew)) return h("p", {}, "There is nothing new to apply.");
   const button = h("button", { type: "button" }, "Apply this statement");
   const error = h("p", { class: "error", role: "alert" });
   button.addEventListener("click", async () => {
     button.disabled = true;
+    const leaveOut = [...preview.querySelectorAll("input[name=leave-out]:checked")].map((box) => box.value);
     try {
-      const done = await send(false);
+      const done = await send(false, leaveOut);
       preview.replaceChildren(importReport(done, false));
       preview.querySelector("h2").focus();
     } catch (err) {
@@ -230,11 +235,17 @@ function importReport(r, dry) {
   const owed = r.receipts.reduce((sum, x) => sum + x.owed_back_pence, 0);
   return h("section", { class: `import-report ${dry ? "dry" : "applied"}` },
     h("h2", { tabindex: "-1" }, title),
-    h("p", {}, `${r.layout} statement (${r.encoding}). ${r.matched} ${r.matched === 1 ? "line matches" : "lines match"} a pledge; ${r.already_imported} already imported; ${r.unmatched.length} not matched; ${r.skipped.length} skipped.`, owed ? ` ${formatPounds(owed)} is owed back.` : ""),
-    r.receipts.length ? region("Matched lines", h("table", { class: "receipts" }, h("caption", {}, "Lines that pay a pledge"), heads("Line", "Reference", "Amount", "Outcome", "Why"),
-      h("tbody", {}, r.receipts.map((x) => h("tr", { "data-outcome": x.outcome }, cell(String(x.line)), cell(x.reference), cell(formatPounds(x.amount_pence), true), cell(importOutcome(x.outcome) + (x.owed_back_pence ? `, ${formatPounds(x.owed_back_pence)} owed back` : "")), cell(x.reason)))))) : null,
+    h("p", {}, `${r.layout} statement (${r.encoding}). ${r.matched} ${r.matched === 1 ? "line matches" : "lines match"} a pledge; ${r.already_imported} already imported; ${r.already_recorded_by_hand} already recorded by hand; ${r.unmatched.length} not matched; ${r.skipped.length} skipped.`, owed ? ` ${formatPounds(owed)} is owed back.` : ""),
+    r.receipts.length ? region("Matched lines", h("table", { class: "receipts" }, h("caption", {}, dry ? "Lines that pay a pledge (tick a line to leave it out when you apply)" : "Lines that pay a pledge"), heads(...(dry ? ["Leave out"] : []), "Line", "Reference", "Amount", "Outcome", "Why"),
+      h("tbody", {}, r.receipts.map((x) => h("tr", { "data-outcome": x.outcome }, ...(dry ? [leaveOutCell(x)] : []), cell(String(x.line)), cell(x.reference), cell(formatPounds(x.amount_pence), true), cell(importOutcome(x.outcome) + (x.owed_back_pence ? `, ${formatPounds(x.owed_back_pence)} owed back` : "")), cell(x.reason)))))) : null,
     r.unmatched.length ? region("Unmatched lines", h("table", { class: "unmatched" }, h("caption", {}, "Credits that match no pledge (check them by hand)"), heads("Line", "Text", "Amount", "Why"),
       h("tbody", {}, r.unmatched.map((x) => h("tr", {}, cell(String(x.line)), cell(x.reference), cell(x.amount_pence == null ? x.amount : formatPounds(x.amount_pence), true), cell(x.reason)))))) : null);
+}
+
+/** A previewed line's "leave out" box (none for a line that would do nothing anyway). */
+function leaveOutCell(x) {
+  if (!isNew(x)) return h("td", {});
+  return h("td", {}, h("input", { type: "checkbox", name: "leave-out", value: String(x.line), "aria-label": `Leave out line ${x.line}` }));
 }
 
 // ---------------------------------------------------------------------------------------------

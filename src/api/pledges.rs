@@ -24,7 +24,7 @@ use crate::services::pledges::{
 };
 use crate::services::receipts::{self, Receipt};
 use crate::services::sessions::Caller;
-use crate::services::statements::{self, ImportResult};
+use crate::services::statements::{self, ImportOptions, ImportResult};
 use crate::state::AppState;
 
 #[derive(Deserialize, Serialize, Validate, ToSchema)]
@@ -282,9 +282,28 @@ pub struct ImportQuery {
     /// The column holding the running balance.
     #[param(max_length = 100)]
     balance: Option<String>,
+    /// Lines of the file to leave out of this import, by the line number where each starts (as
+    /// the answer numbers them), separated by commas: `4,9`. A number that is not a line of the
+    /// statement is 422.
+    #[param(max_length = 2000, pattern = r"^ *[0-9]{1,9}( *, *[0-9]{1,9})* *$")]
+    leave_out: Option<String>,
 }
 
 impl ImportQuery {
+    /// The import's options: a dry run, and the lines to leave out (422 on `leave_out` when it
+    /// is not a list of line numbers).
+    fn options(&self) -> Result<ImportOptions, AppError> {
+        let leave_out = match self.leave_out.as_deref() {
+            None => Default::default(),
+            Some(list) => line_numbers(list)
+                .ok_or_else(|| AppError::field("leave_out", "must be line numbers separated by commas, e.g. 4,9"))?,
+        };
+        Ok(ImportOptions {
+            dry_run: self.dry_run.unwrap_or(false),
+            leave_out,
+        })
+    }
+
     fn mapping(&self) -> Mapping {
         let name = |n: &Option<String>| n.as_deref().map(str::trim).filter(|n| !n.is_empty()).map(str::to_owned);
         Mapping {
@@ -308,6 +327,18 @@ impl ImportQuery {
     }
 }
 
+/// Line numbers separated by commas (`4, 9`), exactly as the parameter's pattern says: one to
+/// nine digits each, spaces around them allowed.
+fn line_numbers(list: &str) -> Option<std::collections::BTreeSet<u64>> {
+    list.split(',')
+        .map(|n| {
+            let n = n.trim_matches(' ');
+            let digits = (1..=9).contains(&n.len()) && n.bytes().all(|b| b.is_ascii_digit());
+            digits.then(|| n.parse().ok()).flatten()
+        })
+        .collect()
+}
+
 /// The content types a statement may be sent as: what browsers, `curl` and spreadsheets label
 /// a CSV or OFX file with.
 pub const STATEMENT_TYPES: &[&str] = &[
@@ -325,9 +356,11 @@ pub const STATEMENT_TYPES: &[&str] = &[
 /// the plain `date,reference,amount`, or columns named with the query parameters) or OFX, in
 /// UTF-8 or Windows-1252. Each credit line whose text holds a pledge reference of this offer
 /// pays towards that pledge (in parts, if it comes in parts; an excess is owed back); each line
-/// is applied once however often the statement is imported. `?dry_run=true` answers the same
-/// and keeps nothing. Every other credit line is listed with why; debits and zero lines are
-/// skipped.
+/// is applied once however often the statement is imported. A line that is money already
+/// recorded by hand (the same pledge and amount, dated at most 5 days apart) is matched to that
+/// receipt and does nothing more. `?dry_run=true` answers the same and keeps nothing;
+/// `?leave_out=4,9` leaves those lines of the file out. Every other credit line is listed with
+/// why; debits, zero lines and lines left out are skipped.
 #[utoipa::path(post, path = "/api/v1/offers/{id}/bank-receipts/import", tag = "pledges", security(("bearer" = ["society_admin", "platform_admin"])),
     params(("id" = String, Path), ImportQuery),
     request_body(
@@ -341,7 +374,7 @@ pub const STATEMENT_TYPES: &[&str] = &[
         (status = 200, body = ImportResult),
         (status = 400, description = "Not a CSV or OFX file", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Not sent as a CSV or OFX file", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "The columns are not recognised, or a column named in the query is not in the header", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "The columns are not recognised, a column named in the query is not in the header, or a line to leave out is not a line of the statement", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn import_receipts(
     state: web::Data<AppState>,
@@ -364,7 +397,7 @@ pub async fn import_receipts(
         &body,
         &query.mapping(),
         &manager.caller.user_id,
-        query.dry_run.unwrap_or(false),
+        &query.options()?,
     )
     .await?;
     Ok(HttpResponse::Ok().json(result))

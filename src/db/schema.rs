@@ -252,6 +252,7 @@ diesel::table! {
         received_at -> Timestamp,
         recorded_by -> Text,
         created_at -> Timestamp,
+        by_hand -> Bool,
     }
 }
 

@@ -33,3 +33,4 @@ pub mod money;
 pub mod offer;
 pub mod pledge;
 pub mod postcode;
+pub mod reconcile;

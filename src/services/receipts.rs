@@ -8,7 +8,7 @@
 //! rest; the receipt that completes the pledge posts it. An excess is a posted transfer into the
 //! offer's suspense account, and its refund a pending transfer back out of it.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
@@ -20,6 +20,7 @@ use crate::db::schema::{bank_receipts, offers, pledges};
 use crate::db::DbConnection;
 use crate::domain::money::Pence;
 use crate::domain::pledge::{parse_bank_reference, receipt_effect, Owing, ReceiptEffect, ReceiptSplit};
+use crate::domain::reconcile;
 use crate::error::AppError;
 use crate::ledger::totals;
 use crate::ledger::{self, AccountKind, NewTransfer, Resolution};
@@ -64,6 +65,45 @@ pub enum Recorded {
     },
     /// This statement line was applied before.
     AlreadyImported,
+    /// This statement line is money an admin recorded by hand (see `domain::reconcile`): the
+    /// hand receipt stands for it, and nothing more is done.
+    RecordedByHand {
+        pledge_id: String,
+        received_at: NaiveDateTime,
+    },
+}
+
+/// A statement line found among the offer's receipts: recorded by an import, or matched to a
+/// receipt recorded by hand.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ImportedLine {
+    FromStatement,
+    ByHand {
+        pledge_id: String,
+        received_at: NaiveDateTime,
+    },
+}
+
+impl ImportedLine {
+    /// What meeting this line again does: nothing, and why.
+    pub fn recorded(&self) -> Recorded {
+        match self {
+            ImportedLine::FromStatement => Recorded::AlreadyImported,
+            ImportedLine::ByHand { pledge_id, received_at } => Recorded::RecordedByHand {
+                pledge_id: pledge_id.clone(),
+                received_at: *received_at,
+            },
+        }
+    }
+}
+
+/// A receipt typed by hand that no statement line has been matched to yet.
+#[derive(Debug, Clone, Queryable)]
+pub struct HandReceipt {
+    pub id: String,
+    pub pledge_id: String,
+    pub amount_pence: i64,
+    pub received_at: NaiveDateTime,
 }
 
 /// Why a receipt is owed back, in words.
@@ -94,15 +134,47 @@ pub fn record(
     // Lock first, so that the pledge's status read below is the one the update will meet.
     offer_service::lock(conn, offer_id, now)?;
     if let Source::Statement { fingerprint } = source {
-        if !imported(conn, offer_id, &[fingerprint])?.is_empty() {
-            return Ok(Recorded::AlreadyImported);
+        if let Some(line) = imported(conn, offer_id, &[fingerprint])?.values().next() {
+            return Ok(line.recorded());
         }
     }
     let row = by_reference(conn, offer_id, &[reference])?
         .into_values()
         .next()
         .ok_or_else(|| AppError::field("reference", NO_SUCH_PLEDGE))?;
+    if let Source::ByHand = source {
+        refuse_if_on_a_statement(conn, &row, receipt)?;
+    }
     record_locked(conn, &row, receipt, recorded_by, source, now)
+}
+
+/// A receipt typed by hand that repeats money already imported from a statement (the same
+/// pledge and amount, dated within `domain::reconcile::WINDOW_DAYS` of the line) is refused
+/// (409): it is most likely that money, and recording it would count it twice. A second
+/// payment of the same amount is recorded when the statement that shows it is imported.
+fn refuse_if_on_a_statement(conn: &mut DbConnection, row: &PledgeRow, receipt: &Receipt) -> Result<(), AppError> {
+    let window = chrono::Duration::days(reconcile::WINDOW_DAYS + 1);
+    let on_statement: Option<NaiveDateTime> = bank_receipts::table
+        .filter(bank_receipts::pledge_id.eq(&row.id))
+        .filter(bank_receipts::by_hand.eq(false))
+        .filter(bank_receipts::amount_pence.eq(receipt.amount.get()))
+        .filter(bank_receipts::received_at.between(receipt.received_at - window, receipt.received_at + window))
+        .select(bank_receipts::received_at)
+        .first(conn)
+        .optional()?;
+    let near = on_statement.filter(|at| {
+        let days = (clock::uk_date(*at) - clock::uk_date(receipt.received_at)).num_days();
+        days.abs() <= reconcile::WINDOW_DAYS
+    });
+    match near {
+        Some(at) => Err(AppError::conflict(format!(
+            "{} for this pledge was already recorded from a bank statement (a line dated {}); \
+             if this is a second payment, import the statement that shows it",
+            receipt.amount,
+            clock::uk_date(at).format("%-d %B %Y")
+        ))),
+        None => Ok(()),
+    }
 }
 
 /// Records a receipt an admin typed (`Source::ByHand`); answers its pledge's id.
@@ -114,7 +186,9 @@ pub fn record_by_hand(
 ) -> Result<String, AppError> {
     match record(conn, offer_id, receipt, recorded_by, Source::ByHand)? {
         Recorded::Applied { pledge_id, .. } | Recorded::OwedBack { pledge_id, .. } => Ok(pledge_id),
-        Recorded::AlreadyImported => Err(AppError::conflict("this receipt was recorded before")),
+        Recorded::AlreadyImported | Recorded::RecordedByHand { .. } => {
+            Err(AppError::conflict("this receipt was recorded before"))
+        }
     }
 }
 
@@ -201,14 +275,74 @@ pub fn by_reference(
         .collect())
 }
 
-/// Which of these statement lines were imported into the offer before.
-pub fn imported(conn: &mut DbConnection, offer_id: &str, fingerprints: &[&str]) -> Result<HashSet<String>, AppError> {
-    let found: Vec<Option<String>> = bank_receipts::table
+/// Which of these statement lines the offer's receipts hold already (imported before, or
+/// matched to a receipt typed by hand), by fingerprint.
+pub fn imported(
+    conn: &mut DbConnection,
+    offer_id: &str,
+    fingerprints: &[&str],
+) -> Result<HashMap<String, ImportedLine>, AppError> {
+    type Found = (Option<String>, bool, String, NaiveDateTime);
+    let found: Vec<Found> = bank_receipts::table
         .filter(bank_receipts::offer_id.eq(offer_id))
         .filter(bank_receipts::fingerprint.eq_any(fingerprints))
-        .select(bank_receipts::fingerprint)
+        .select((
+            bank_receipts::fingerprint,
+            bank_receipts::by_hand,
+            bank_receipts::pledge_id,
+            bank_receipts::received_at,
+        ))
         .load(conn)?;
-    Ok(found.into_iter().flatten().collect())
+    Ok(found
+        .into_iter()
+        .filter_map(|(fingerprint, by_hand, pledge_id, received_at)| {
+            let line = match by_hand {
+                true => ImportedLine::ByHand { pledge_id, received_at },
+                false => ImportedLine::FromStatement,
+            };
+            fingerprint.map(|f| (f, line))
+        })
+        .collect())
+}
+
+/// The receipts typed by hand for these pledges of the offer that no statement line has been
+/// matched to, oldest first.
+pub fn unmatched_by_hand(
+    conn: &mut DbConnection,
+    offer_id: &str,
+    pledge_ids: &[&str],
+) -> Result<Vec<HandReceipt>, AppError> {
+    Ok(bank_receipts::table
+        .filter(bank_receipts::offer_id.eq(offer_id))
+        .filter(bank_receipts::pledge_id.eq_any(pledge_ids))
+        .filter(bank_receipts::by_hand.eq(true))
+        .filter(bank_receipts::fingerprint.is_null())
+        .order((bank_receipts::received_at.asc(), bank_receipts::id.asc()))
+        .select((
+            bank_receipts::id,
+            bank_receipts::pledge_id,
+            bank_receipts::amount_pence,
+            bank_receipts::received_at,
+        ))
+        .load(conn)?)
+}
+
+/// Matches the statement line `fingerprint` to the hand receipt `id` (in the import's write
+/// transaction, under the offer's lock): the line is now recorded, as that receipt.
+pub fn match_to_line(conn: &mut DbConnection, id: &str, fingerprint: &str) -> Result<(), AppError> {
+    let matched = diesel::update(
+        bank_receipts::table
+            .find(id)
+            .filter(bank_receipts::fingerprint.is_null()),
+    )
+    .set(bank_receipts::fingerprint.eq(fingerprint))
+    .execute(conn)?;
+    if matched != 1 {
+        return Err(AppError::conflict(
+            "a receipt of this statement changed meanwhile; import it again",
+        ));
+    }
+    Ok(())
 }
 
 /// A receipt for a pending pledge: what it owes is paid (in full, or in part), the rest owed back.
@@ -353,7 +487,7 @@ fn insert_receipt(
     let (applied, excess, refund_id) = match recorded {
         Recorded::Applied { split, refund_id, .. } => (split.applied, split.excess, refund_id.clone()),
         Recorded::OwedBack { refund_id, .. } => (Pence::ZERO, receipt.amount, Some(refund_id.clone())),
-        Recorded::AlreadyImported => return Ok(()),
+        Recorded::AlreadyImported | Recorded::RecordedByHand { .. } => return Ok(()),
     };
     let fingerprint = match source {
         Source::Statement { fingerprint } => Some(fingerprint),
@@ -373,6 +507,7 @@ fn insert_receipt(
             bank_receipts::received_at.eq(receipt.received_at),
             bank_receipts::recorded_by.eq(recorded_by),
             bank_receipts::created_at.eq(now),
+            bank_receipts::by_hand.eq(matches!(source, Source::ByHand)),
         ))
         .execute(conn)?;
     Ok(())

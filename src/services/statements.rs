@@ -4,6 +4,11 @@
 //! and zero lines are skipped with the reason; every other line that does not become a receipt
 //! is answered with why.
 //!
+//! A line that is money an admin already recorded by hand (`domain::reconcile`: the same
+//! pledge and amount, a few days apart) is matched to that receipt and applies nothing: a
+//! treasurer who logs transfers as they arrive and imports the month's statement later never
+//! sees the money twice, nor owes any of it back. The admin may leave any line out of an import.
+//!
 //! A real import runs in transactions of [`CHUNK`] lines, so a crash keeps what was applied and
 //! a second import applies the rest. A dry run reads, and decides each line with the same rule
 //! (`domain::pledge::receipt_effect`) as the pledge would meet it after the lines before it:
@@ -13,17 +18,18 @@ use chrono::NaiveDate;
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 
 use crate::clock;
 use crate::db::{Db, DbConnection};
 use crate::domain::money::Pence;
 use crate::domain::pledge::{find_bank_references, owing_after, receipt_effect, FoundReferences, Owing, ReceiptEffect};
+use crate::domain::reconcile::{match_hand_receipts, Received};
 use crate::error::AppError;
 use crate::payments::statement::{self, Mapping, Statement, StatementError, StatementLine};
 use crate::services::offers as offer_service;
 use crate::services::pledges::{self as pledge_service, PledgeRow};
-use crate::services::receipts::{self, PaidInParts, Receipt, Recorded, Source};
+use crate::services::receipts::{self, HandReceipt, ImportedLine, PaidInParts, Receipt, Recorded, Source};
 
 /// Statement lines recorded per transaction.
 pub const CHUNK: usize = 200;
@@ -42,12 +48,23 @@ pub struct ImportResult {
     pub matched: u64,
     /// Lines recorded by an earlier import of this or an overlapping statement: nothing done.
     pub already_imported: u64,
+    /// Lines that are money an admin already recorded by hand (the same pledge and amount,
+    /// dated at most 5 days apart): matched to that receipt, nothing more done.
+    pub already_recorded_by_hand: u64,
     /// Each line recorded (or already recorded), with what it did.
     pub receipts: Vec<ReceiptLine>,
     /// Credit lines that are not receipts for a pledge of this offer, with why.
     pub unmatched: Vec<UnmatchedLine>,
-    /// Debits and zero lines.
+    /// Debits, zero lines, and the lines the admin left out.
     pub skipped: Vec<SkippedLine>,
+}
+
+/// How to import: for real or as a dry run, and which lines of the file to leave out (by the
+/// line number where each starts, as the answer numbers them).
+#[derive(Debug, Clone, Default)]
+pub struct ImportOptions {
+    pub dry_run: bool,
+    pub leave_out: BTreeSet<u64>,
 }
 
 /// What a receipt did to its pledge.
@@ -64,6 +81,8 @@ pub enum ReceiptOutcome {
     OwedBack,
     /// This line was recorded by an earlier import.
     AlreadyImported,
+    /// This line is money an admin recorded by hand: that receipt stands for it.
+    RecordedByHand,
 }
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -97,7 +116,7 @@ pub struct UnmatchedLine {
     pub reason: String,
 }
 
-/// A debit or a zero line: not money in.
+/// A debit, a zero line, or a line the admin left out: nothing done.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct SkippedLine {
     pub line: u64,
@@ -126,7 +145,7 @@ pub async fn import_file(
     file: &[u8],
     mapping: &Mapping,
     recorded_by: &str,
-    dry_run: bool,
+    options: &ImportOptions,
 ) -> Result<ImportResult, AppError> {
     let statement = statement::read(file, mapping, clock::now().date()).map_err(|e| match e {
         StatementError::Unreadable(_) => AppError::BadRequest {
@@ -136,25 +155,29 @@ pub async fn import_file(
         StatementError::NoSuchColumn { param, .. } => AppError::field(param, e.to_string()),
         StatementError::NotRecognised { .. } => AppError::field("body", e.to_string()),
     })?;
-    import(db, offer_id, statement, recorded_by, dry_run).await
+    import(db, offer_id, statement, recorded_by, options).await
 }
 
 /// Imports `statement` into `offer_id`, recorded as by `recorded_by`; a dry run reads and
-/// answers, writing nothing.
+/// answers, writing nothing. Leaving out a line the statement does not have is 422 on
+/// `leave_out`.
 pub async fn import(
     db: &Db,
     offer_id: &str,
     statement: Statement,
     recorded_by: &str,
-    dry_run: bool,
+    options: &ImportOptions,
 ) -> Result<ImportResult, AppError> {
-    let (credits, unmatched, skipped) = sort(&statement.lines);
+    check_leave_out(&statement.lines, &options.leave_out)?;
+    let (credits, unmatched, skipped) = sort(&statement.lines, &options.leave_out);
+    let dry_run = options.dry_run;
     let mut result = ImportResult {
         dry_run,
         layout: statement.layout,
         encoding: statement.encoding.to_owned(),
         matched: 0,
         already_imported: 0,
+        already_recorded_by_hand: 0,
         receipts: Vec::new(),
         unmatched,
         skipped,
@@ -175,6 +198,7 @@ pub async fn import(
             Ok(receipt) => {
                 match receipt.outcome {
                     ReceiptOutcome::AlreadyImported => result.already_imported += 1,
+                    ReceiptOutcome::RecordedByHand => result.already_recorded_by_hand += 1,
                     _ => result.matched += 1,
                 }
                 result.receipts.push(receipt);
@@ -186,11 +210,31 @@ pub async fn import(
     Ok(result)
 }
 
+/// Every line to leave out is a line of the statement (422 on `leave_out` otherwise).
+fn check_leave_out(lines: &[StatementLine], leave_out: &BTreeSet<u64>) -> Result<(), AppError> {
+    let known: HashSet<u64> = lines.iter().map(|l| l.line).collect();
+    match leave_out.iter().find(|n| !known.contains(n)) {
+        Some(n) => Err(AppError::field(
+            "leave_out",
+            format!("line {n} is not a line of this statement (the answer numbers its lines)"),
+        )),
+        None => Ok(()),
+    }
+}
+
 /// Sorts the lines: credits with one reference (to record), lines that cannot be (unmatched,
-/// with why), debits and zero lines (skipped).
-fn sort(lines: &[StatementLine]) -> (Vec<Credit>, Vec<UnmatchedLine>, Vec<SkippedLine>) {
+/// with why), debits, zero lines and lines left out (skipped).
+fn sort(lines: &[StatementLine], leave_out: &BTreeSet<u64>) -> (Vec<Credit>, Vec<UnmatchedLine>, Vec<SkippedLine>) {
     let (mut credits, mut unmatched, mut skipped) = (Vec::new(), Vec::new(), Vec::new());
     for line in lines {
+        if leave_out.contains(&line.line) {
+            skipped.push(SkippedLine {
+                line: line.line,
+                amount: line.amount_text.clone(),
+                reason: "left out of this import by the admin".into(),
+            });
+            continue;
+        }
         let not_matched = |reason: String, amount_pence: Option<i64>| UnmatchedLine {
             line: line.line,
             reference: line.text.clone(),
@@ -243,6 +287,10 @@ fn sort(lines: &[StatementLine]) -> (Vec<Credit>, Vec<UnmatchedLine>, Vec<Skippe
 }
 
 type Outcome = Result<ReceiptLine, UnmatchedLine>;
+/// The offer's pledges, by reference.
+type Pledges = HashMap<String, PledgeRow>;
+/// The statement lines the offer's receipts hold already, by fingerprint.
+type Settled = HashMap<String, ImportedLine>;
 
 /// Records a chunk of credits in one write transaction: the offer's row locked once, its
 /// pledges and the lines imported before read in one query each. The pledges whose every line
@@ -257,13 +305,23 @@ fn record_chunk(
     let now = clock::now();
     offer_service::lock(conn, offer_id, now)?;
     let (rows, imported) = lookups(conn, offer_id, credits)?;
-    let in_parts = paid_in_parts(credits, &rows, &imported)?;
+    let by_hand = hand_matches(conn, offer_id, credits, &rows, &imported)?;
+    let settled: HashSet<&str> = credits
+        .iter()
+        .enumerate()
+        .filter(|(i, c)| imported.contains_key(&c.fingerprint) || by_hand.contains_key(i))
+        .map(|(_, c)| c.fingerprint.as_str())
+        .collect();
+    let in_parts = paid_in_parts(credits, &rows, &settled)?;
     let mut outcomes: Vec<Option<Outcome>> = vec![None; credits.len()];
     let mut groups: Vec<(&str, Vec<usize>)> = Vec::new();
     let mut one_by_one = Vec::new();
     for (i, credit) in credits.iter().enumerate() {
-        if imported.contains(&credit.fingerprint) {
-            outcomes[i] = Some(Ok(receipt_line(credit, Recorded::AlreadyImported)));
+        if let Some(line) = imported.get(&credit.fingerprint) {
+            outcomes[i] = Some(Ok(receipt_line(credit, line.recorded())));
+        } else if let Some(hand) = by_hand.get(&i) {
+            receipts::match_to_line(conn, &hand.id, &credit.fingerprint)?;
+            outcomes[i] = Some(Ok(receipt_line(credit, recorded_by_hand(hand))));
         } else if !rows.contains_key(&credit.reference) {
             outcomes[i] = Some(Err(no_such_pledge(credit)));
         } else if in_parts.contains(credit.reference.as_str()) {
@@ -313,11 +371,11 @@ fn record_chunk(
 fn paid_in_parts<'a>(
     credits: &'a [Credit],
     rows: &HashMap<String, PledgeRow>,
-    imported: &HashSet<String>,
+    settled: &HashSet<&str>,
 ) -> Result<HashSet<&'a str>, AppError> {
     let mut owing: HashMap<&str, Owing> = HashMap::new();
     let mut other: HashSet<&str> = HashSet::new();
-    for credit in credits.iter().filter(|c| !imported.contains(&c.fingerprint)) {
+    for credit in credits.iter().filter(|c| !settled.contains(c.fingerprint.as_str())) {
         let Some(row) = rows.get(&credit.reference) else {
             continue;
         };
@@ -340,21 +398,28 @@ fn paid_in_parts<'a>(
 /// What the credits would do, read and decided with the same rule as [`record_chunk`], each
 /// line meeting the pledge as the lines before it left it; nothing is written.
 fn simulate(conn: &mut DbConnection, offer_id: &str, credits: &[Credit]) -> Result<Vec<Outcome>, AppError> {
-    let mut owing: HashMap<String, (String, Owing)> = HashMap::new();
-    let mut imported = HashSet::new();
+    let mut all_rows: HashMap<String, PledgeRow> = HashMap::new();
+    let mut imported = HashMap::new();
     for chunk in credits.chunks(CHUNK) {
         let (rows, found) = lookups(conn, offer_id, chunk)?;
         imported.extend(found);
-        for (reference, row) in rows {
-            let state = receipts::owing(&row)?;
-            owing.insert(reference, (row.id, state));
-        }
+        all_rows.extend(rows);
+    }
+    let by_hand = hand_matches(conn, offer_id, credits, &all_rows, &imported)?;
+    let mut owing: HashMap<String, (String, Owing)> = HashMap::new();
+    for (reference, row) in all_rows {
+        let state = receipts::owing(&row)?;
+        owing.insert(reference, (row.id, state));
     }
     Ok(credits
         .iter()
-        .map(|credit| {
-            if imported.contains(&credit.fingerprint) {
-                return Ok(receipt_line(credit, Recorded::AlreadyImported));
+        .enumerate()
+        .map(|(i, credit)| {
+            if let Some(line) = imported.get(&credit.fingerprint) {
+                return Ok(receipt_line(credit, line.recorded()));
+            }
+            if let Some(hand) = by_hand.get(&i) {
+                return Ok(receipt_line(credit, recorded_by_hand(hand)));
             }
             let Some((pledge_id, state)) = owing.get_mut(&credit.reference) else {
                 return Err(no_such_pledge(credit));
@@ -379,12 +444,66 @@ fn simulate(conn: &mut DbConnection, offer_id: &str, credits: &[Credit]) -> Resu
         .collect())
 }
 
-/// The offer's pledges the credits name, by reference, and which credits were imported before.
-fn lookups(
+/// The credits (by index) that are money already recorded by hand, each with the hand receipt it
+/// repeats (`domain::reconcile`): among the credits not recorded before, for pledges of the
+/// offer, against the hand receipts of those pledges that no line has been matched to yet.
+fn hand_matches(
     conn: &mut DbConnection,
     offer_id: &str,
     credits: &[Credit],
-) -> Result<(HashMap<String, PledgeRow>, HashSet<String>), AppError> {
+    rows: &HashMap<String, PledgeRow>,
+    imported: &HashMap<String, ImportedLine>,
+) -> Result<HashMap<usize, HandReceipt>, AppError> {
+    let open: Vec<(usize, &str)> = credits
+        .iter()
+        .enumerate()
+        .filter(|(_, c)| !imported.contains_key(&c.fingerprint))
+        .filter_map(|(i, c)| rows.get(&c.reference).map(|row| (i, row.id.as_str())))
+        .collect();
+    let mut pledge_ids: Vec<&str> = open.iter().map(|(_, id)| *id).collect();
+    pledge_ids.sort_unstable();
+    pledge_ids.dedup();
+    let mut hands = Vec::new();
+    for chunk in pledge_ids.chunks(CHUNK) {
+        hands.extend(receipts::unmatched_by_hand(conn, offer_id, chunk)?);
+    }
+    if hands.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let lines: Vec<Received<'_>> = open
+        .iter()
+        .map(|(i, pledge_id)| Received {
+            pledge_id,
+            amount: credits[*i].amount,
+            on: credits[*i].date,
+        })
+        .collect();
+    let by_hand: Vec<Received<'_>> = hands
+        .iter()
+        .map(|h| Received {
+            pledge_id: &h.pledge_id,
+            amount: Pence::new(h.amount_pence),
+            on: clock::uk_date(h.received_at),
+        })
+        .collect();
+    let pairs = match_hand_receipts(&lines, &by_hand);
+    Ok(open
+        .iter()
+        .zip(pairs)
+        .filter_map(|((i, _), found)| found.map(|h| (*i, hands[h].clone())))
+        .collect())
+}
+
+fn recorded_by_hand(hand: &HandReceipt) -> Recorded {
+    Recorded::RecordedByHand {
+        pledge_id: hand.pledge_id.clone(),
+        received_at: hand.received_at,
+    }
+}
+
+/// The offer's pledges the credits name, by reference, and which credits the offer's receipts
+/// hold already.
+fn lookups(conn: &mut DbConnection, offer_id: &str, credits: &[Credit]) -> Result<(Pledges, Settled), AppError> {
     let mut references: Vec<String> = credits.iter().map(|c| c.reference.clone()).collect();
     references.sort();
     references.dedup();
@@ -437,6 +556,15 @@ fn receipt_line(credit: &Credit, recorded: Recorded) -> ReceiptLine {
             ReceiptOutcome::AlreadyImported,
             Pence::ZERO,
             "recorded by an earlier import".to_owned(),
+        ),
+        Recorded::RecordedByHand { pledge_id, received_at } => (
+            Some(pledge_id),
+            ReceiptOutcome::RecordedByHand,
+            Pence::ZERO,
+            format!(
+                "already recorded by hand on {}: the same money, nothing more done",
+                clock::uk_date(received_at).format("%-d %B %Y")
+            ),
         ),
     };
     ReceiptLine {

@@ -422,6 +422,155 @@ both_backends! {
     }
 }
 
+/// The refunds of the offer, as (reason, amount), sorted.
+async fn refunds_owed(s: &Scene, offer: &str) -> Vec<(String, i64)> {
+    let refunds = s
+        .app
+        .get(&format!("/api/v1/offers/{offer}/refunds"), Some(&s.admin.access_token))
+        .await;
+    refunds.expect(200);
+    let mut owed: Vec<(String, i64)> = refunds.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["reason"].as_str().unwrap().to_owned(),
+                r["amount_pence"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    owed.sort();
+    owed
+}
+
+/// (line, outcome, reason) of each receipt line of an import's answer.
+fn lines_said(answer: &Answer) -> Vec<(u64, String, String)> {
+    answer.body["receipts"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no receipts: {}", answer.text))
+        .iter()
+        .map(|r| {
+            (
+                r["line"].as_u64().unwrap(),
+                r["outcome"].as_str().unwrap().to_owned(),
+                r["reason"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
+both_backends! {
+    // A treasurer logs transfers as they arrive and imports the month's statement later: each
+    // statement line that is money already recorded by hand is that receipt, never a second
+    // payment, and never owed back (not for a paid pledge, nor for one cancelled since).
+    async fn money_recorded_by_hand_is_recognised_on_the_statement_not_counted_twice(backend) {
+        let s = scene(backend).await;
+        let (offer, ids) = pledges_with_fixture_references(&s).await;
+        let [whole, parts, cancelled, unlogged] = REFERENCES;
+        let by_hand = |reference: &'static str, amount: i64, at: &'static str| {
+            let (s, offer) = (&s, offer.clone());
+            async move {
+                let answer = s.app.post(&format!("/api/v1/offers/{offer}/bank-receipts"), Some(&s.admin.access_token),
+                    &json!({"reference": reference, "amount_pence": amount, "received_at": at})).await;
+                answer.expect(201);
+            }
+        };
+        // Logged as they arrived: a whole £250 on Friday 27 November; £100 and £100 on the 26th
+        // and the 30th; a £250 whose investor then cancelled in cooling-off (one refund).
+        by_hand(whole, PLEDGE, "2026-11-27T10:00:00Z").await;
+        by_hand(parts, 10_000, "2026-11-26T09:00:00Z").await;
+        by_hand(parts, 10_000, "2026-11-30T09:00:00Z").await;
+        by_hand(cancelled, PLEDGE, "2026-11-27T11:00:00Z").await;
+        s.app.post(&format!("/api/v1/pledges/{}/cancel", ids[2]), Some(&s.investors[2].access_token), &json!({})).await.expect(200);
+        let before = refunds_owed(&s, &offer).await;
+        assert_eq!(before.len(), 1, "{before:?}");
+        // The month's statement: each transfer booked a working day or so later (the parts in the
+        // other order), and one transfer nobody logged.
+        let statement = format!(
+            "date,reference,amount\n30/11/2026,{whole},250.00\n01/12/2026,{parts},100.00\n27/11/2026,{parts},100.00\n\
+             30/11/2026,{cancelled},250.00\n30/11/2026,{unlogged},250.00\n"
+        );
+        let expected = vec![
+            (2, "recorded_by_hand".to_owned(), "already recorded by hand on 27 November 2026: the same money, nothing more done".to_owned()),
+            (3, "recorded_by_hand".to_owned(), "already recorded by hand on 30 November 2026: the same money, nothing more done".to_owned()),
+            (4, "recorded_by_hand".to_owned(), "already recorded by hand on 26 November 2026: the same money, nothing more done".to_owned()),
+            (5, "recorded_by_hand".to_owned(), "already recorded by hand on 27 November 2026: the same money, nothing more done".to_owned()),
+            (6, "paid".to_owned(), "the pledge is paid".to_owned()),
+        ];
+        // The preview says so first, and keeps nothing.
+        let preview = import(&s, &offer, "?dry_run=true", "text/csv", statement.clone().into_bytes()).await;
+        preview.expect(200);
+        assert_eq!(lines_said(&preview), expected, "{}", preview.text);
+        assert_eq!((preview.body["matched"].as_u64(), preview.body["already_recorded_by_hand"].as_u64()), (Some(1), Some(4)));
+        assert_eq!(paid_total(&s, &offer).await, PLEDGE);
+        // Applied: only the unlogged transfer pays; no refund is made of money received once.
+        let applied = import(&s, &offer, "", "text/csv", statement.clone().into_bytes()).await;
+        applied.expect(200);
+        assert_eq!(lines_said(&applied), expected, "{}", applied.text);
+        assert_eq!(refunds_owed(&s, &offer).await, before);
+        assert_eq!(paid_total(&s, &offer).await, 2 * PLEDGE);
+        assert_eq!(pledge(&s, &ids[1]).await["received_pence"], 20_000);
+        assert_eq!(pledge(&s, &ids[2]).await["status"], "refunded");
+        assert_balanced(&s).await;
+        // Imported again: the same lines, still nothing twice.
+        let again = import(&s, &offer, "", "text/csv", statement.into_bytes()).await;
+        again.expect(200);
+        let outcomes: Vec<String> = lines_said(&again).into_iter().map(|(_, outcome, _)| outcome).collect();
+        assert_eq!(outcomes, ["recorded_by_hand", "recorded_by_hand", "recorded_by_hand", "recorded_by_hand", "already_imported"]);
+        assert_eq!((again.body["matched"].as_u64(), again.body["already_recorded_by_hand"].as_u64()), (Some(0), Some(4)));
+        assert_eq!(refunds_owed(&s, &offer).await, before);
+        assert_eq!(paid_total(&s, &offer).await, 2 * PLEDGE);
+        assert_balanced(&s).await;
+
+        // The other order: a £10 part imported from a statement, then typed by hand as well.
+        let part = format!("date,reference,amount\n02/12/2026,{parts},10.00\n");
+        import(&s, &offer, "", "text/csv", part.into_bytes()).await.expect(200);
+        let typed = |at: &'static str| {
+            let (s, offer) = (&s, offer.clone());
+            async move {
+                s.app.post(&format!("/api/v1/offers/{offer}/bank-receipts"), Some(&s.admin.access_token),
+                    &json!({"reference": parts, "amount_pence": 1_000, "received_at": at})).await
+            }
+        };
+        let twice = typed("2026-12-03T09:00:00Z").await;
+        twice.expect(409);
+        assert!(twice.text.contains("already recorded from a bank statement (a line dated 2 December 2026)"), "{}", twice.text);
+        assert_eq!(pledge(&s, &ids[1]).await["received_pence"], 21_000);
+        // Three weeks apart, it is another payment.
+        typed("2026-11-10T09:00:00Z").await.expect(201);
+        assert_eq!(pledge(&s, &ids[1]).await["received_pence"], 22_000);
+        assert_balanced(&s).await;
+    }
+
+    // The same amount for the same pledge eleven days from the hand receipt is other money: the
+    // preview says it would be owed back, and the treasurer leaves that line out.
+    async fn a_line_the_treasurer_leaves_out_does_nothing(backend) {
+        let s = scene(backend).await;
+        let (offer, _) = pledges_with_fixture_references(&s).await;
+        let [whole, ..] = REFERENCES;
+        s.app.post(&format!("/api/v1/offers/{offer}/bank-receipts"), Some(&s.admin.access_token),
+            &json!({"reference": whole, "amount_pence": PLEDGE, "received_at": "2026-11-16T10:00:00Z"})).await.expect(201);
+        let statement = format!("date,reference,amount\n27/11/2026,{whole},250.00\n").into_bytes();
+        let preview = import(&s, &offer, "?dry_run=true", "text/csv", statement.clone()).await;
+        preview.expect(200);
+        assert_eq!(outcomes(&preview), vec![(whole.to_owned(), "owed_back".to_owned(), PLEDGE)], "{}", preview.text);
+        let left_out = import(&s, &offer, "?leave_out=2", "text/csv", statement.clone()).await;
+        left_out.expect(200);
+        assert_eq!(left_out.body["receipts"], json!([]), "{}", left_out.text);
+        assert_eq!(left_out.body["skipped"][0]["line"], 2);
+        assert_eq!(left_out.body["skipped"][0]["reason"], "left out of this import by the admin");
+        assert_eq!(refunds_owed(&s, &offer).await, Vec::<(String, i64)>::new());
+        assert_balanced(&s).await;
+        // Only lines of the statement, as numbers.
+        for wrong in ["?leave_out=9", "?leave_out=2,x"] {
+            let refused = import(&s, &offer, wrong, "text/csv", statement.clone()).await;
+            refused.expect(422);
+            assert_eq!(refused.error_fields(), vec!["leave_out"], "{wrong}: {}", refused.text);
+        }
+    }
+}
+
 /// Moves the pledge's payment deadline into the past, for the scheduler to expire it.
 async fn expire(s: &Scene, id: &str) {
     use community_shares::db::schema::pledges;

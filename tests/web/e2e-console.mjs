@@ -242,27 +242,37 @@ function statement(investors) {
   const day = new Intl.DateTimeFormat("en-GB", { timeZone: "Europe/London" }).format(new Date());
   const [ada, ben, cara, dan] = investors;
   const money = (p) => `${Math.floor(p / 100)}.${String(p % 100).padStart(2, "0")}`;
-  const lines = [[ada.reference, ada.amount - 10_000], [ben.reference, ben.amount], [`PAYMENT ${cara.reference} THANKS`, cara.amount], [dan.reference, dan.amount], ["RENT FOR THE HALL", 1234]];
+  // Line 2 is Ada's £100 the treasurer recorded by hand today; line 7 a stray £5 from Ben that
+  // the treasurer leaves out.
+  const lines = [[ada.reference, 10_000], [ada.reference, ada.amount - 10_000], [ben.reference, ben.amount], [`PAYMENT ${cara.reference} THANKS`, cara.amount], [dan.reference, dan.amount], [ben.reference, 500], ["RENT FOR THE HALL", 1234]];
   return ["date,reference,amount", ...lines.map(([text, pence]) => `${day},${text},${money(pence)}`)].join("\n") + "\n";
 }
 
 async function importStatement(page, offerId, investors) {
-  step("a bank statement: the preview, then applied");
+  step("a bank statement: the preview (money recorded by hand recognised), a line left out, then applied");
   await go(page, `/console/offers/${offerId}/import`);
   await visited(page, "import a statement", /Import a bank statement/);
   await page.getByLabel("Bank statement file").setInputFiles({ name: "statement.csv", mimeType: "text/csv", buffer: Buffer.from(statement(investors)) });
   await page.getByRole("button", { name: "Preview" }).click();
   await page.getByRole("heading", { name: "Preview: what this statement would record" }).waitFor();
-  assert.equal(await page.locator("table.receipts tbody tr").count(), INVESTORS.length, "a line per pledge matches");
+  assert.equal(await page.locator("table.receipts tbody tr").count(), INVESTORS.length + 2, "a line per pledge, the hand receipt's and the stray");
+  const byHand = page.locator('table.receipts tr[data-outcome="recorded_by_hand"]');
+  assert.equal(await byHand.count(), 1, "Ada's £100 is the receipt recorded by hand");
+  assert.match(await byHand.textContent(), /Already recorded by hand/);
+  assert.equal(await byHand.getByRole("checkbox").count(), 0, "nothing to leave out of a line that does nothing");
   assert.equal(await page.locator("table.unmatched tbody tr").count(), 1, "one line matches nothing");
   const before = await call("GET", `/offers/${offerId}`, { token: investors[0].token });
   assert.equal(before.community_paid_pence, 0, "the preview keeps nothing");
   await visited(page, "the import preview");
   await shot(page, "console-import-preview");
+  await page.getByLabel("Leave out line 7").check();
   await page.getByRole("button", { name: "Apply this statement" }).click();
   await page.getByRole("heading", { name: "Applied: what was recorded" }).waitFor();
+  assert.equal(await page.locator("table.receipts tbody tr").count(), INVESTORS.length + 1, "the stray line was left out");
   const after = await call("GET", `/offers/${offerId}`, { token: investors[0].token });
   assert.equal(after.community_paid_pence, INVESTORS.reduce((s, [, a]) => s + a, 0), "every pledge paid");
+  const refunds = await call("GET", `/offers/${offerId}/refunds`, { token: await login(ADMIN.email, PASSWORD), expect: 200 });
+  assert.deepEqual(refunds.items, [], "nothing owed back: the hand receipt is not money twice, the stray line was left out");
   await visited(page, "the import applied");
 }
 

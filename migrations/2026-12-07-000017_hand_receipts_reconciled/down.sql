@@ -1,0 +1,1 @@
+ALTER TABLE bank_receipts DROP COLUMN by_hand;
