@@ -84,12 +84,21 @@ export async function signIn(page, base, email, password, next) {
   await page.getByRole("button", { name: "Sign in" }).click();
 }
 
-/** Goes to a page address inside the page (no reload: the session lives in memory only). */
+/** Goes to a page address inside the page (no reload: the session lives in memory only). To
+ * the address already shown, the page is drawn again, and this waits until the old one is gone:
+ * otherwise the next step could act on the old page and be undone when the new one lands. */
 export async function go(page, path) {
-  await page.evaluate((hash) => {
-    if (location.hash === hash) window.dispatchEvent(new HashChangeEvent("hashchange"));
-    else location.hash = hash;
+  const redrawn = await page.evaluate((hash) => {
+    if (location.hash !== hash) {
+      location.hash = hash;
+      return false;
+    }
+    const old = document.getElementById("main")?.firstElementChild;
+    old?.setAttribute("data-stale", "");
+    window.dispatchEvent(new HashChangeEvent("hashchange"));
+    return Boolean(old);
   }, `#${path}`);
+  if (redrawn) await page.locator("#main > [data-stale]").waitFor({ state: "detached" });
 }
 
 /** Presses Tab until `test` (a script run in the page) holds; fails after 40 presses. */
