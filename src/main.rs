@@ -73,9 +73,17 @@ enum TransparencyCommand {
         /// A checkpoint (or a whole export) you kept from before: the log must extend it.
         #[arg(long)]
         kept: Option<PathBuf>,
-        /// A witness key you trust (repeatable); without it, the export's witnesses.
+        /// A witness key you trust, got from the witness (C2SP vkey; repeatable). Only these
+        /// count as witnessed: cosignatures under keys the export alone lists are reported as
+        /// unverified.
         #[arg(long = "witness")]
         witnesses: Vec<String>,
+        /// A file of witness keys you trust, one vkey a line (as --witness).
+        #[arg(long)]
+        witness_file: Option<PathBuf>,
+        /// Fail unless the latest checkpoint carries every trusted witness's cosignature.
+        #[arg(long)]
+        require_witness: bool,
         /// After a successful check, write the latest checkpoint here (use it as --kept next time).
         #[arg(long)]
         save: Option<PathBuf>,
@@ -152,6 +160,11 @@ fn main() -> ExitCode {
         Ok(Verdict::Problems) => ExitCode::from(1),
         Err(e) if e.is::<Usage>() => {
             eprintln!("error: {e}");
+            ExitCode::from(2)
+        }
+        // A configuration that only the database shows to be wrong (the transparency log's key).
+        Err(e) if e.is::<community_shares::config::ConfigError>() => {
+            eprintln!("{e}");
             ExitCode::from(2)
         }
         Err(e) => {
@@ -279,12 +292,18 @@ fn transparency(command: TransparencyCommand) -> anyhow::Result<Verdict> {
             from,
             log_key,
             kept,
-            witnesses,
+            mut witnesses,
+            witness_file,
+            require_witness,
             save,
         } => {
+            if let Some(file) = witness_file {
+                witnesses.extend(cli::read_witness_file(&file)?);
+            }
             let mut trust = Trust {
                 log_key,
                 witnesses,
+                require_witness,
                 ..Trust::default()
             };
             if let Some(kept) = kept {

@@ -35,7 +35,7 @@ impl AppState {
             let tokens = TokenKeys::new(&secret, s.auth.access_token_ttl_secs);
             let passwords = PasswordHasher::new(&s.auth)?;
             let mailer = crate::notify::delivery::Transport::from_settings(&s.email)?;
-            let log_key = crate::transparency::keys::load_log_key(&s.transparency)?;
+            let log_key = crate::transparency::keys::load_for_log(&mut conn, &s.transparency)?;
             Ok((db, tokens, passwords, mailer, log_key))
         })
         .await??;

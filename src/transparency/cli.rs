@@ -63,6 +63,17 @@ pub fn read_kept(path: &Path, trust: &mut Trust) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The witness keys in `path`: one C2SP vkey a line; blank lines and `#` comments skipped.
+pub fn read_witness_file(path: &Path) -> anyhow::Result<Vec<String>> {
+    let text = std::fs::read_to_string(path).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
+    Ok(text
+        .lines()
+        .map(str::trim)
+        .filter(|line| !line.is_empty() && !line.starts_with('#'))
+        .map(str::to_owned)
+        .collect())
+}
+
 /// The latest checkpoint of a verified export (the largest tree).
 pub fn latest_checkpoint(export: &Export) -> Option<&String> {
     export.checkpoints.iter().max_by_key(|note| {
@@ -81,6 +92,22 @@ pub fn report(result: &Result<Report, Failure>) -> bool {
                 "verified: {} entries, {} signed checkpoints, {} witness cosignatures; tree size {} root {}",
                 report.entries, report.checkpoints, report.cosignatures, report.tree_size, report.root
             );
+            for witness in &report.witnessed {
+                match witness.latest {
+                    Some(size) => println!("witnessed by {}: up to tree size {size}", witness.name),
+                    None => println!(
+                        "not witnessed by {}: it cosigned no checkpoint of this export",
+                        witness.name
+                    ),
+                }
+            }
+            if report.unverified_cosignatures > 0 {
+                println!(
+                    "note: {} cosignatures under witness keys read from the export itself are not counted as witnessed; \
+                     pass --witness with a key you got from the witness",
+                    report.unverified_cosignatures
+                );
+            }
             if !report.log_key_pinned {
                 println!(
                     "note: checked against the log key in the export itself; pass --log-key to pin the key you trust"

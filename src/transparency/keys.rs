@@ -110,6 +110,61 @@ pub fn load_log_key(settings: &crate::config::TransparencySettings) -> anyhow::R
     LogKey::from_seed(&settings.origin, &seed).map_err(|e| anyhow::anyhow!(e))
 }
 
+/// The log's key for a server over this database: as [`load_log_key`], but never made anew
+/// over a log that has signed checkpoints, and never one that did not sign the latest of them.
+/// Either would sign the old history with a new key, silently, and every outsider holding a
+/// checkpoint would then see a log that no longer verifies. Both stop the start with one line
+/// naming `transparency.signing_key` (exit 2). (A key cannot be rotated over an existing log:
+/// that would need a rotation entry signed by the old key, which is not built.)
+pub fn load_for_log(
+    conn: &mut crate::db::DbConnection,
+    settings: &crate::config::TransparencySettings,
+) -> anyhow::Result<LogKey> {
+    use crate::config::ConfigError;
+    let size = super::store::tree_size(conn)?;
+    let latest = super::store::latest_checkpoint(conn)?;
+    let key_file_holds_a_key = std::fs::read_to_string(&settings.key_file).is_ok_and(|text| !text.trim().is_empty());
+    if latest.is_some() && settings.signing_key.is_none() && !key_file_holds_a_key {
+        return Err(ConfigError::new(
+            "transparency.signing_key",
+            format!(
+                "the transparency log holds {size} entries signed by its key, and no key is set nor kept in {}; \
+                 a log's key is never made anew: set CS__TRANSPARENCY__SIGNING_KEY to the key that signed it, \
+                 or restore that file",
+                settings.key_file.display()
+            ),
+        )
+        .into());
+    }
+    let key = load_log_key(settings)?;
+    if let Some(note) = latest {
+        if !signed_by(&note, &key) {
+            return Err(ConfigError::new(
+                "transparency.signing_key",
+                format!(
+                    "this key did not sign the transparency log's latest checkpoint ({size} entries); a log's key \
+                     is never replaced: set CS__TRANSPARENCY__SIGNING_KEY (or {}) to the key that signed it",
+                    settings.key_file.display()
+                ),
+            )
+            .into());
+        }
+    }
+    Ok(key)
+}
+
+/// Whether the log's signature on the checkpoint `note` verifies with `key`.
+fn signed_by(note: &str, key: &LogKey) -> bool {
+    let Ok(verifier) = log_verifier(key.vkey()) else {
+        return false;
+    };
+    let verifiers = signed_note::VerifierList::new(vec![Box::new(verifier)]);
+    Note::from_bytes(note.as_bytes())
+        .ok()
+        .and_then(|note| note.verify(&verifiers).ok())
+        .is_some_and(|(verified, _)| verified.iter().any(|s| s.name() == key.origin()))
+}
+
 /// A verifier of the log's checkpoints from its vkey.
 pub fn log_verifier(vkey: &str) -> Result<StandardVerifier, String> {
     StandardVerifier::new(vkey).map_err(|e| format!("not a log key (C2SP Ed25519 vkey): {e}"))

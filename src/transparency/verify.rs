@@ -8,6 +8,13 @@
 //! checkpoint carries a valid signature of the log's key, and every cosignature of a known
 //! witness verifies (a forged one fails, it is never skipped); a checkpoint kept from before
 //! (or an earlier export) is consistent with the export: the log was only ever appended to.
+//!
+//! A checkpoint is *witnessed* only by the witness keys the verifier brings from outside the
+//! export (`--witness`): whoever serves the export could list a key of their own and cosign
+//! with it, so cosignatures under keys the export alone names are checked but reported as
+//! unverified, never as witnessed. For each trusted witness the report gives the largest
+//! checkpoint it cosigned; with `require_witness`, the latest checkpoint must carry every
+//! trusted witness's cosignature.
 
 use std::collections::{HashMap, HashSet};
 
@@ -53,8 +60,21 @@ pub struct Trust {
     pub kept_checkpoint: Option<String>,
     /// The entries of an export they kept from before.
     pub kept_entries: Option<Vec<String>>,
-    /// Witness keys they trust (else the export's).
+    /// Witness keys they trust, from outside the export (C2SP vkeys). Cosignatures under
+    /// keys only the export lists are checked, but not counted as witnessed.
     pub witnesses: Vec<String>,
+    /// Fail unless the latest checkpoint carries every trusted witness's cosignature.
+    pub require_witness: bool,
+}
+
+/// A witness the verifier trusts, and the largest checkpoint it cosigned (none: `None`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Witnessed {
+    pub name: String,
+    /// The key's id (a cosignature names its key by name and id: a key of the same name the
+    /// export lists is another key).
+    pub key_id: u32,
+    pub latest: Option<u64>,
 }
 
 /// A verified log.
@@ -62,7 +82,13 @@ pub struct Trust {
 pub struct Report {
     pub entries: u64,
     pub checkpoints: usize,
+    /// Cosignatures by the witnesses the verifier trusts.
     pub cosignatures: usize,
+    /// Each trusted witness, with the latest checkpoint it cosigned.
+    pub witnessed: Vec<Witnessed>,
+    /// Cosignatures under keys only the export lists: valid signatures, but no evidence that
+    /// anyone outside the platform saw the checkpoint.
+    pub unverified_cosignatures: usize,
     /// The latest checkpoint's size and root (base64).
     pub tree_size: u64,
     pub root: String,
@@ -137,17 +163,41 @@ pub fn verify(export: &Export, trust: &Trust) -> Result<Report, Failure> {
     if let Some(kept) = &trust.kept_entries {
         compare_kept(kept, &export.entries)?;
     }
-    let witnesses = if trust.witnesses.is_empty() {
-        export.witnesses.iter().map(|w| w.key.clone()).collect()
-    } else {
-        trust.witnesses.clone()
-    };
-    let verifiers = verifiers(log_key, &witnesses)?;
+    let trusted: Vec<&str> = trust.witnesses.iter().map(|k| k.trim()).collect();
+    let mut keys: Vec<&str> = trusted.clone();
+    keys.extend(
+        export
+            .witnesses
+            .iter()
+            .map(|w| w.key.trim())
+            .filter(|k| !trusted.contains(k)),
+    );
+    let verifiers = verifiers(log_key, &keys)?;
+    let mut witnessed: Vec<Witnessed> = trusted
+        .iter()
+        .map(|key| {
+            let (name, key_id) =
+                key_name_and_id(key).ok_or_else(|| fail(None, format!("witness {key}: not a C2SP vkey")))?;
+            Ok(Witnessed {
+                name: name.to_owned(),
+                key_id,
+                latest: None,
+            })
+        })
+        .collect::<Result<_, Failure>>()?;
     let mut checked: Vec<(u64, Hash)> = Vec::new();
-    let mut cosignatures = 0;
+    let (mut cosignatures, mut unverified_cosignatures) = (0, 0);
     for text in &export.checkpoints {
-        let (checkpoint, cosigned) = open(text, &verifiers, &export.origin)?;
-        cosignatures += cosigned;
+        let (checkpoint, cosigners) = open(text, &verifiers, &export.origin)?;
+        for (name, key_id) in cosigners {
+            match witnessed.iter_mut().find(|w| w.name == name && w.key_id == key_id) {
+                Some(witness) => {
+                    cosignatures += 1;
+                    witness.latest = witness.latest.max(Some(checkpoint.size()));
+                }
+                None => unverified_cosignatures += 1,
+            }
+        }
         check_root(&tree, &checkpoint, &checked)?;
         checked.push((checkpoint.size(), *checkpoint.hash()));
     }
@@ -168,14 +218,52 @@ pub fn verify(export: &Export, trust: &Trust) -> Result<Report, Failure> {
             .map_err(|f| fail(None, format!("the checkpoint you kept: {}", f.message)))?;
         check_kept(&tree, &checkpoint, &checked)?;
     }
+    if trust.require_witness {
+        require_witnesses(&witnessed, tree_size)?;
+    }
     Ok(Report {
         entries: tree.size(),
         checkpoints: export.checkpoints.len(),
         cosignatures,
+        witnessed,
+        unverified_cosignatures,
         tree_size,
         root: root.to_string(),
         log_key_pinned: trust.log_key.is_some(),
     })
+}
+
+/// The name and key id of a C2SP vkey (`<name>+<key id, 8 hex>+<key>`), as its signatures
+/// carry them.
+fn key_name_and_id(vkey: &str) -> Option<(&str, u32)> {
+    let mut parts = vkey.splitn(3, '+');
+    let name = parts.next()?;
+    let id = u32::from_str_radix(parts.next()?, 16).ok()?;
+    Some((name, id))
+}
+
+/// With `--require-witness`: every trusted witness cosigned the latest checkpoint.
+fn require_witnesses(witnessed: &[Witnessed], tree_size: u64) -> Result<(), Failure> {
+    if witnessed.is_empty() {
+        return Err(fail(
+            None,
+            "a witness is required, but no witness key was given (--witness)".into(),
+        ));
+    }
+    match witnessed.iter().find(|w| w.latest != Some(tree_size)) {
+        Some(w) => Err(fail(
+            None,
+            format!(
+                "the latest checkpoint (tree size {tree_size}) lacks {}'s cosignature ({})",
+                w.name,
+                match w.latest {
+                    Some(size) => format!("the latest it cosigned has tree size {size}"),
+                    None => "it cosigned no checkpoint of this export".into(),
+                }
+            ),
+        )),
+        None => Ok(()),
+    }
 }
 
 /// Reads every entry, checks each against those before it, and builds the tree.
@@ -240,7 +328,7 @@ fn compare_kept(kept: &[String], entries: &[String]) -> Result<(), Failure> {
     Ok(())
 }
 
-fn verifiers(log_key: &str, witnesses: &[String]) -> Result<VerifierList, Failure> {
+fn verifiers(log_key: &str, witnesses: &[&str]) -> Result<VerifierList, Failure> {
     let mut list: Vec<Box<dyn Verifier>> = vec![Box::new(log_verifier(log_key).map_err(|e| fail(None, e))?)];
     for key in witnesses {
         list.push(Box::new(
@@ -251,8 +339,9 @@ fn verifiers(log_key: &str, witnesses: &[String]) -> Result<VerifierList, Failur
 }
 
 /// A checkpoint's note opened: signatures verified (the log's is required; a known witness's
-/// that fails is a failure), its text parsed. Returns it and how many cosignatures verified.
-fn open(text: &str, verifiers: &VerifierList, origin: &str) -> Result<(Checkpoint, usize), Failure> {
+/// that fails is a failure), its text parsed. Returns it and the names of the witnesses whose
+/// cosignatures verified.
+fn open(text: &str, verifiers: &VerifierList, origin: &str) -> Result<(Checkpoint, Vec<(String, u32)>), Failure> {
     let head = text.lines().take(2).collect::<Vec<_>>().join(" ");
     let note = Note::from_bytes(text.as_bytes())
         .map_err(|e| fail(None, format!("checkpoint \"{head}\" is not a signed note: {e}")))?;
@@ -277,7 +366,12 @@ fn open(text: &str, verifiers: &VerifierList, origin: &str) -> Result<(Checkpoin
     if checkpoint.origin() != origin {
         return Err(fail(None, format!("checkpoint \"{head}\" is of another log")));
     }
-    Ok((checkpoint, verified.len() - 1))
+    let cosigners = verified
+        .iter()
+        .filter(|s| s.name() != origin)
+        .map(|s| (s.name().to_owned(), s.id()))
+        .collect();
+    Ok((checkpoint, cosigners))
 }
 
 /// The tree at the checkpoint's size must have its root; else the first bad entry lies between

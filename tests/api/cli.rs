@@ -250,3 +250,71 @@ both_backends! {
         assert!(files >= 1, "the worker wrote no email");
     }
 }
+
+/// Runs `serve` as configured and expects it to refuse to start: answers its exit code and
+/// standard error (a server that starts instead is stopped, and the test fails).
+fn refused_start(mut command: std::process::Command) -> (Option<i32>, String) {
+    use std::io::Read;
+    command
+        .arg("serve")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped());
+    let mut child = command.spawn().expect("the binary starts");
+    let deadline = crate::support::patience::deadline();
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            break status;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("the server started instead of refusing");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .expect("stderr")
+        .read_to_string(&mut stderr)
+        .expect("stderr read");
+    (status.code(), stderr)
+}
+
+both_backends! {
+    // A server never signs an existing log under a new key: one that finds signed checkpoints
+    // and no key set or kept, or a key that did not sign the latest of them, stops with one line
+    // naming the setting (exit 2), and makes no key; the log's own key serves.
+    async fn a_server_refuses_to_sign_an_existing_log_with_a_new_key(backend) {
+        let app = crate::support::TestApp::spawn(backend).await;
+        let platform = app.platform_admin().await;
+        let funder_admin = app.user("funder-admin").await;
+        let funder = app.funder(&platform, &funder_admin).await;
+        app.fund(&funder_admin, &funder, 1_000_000, crate::support::live_rule()).await;
+        let deadline = crate::support::patience::deadline();
+        while app.get("/api/v1/transparency/checkpoint", None).await.status != 200 {
+            assert!(std::time::Instant::now() < deadline, "no transparency checkpoint");
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+
+        let fresh = tempfile::tempdir().unwrap();
+        let mut keyless = binary::serve_command(&app.database);
+        keyless
+            .env_remove("CS__TRANSPARENCY__SIGNING_KEY")
+            .env("CS__TRANSPARENCY__KEY_FILE", fresh.path().join("transparency-key"));
+        let (code, stderr) = tokio::task::spawn_blocking(move || refused_start(keyless)).await.unwrap();
+        assert_eq!(code, Some(2), "{stderr}");
+        assert!(stderr.contains("transparency.signing_key") && stderr.contains("never made anew"), "{stderr}");
+        assert_eq!(stderr.trim().lines().count(), 1, "one line: {stderr}");
+        assert!(!fresh.path().join("transparency-key").exists(), "a key was made");
+
+        let mut other = binary::serve_command(&app.database);
+        other.env("CS__TRANSPARENCY__SIGNING_KEY", "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=");
+        let (code, stderr) = tokio::task::spawn_blocking(move || refused_start(other)).await.unwrap();
+        assert_eq!(code, Some(2), "{stderr}");
+        assert!(stderr.contains("transparency.signing_key") && stderr.contains("did not sign"), "{stderr}");
+
+        let mut server = RunningServer::start(binary::serve_command(&app.database));
+        assert!(server.terminate().success());
+    }
+}

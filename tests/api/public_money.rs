@@ -525,9 +525,22 @@ both_backends! {
             args
         };
         let saved = dir.path().join("kept.checkpoint").display().to_string();
-        let (code, out) = transparency(dir.path(), verify(url.clone(), vec!["--save".into(), saved.clone()])).await;
+        // Without the witness's key from the witness itself, a cosignature the export vouches for
+        // is not counted as witnessed; with it, and required, the latest checkpoint is witnessed.
+        let (code, out) = transparency(dir.path(), verify(url.clone(), vec![])).await;
+        assert_eq!(code, 0, "{out}");
+        assert!(out.contains("0 witness cosignatures") && out.contains("1 cosignatures under witness keys read from the export itself"), "{out}");
+        let (code, out) = transparency(dir.path(), verify(url.clone(), vec!["--witness".into(), vkey.trim().to_owned(),
+            "--require-witness".into(), "--save".into(), saved.clone()])).await;
         assert_eq!(code, 0, "{out}");
         assert!(out.contains("verified: 23 entries") && out.contains("1 witness cosignatures"), "{out}");
+        assert!(out.contains("witnessed by stroud.example/witness: up to tree size 23"), "{out}");
+        let keys = dir.path().join("witnesses.txt");
+        std::fs::write(&keys, format!("# Stroud's witness, from Stroud\n{}\n", vkey.trim())).unwrap();
+        let (code, out) = transparency(dir.path(), verify(url.clone(), vec!["--witness-file".into(), keys.display().to_string(),
+            "--require-witness".into()])).await;
+        assert_eq!(code, 0, "{out}");
+        assert!(out.contains("witnessed by stroud.example/witness: up to tree size 23"), "{out}");
 
         // Tampered exports fail with the first bad entry: a changed amount, a forged cosignature,
         // a history rewritten under the checkpoint kept.

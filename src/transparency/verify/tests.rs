@@ -176,7 +176,25 @@ fn witnesses_cosignatures_are_checked() {
         funder_name: "Council".into(),
         key: witness.vkey(),
     });
-    assert_eq!(verify(&export, &Trust::default()).unwrap().cosignatures, 1);
+    // Listed only by the export: checked, but not witnessed.
+    let report = verify(&export, &Trust::default()).unwrap();
+    assert_eq!((report.cosignatures, report.unverified_cosignatures), (0, 1));
+    assert!(report.witnessed.is_empty());
+    // Brought by the verifier: witnessed, up to the checkpoint it cosigned.
+    let trusted = Trust {
+        witnesses: vec![witness.vkey()],
+        require_witness: true,
+        ..Trust::default()
+    };
+    let report = verify(&export, &trusted).unwrap();
+    assert_eq!((report.cosignatures, report.unverified_cosignatures), (1, 0));
+    let (_, key_id) = super::key_name_and_id(&witness.vkey()).unwrap();
+    let council = Witnessed {
+        name: "council.example/witness".into(),
+        key_id,
+        latest: Some(5),
+    };
+    assert_eq!(report.witnessed, vec![council]);
     let line_start = export.checkpoints[0].rfind('\u{2014}').unwrap();
     let mut forged = export.clone();
     forged.checkpoints[0] =
@@ -187,6 +205,71 @@ fn witnesses_cosignatures_are_checked() {
         "{}",
         f.message
     );
+}
+
+/// The platform lists a witness key of its own under the funder's witness's name and cosigns
+/// with it: a verifier holding the funder's real key sees no witness, and with
+/// `require_witness` the log does not verify.
+#[test]
+fn a_witness_key_only_the_export_vouches_for_is_no_witness() {
+    let log = log();
+    let real = WitnessKey::generate("council.example/witness").unwrap();
+    let impostor = WitnessKey::generate("council.example/witness").unwrap();
+    let mut export = export(&log, &entries(), &[5]);
+    let text = export.checkpoints[0].split_once("\n\n").unwrap().0.to_owned();
+    export.checkpoints[0].push_str(&impostor.cosign(&format!("{text}\n"), 1_764_547_200));
+    export.witnesses.push(Witness {
+        funder_id: "f1".into(),
+        funder_name: "Council".into(),
+        key: impostor.vkey(),
+    });
+    let mut trust = Trust {
+        witnesses: vec![real.vkey()],
+        ..Trust::default()
+    };
+    let report = verify(&export, &trust).unwrap();
+    assert_eq!((report.cosignatures, report.unverified_cosignatures), (0, 1));
+    assert_eq!(report.witnessed[0].latest, None);
+    trust.require_witness = true;
+    let f = failure(&export, &trust);
+    assert!(
+        f.message
+            .contains("lacks council.example/witness's cosignature (it cosigned no checkpoint"),
+        "{}",
+        f.message
+    );
+}
+
+/// A witness that stopped cosigning: the report names the last checkpoint it saw, and a
+/// verifier that requires it is refused the newer one.
+#[test]
+fn a_required_witness_must_have_cosigned_the_latest_checkpoint() {
+    let log = log();
+    let witness = WitnessKey::generate("council.example/witness").unwrap();
+    let mut export = export(&log, &entries(), &[2, 5]);
+    let text = export.checkpoints[0].split_once("\n\n").unwrap().0.to_owned();
+    export.checkpoints[0].push_str(&witness.cosign(&format!("{text}\n"), 1_764_547_200));
+    let mut trust = Trust {
+        witnesses: vec![witness.vkey()],
+        ..Trust::default()
+    };
+    assert_eq!(verify(&export, &trust).unwrap().witnessed[0].latest, Some(2));
+    trust.require_witness = true;
+    let f = failure(&export, &trust);
+    assert!(
+        f.message.contains("the latest checkpoint (tree size 5) lacks council.example/witness's cosignature (the latest it cosigned has tree size 2)"),
+        "{}",
+        f.message
+    );
+    // With no witness named, requiring one is refused rather than passed.
+    let f = failure(
+        &export,
+        &Trust {
+            require_witness: true,
+            ..Trust::default()
+        },
+    );
+    assert!(f.message.contains("no witness key was given"), "{}", f.message);
 }
 
 proptest! {

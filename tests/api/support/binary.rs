@@ -24,7 +24,7 @@ pub fn command(dir: &Path) -> Command {
 }
 
 /// `serve` over `database` as the tests run it: a free port, the tests' signing key (tokens of
-/// an in-process app over the same database work on it), weak argon2 parameters (fast), emails
+/// an in-process app over the same database work on it) and log key, weak argon2 parameters (fast), emails
 /// as files in the database's folder. Add or override settings with `.env`, then
 /// [`RunningServer::start`].
 pub fn serve_command(database: &super::TestDatabase) -> Command {
@@ -33,6 +33,7 @@ pub fn serve_command(database: &super::TestDatabase) -> Command {
         .env("CS__SERVER__BIND", "127.0.0.1:0")
         .env("CS__DATABASE__URL", &database.url)
         .env("CS__AUTH__JWT_SECRET", super::JWT_SECRET)
+        .env("CS__TRANSPARENCY__SIGNING_KEY", super::LOG_KEY)
         .env("CS__AUTH__ARGON2_MEMORY_KIB", "256")
         .env("CS__AUTH__ARGON2_ITERATIONS", "1")
         .env("CS__EMAIL__FILE_DIR", database.dir.path().join("outbox"));

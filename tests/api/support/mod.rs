@@ -23,6 +23,10 @@ use serde_json::{json, Value};
 
 pub const JWT_SECRET: &str = "test-secret-test-secret-test-secret-0123";
 pub const PASSWORD: &str = "correct horse battery staple";
+/// The transparency log's key for every instance a test starts over one database, as a real
+/// deployment sets one for all its instances: a server refuses to sign a log under a key that did
+/// not sign its latest checkpoint.
+pub const LOG_KEY: &str = "Y29tbXVuaXR5LXNoYXJlcyB0ZXN0IGxvZyBrZXkgMzI=";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -104,6 +108,7 @@ pub fn test_settings(db: &TestDatabase) -> Settings {
     settings.database.pool_size = 4;
     settings.auth.jwt_secret = Some(SecretString::from(JWT_SECRET));
     settings.auth.secret_file = db.dir.path().join("jwt-secret");
+    settings.transparency.signing_key = Some(SecretString::from(LOG_KEY));
     settings.transparency.key_file = db.dir.path().join("transparency-key");
     // Checkpoints at every tick, so tests see public money on the record at once.
     settings.transparency.checkpoint_interval_secs = 0;
