@@ -173,31 +173,14 @@ pub fn verify(export: &Export, trust: &Trust) -> Result<Report, Failure> {
             .filter(|k| !trusted.contains(k)),
     );
     let verifiers = verifiers(log_key, &keys)?;
-    let mut witnessed: Vec<Witnessed> = trusted
-        .iter()
-        .map(|key| {
-            let (name, key_id) =
-                key_name_and_id(key).ok_or_else(|| fail(None, format!("witness {key}: not a C2SP vkey")))?;
-            Ok(Witnessed {
-                name: name.to_owned(),
-                key_id,
-                latest: None,
-            })
-        })
-        .collect::<Result<_, Failure>>()?;
+    let mut witnessed = trusted_witnesses(&trusted)?;
     let mut checked: Vec<(u64, Hash)> = Vec::new();
     let (mut cosignatures, mut unverified_cosignatures) = (0, 0);
     for text in &export.checkpoints {
         let (checkpoint, cosigners) = open(text, &verifiers, &export.origin)?;
-        for (name, key_id) in cosigners {
-            match witnessed.iter_mut().find(|w| w.name == name && w.key_id == key_id) {
-                Some(witness) => {
-                    cosignatures += 1;
-                    witness.latest = witness.latest.max(Some(checkpoint.size()));
-                }
-                None => unverified_cosignatures += 1,
-            }
-        }
+        let (by_trusted, by_others) = tally(&mut witnessed, &cosigners, checkpoint.size());
+        cosignatures += by_trusted;
+        unverified_cosignatures += by_others;
         check_root(&tree, &checkpoint, &checked)?;
         checked.push((checkpoint.size(), *checkpoint.hash()));
     }
@@ -240,6 +223,37 @@ fn key_name_and_id(vkey: &str) -> Option<(&str, u32)> {
     let name = parts.next()?;
     let id = u32::from_str_radix(parts.next()?, 16).ok()?;
     Some((name, id))
+}
+
+/// The witnesses the verifier trusts (their vkeys), none yet seen to cosign.
+fn trusted_witnesses(keys: &[&str]) -> Result<Vec<Witnessed>, Failure> {
+    keys.iter()
+        .map(|key| {
+            let (name, key_id) =
+                key_name_and_id(key).ok_or_else(|| fail(None, format!("witness {key}: not a C2SP vkey")))?;
+            Ok(Witnessed {
+                name: name.to_owned(),
+                key_id,
+                latest: None,
+            })
+        })
+        .collect()
+}
+
+/// Counts a checkpoint of tree `size`'s verified cosigners: a trusted witness's (its latest
+/// cosigned size moves up), and anyone else's (not witnessed). Answers the two counts.
+fn tally(witnessed: &mut [Witnessed], cosigners: &[(String, u32)], size: u64) -> (usize, usize) {
+    let mut counts = (0, 0);
+    for (name, key_id) in cosigners {
+        match witnessed.iter_mut().find(|w| &w.name == name && w.key_id == *key_id) {
+            Some(witness) => {
+                counts.0 += 1;
+                witness.latest = witness.latest.max(Some(size));
+            }
+            None => counts.1 += 1,
+        }
+    }
+    counts
 }
 
 /// With `--require-witness`: every trusted witness cosigned the latest checkpoint.
