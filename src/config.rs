@@ -24,6 +24,31 @@ pub struct Settings {
     pub metrics: MetricsSettings,
     pub transparency: TransparencySettings,
     pub open_data: OpenDataSettings,
+    pub governance: GovernanceSettings,
+}
+
+/// Who may act for an organisation (see [`crate::domain::governance`]).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct GovernanceSettings {
+    /// An admin a requester brought in (invited, or agreed to) may be the second person on the
+    /// requester's decisions only once they had been an admin this many days when the request
+    /// was made.
+    pub admin_cooling_off_days: i64,
+}
+
+impl Default for GovernanceSettings {
+    fn default() -> Self {
+        Self {
+            admin_cooling_off_days: 7,
+        }
+    }
+}
+
+impl GovernanceSettings {
+    pub fn cooling_off(&self) -> chrono::Duration {
+        chrono::Duration::days(self.admin_cooling_off_days)
+    }
 }
 
 /// The 360Giving open data (see [`crate::services::open_data`]).
@@ -565,6 +590,12 @@ impl Settings {
             return Err(ConfigError::new(
                 "offers.default_cooling_off_days",
                 "must be between 0 and offers.max_cooling_off_days",
+            ));
+        }
+        if !(0..=90).contains(&self.governance.admin_cooling_off_days) {
+            return Err(ConfigError::new(
+                "governance.admin_cooling_off_days",
+                "must be between 0 and 90",
             ));
         }
         if !(1..=60).contains(&self.pledges.payment_deadline_days) {

@@ -30,6 +30,18 @@ export function onSessionChange(fn) {
   listeners.add(fn);
 }
 
+const roleListeners = new Set();
+
+/** Called whenever what `/me` says may have changed (an invitation accepted: a new console). */
+export function onRolesChange(fn) {
+  roleListeners.add(fn);
+}
+
+/** Tells those listening that the caller's roles changed. */
+export function rolesChanged() {
+  roleListeners.forEach((fn) => fn());
+}
+
 function setSession(pair) {
   const was = session !== null;
   clearTimeout(timer);

@@ -116,7 +116,7 @@ async function render() {
 }
 
 const PROBLEMS = {
-  403: ["Not allowed", "Your account may not do this. If you run this society or funder, ask one of its admins to add you."],
+  403: ["Not allowed", "Your account may not do this. If you run this society or funder, ask one of its admins to invite you, then accept the invitation on the Offers page."],
   404: ["Not found", "That page does not exist, or you may not see it."],
   409: ["Not possible now", null],
   503: ["The service is busy", null],
@@ -179,6 +179,9 @@ api.onSessionChange((signedIn) => {
     navigate("/signin", { replace: true, message: "Your session has ended; please sign in again." });
   }
 });
+
+// An invitation accepted: the navigation asks /me again, for the new console's link.
+api.onRolesChange(() => navigation());
 
 // The skip link moves focus without touching the address (which holds the page's route).
 document.querySelector(".skip").addEventListener("click", (event) => {

@@ -183,10 +183,10 @@ function bankForm(s, saved) {
   return h("div", {}, form, done);
 }
 
+/** Inviting a co-admin by email: they become one once they accept, on their page. */
 function addAdmin(s) {
   const { form, done } = adminForm({
     add: (email) => api.post(`/societies/${enc(s.id)}/admins`, { email }, { auth: true }),
-    orgName: s.name,
   });
   return h("div", {}, form, done);
 }

@@ -246,3 +246,25 @@ export function formWords(message, words) {
   }
   return text;
 }
+
+/**
+ * What adding an admin did (the API's 202 `{status}`), as the form that asked says it:
+ * `invited`, the person must now accept; `awaiting_second_admin`, another of the funder's admins
+ * must add the same email to agree.
+ */
+export function invitationSentWords(status, email) {
+  if (status === "awaiting_second_admin") return `Waiting for a second admin of this funder to agree: ask another admin to add ${email} too.`;
+  return `Invitation sent to ${email}: they must accept it on their page.`;
+}
+
+/** An invitation waiting for its invitee (`GET /me/invitations`), in one line. */
+export function invitationWords(inv) {
+  const what = inv.kind === "society" ? "society" : "funder";
+  const by = inv.invited_by_name ? ` — invited by ${inv.invited_by_name} on ${formatDate(inv.created_at)}` : ` — invited on ${formatDate(inv.created_at)}`;
+  return `Join ${inv.organisation_name} as an admin of this ${what}${by}`;
+}
+
+/** Where an admin of an organisation works: its console. */
+export function consoleHref(kind, id) {
+  return kind === "society" ? `#/console/societies/${encodeURIComponent(id)}` : `#/funder/${encodeURIComponent(id)}`;
+}

@@ -3,7 +3,7 @@
 // the rule builder's parsing, and a simulation's and a second approval's words. No DOM, no
 // network: unit-tested in tests/web/format.test.mjs.
 
-import { formWords, formatDateTime, formatPounds } from "./format.js";
+import { formWords, formatDate, formatDateTime, formatPounds } from "./format.js";
 
 const GROUPS = /\B(?=(\d{3})+(?!\d))/g;
 
@@ -216,3 +216,23 @@ const FUND_WORDS = {
 
 /** A fund API message in the funder console's words: "…in basis points, 1 to 10000" → "…between 0.01 and 100". */
 export const fundWords = (message) => formWords(message, FUND_WORDS);
+
+/** A funder's admin (`GET /funders/{id}/admins`), after their name and email: since when, and who brought them in. */
+export function adminWords(a) {
+  return `admin since ${formatDate(a.since)}${a.invited_by_name ? `, invited by ${a.invited_by_name}` : ""}`;
+}
+
+/**
+ * An open invitation to be a funder's admin, in words: whether it waits for a second admin to
+ * agree or for the person to accept, and who asked (and agreed), when.
+ */
+export function invitationStatusWords(inv) {
+  const on = ` on ${formatDate(inv.created_at)}`;
+  const by = inv.invited_by_name ? ` by ${inv.invited_by_name}` : "";
+  if (inv.status === "awaiting_second_admin") return `Waiting for a second admin of this funder to agree. Asked${by}${on}.`;
+  const agreed = inv.seconded_by_name ? `, agreed by ${inv.seconded_by_name},` : "";
+  return `Waiting for them to accept. Invited${by}${agreed}${on}.`;
+}
+
+/** Whether approving on this funder can happen at all: it needs a second admin (`admins` as listed). */
+export const needsSecondAdmin = (admins) => Array.isArray(admins) && admins.length < 2;

@@ -1,12 +1,16 @@
-// The funder console: a funder's admins create funds with a rule builder (restated in plain words
-// as they type), set when an approval needs a second admin, and work through each fund's
+// The funder console: a funder's admins invite others (two people agree to each), see who its
+// admins are and its audit trail, create funds with a rule builder (restated in plain words as
+// they type), set when an approval needs a second admin, and work through each fund's
 // applications: simulate the match, approve (or reject), and confirm or decline another admin's
 // approval. Loaded by app.js with import() only for #/funder addresses.
 
 import * as api from "./api.js";
-import { chartScale, formatAxisPounds, formatDateTime, formatPounds, offerStatus, poundsInput } from "./format.js";
+import { chartScale, formatAxisPounds, formatDateTime, formatPounds, formatWhen, offerStatus, poundsInput } from "./format.js";
 import { adminForm, busy, clearErrors, dropFlashOnAction, field, h, showErrors, summary, svg } from "./ui.js";
-import { applicationStatus, confirmationWords, draftWords, fundBody, fundWords, poundsOrNull, ruleWords, simulationWords } from "./funder-format.js";
+import {
+  adminWords, applicationStatus, confirmationWords, draftWords, fundBody, fundWords, invitationStatusWords, needsSecondAdmin, poundsOrNull, ruleWords,
+  simulationWords,
+} from "./funder-format.js";
 
 const enc = encodeURIComponent;
 const link = (href, text, attrs = {}) => h("a", { href, ...attrs }, text);
@@ -17,6 +21,7 @@ const ROUTES = [
   [/^$/, home],
   [/^([^/]+)\/funds\/new$/, newFund],
   [/^funds\/([^/]+)$/, fundPage],
+  [/^([^/]+)$/, home], // one funder's part of the home (an accepted invitation links here)
 ];
 
 /** The funder console's router: `rest` is the address after `/funder/`. */
@@ -55,24 +60,38 @@ function forbidden() {
 // ---------------------------------------------------------------------------------------------
 // The funder's funds
 
-async function home() {
+/**
+ * The console's home: each funder the caller administers (only `id`'s, at `#/funder/ID`) with
+ * its funds, its admins and open invitations, a form to invite another, and its audit trail.
+ */
+async function home({ id: only }) {
   const me = await api.get("/me", { auth: true });
-  if (!me.funders.length) throw forbidden();
-  const funds = (await api.get("/funds")).filter((f) => me.funders.includes(f.funder_id));
-  const names = await Promise.all(me.funders.map((id) => funderName(id, funds)));
-  const out = page("Funder console");
-  me.funders.forEach((funderId, i) => {
-    const mine = funds.filter((f) => f.funder_id === funderId);
-    out.body.append(
-      h("h2", {}, names[i] ?? "Your funder (no funds yet)"),
-      mine.length
-        ? h("ul", { class: "links" }, mine.map((f) => h("li", {}, link(`#/funder/funds/${enc(f.id)}`, f.name), ` – ${formatPounds(f.available_pence)} available of ${formatPounds(f.budget_pence)}. `, h("span", { class: "meta" }, f.rule_text))))
-        : h("p", {}, "No funds yet."),
-      h("p", {}, link(`#/funder/${enc(funderId)}/funds/new`, "Create a fund", { class: "button" })),
-      addAdmin(funderId, names[i]),
-    );
-  });
+  if (!me.funders.length || (only && !me.funders.includes(only))) throw forbidden();
+  const ids = only ? [only] : me.funders;
+  const funds = (await api.get("/funds")).filter((f) => ids.includes(f.funder_id));
+  const sections = await Promise.all(ids.map(async (funderId) => funderSection(funderId, await funderName(funderId, funds), funds.filter((f) => f.funder_id === funderId))));
+  const out = page("Funder console", ...sections);
+  if (only && me.funders.length > 1) out.body.append(h("p", {}, link("#/funder", "All the funders you run")));
   return out;
+}
+
+/** One funder on the home: a notice while it cannot approve, its funds, its admins, its audit trail. */
+async function funderSection(funderId, name, mine) {
+  const [people, audit] = await Promise.all([
+    api.get(`/funders/${enc(funderId)}/admins`, { auth: true }).catch(() => null),
+    api.get(`/funders/${enc(funderId)}/audit`, { auth: true }).catch(() => null),
+  ]);
+  const admins = adminsSection(funderId, people);
+  return h("section", { class: "funder-home", "data-funder": funderId, "aria-labelledby": `funder-${funderId}` },
+    h("h2", { id: `funder-${funderId}` }, name ?? "Your funder (no funds yet)"),
+    needsSecondAdmin(people?.admins) ? h("p", { class: "notice second-admin-needed" }, "Approving needs a second admin of this funder. Invite one below.") : null,
+    mine.length
+      ? h("ul", { class: "links" }, mine.map((f) => h("li", {}, link(`#/funder/funds/${enc(f.id)}`, f.name), ` – ${formatPounds(f.available_pence)} available of ${formatPounds(f.budget_pence)}. `, h("span", { class: "meta" }, f.rule_text))))
+      : h("p", {}, "No funds yet."),
+    h("p", {}, link(`#/funder/${enc(funderId)}/funds/new`, "Create a fund", { class: "button" })),
+    admins.section,
+    addAdmin(funderId, admins.redraw),
+    auditSection(funderId, audit));
 }
 
 /**
@@ -85,16 +104,84 @@ async function funderName(funderId, funds) {
   return api.get(`/funders/${enc(funderId)}/impact`).then((v) => v.funder.name, () => null);
 }
 
-/** Adding a co-admin (an existing account, by email): the one who confirms another's approval. */
-function addAdmin(funderId, name) {
+/** Inviting a co-admin (an existing account, by email): the one who confirms another's approval. */
+function addAdmin(funderId, added) {
   const headingId = `add-admin-${funderId}`;
   const { form, done } = adminForm({
     add: (email) => api.post(`/funders/${enc(funderId)}/admins`, { email }, { auth: true }),
-    orgName: name ?? "this funder",
-    hint: "They need an account here first. Another admin can confirm approvals that need a second admin.",
+    added,
+    hint: "They need an account here first. Adding an admin takes two people: another admin of this funder (or a platform admin, while it has fewer than two) must add the same email to agree; then they accept. A new admin may confirm another's approval only if they were an admin before it was asked for, and not within 7 days of joining if the admin who asked invited them.",
     attrs: { "aria-labelledby": headingId },
   });
   return h("section", { class: "add-admin", "aria-labelledby": headingId }, h("h3", { id: headingId }, "Add an admin to this funder"), form, done);
+}
+
+// ---------------------------------------------------------------------------------------------
+// A funder's admins and its audit trail
+
+/** The "Admins" section (`people`: `GET /funders/{id}/admins`, or null) and a way to redraw it after an invitation. */
+function adminsSection(funderId, people) {
+  const headingId = `admins-${funderId}`;
+  const body = h("div", { class: "admins-body" });
+  const fill = (fresh) => body.replaceChildren(...[adminsBody(fresh)].flat(Infinity));
+  const redraw = () => api.get(`/funders/${enc(funderId)}/admins`, { auth: true }).then(fill, () => {});
+  fill(people);
+  const section = h("section", { class: "funder-admins", "aria-labelledby": headingId }, h("h3", { id: headingId }, "Admins"), body);
+  return { section, redraw };
+}
+
+function adminsBody(people) {
+  if (!people) return h("p", {}, "The admins could not be loaded. Reload to try again.");
+  const invitations = people.invitations ?? [];
+  return [
+    h("ul", { class: "admins" }, people.admins.map((a) => h("li", { "data-user": a.user_id }, h("strong", {}, a.display_name), ` (${a.email}), ${adminWords(a)}`))),
+    invitations.length
+      ? [h("h4", {}, "Open invitations"), h("ul", { class: "open-invitations" }, invitations.map((i) => h("li", { "data-invitation": i.id, "data-status": i.status }, h("strong", {}, i.display_name), ` (${i.email}): ${invitationStatusWords(i)}`)))]
+      : h("p", { class: "meta" }, "No open invitations."),
+  ];
+}
+
+/** The "Audit trail" section (`first`: its newest page, or null): who did what, newest first, older entries a page at a time. */
+function auditSection(funderId, first) {
+  const headingId = `audit-${funderId}`;
+  const section = h("section", { class: "funder-audit", "aria-labelledby": headingId }, h("h3", { id: headingId }, "Audit trail"));
+  if (!first) return append(section, h("p", {}, "The audit trail could not be loaded. Reload to try again."));
+  if (!first.items.length) return append(section, h("p", {}, "Nothing recorded yet."));
+  const rows = h("tbody", {}, first.items.map(auditRow));
+  const table = h("table", { class: "audit funder-audit-table" },
+    h("caption", { class: "visually-hidden" }, "What the funder's admins did, newest first"),
+    h("thead", {}, h("tr", {}, ["When (UK time)", "Who", "What", "Request id"].map((t) => h("th", { scope: "col" }, t)))),
+    rows);
+  return append(section, h("div", { class: "table-wrap", role: "region", "aria-label": "Audit trail entries", tabindex: "0" }, table), olderButton(funderId, first.next_cursor, rows));
+}
+
+const append = (el, ...children) => (el.append(...children), el);
+
+const auditRow = (e) => h("tr", { "data-action": e.action },
+  h("td", {}, formatWhen(e.at)),
+  h("td", {}, e.actor_name ?? "The platform (automatic)"),
+  h("td", {}, e.detail),
+  h("td", {}, e.request_id ? h("small", {}, h("code", { class: "request-id" }, e.request_id)) : "—"));
+
+/** "Show older": the next page of the audit trail under the rows shown; gone at the oldest. */
+function olderButton(funderId, cursor, rows) {
+  const button = h("button", { type: "button", class: "secondary" }, "Show older");
+  const box = h("p", { hidden: !cursor }, button);
+  let next = cursor;
+  button.addEventListener("click", async () => {
+    button.disabled = true;
+    try {
+      const more = await api.get(`/funders/${enc(funderId)}/audit?cursor=${enc(next)}`, { auth: true });
+      rows.append(...more.items.map(auditRow));
+      next = more.next_cursor ?? null;
+      box.hidden = !next;
+    } catch (err) {
+      box.append(h("span", { class: "error", role: "alert" }, ` ${err.message}`));
+    } finally {
+      button.disabled = false;
+    }
+  });
+  return box;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -183,7 +270,7 @@ async function newFund({ id: funderId }, navigate) {
     if (problems.length) return showErrors(form, { fieldErrors: problems });
     try {
       const fund = await busy(form, "Creating…", () => api.post(`/funders/${enc(funderId)}/funds`, body, { auth: true, headers: { "Idempotency-Key": uuid() } }));
-      navigate(`/funder/funds/${enc(fund.id)}`, { message: `${fund.name} is created. Next: decide when an approval needs a second admin.` });
+      navigate(`/funder/funds/${enc(fund.id)}`, { message: `${fund.name} is created. Every approval needs a second admin of the funder until two of its admins agree to change that below.` });
     } catch (err) {
       show(form, err);
     }
@@ -198,11 +285,15 @@ async function fundPage({ id }, navigate) {
   const me = await api.get("/me", { auth: true });
   const fund = await api.get(`/funds/${enc(id)}`, { auth: true });
   if (!me.funders.includes(fund.funder_id)) throw forbidden();
+  const people = await api.get(`/funders/${enc(fund.funder_id)}/admins`, { auth: true }).catch(() => null);
   const again = (message) => navigate(`/funder/funds/${enc(id)}`, { message });
   const threshold = fund.second_approval_threshold_pence;
   const out = page(
     fund.name,
     h("p", {}, link("#/funder", "All your funds"), " · ", link(`#/funds/${enc(id)}`, "Its public page")),
+    needsSecondAdmin(people?.admins)
+      ? h("p", { class: "notice second-admin-needed" }, "Approving needs a second admin of this funder. ", link(`#/funder/${enc(fund.funder_id)}`, "Invite one"), ".")
+      : null,
     h("p", { class: "lead" }, ruleWords(fund.rule)),
     h("h2", {}, "Money"),
     h("dl", { class: "terms fund-money" },
@@ -374,8 +465,8 @@ function decisionForms(fund, app, offer, again) {
       again(awaiting ? `Awaiting confirmation by another admin: ${formatPounds(pence)} is held for the offer until then.` : `Approved: ${formatPounds(pence)} is committed to the offer.`);
     } catch (err) {
       show(approve, err);
-      // "… no other admin who may confirm it: add one first": the way to add one.
-      if (err.status === 409 && /add one first/.test(err.message)) approve.querySelector(".summary").append(h("p", {}, link("#/funder", "Add an admin to this funder")));
+      // "Approving needs a second admin of this funder" (or "… add one first"): the way to invite one.
+      if (err.status === 409 && /add one first|needs a second admin/i.test(err.message)) approve.querySelector(".summary").append(h("p", {}, link(`#/funder/${enc(fund.funder_id)}`, "Invite a second admin to this funder")));
     }
   });
   const reject = h("form", { novalidate: true, class: "reject-form", "aria-label": "Reject" }, summary(),

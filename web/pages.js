@@ -3,9 +3,9 @@
 
 import * as api from "./api.js";
 import {
-  cancellable, formatDate, formatDateTime, formatLeverage, formatMonth, formatPounds, formatRate, formatShare,
+  cancellable, consoleHref, formatDate, formatDateTime, formatLeverage, formatMonth, formatPounds, formatRate, formatShare,
   formatSortCode, formatWhen, holdingRoom, offerStatus, parsePounds, partPaid, pledgeStatus, poundsInput, safeUrl,
-  sharesFor, transferKind, transferState,
+  invitationWords, sharesFor, transferKind, transferState,
 } from "./format.js";
 import { busy, checkbox, clearErrors, field, fieldError, h, monthChart, progressBar, showErrors, summary } from "./ui.js";
 
@@ -44,9 +44,9 @@ export const signInHref = (next) => `#/signin?next=${encodeURIComponent(next)}`;
 // Offers
 
 export async function offers() {
-  const list = await all("/offers?status=open");
+  const [list, invited] = await Promise.all([all("/offers?status=open"), invitations()]);
   const names = await Promise.all(list.map((o) => society(o.society_id).then((s) => s.name, () => "")));
-  const body = h("div", {}, h("h1", { tabindex: "-1" }, "Open share offers"));
+  const body = h("div", {}, h("h1", { tabindex: "-1" }, "Open share offers"), invited);
   if (list.length === 0) {
     body.append(h("p", {}, "No offers are open right now. Please look again soon."));
   }
@@ -138,6 +138,51 @@ export async function offer({ id }) {
       : h("p", {}, "No match funding for this offer yet."),
   );
   return { title: o.title, body };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Invitations: the signed-in person's invitations to be an admin, on the page they land on
+
+/**
+ * The caller's invitations waiting for them, each with Accept and Decline; null (nothing shown)
+ * when signed out, when there are none, or when they cannot be read (the page still works).
+ */
+async function invitations() {
+  if (!api.signedIn()) return null;
+  const list = await api.get("/me/invitations", { auth: true }).catch(() => []);
+  if (!Array.isArray(list) || !list.length) return null;
+  return h("section", { class: "invitations", "aria-labelledby": "invitations-heading" },
+    h("h2", { id: "invitations-heading" }, "Invitations"),
+    h("ul", { class: "invitation-list" }, list.map(invitation)));
+}
+
+/** One invitation; once answered, what it did (focused, since its buttons are gone). */
+function invitation(inv) {
+  const item = h("li", { class: "card invitation", "data-invitation": inv.id });
+  const named = (verb) => h("button", { type: "button", class: verb === "Decline" ? "secondary" : null }, verb, h("span", { class: "visually-hidden" }, ` the invitation to ${inv.organisation_name}`));
+  const accept = named("Accept");
+  const decline = named("Decline");
+  const error = h("p", { class: "error", role: "alert" });
+  const answer = (verb, done) => async () => {
+    accept.disabled = decline.disabled = true;
+    error.textContent = "";
+    try {
+      const said = await api.post(`/me/invitations/${encodeURIComponent(inv.id)}/${verb}`, {}, { auth: true });
+      const result = h("p", { class: "success", tabindex: "-1" }, ...done(said));
+      item.replaceChildren(result);
+      result.focus();
+    } catch (err) {
+      accept.disabled = decline.disabled = false;
+      error.textContent = err.message;
+    }
+  };
+  accept.addEventListener("click", answer("accept", (said) => {
+    api.rolesChanged(); // the navigation now links to the new console
+    return [`You are now an admin of ${inv.organisation_name}. `, link(consoleHref(said?.kind ?? inv.kind, said?.organisation_id ?? inv.organisation_id), inv.kind === "society" ? "Open the society console" : "Open the funder console")];
+  }));
+  decline.addEventListener("click", answer("decline", () => [`You declined the invitation to ${inv.organisation_name}.`]));
+  item.append(h("p", {}, invitationWords(inv)), h("p", { class: "actions" }, accept, " ", decline), error);
+  return item;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -4,7 +4,7 @@
 // platform admin first (the API refuses the rest anyway).
 
 import * as api from "./api.js";
-import { formatDateTime, formatPounds, formatRate, formatWhen, safeUrl } from "./format.js";
+import { formatDateTime, formatPounds, formatRate, formatWhen, invitationSentWords, safeUrl } from "./format.js";
 import { busy, clearErrors, dropFlashOnAction, field, h, progressBar, showErrors, summary } from "./ui.js";
 import { approvalWords, closeWords, emailKind, progressWords, verdictWords } from "./platform-format.js";
 
@@ -237,7 +237,7 @@ async function funders({ cursor = "", funder: chosen = "" }, navigate) {
   const list = await api.get(`/funders?${listQuery(cursor)}`, { auth: true });
   const here = (id, message) => navigate(`/platform/funders?funder=${enc(id)}`, { message });
   return page("Funders", subnav("/funders"),
-    h("p", {}, "Funders (councils, lottery funds, programmes) run match funds. Register one, then add its admins: they create its funds in the funder console."),
+    h("p", {}, "Funders (councils, lottery funds, programmes) run match funds. Register one, then invite its first two admins: each becomes an admin once they accept, and they create its funds in the funder console."),
     list.items.length ? funderTable(list.items) : h("p", { class: "empty" }, "No funders yet."),
     paging("/platform/funders", cursor, list.next_cursor),
     h("h2", {}, "Register a funder"),
@@ -284,17 +284,20 @@ function adminForm(items, chosen, here) {
   const form = h("form", { novalidate: true, class: "admin-form", "aria-label": "Add an admin to a funder" },
     summary(),
     h("div", { class: "field", "data-field-wrapper": "funder" }, h("label", { for: id }, "Funder"), h("p", { class: "error", id: `${id}-error`, hidden: true }), select),
-    field({ label: "Email of the person to add as an admin", name: "email", type: "email", required: true, autocomplete: "off", hint: "They need an account here first." }),
+    field({ label: "Email of the person to add as an admin", name: "email", type: "email", required: true, autocomplete: "off", hint: "They need an account here first, and become an admin once they accept. Platform admins add a funder's first two admins (never themselves); after that its admins invite others." }),
     h("button", { type: "submit" }, "Add admin"));
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
     clearErrors(form);
     const funder = items.find((f) => f.id === select.value);
+    const email = form.elements.email.value.trim();
     try {
-      const a = await busy(form, "Adding…", () => api.post(`/funders/${enc(funder.id)}/admins`, { email: form.elements.email.value.trim() }, { auth: true }));
-      here(funder.id, `${a.display_name} (${a.email}) is now an admin of ${funder.name}.`);
+      // 202: an invitation, which they accept on their page (or which waits for a second admin).
+      const sent = await busy(form, "Adding…", () => api.post(`/funders/${enc(funder.id)}/admins`, { email }, { auth: true }));
+      here(funder.id, invitationSentWords(sent?.status, email));
     } catch (err) {
-      // "Already an admin" (409) is about the email typed: it belongs under that field.
+      // "Already an admin" (409) is about the email typed: it belongs under that field; a 403
+      // (naming yourself, a funder with two admins already) says why in the summary.
       showErrors(form, err.status === 409 ? { fieldErrors: [{ field: "email", message: err.message }] } : err);
     }
   });

@@ -1,7 +1,7 @@
 // Small DOM helpers: element building (text only, never HTML strings, so nothing from the API
 // is ever parsed as markup), accessible form fields with their errors, and the progress bar.
 
-import { chartScale, chartSummary, formatAxisPounds, formatMonth, formatPounds, progress } from "./format.js";
+import { chartScale, chartSummary, formatAxisPounds, formatMonth, formatPounds, invitationSentWords, progress } from "./format.js";
 
 /** `h("p", {class: "x"}, "text", child)`: an element; `on*` attributes become listeners. */
 export function h(tag, attrs = {}, ...children) {
@@ -135,12 +135,14 @@ export function dropFlashOnAction(body) {
 }
 
 /**
- * A form adding an existing account as an admin of an organisation, by email, with a status
- * line naming who was added. `add(email)` makes the API call and answers the new admin
- * (`{display_name, email}`); `orgName` names the organisation in the message; "already an
- * admin" (409) is shown under the email, like the API's 422 for an unknown one.
+ * A form inviting an existing account, by email, to be an admin of an organisation, with a
+ * status line saying what happens next. `add(email)` makes the API call and answers its 202
+ * (`{invitation_id, status}`); the role starts only once they accept, and a funder's invitation
+ * may first need a second admin to agree (`status`). `added(answer)` runs after (to redraw a
+ * list). "Already an admin" (409) is shown under the email, like the API's 422 for an unknown
+ * one; anything else (a 403's detail) in the summary.
  */
-export function adminForm({ add, orgName, hint = "They need an account here first.", attrs = { "aria-label": "Add an admin" } }) {
+export function adminForm({ add, added, hint = "They need an account here first. They become an admin once they accept.", attrs = { "aria-label": "Add an admin" } }) {
   const form = h("form", { novalidate: true, class: "admin-form", ...attrs },
     summary(),
     field({ label: "Email of the person to add as an admin", name: "email", type: "email", required: true, autocomplete: "off", hint }),
@@ -150,10 +152,12 @@ export function adminForm({ add, orgName, hint = "They need an account here firs
     event.preventDefault();
     clearErrors(form);
     done.textContent = "";
+    const email = form.elements.email.value.trim();
     try {
-      const a = await busy(form, "Adding…", () => add(form.elements.email.value.trim()));
-      done.textContent = `${a.display_name} (${a.email}) is now an admin of ${orgName}.`;
+      const answer = await busy(form, "Adding…", () => add(email));
+      done.textContent = invitationSentWords(answer?.status, email);
       form.reset();
+      added?.(answer);
     } catch (err) {
       showErrors(form, err.status === 409 ? { fieldErrors: [{ field: "email", message: err.message }] } : err);
     }

@@ -9,7 +9,7 @@
 
 use actix_web::dev::Payload;
 use actix_web::http::header;
-use actix_web::{web, FromRequest, HttpRequest};
+use actix_web::{web, FromRequest, HttpMessage, HttpRequest};
 use futures_util::future::LocalBoxFuture;
 
 use crate::error::AppError;
@@ -18,10 +18,23 @@ use crate::services::organisations;
 use crate::services::sessions::{self, Caller};
 use crate::state::AppState;
 
-fn bearer_token(req: &HttpRequest) -> Option<String> {
-    let value = req.headers().get(header::AUTHORIZATION)?.to_str().ok()?;
-    let (scheme, token) = value.split_once(' ')?;
-    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim().to_owned())
+/// The bearer token of the request, and the request's id (for the audit trail).
+fn bearer_token(req: &HttpRequest) -> Credentials {
+    let token = (|| {
+        let value = req.headers().get(header::AUTHORIZATION)?.to_str().ok()?;
+        let (scheme, token) = value.split_once(' ')?;
+        scheme.eq_ignore_ascii_case("bearer").then(|| token.trim().to_owned())
+    })();
+    let request_id = req
+        .extensions()
+        .get::<super::request_context::RequestId>()
+        .map(|id| id.0.clone());
+    Credentials { token, request_id }
+}
+
+struct Credentials {
+    token: Option<String>,
+    request_id: Option<String>,
 }
 
 fn app_state(req: &HttpRequest) -> Result<web::Data<AppState>, AppError> {
@@ -31,15 +44,17 @@ fn app_state(req: &HttpRequest) -> Result<web::Data<AppState>, AppError> {
 }
 
 /// Verifies the bearer token and resolves its live session.
-async fn authenticate(state: web::Data<AppState>, token: Option<String>) -> Result<Caller, AppError> {
-    let token = token.ok_or(AppError::Unauthorized(
+async fn authenticate(state: web::Data<AppState>, credentials: Credentials) -> Result<Caller, AppError> {
+    let token = credentials.token.ok_or(AppError::Unauthorized(
         "an access token is required (Authorization: Bearer ...)",
     ))?;
     let claims = state.tokens.verify(&token)?;
-    state
+    let mut caller = state
         .db
         .run(move |conn| sessions::caller(conn, &claims.sub, &claims.sid))
-        .await
+        .await?;
+    caller.request_id = credentials.request_id;
+    Ok(caller)
 }
 
 impl FromRequest for Caller {
@@ -87,7 +102,7 @@ async fn organisation_admin(
     req: HttpRequest,
     organisation: Organisation,
     platform_admins_too: bool,
-) -> Result<(Caller, String), AppError> {
+) -> Result<(Caller, String, bool), AppError> {
     let state = app_state(&req)?;
     let caller = authenticate(state.clone(), bearer_token(&req)).await?;
     let (what, id) = match organisation {
@@ -116,7 +131,7 @@ async fn organisation_admin(
     if !(admin || (platform_admins_too && caller.is_platform_admin)) {
         return Err(AppError::Forbidden);
     }
-    Ok((caller, id))
+    Ok((caller, id, admin))
 }
 
 /// An admin of the society named by the `{id}` path segment.
@@ -132,7 +147,7 @@ impl FromRequest for SocietyAdmin {
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let req = req.clone();
         Box::pin(async move {
-            let (caller, society_id) = organisation_admin(req, Organisation::Society, false).await?;
+            let (caller, society_id, _) = organisation_admin(req, Organisation::Society, false).await?;
             Ok(SocietyAdmin { caller, society_id })
         })
     }
@@ -142,6 +157,8 @@ impl FromRequest for SocietyAdmin {
 pub struct FunderManager {
     pub caller: Caller,
     pub funder_id: String,
+    /// Whether the caller is an admin of the funder (else they are a platform admin only).
+    pub is_admin: bool,
 }
 
 impl FromRequest for FunderManager {
@@ -151,8 +168,12 @@ impl FromRequest for FunderManager {
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let req = req.clone();
         Box::pin(async move {
-            let (caller, funder_id) = organisation_admin(req, Organisation::Funder, true).await?;
-            Ok(FunderManager { caller, funder_id })
+            let (caller, funder_id, is_admin) = organisation_admin(req, Organisation::Funder, true).await?;
+            Ok(FunderManager {
+                caller,
+                funder_id,
+                is_admin,
+            })
         })
     }
 }
@@ -168,9 +189,9 @@ impl FromRequest for MaybeCaller {
         let state = app_state(req);
         let token = bearer_token(req);
         Box::pin(async move {
-            match token {
+            match token.token {
                 None => Ok(MaybeCaller(None)),
-                token => Ok(MaybeCaller(Some(authenticate(state?, token).await?))),
+                Some(_) => Ok(MaybeCaller(Some(authenticate(state?, token).await?))),
             }
         })
     }
@@ -258,7 +279,7 @@ impl FromRequest for FunderAdmin {
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let req = req.clone();
         Box::pin(async move {
-            let (caller, funder_id) = organisation_admin(req, Organisation::Funder, false).await?;
+            let (caller, funder_id, _) = organisation_admin(req, Organisation::Funder, false).await?;
             Ok(FunderAdmin { caller, funder_id })
         })
     }

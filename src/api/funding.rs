@@ -13,7 +13,7 @@ use crate::api::problem::Problem;
 use crate::domain::matching::Rule;
 use crate::domain::money::Pence;
 use crate::error::AppError;
-use crate::services::funding::{self, ApplicationView, FundSummary, MatchFunder, Simulation};
+use crate::services::funding::{self, ApplicationView, Decider, FundSummary, MatchFunder, Simulation};
 use crate::state::AppState;
 
 #[derive(Deserialize, Serialize, Validate, ToSchema)]
@@ -46,9 +46,12 @@ pub async fn create_fund(
     }
     let path = format!("/api/v1/funders/{}/funds", admin.funder_id);
     let (name, budget, rule) = (body.name.trim().to_owned(), body.budget_pence, body.0.rule.clone());
-    let funder_id = admin.funder_id.clone();
+    let (funder_id, caller) = (admin.funder_id.clone(), admin.caller.clone());
     run_idempotent(&state, None, &admin.caller.user_id, key, &path, &body.0, move |conn| {
-        Ok((201, funding::create_fund(conn, &funder_id, &name, budget, &rule)?))
+        Ok((
+            201,
+            funding::create_fund(conn, &funder_id, &name, budget, &rule, caller.actor())?,
+        ))
     })
     .await
 }
@@ -183,10 +186,16 @@ pub async fn approve(
 ) -> Result<HttpResponse, AppError> {
     let (fund_id, application_id) = path.into_inner();
     let route = format!("/api/v1/funds/{fund_id}/applications/{application_id}/approve");
-    let (commitment, user_id) = (body.commitment_pence, admin.caller.user_id.clone());
+    let commitment = body.commitment_pence;
+    let cooling_off = state.settings.governance.cooling_off();
+    let caller = admin.caller.clone();
     run_idempotent(&state, None, &admin.caller.user_id, key, &route, &body.0, move |conn| {
+        let by = Decider {
+            actor: caller.actor(),
+            cooling_off,
+        };
         Ok(
-            match funding::approve(conn, &admin.fund_id, &application_id, commitment, &user_id)? {
+            match funding::approve(conn, &admin.fund_id, &application_id, commitment, &by)? {
                 funding::Approval::Approved(view) => (200, view),
                 funding::Approval::Awaiting(view) => (202, view),
             },
@@ -219,7 +228,7 @@ pub async fn reject(
         &state,
         admin,
         path.into_inner().1,
-        move |conn, fund, application, user| funding::reject(conn, fund, application, &reason, user),
+        move |conn, fund, application, by| funding::reject(conn, fund, application, &reason, by),
     )
     .await
 }
@@ -233,12 +242,19 @@ async fn decide<F>(
     work: F,
 ) -> Result<HttpResponse, AppError>
 where
-    F: Fn(&mut crate::db::DbConnection, &str, &str, &str) -> Result<ApplicationView, AppError> + Send + 'static,
+    F: Fn(&mut crate::db::DbConnection, &str, &str, &Decider<'_>) -> Result<ApplicationView, AppError> + Send + 'static,
 {
-    let (fund_id, user_id) = (admin.fund_id, admin.caller.user_id);
+    let cooling_off = state.settings.governance.cooling_off();
+    let (fund_id, caller) = (admin.fund_id, admin.caller);
     let application = state
         .db
-        .write(move |conn| work(conn, &fund_id, &application_id, &user_id))
+        .write(move |conn| {
+            let by = Decider {
+                actor: caller.actor(),
+                cooling_off,
+            };
+            work(conn, &fund_id, &application_id, &by)
+        })
         .await?;
     Ok(HttpResponse::Ok().json(application))
 }
@@ -280,7 +296,7 @@ pub async fn decline(
         &state,
         admin,
         path.into_inner().1,
-        move |conn, fund, application, user| funding::decline(conn, fund, application, user, &reason),
+        move |conn, fund, application, by| funding::decline(conn, fund, application, by, &reason),
     )
     .await
 }
@@ -310,10 +326,17 @@ pub async fn put_second_approval(
 ) -> Result<HttpResponse, AppError> {
     use funding::funds::ThresholdOutcome;
     let threshold = body.threshold_pence;
-    let (fund_id, user_id) = (admin.fund_id, admin.caller.user_id);
+    let cooling_off = state.settings.governance.cooling_off();
+    let (fund_id, caller) = (admin.fund_id, admin.caller);
     let outcome = state
         .db
-        .write(move |conn| funding::funds::set_second_approval(conn, &fund_id, threshold, &user_id))
+        .write(move |conn| {
+            let by = Decider {
+                actor: caller.actor(),
+                cooling_off,
+            };
+            funding::funds::set_second_approval(conn, &fund_id, threshold, &by)
+        })
         .await?;
     Ok(match outcome {
         ThresholdOutcome::Set(summary) => HttpResponse::Ok().json(summary),

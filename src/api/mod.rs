@@ -10,6 +10,7 @@ pub mod extract;
 pub mod funding;
 pub mod health;
 pub mod idempotent;
+pub mod invitations;
 pub mod offers;
 pub mod organisations;
 pub mod payments;
@@ -78,7 +79,15 @@ fn account_routes(cfg: &mut web::ServiceConfig) {
                 .get(organisations::list_funders)
                 .post(organisations::create_funder),
         )
-        .service(web::resource("/funders/{id}/admins").post(organisations::add_funder_admin));
+        .service(
+            web::resource("/funders/{id}/admins")
+                .get(organisations::funder_admins)
+                .post(organisations::add_funder_admin),
+        )
+        .service(web::resource("/funders/{id}/audit").get(organisations::funder_audit))
+        .service(web::resource("/me/invitations").get(invitations::mine))
+        .service(web::resource("/me/invitations/{id}/accept").post(invitations::accept))
+        .service(web::resource("/me/invitations/{id}/decline").post(invitations::decline));
 }
 
 /// Offers, their lifecycle and their pledges (and receipts recorded against them).
@@ -197,6 +206,11 @@ pub async fn not_found() -> Result<HttpResponse, AppError> {
         organisations::list_funders,
         organisations::create_funder,
         organisations::add_funder_admin,
+        organisations::funder_admins,
+        organisations::funder_audit,
+        invitations::mine,
+        invitations::accept,
+        invitations::decline,
         offers::create_offer,
         offers::list_society_offers,
         offers::patch_offer,

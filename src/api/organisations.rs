@@ -12,9 +12,9 @@ use crate::api::problem::Problem;
 use crate::api::rules;
 use crate::domain::identity::{Email, Postcode};
 use crate::error::AppError;
-use crate::services::organisations::{
-    self, Admin, BankDetails, Funder, FunderListing, NewSociety, Organisation, Society, SocietyKind,
-};
+use crate::services::audit::{self, AuditEntry};
+use crate::services::invitations::{self, FunderPeople, InvitationAnswer};
+use crate::services::organisations::{self, BankDetails, Funder, FunderListing, NewSociety, Society, SocietyKind};
 use crate::services::page::{Page, PageRequest};
 use crate::services::sessions::Caller;
 use crate::state::AppState;
@@ -78,11 +78,12 @@ pub struct AdminRequest {
     email: String,
 }
 
-/// Makes an existing account an admin of the society.
+/// Invites an existing account to administer the society too: 202, the person must accept
+/// (`POST /api/v1/me/invitations/{id}/accept`); the role starts then.
 #[utoipa::path(post, path = "/api/v1/societies/{id}/admins", tag = "societies", security(("bearer" = ["society_admin"])),
     params(("id" = String, Path)), request_body = AdminRequest,
     responses(
-        (status = 201, body = Admin),
+        (status = 202, body = InvitationAnswer),
         (status = 409, description = "Already an admin", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "No account has this email", body = Problem, content_type = "application/problem+json"),
     ))]
@@ -92,11 +93,11 @@ pub async fn add_society_admin(
     body: Json<AdminRequest>,
 ) -> Result<HttpResponse, AppError> {
     let email = Email::parse(&body.email).map_err(|m| AppError::field("email", m))?;
-    let added = state
+    let answer = state
         .db
-        .write(move |conn| organisations::add_admin(conn, Organisation::Society(&admin.society_id), &email))
+        .write(move |conn| invitations::invite_society_admin(conn, &admin.society_id, &admin.caller, &email))
         .await?;
-    Ok(HttpResponse::Created().json(added))
+    Ok(HttpResponse::Accepted().json(answer))
 }
 
 #[derive(Deserialize, Validate, ToSchema)]
@@ -177,11 +178,18 @@ pub async fn list_funders(
     Ok(HttpResponse::Ok().json(list))
 }
 
-/// Makes an existing account an admin of the funder.
+/// Asks to add an admin to the funder. Two people: a funder admin's request waits
+/// (`awaiting_second_admin`) until another admin of the funder who may be the second person
+/// makes the same request (an admin from before the request, not brought in by the requester
+/// within the cooling-off); for a funder's first two admins a platform admin invites (or is
+/// the second person). Then the invitee must accept. Every admin of the funder is e-mailed, and
+/// each step is in the funder's audit trail. A platform admin naming itself, or adding to a
+/// funder that has its admins, is 403; so is inviting a platform admin's account.
 #[utoipa::path(post, path = "/api/v1/funders/{id}/admins", tag = "funders", security(("bearer" = ["funder_admin", "platform_admin"])),
     params(("id" = String, Path)), request_body = AdminRequest,
     responses(
-        (status = 201, body = Admin),
+        (status = 202, body = InvitationAnswer),
+        (status = 403, description = "Not allowed to invite, or not allowed to be the second person (the reason is in `detail`)", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "Already an admin", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "No account has this email", body = Problem, content_type = "application/problem+json"),
     ))]
@@ -191,9 +199,50 @@ pub async fn add_funder_admin(
     body: Json<AdminRequest>,
 ) -> Result<HttpResponse, AppError> {
     let email = Email::parse(&body.email).map_err(|m| AppError::field("email", m))?;
-    let added = state
+    let cooling_off = state.settings.governance.cooling_off();
+    let answer = state
         .db
-        .write(move |conn| organisations::add_admin(conn, Organisation::Funder(&manager.funder_id), &email))
+        .write(move |conn| {
+            invitations::invite_funder_admin(
+                conn,
+                &manager.funder_id,
+                &manager.caller,
+                manager.is_admin,
+                &email,
+                cooling_off,
+            )
+        })
         .await?;
-    Ok(HttpResponse::Created().json(added))
+    Ok(HttpResponse::Accepted().json(answer))
+}
+
+/// The funder's admins (since when, invited by whom) and its open invitations.
+#[utoipa::path(get, path = "/api/v1/funders/{id}/admins", tag = "funders", security(("bearer" = ["funder_admin", "platform_admin"])),
+    params(("id" = String, Path)),
+    responses((status = 200, body = FunderPeople)))]
+pub async fn funder_admins(state: web::Data<AppState>, manager: FunderManager) -> Result<HttpResponse, AppError> {
+    let people = state
+        .db
+        .run(move |conn| invitations::funder_people(conn, &manager.funder_id))
+        .await?;
+    Ok(HttpResponse::Ok().json(people))
+}
+
+/// The funder's audit trail, newest first: who did what for the funder, when, from which
+/// request.
+#[utoipa::path(get, path = "/api/v1/funders/{id}/audit", tag = "funders", security(("bearer" = ["funder_admin", "platform_admin"])),
+    params(("id" = String, Path), PageQuery),
+    responses((status = 200, body = Page<AuditEntry>)))]
+pub async fn funder_audit(
+    state: web::Data<AppState>,
+    manager: FunderManager,
+    query: Query<PageQuery>,
+) -> Result<HttpResponse, AppError> {
+    let query = query.into_inner();
+    let page = PageRequest::new(query.limit, query.cursor)?;
+    let trail = state
+        .db
+        .run(move |conn| audit::trail(conn, &manager.funder_id, &page))
+        .await?;
+    Ok(HttpResponse::Ok().json(trail))
 }

@@ -12,6 +12,10 @@ use tracing::Instrument;
 
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
+/// The id of the request being served (in the request's extensions).
+#[derive(Debug, Clone)]
+pub struct RequestId(pub String);
+
 pub async fn request_context(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
@@ -30,6 +34,7 @@ pub async fn request_context(
         path = %req.path(),
     );
     let started = Instant::now();
+    actix_web::HttpMessage::extensions_mut(&req).insert(RequestId(request_id.clone()));
     if has_nul(&req) {
         let problem = crate::error::AppError::BadRequest {
             detail: "the URL contains a NUL character".into(),

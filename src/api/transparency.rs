@@ -222,10 +222,20 @@ pub async fn put_witness(
     body: Json<WitnessRequest>,
 ) -> Result<HttpResponse, AppError> {
     let key = body.0.key;
-    let funder_id = admin.funder_id;
+    let (funder_id, caller) = (admin.funder_id, admin.caller);
     state
         .db
-        .write(move |conn| store::set_witness(conn, &funder_id, &key))
+        .write(move |conn| {
+            store::set_witness(conn, &funder_id, &key)?;
+            let detail = format!("set the funder's witness key to {}", key.trim());
+            crate::services::audit::record(
+                conn,
+                &funder_id,
+                caller.actor(),
+                crate::domain::governance::AuditAction::WitnessKeySet,
+                &detail,
+            )
+        })
         .await?;
     Ok(HttpResponse::NoContent().finish())
 }

@@ -76,6 +76,7 @@ diesel::table! {
         society_id -> Text,
         user_id -> Text,
         created_at -> Timestamp,
+        invited_by -> Nullable<Text>,
     }
 }
 
@@ -137,6 +138,34 @@ diesel::table! {
         funder_id -> Text,
         user_id -> Text,
         created_at -> Timestamp,
+        invited_by -> Nullable<Text>,
+        seconded_by -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    invitations (id) {
+        id -> Text,
+        kind -> Text,
+        organisation_id -> Text,
+        user_id -> Text,
+        invited_by -> Text,
+        seconded_by -> Nullable<Text>,
+        status -> Text,
+        created_at -> Timestamp,
+        decided_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    funder_audit (id) {
+        id -> Text,
+        funder_id -> Text,
+        at -> Timestamp,
+        actor_id -> Nullable<Text>,
+        action -> Text,
+        detail -> Text,
+        request_id -> Nullable<Text>,
     }
 }
 
@@ -449,6 +478,7 @@ diesel::joinable!(society_admins -> societies (society_id));
 diesel::joinable!(society_admins -> users (user_id));
 diesel::joinable!(funder_admins -> funders (funder_id));
 diesel::joinable!(funder_admins -> users (user_id));
+diesel::joinable!(funder_audit -> funders (funder_id));
 diesel::joinable!(transparency_entries -> ledger_transfers (transfer_id));
 diesel::joinable!(commitment_requests -> match_applications (application_id));
 diesel::joinable!(transparency_cosignatures -> funders (funder_id));
@@ -464,6 +494,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     society_admins,
     funders,
     funder_admins,
+    funder_audit,
+    invitations,
     offers,
     offer_audit,
     ledger_accounts,

@@ -12,6 +12,7 @@ use diesel::sql_types::Text;
 use diesel::sqlite::Sqlite;
 
 use super::MultiBackend;
+use crate::domain::governance::{AuditAction, InvitationKind, InvitationStatus};
 use crate::domain::matching::ApplicationStatus;
 use crate::domain::pledge::{PaymentMethod, PledgeStatus};
 
@@ -64,4 +65,11 @@ fn unknown(what: &str, text: &str) -> Box<dyn std::error::Error + Send + Sync> {
     format!("unknown {what} {text:?} in the database").into()
 }
 
-stored_as_text!(PledgeStatus, PaymentMethod, ApplicationStatus);
+stored_as_text!(
+    PledgeStatus,
+    PaymentMethod,
+    ApplicationStatus,
+    InvitationKind,
+    InvitationStatus,
+    AuditAction
+);

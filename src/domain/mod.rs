@@ -26,6 +26,7 @@ macro_rules! text_names {
     };
 }
 
+pub mod governance;
 pub mod identity;
 pub mod impact;
 pub mod matching;

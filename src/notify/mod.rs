@@ -35,6 +35,8 @@ pub enum Kind {
     OfferDecided,
     ConfirmationAwaited,
     ThresholdChange,
+    Invitation,
+    AdminChange,
 }
 
 impl Kind {
@@ -55,11 +57,13 @@ impl Kind {
             Kind::OfferDecided => "offer_decided",
             Kind::ConfirmationAwaited => "confirmation_awaited",
             Kind::ThresholdChange => "threshold_change",
+            Kind::Invitation => "invitation",
+            Kind::AdminChange => "admin_change",
         }
     }
 }
 
-const TEMPLATES: [(&str, &str); 30] = [
+const TEMPLATES: [(&str, &str); 34] = [
     ("welcome.txt", include_str!("../../templates/email/welcome.txt")),
     ("welcome.html", include_str!("../../templates/email/welcome.html")),
     (
@@ -167,6 +171,16 @@ const TEMPLATES: [(&str, &str); 30] = [
     (
         "threshold_change.html",
         include_str!("../../templates/email/threshold_change.html"),
+    ),
+    ("invitation.txt", include_str!("../../templates/email/invitation.txt")),
+    ("invitation.html", include_str!("../../templates/email/invitation.html")),
+    (
+        "admin_change.txt",
+        include_str!("../../templates/email/admin_change.txt"),
+    ),
+    (
+        "admin_change.html",
+        include_str!("../../templates/email/admin_change.html"),
     ),
 ];
 
@@ -468,6 +482,7 @@ mod tests {
             "cancellable_until": "7 Dec 2026", "how": "expired", "closes_at": "9 Dec 2026", "min_target": "£10,000.00",
             "max_target": "£30,000.00", "pledged": "£5,000.00", "matched": "£0.00", "fund": "Booster", "decision": "approved",
             "commitment": "£5,000.00", "reason": "n/a", "card": false, "received": "£100.00", "owed": "£150.00", "society": "Riverside Energy", "outcome": "failed", "raised": "£9,000.00", "event": "made", "available": "£45,000.00", "asked": "no longer need a second admin for any approval",
+            "inviter": "Bea <i>", "organisation": "Solar & Wind", "event": "Solar & Wind added Ann",
         });
         for kind in [
             Kind::Welcome,
@@ -484,6 +499,8 @@ mod tests {
             Kind::OfferDecided,
             Kind::ConfirmationAwaited,
             Kind::ThresholdChange,
+            Kind::Invitation,
+            Kind::AdminChange,
         ] {
             let rendered = render(kind, &context).unwrap();
             assert!(!rendered.subject.is_empty() && !rendered.text.is_empty(), "{kind:?}");

@@ -2,9 +2,11 @@
 //! the pure rules in `domain`. Handlers call these and only map the results to JSON.
 
 pub mod accounts;
+pub mod audit;
 pub mod closeout;
 pub mod funding;
 pub mod idempotency;
+pub mod invitations;
 pub mod offers;
 pub mod open_data;
 pub mod organisations;

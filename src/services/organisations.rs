@@ -9,7 +9,8 @@ use utoipa::ToSchema;
 use crate::clock;
 use crate::db::schema::{funder_admins, funders, funds, offers, societies, society_admins, users};
 use crate::db::DbConnection;
-use crate::domain::identity::{Email, Postcode};
+use crate::domain::governance::Seat;
+use crate::domain::identity::Postcode;
 use crate::error::AppError;
 use crate::services::page::{Page, PageRequest};
 
@@ -306,48 +307,37 @@ pub fn is_funder_admin(conn: &mut DbConnection, funder_id: &str, user_id: &str) 
         .is_some())
 }
 
-/// Which organisation a new admin joins.
-#[derive(Debug, Clone, Copy)]
-pub enum Organisation<'a> {
-    Society(&'a str),
-    Funder(&'a str),
+/// Takes the funder's row lock (a write of nothing), so that requests about who administers
+/// it are decided one after the other; 404 when there is no such funder.
+pub fn lock_funder(conn: &mut DbConnection, funder_id: &str) -> Result<(), AppError> {
+    let locked = diesel::update(funders::table.find(funder_id))
+        .set(funders::id.eq(funder_id))
+        .execute(conn)?;
+    if locked == 0 {
+        return Err(AppError::NotFound("funder"));
+    }
+    Ok(())
 }
 
-/// Grants an existing account admin rights over a society or funder. An email with no account
-/// is 422 on `email`; an existing admin is 409.
-pub fn add_admin(conn: &mut DbConnection, organisation: Organisation<'_>, email: &Email) -> Result<Admin, AppError> {
-    let user: Option<(String, String, String)> = users::table
-        .filter(users::email.eq(email.as_str()))
-        .select((users::id, users::email, users::display_name))
-        .first(conn)
-        .optional()?;
-    let (user_id, email, display_name) =
-        user.ok_or_else(|| AppError::field("email", "no account has this email; ask them to register first"))?;
-    let now = clock::now();
-    let inserted = match organisation {
-        Organisation::Society(id) => diesel::insert_into(society_admins::table)
-            .values((
-                society_admins::society_id.eq(id),
-                society_admins::user_id.eq(&user_id),
-                society_admins::created_at.eq(now),
-            ))
-            .execute(conn),
-        Organisation::Funder(id) => diesel::insert_into(funder_admins::table)
-            .values((
-                funder_admins::funder_id.eq(id),
-                funder_admins::user_id.eq(&user_id),
-                funder_admins::created_at.eq(now),
-            ))
-            .execute(conn),
-    }
-    .map_err(AppError::from);
-    match inserted {
-        Err(e) if e.is_unique_violation() => Err(AppError::conflict("this account is already an admin")),
-        Err(e) => Err(e),
-        Ok(_) => Ok(Admin {
+/// The funder's admins' seats (since when, brought in by whom), oldest first.
+pub fn funder_seats(conn: &mut DbConnection, funder_id: &str) -> Result<Vec<Seat>, AppError> {
+    let rows: Vec<(String, chrono::NaiveDateTime, Option<String>, Option<String>)> = funder_admins::table
+        .filter(funder_admins::funder_id.eq(funder_id))
+        .order((funder_admins::created_at, funder_admins::user_id))
+        .select((
+            funder_admins::user_id,
+            funder_admins::created_at,
+            funder_admins::invited_by,
+            funder_admins::seconded_by,
+        ))
+        .load(conn)?;
+    Ok(rows
+        .into_iter()
+        .map(|(user_id, since, invited_by, seconded_by)| Seat {
             user_id,
-            email,
-            display_name,
-        }),
-    }
+            since,
+            invited_by,
+            seconded_by,
+        })
+        .collect())
 }

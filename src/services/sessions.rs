@@ -37,6 +37,8 @@ pub struct Caller {
     pub user_id: String,
     pub session_id: String,
     pub is_platform_admin: bool,
+    /// The id of the request it made (`X-Request-Id`), for the audit trail.
+    pub request_id: Option<String>,
 }
 
 const BAD_CREDENTIALS: &str = "the email or password is wrong";
@@ -151,6 +153,7 @@ pub fn caller(conn: &mut DbConnection, user_id: &str, session_id: &str) -> Resul
         user_id,
         session_id: session_id.to_owned(),
         is_platform_admin,
+        request_id: None,
     })
 }
 

@@ -88,6 +88,8 @@ struct Ctx {
     references: Vec<String>,
     /// Pending bank refunds of `pledged_offer`, one per caller.
     refunds: Vec<String>,
+    /// An open invitation of someone who is none of the callers.
+    invitation: String,
 }
 
 fn none(_: &Ctx, _: usize) -> Option<Value> {
@@ -214,7 +216,7 @@ fn rows() -> Vec<Row> {
             method: "post",
             path: "/api/v1/societies/{id}/admins",
             id: society,
-            expect: [401, 403, 403, 201, 403, 403, 403],
+            expect: [401, 403, 403, 202, 403, 403, 403],
             fresh_session: false,
             special: Special::None,
             body: |ctx, role| Some(json!({"email": ctx.spares[role].email})),
@@ -255,14 +257,62 @@ fn rows() -> Vec<Row> {
             special: Special::None,
             body: |_, _| Some(json!({"name": "Matrix Fund"})),
         },
+        // A funder admin's request waits for a second admin (202); the funder has its two first
+        // admins, so a platform admin may not add more (403, as the two-person rule says).
         Row {
             method: "post",
             path: "/api/v1/funders/{id}/admins",
             id: funder,
-            expect: [401, 403, 403, 403, 403, 201, 201],
+            expect: [401, 403, 403, 403, 403, 202, 403],
             fresh_session: false,
             special: Special::None,
             body: |ctx, role| Some(json!({"email": ctx.spares[role].email})),
+        },
+        Row {
+            method: "get",
+            path: "/api/v1/funders/{id}/admins",
+            id: funder,
+            expect: [401, 403, 403, 403, 403, 200, 200],
+            body: none,
+            fresh_session: false,
+            special: Special::None,
+        },
+        Row {
+            method: "get",
+            path: "/api/v1/funders/{id}/audit",
+            id: funder,
+            expect: [401, 403, 403, 403, 403, 200, 200],
+            body: none,
+            fresh_session: false,
+            special: Special::None,
+        },
+        Row {
+            method: "get",
+            path: "/api/v1/me/invitations",
+            id: no_id,
+            expect: [401, 200, 200, 200, 200, 200, 200],
+            body: none,
+            fresh_session: false,
+            special: Special::None,
+        },
+        // Only the invitee may answer an invitation: anyone else's is as if there were none.
+        Row {
+            method: "post",
+            path: "/api/v1/me/invitations/{id}/accept",
+            id: |ctx, _| ctx.invitation.clone(),
+            expect: [401, 404, 404, 404, 404, 404, 404],
+            body: |_, _| Some(json!({})),
+            fresh_session: false,
+            special: Special::None,
+        },
+        Row {
+            method: "post",
+            path: "/api/v1/me/invitations/{id}/decline",
+            id: |ctx, _| ctx.invitation.clone(),
+            expect: [401, 404, 404, 404, 404, 404, 404],
+            body: |_, _| Some(json!({})),
+            fresh_session: false,
+            special: Special::None,
         },
         Row {
             method: "post",
@@ -924,6 +974,19 @@ async fn context(app: &TestApp) -> Ctx {
         refunds.push(cancelled.body["refund"]["id"].as_str().expect("refund id").to_owned());
     }
     let quiet_society = app.society(&society_admin).await;
+    let invitee = app.user("invitee").await;
+    let invited = app
+        .post(
+            &format!("/api/v1/societies/{quiet_society}/admins"),
+            Some(&society_admin.access_token),
+            &json!({"email": invitee.email}),
+        )
+        .await;
+    invited.expect(202);
+    let invitation = invited.body["invitation_id"]
+        .as_str()
+        .expect("invitation id")
+        .to_owned();
     let fund = app
         .fund(&funder_admin, &funder, 10_000_000, crate::support::live_rule())
         .await;
@@ -937,6 +1000,7 @@ async fn context(app: &TestApp) -> Ctx {
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
     Ctx {
+        invitation,
         fund,
         to_approve,
         to_reject,

@@ -183,7 +183,7 @@ both_backends! {
         let platform = app.platform_admin().await;
         let society = app.society(&admin).await;
         app.bank_details(&admin, &society).await;
-        app.post(&format!("/api/v1/societies/{society}/admins"), Some(&admin.access_token), &json!({"email": quiet.email})).await.expect(201);
+        app.make_society_admin(&admin, &society, &quiet).await;
         let prefs = app.put("/api/v1/me/email-preferences", Some(&quiet.access_token), &json!({"closing_reminders": false})).await;
         assert_eq!(prefs.expect(200).body, json!({"closing_reminders": false}));
         assert_eq!(app.get("/api/v1/me/email-preferences", Some(&quiet.access_token)).await.body, json!({"closing_reminders": false}));

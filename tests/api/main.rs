@@ -15,6 +15,7 @@ mod errors;
 mod faults;
 mod funding;
 mod fuzz;
+mod governance;
 mod health;
 mod ledger_batch;
 mod local;

@@ -235,7 +235,14 @@ fn take_step(conn: &mut DbConnection, scene: &Scene, step: &Step) -> Result<(), 
             Step::Approve { fund } => {
                 if let Some((fund, application, commitment)) = scene.funds.get(*fund) {
                     let commitment = Pence::new(*commitment);
-                    funding::approve(conn, fund, application, commitment, &scene.funder_admin.id)?;
+                    let by = funding::Decider {
+                        actor: community_shares::services::audit::Actor {
+                            user_id: &scene.funder_admin.id,
+                            request_id: None,
+                        },
+                        cooling_off: Duration::days(7),
+                    };
+                    funding::approve(conn, fund, application, commitment, &by)?;
                 }
             }
         }

@@ -48,8 +48,33 @@ both_backends! {
         let society = app.society(&admin).await;
         let path = format!("/api/v1/societies/{society}/admins");
         let answer = app.post(&path, Some(&admin.access_token), &json!({"email": colleague.email.to_uppercase()})).await;
-        answer.expect(201);
-        assert_eq!(answer.body["user_id"], colleague.id);
+        answer.expect(202);
+        assert_eq!(answer.body["status"], "invited");
+        let invitation = answer.body["invitation_id"].as_str().unwrap().to_owned();
+        // Asking again answers the invitation as it stands.
+        let again = app.post(&path, Some(&admin.access_token), &json!({"email": colleague.email})).await;
+        assert_eq!((again.status, &again.body["invitation_id"]), (202, &json!(invitation)));
+        // Not an admin until they accept: the society is not theirs yet.
+        let early = app
+            .put(
+                &format!("/api/v1/societies/{society}/bank-details"),
+                Some(&colleague.access_token),
+                &json!({"account_name": "Hilltop Bakery Ltd", "sort_code": "12-34-56", "account_number": "12345678"}),
+            )
+            .await;
+        early.expect(403);
+        // Nobody else may accept it.
+        app.post(&format!("/api/v1/me/invitations/{invitation}/accept"), Some(&admin.access_token), &json!({}))
+            .await
+            .expect(404);
+        let mine = app.get("/api/v1/me/invitations", Some(&colleague.access_token)).await;
+        assert_eq!(mine.body[0]["kind"], "society");
+        assert_eq!(mine.body[0]["organisation_id"], json!(society));
+        assert_eq!(mine.body[0]["invited_by_name"], "quinn");
+        app.accept_invitation(&colleague, &invitation).await;
+        app.post(&format!("/api/v1/me/invitations/{invitation}/accept"), Some(&colleague.access_token), &json!({}))
+            .await
+            .expect(404);
         app.post(&path, Some(&admin.access_token), &json!({"email": colleague.email})).await.expect(409);
         let unknown = app.post(&path, Some(&admin.access_token), &json!({"email": "stranger@example.org"})).await;
         unknown.expect(422);
@@ -95,9 +120,12 @@ both_backends! {
         let me = app.get("/api/v1/me", Some(&funder_admin.access_token)).await;
         assert_eq!(me.body["funders"], json!([funder]));
         assert_eq!(me.body["roles"], json!(["investor", "funder_admin"]));
+        // A third admin takes two of the funder's admins, then the invitee's acceptance.
+        app.add_funder_admin_by_two(&funder_admin, &app.colleague(&funder), &funder, &colleague).await;
         let path = format!("/api/v1/funders/{funder}/admins");
-        app.post(&path, Some(&funder_admin.access_token), &json!({"email": colleague.email})).await.expect(201);
-        app.post(&path, Some(&colleague.access_token), &json!({"email": platform.email})).await.expect(201);
+        app.post(&path, Some(&funder_admin.access_token), &json!({"email": colleague.email})).await.expect(409);
+        // A platform admin's account is never a funder admin's.
+        app.post(&path, Some(&colleague.access_token), &json!({"email": platform.email})).await.expect(403);
         app.post("/api/v1/funders/nope/admins", Some(&platform.access_token), &json!({"email": colleague.email}))
             .await
             .expect(404);

@@ -64,9 +64,8 @@ both_backends! {
         app.fund(&alex, &first, 100_000, live_rule()).await;
         app.fund(&alex, &first, 200_000, live_rule()).await;
         let bea = app.user("bea").await;
-        app.post(&format!("/api/v1/funders/{first}/admins"), Some(&platform.access_token), &json!({"email": bea.email}))
-            .await
-            .expect(201);
+        let colleague = app.colleague(&first);
+        app.add_funder_admin_by_two(&alex, &colleague, &first, &bea).await;
         let second = app.post("/api/v1/funders", Some(&platform.access_token), &json!({"name": "Stroud Lottery Fund"})).await;
         second.expect(201);
         let second = second.body["id"].as_str().unwrap().to_owned();
@@ -84,7 +83,11 @@ both_backends! {
             .map(|a| (a["email"].as_str().unwrap(), a["display_name"].as_str().unwrap()))
             .collect();
         admins.sort();
-        let mut expected = vec![(alex.email.as_str(), "alex"), (bea.email.as_str(), "bea")];
+        let mut expected = vec![
+            (alex.email.as_str(), "alex"),
+            (bea.email.as_str(), "bea"),
+            (colleague.email.as_str(), "funder-colleague"),
+        ];
         expected.sort();
         assert_eq!(admins, expected);
         let page = app.get("/api/v1/funders?limit=1", Some(&platform.access_token)).await.body;

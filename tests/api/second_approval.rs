@@ -19,24 +19,19 @@ struct Scene {
 }
 
 async fn scene(backend: crate::support::Backend) -> Scene {
-    let app = TestApp::spawn(backend).await;
+    // No cooling-off: the third admin, brought in by the first two, may confirm their
+    // approvals at once (the cooling-off has its own tests, in `governance`).
+    let database = crate::support::TestDatabase::new(backend).await;
+    let app = TestApp::spawn_with(backend, database, |s| s.governance.admin_cooling_off_days = 0).await;
     let (society_admin, platform, _offer) = app.open_offer_scene().await;
     let society = app.society(&society_admin).await;
     app.bank_details(&society_admin, &society).await;
     let first = app.user("funder-a").await;
     let funder = app.funder(&platform, &first).await;
-    let mut admins = vec![first];
-    for label in ["funder-b", "funder-c"] {
-        let admin = app.user(label).await;
-        app.post(
-            &format!("/api/v1/funders/{funder}/admins"),
-            Some(&platform.access_token),
-            &json!({"email": admin.email}),
-        )
-        .await
-        .expect(201);
-        admins.push(admin);
-    }
+    let third = app.user("funder-c").await;
+    let admins = vec![first, app.colleague(&funder), third];
+    app.add_funder_admin_by_two(&admins[0], &admins[1], &funder, &admins[2])
+        .await;
     Scene {
         app,
         platform,
@@ -147,7 +142,7 @@ both_backends! {
         let c = &confirmed.body["confirmation"];
         assert_eq!(c["state"], "confirmed");
         assert_eq!((c["requested_by"].as_str(), c["resolved_by"].as_str()), (Some(s.admins[0].id.as_str()), Some(s.admins[1].id.as_str())));
-        assert_eq!((c["requested_by_name"].as_str(), c["resolved_by_name"].as_str()), (Some("funder-a"), Some("funder-b")));
+        assert_eq!((c["requested_by_name"].as_str(), c["resolved_by_name"].as_str()), (Some("funder-a"), Some("funder-colleague")));
         assert!(c["requested_at"].is_string() && c["resolved_at"].is_string());
         // Confirmed once: again is 409.
         s.act(&s.admins[2], &fund, &large, "confirm", json!({})).await.expect(409);
@@ -226,9 +221,7 @@ both_backends! {
         let s = scene(backend).await;
         let fund = s.fund(1_000_000, Some(0)).await;
         // The society's admin is made an admin of the funder too.
-        s.app.post(&format!("/api/v1/funders/{}/admins", s.funder), Some(&s.platform.access_token), &json!({"email": s.society_admin.email}))
-            .await
-            .expect(201);
+        s.app.add_funder_admin_by_two(&s.admins[0], &s.admins[1], &s.funder, &s.society_admin).await;
         let (_, application) = s.application(&fund).await;
         let refused = s.act(&s.society_admin, &fund, &application, "approve", json!({"commitment_pence": 100_000})).await;
         refused.expect(403);
@@ -280,25 +273,22 @@ both_backends! {
         let s = scene(backend).await;
         // A funder with a single admin: nobody else could ever confirm.
         let alone = s.app.user("sole-admin").await;
-        let funder = s.app.funder(&s.platform, &alone).await;
-        let fund = s.app.fund(&alone, &funder, 1_000_000, live_rule()).await;
-        s.app.put(&format!("/api/v1/funds/{fund}/second-approval"), Some(&alone.access_token), &json!({"threshold_pence": 0}))
-            .await
-            .expect(200);
+        let funder = s.app.bare_funder(&s.platform).await;
+        s.app.make_funder_admin(&s.platform, &funder, &alone).await;
+        let fund = s.app.fund_needing_two(&alone, &funder, 1_000_000, live_rule()).await;
         let (_, application) = s.application(&fund).await;
         let refused = s.act(&alone, &fund, &application, "approve", json!({"commitment_pence": 100_000})).await;
         refused.expect(409);
-        assert!(refused.body["detail"].as_str().unwrap().contains("no other admin who may confirm it"), "{}", refused.text);
+        assert!(refused.body["detail"].as_str().unwrap().contains("approving needs a second admin of this funder, and it has only you"), "{}", refused.text);
         assert_eq!(s.summary(&fund).await["available_pence"], 1_000_000, "nothing is held");
         // The society's admin made a funder admin does not count: they may not answer either.
-        s.app.post(&format!("/api/v1/funders/{funder}/admins"), Some(&s.platform.access_token), &json!({"email": s.society_admin.email}))
-            .await
-            .expect(201);
-        s.act(&alone, &fund, &application, "approve", json!({"commitment_pence": 100_000})).await.expect(409);
-        // A second admin who may answer: the approval waits for them.
-        s.app.post(&format!("/api/v1/funders/{funder}/admins"), Some(&s.platform.access_token), &json!({"email": s.admins[2].email}))
-            .await
-            .expect(201);
+        s.app.make_funder_admin(&s.platform, &funder, &s.society_admin).await;
+        let refused = s.act(&alone, &fund, &application, "approve", json!({"commitment_pence": 100_000})).await;
+        refused.expect(409);
+        assert!(refused.body["detail"].as_str().unwrap().contains("no other admin of the funder may confirm it"), "{}", refused.text);
+        // A second admin who may answer (the sole admin asks, the society's admin agrees as a
+        // funder admin): the approval waits for them.
+        s.app.add_funder_admin_by_two(&alone, &s.society_admin, &funder, &s.admins[2]).await;
         s.act(&alone, &fund, &application, "approve", json!({"commitment_pence": 100_000})).await.expect(202);
         assert_eq!(s.app.recipients("confirmation_awaited").await, [s.admins[2].email.clone()]);
         s.balanced().await;
@@ -306,7 +296,7 @@ both_backends! {
 
     async fn relaxing_the_rule_takes_two_admins_too(backend) {
         let s = scene(backend).await;
-        let fund = s.fund(1_000_000, Some(0)).await;
+        let fund = s.app.fund_needing_two(&s.admins[0], &s.funder, 1_000_000, live_rule()).await;
         let put = |who: usize, threshold: Value| {
             let (app, token, path) = (&s.app, s.admins[who].access_token.clone(), format!("/api/v1/funds/{fund}/second-approval"));
             async move { app.put(&path, Some(&token), &json!({"threshold_pence": threshold})).await }

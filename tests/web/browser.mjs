@@ -166,7 +166,26 @@ export function apiClient(base) {
     }
     throw new Error(`the offer stayed ${status}, never ${states.join(" or ")}`);
   }
-  return { call, login, account, waitForStatus };
+  /** Invites `email` to administer a funder (`kind` "funder") or a society as `token`: 202;
+   * answers `{invitation_id, status}`, checking the status when `status` is given. */
+  async function invite(kind, orgId, email, token, status) {
+    const sent = await call("POST", `/${kind === "society" ? "societies" : "funders"}/${orgId}/admins`, { token, body: { email }, expect: 202 });
+    if (status && sent.status !== status) throw new Error(`inviting ${email}: expected ${status}, got ${sent.status}`);
+    return sent;
+  }
+  /** The invitee (signed in as `token`) accepts their open invitation to `orgId`: 200; answers what accepting said. */
+  async function accept(token, orgId) {
+    const mine = await call("GET", "/me/invitations", { token, expect: 200 });
+    const inv = mine.find((i) => i.organisation_id === orgId);
+    if (!inv) throw new Error(`no open invitation to ${orgId} in ${JSON.stringify(mine)}`);
+    return call("POST", `/me/invitations/${inv.id}/accept`, { token, body: {}, expect: 200 });
+  }
+  /** `email` (password TEST_PASSWORD unless given) becomes an admin: `token` invites them, they accept (API). */
+  async function makeAdmin(kind, orgId, email, token, password = TEST_PASSWORD) {
+    await invite(kind, orgId, email, token, "invited");
+    return accept(await login(email, password), orgId);
+  }
+  return { call, login, account, waitForStatus, invite, accept, makeAdmin };
 }
 
 /** The password the browser scripts give the accounts they register. */

@@ -1,9 +1,10 @@
 // The society console in headless Chromium, against the real server on a fresh database: a
 // society admin registers a society, sets bank details (the society's facts say "Set" at once and
-// the registration's "Next: its bank details" goes) and a co-admin, drafts an offer with one
-// mistake (the API's message under its field, in the form's words: no API field names), fixes
-// it, empties the minimum age on editing (the hint's usual 16 is stored), applies for match
-// funding and submits;
+// the registration's "Next: its bank details" goes) and invites a co-admin (who accepts, API),
+// drafts an offer with one mistake (the API's message under its field, in the form's words: no
+// API field names), fixes it, empties the minimum age on editing (the hint's usual 16 is
+// stored), applies for match funding and submits; the funder's two admins (invited by the
+// platform, each accepting) commit to the application, one approving and the other confirming;
 // the platform approves and investors pledge (through the API); the admin records a receipt by
 // hand and imports a statement (preview, then apply); the platform closes it; the admin sees the
 // close-out, the register and downloads its CSV. Then the offer form again, by keyboard alone;
@@ -26,6 +27,8 @@ const RUN = Date.now().toString(36);
 const PASSWORD = TEST_PASSWORD;
 const ADMIN = { email: `console-admin-${RUN}@example.org`, name: "Sam Treasurer" };
 const CO_ADMIN = { email: `console-coadmin-${RUN}@example.org`, name: "Kit Secretary" };
+// The funder's two admins: a platform admin may not be one (it invites them).
+const FUNDER_ADMINS = [{ email: `console-funder-a-${RUN}@example.org`, name: "Fay Grants" }, { email: `console-funder-b-${RUN}@example.org`, name: "Gil Trustee" }];
 const INVESTORS = [["Ada Lovelace", 25_000], ["Ben Okafor", 30_000], ["Cara Jones", 10_000], ["Dan Smith", 5_000]];
 const problems = [];
 const summary = { pages: [] };
@@ -34,18 +37,35 @@ const { shot, visited } = recorder(SHOTS, summary);
 // ---------------------------------------------------------------------------------------------
 // The API side (what the platform, the funder and investors do)
 
-const { call, login, account, waitForStatus } = apiClient(BASE);
+const { call, login, account, waitForStatus, accept, makeAdmin } = apiClient(BASE);
 
 
 const key = () => crypto.randomUUID();
 
-/** A funder with a fund matching £1 for £1 (the platform admin made its admin too). */
+/**
+ * A funder with a fund matching £1 for £1: the platform invites its two admins, each accepts,
+ * and the first creates the fund. Answers the fund and the two admins' tokens.
+ */
 async function fundScene(platform) {
   const funder = await call("POST", "/funders", { token: platform, body: { name: `Stroud Booster ${RUN}` }, expect: 201 });
-  await call("POST", `/funders/${funder.id}/admins`, { token: platform, body: { email: env("PLATFORM_EMAIL") } });
+  const tokens = [];
+  for (const who of FUNDER_ADMINS) {
+    await account(who.email, who.name);
+    await makeAdmin("funder", funder.id, who.email, platform);
+    tokens.push(await login(who.email, PASSWORD));
+  }
   const rule = { kind: "per_pledge", ratio_num: 1, ratio_den: 1, per_pledge_cap_pence: 10_000, per_offer_cap_pence: 50_000, trigger: { kind: "none" }, timing: "live" };
-  const fund = await call("POST", `/funders/${funder.id}/funds`, { token: platform, key: key(), body: { name: `Riverside Match ${RUN}`, budget_pence: 100_000, rule }, expect: 201 });
-  return fund;
+  const fund = await call("POST", `/funders/${funder.id}/funds`, { token: tokens[0], key: key(), body: { name: `Riverside Match ${RUN}`, budget_pence: 100_000, rule }, expect: 201 });
+  return { fund, funderAdmins: tokens };
+}
+
+/** The funder commits £200 to the application: a new fund needs two admins, one to approve (202, held) and the other to confirm. */
+async function funderCommits(offerId, fund, [asker, confirmer], platform) {
+  const [application] = await call("GET", `/offers/${offerId}/match-applications`, { token: platform, expect: 200 });
+  const held = await call("POST", `/funds/${fund.id}/applications/${application.id}/approve`, { token: asker, key: key(), body: { commitment_pence: 20_000 }, expect: 202 });
+  assert.equal(held.confirmation?.state, "awaiting", "the first admin's approval waits for the second");
+  const approved = await call("POST", `/funds/${fund.id}/applications/${application.id}/confirm`, { token: confirmer, body: {}, expect: 200 });
+  assert.equal(approved.status, "approved");
 }
 
 async function investorsPledge(offerId) {
@@ -121,8 +141,13 @@ async function bankAndAdmins(page) {
   assert.equal(await page.getByText("Next: its bank details.").count(), 0, "the registration's \"Next: its bank details\" is gone");
   await page.getByLabel("Email of the person to add as an admin").fill(CO_ADMIN.email);
   await page.getByRole("button", { name: "Add admin" }).click();
-  await page.getByText(`${CO_ADMIN.name} (${CO_ADMIN.email}) is now an admin`).waitFor();
+  await page.getByRole("status").filter({ hasText: `Invitation sent to ${CO_ADMIN.email}: they must accept it on their page.` }).waitFor();
   await visited(page, "the society");
+  step("the co-admin accepts the invitation (API): then they run the society");
+  const societyId = decodeURIComponent(new URL(page.url()).hash.split("/").pop());
+  const coAdmin = await login(CO_ADMIN.email, PASSWORD);
+  assert.equal((await accept(coAdmin, societyId)).kind, "society");
+  assert.ok((await call("GET", "/me", { token: coAdmin, expect: 200 })).societies.includes(societyId), "the co-admin runs the society once they accept");
 }
 
 async function draftOffer(page) {
@@ -451,7 +476,7 @@ try {
   const platform = await login(env("PLATFORM_EMAIL"), env("PLATFORM_PASSWORD"));
   await account(ADMIN.email, ADMIN.name);
   await account(CO_ADMIN.email, CO_ADMIN.name);
-  const fund = await fundScene(platform);
+  const { fund, funderAdmins } = await fundScene(platform);
   Object.assign(summary, await sizes());
   await visitorLoadsNoConsole(browser);
 
@@ -468,9 +493,8 @@ try {
   await page.getByRole("heading", { level: 1, name: TERMS.title }).waitFor();
   await applyAndSubmit(page, offerId, fund);
 
-  step("the platform approves; the funder commits; the offer opens; investors pledge (API)");
-  const [application] = await call("GET", `/offers/${offerId}/match-applications`, { token: platform });
-  await call("POST", `/funds/${fund.id}/applications/${application.id}/approve`, { token: platform, key: key(), body: { commitment_pence: 20_000 }, expect: 200 });
+  step("the funder's two admins commit (one approves, the other confirms); the platform approves; the offer opens; investors pledge (API)");
+  await funderCommits(offerId, fund, funderAdmins, platform);
   await call("POST", `/offers/${offerId}/approve`, { token: platform, expect: 200 });
   await waitForStatus(offerId, platform, ["open"]);
   const investors = await investorsPledge(offerId);

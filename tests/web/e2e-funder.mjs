@@ -1,8 +1,13 @@
 // The funder console in headless Chromium, against the real server: the platform makes a funder
-// with one admin (A), B registers, and a society opens an offer that investors pledge to (all
-// through the API). In the browser A sees the funder's name as the heading (no funds yet), adds
-// a co-admin on the console's home: an unknown email first (the API's 422 under the field), then
-// B (named in the success message), then B again (the 409 under the field, the success gone).
+// and invites its first two admins, A (who accepts through the API) and B; C registers; a
+// society opens an offer that investors pledge to (all through the API). In the browser A sees
+// the funder's name as the heading (no funds yet), the notice that approving needs a second
+// admin, and under Admins A and B's open invitation; B signs in, sees the invitation on the page
+// they land on, accepts it there (the confirmation links to the funder console, which the
+// navigation now offers); A's home then has no notice, lists both admins, and its audit trail
+// has each joining. A invites a co-admin on the console's home: an unknown email first (the
+// API's 422 under the field), then C (waiting for a second admin to agree, in the message and
+// under Admins), then B, already an admin (the 409 under the field, the success gone).
 // A builds a fund by keyboard alone with one mistake (the API's message
 // under its field), fixes it, and sets every approval to need a second admin; the society applies
 // (API); A simulates the match (figures, a chart with the cap per investor and the point the
@@ -29,6 +34,7 @@ const RUN = Date.now().toString(36);
 const PASSWORD = TEST_PASSWORD;
 const A = { email: `funder-a-${RUN}@example.org`, name: "Alex Grants" };
 const B = { email: `funder-b-${RUN}@example.org`, name: "Bea Trustee" };
+const C = { email: `funder-c-${RUN}@example.org`, name: "Cy Treasurer" };
 const SOCIETY = { email: `funder-society-${RUN}@example.org`, name: "Sol Treasurer" };
 const PLEDGES = [["Ada Lovelace", 30_000], ["Ben Okafor", 20_000], ["Cara Jones", 10_000]];
 const OFFER_TITLE = `Solar roofs for Riverside ${RUN}`;
@@ -43,16 +49,20 @@ const { shot, visited } = recorder(SHOTS, summary);
 // ---------------------------------------------------------------------------------------------
 // The API side
 
-const { call, login, account, waitForStatus } = apiClient(BASE);
+const { call, login, account, waitForStatus, invite, makeAdmin } = apiClient(BASE);
+/** `text` as a regular expression matching it literally. */
+const literally = (text) => text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
 
 const key = () => crypto.randomUUID();
 
 
 async function scene(platform) {
   const funder = await call("POST", "/funders", { token: platform, body: { name: `Stroud Community Fund ${RUN}` }, expect: 201 });
-  // A is made an admin by the platform; A adds B in the browser (addCoAdmin).
-  for (const who of [A, B]) await account(who.email, who.name);
-  await call("POST", `/funders/${funder.id}/admins`, { token: platform, body: { email: A.email }, expect: 201 });
+  // The platform invites the funder's first two admins: A accepts here (API), B in the browser
+  // (acceptThroughThePage); A invites C in the browser (addCoAdmin).
+  for (const who of [A, B, C]) await account(who.email, who.name);
+  await makeAdmin("funder", funder.id, A.email, platform);
+  await invite("funder", funder.id, B.email, platform, "invited");
   const society = await account(SOCIETY.email, SOCIETY.name);
   const reg = `RS${String(Date.now() % 1_000_000).padStart(6, "0")}`;
   const s = await call("POST", "/societies", { token: society, body: { name: `Riverside Energy ${RUN}`, kind: "community_benefit_society", registration_number: reg, postcode: "GL5 1AA" }, expect: 201 });
@@ -259,9 +269,77 @@ async function rejectSecond(page, fundId, secondOfferId, society) {
 
 const words = (page) => page.locator("main .rule-words").textContent();
 
-/** A, on the console's home (the funder has no fund yet), adds B as a co-admin. */
+/** A's home while A is the funder's only admin: the notice, A under Admins, B's invitation open, A's joining in the audit trail. */
+async function oneAdmin(page, funder, platformName) {
+  step("A alone: the notice that approving needs a second admin; Admins lists A and B's open invitation");
+  const home = page.locator(`main section[data-funder="${funder.id}"]`);
+  await home.getByRole("heading", { level: 2, name: funder.name, exact: true }).waitFor();
+  assert.equal((await home.locator(".second-admin-needed").textContent()).trim(), "Approving needs a second admin of this funder. Invite one below.");
+  const admins = await home.locator("section.funder-admins ul.admins li").allTextContents();
+  assert.equal(admins.length, 1, `one admin: ${admins}`);
+  assert.match(admins[0], new RegExp(`^${A.name} \\(${literally(A.email)}\\), admin since \\d{1,2} \\w+ \\d{4}, invited by ${literally(platformName)}$`));
+  const open = home.locator('section.funder-admins li[data-status="invited"]');
+  assert.match(await open.textContent(), new RegExp(`^${B.name} \\(${literally(B.email)}\\): Waiting for them to accept\\. Invited by ${literally(platformName)} on .+\\.$`));
+  const joined = home.locator('section.funder-audit tr[data-action="admin_joined"]');
+  assert.equal(await joined.count(), 1, "A's joining is in the audit trail");
+  assert.equal((await joined.locator("td").nth(1).textContent()).trim(), A.name, "who joined");
+  await accessible(page, "funder console home, one admin");
+  summary.pages.push("funder console home, one admin");
+}
+
+/** B, invited by the platform, signs in, lands on the page with the Invitations section and accepts there. */
+async function acceptThroughThePage(browser, funder, platformName) {
+  step("B signs in: the invitation on the page they land on; B accepts it there");
+  const context = await browser.newContext({ viewport: { width: 1280, height: 900 }, locale: "en-GB" });
+  const page = await context.newPage();
+  watch(page, problems);
+  await signIn(page, BASE, B.email, PASSWORD, "/");
+  await visited(page, "the page B lands on, with an invitation", "Open share offers");
+  const section = page.locator("main section.invitations");
+  await section.getByRole("heading", { level: 2, name: "Invitations" }).waitFor();
+  const item = section.locator("li.invitation").filter({ hasText: funder.name });
+  assert.match(await item.textContent(), new RegExp(`^Join ${literally(funder.name)} as an admin of this funder — invited by ${literally(platformName)} on \\d{1,2} \\w+ \\d{4}`));
+  await item.getByRole("button", { name: `Accept the invitation to ${funder.name}` }).click();
+  const done = section.locator(".success").filter({ hasText: `You are now an admin of ${funder.name}.` });
+  await done.waitFor();
+  assert.ok(await done.evaluate((el) => el === document.activeElement), "focus moves to what accepting did");
+  const link = done.getByRole("link", { name: "Open the funder console" });
+  assert.equal(await link.getAttribute("href"), `#/funder/${funder.id}`);
+  await page.locator('#nav a[href="#/funder"]').waitFor(); // the navigation asked /me again
+  await accessible(page, "invitation accepted");
+  summary.pages.push("invitation accepted");
+  summary.accepted = (await done.textContent()).trim();
+  assert.deepEqual(await call("GET", "/me/invitations", { token: await login(B.email, PASSWORD), expect: 200 }), [], "nothing waits for B now");
+  await link.click();
+  await visited(page, "the funder console B was linked to", "Funder console");
+  await page.getByRole("heading", { level: 2, name: funder.name, exact: true }).waitFor();
+  await context.close();
+}
+
+/** A's home with B in: no notice, both admins, B's joining in the audit trail (newest first). */
+async function twoAdmins(page, funder) {
+  step("B is in: the notice goes; Admins lists A and B; the audit trail has B joining");
+  await go(page, "/funder");
+  const home = page.locator(`main section[data-funder="${funder.id}"]`);
+  await home.getByRole("heading", { level: 2, name: funder.name, exact: true }).waitFor();
+  assert.equal(await home.locator(".second-admin-needed").count(), 0, "two admins: no notice");
+  const admins = await home.locator("section.funder-admins ul.admins li").allTextContents();
+  assert.deepEqual(admins.map((a) => a.split(" (")[0]), [A.name, B.name], "both admins, oldest first");
+  assert.equal(await home.locator("section.funder-admins ul.open-invitations").count(), 0, "no invitation open");
+  const trail = home.locator("section.funder-audit tbody tr");
+  assert.equal(await trail.first().getAttribute("data-action"), "admin_joined", "newest first: B joining");
+  const cells = await trail.first().locator("td").allTextContents();
+  assert.equal(cells[1], B.name, "who");
+  assert.ok(cells[2].includes(B.name), `what, in words: ${cells[2]}`);
+  assert.ok(cells[3].length > 0, "the request's id");
+  assert.deepEqual(await home.locator("section.funder-audit thead th").allTextContents(), ["When (UK time)", "Who", "What", "Request id"]);
+  summary.auditJoined = cells[2];
+  await visited(page, "funder console home, two admins", "Funder console");
+}
+
+/** A, on the console's home (the funder has no fund yet), invites C as a co-admin. */
 async function addCoAdmin(page, funder) {
-  step("the home names the funder; A adds a co-admin: an unknown email (422), then B, then B again (409)");
+  step("A invites a co-admin: an unknown email (422), then C (awaiting a second admin), then B, already an admin (409)");
   await page.getByRole("heading", { level: 2, name: funder.name, exact: true }).waitFor();
   const form = page.getByRole("form", { name: "Add an admin to this funder" }); // named by its heading
   const email = form.locator('[name="email"]');
@@ -276,15 +354,18 @@ async function addCoAdmin(page, funder) {
   summary.coAdminUnknown = (await error.textContent()).trim();
   await accessible(page, "add an admin, unknown email");
   summary.pages.push("add an admin, unknown email");
-  await email.fill(B.email);
+  await email.fill(C.email);
   await add.click();
-  await status.filter({ hasText: `${B.name} (${B.email}) is now an admin of ${funder.name}.` }).waitFor();
+  await status.filter({ hasText: `Waiting for a second admin of this funder to agree: ask another admin to add ${C.email} too.` }).waitFor();
   assert.equal(await error.isHidden(), true, "the last message goes");
+  const open = page.locator('main section.funder-admins li[data-status="awaiting_second_admin"]').filter({ hasText: C.email });
+  await open.waitFor(); // the Admins section is drawn again
+  assert.match(await open.textContent(), new RegExp(`^${C.name} \\(${literally(C.email)}\\): Waiting for a second admin of this funder to agree\\. Asked by ${A.name} on .+\\.$`));
   await email.fill(B.email);
   await add.click();
   await error.filter({ hasText: /already an admin/i }).waitFor();
   assert.equal((await status.textContent()).trim(), "", "the success message goes when the next attempt fails");
-  await visited(page, "funder console home, co-admin added");
+  await visited(page, "funder console home, co-admin invited");
   await go(page, "/funder"); // afresh: focus back at the top for the keyboard steps
   await page.getByRole("heading", { level: 1, name: "Funder console" }).waitFor();
 }
@@ -348,6 +429,10 @@ try {
   await signIn(page, BASE, A.email, PASSWORD, "/funder");
   await visited(page, "funder console home", "Funder console");
   await page.locator('#nav a[href="#/funder"]').waitFor();
+  const platformName = (await call("GET", "/me", { token: platform, expect: 200 })).display_name;
+  await oneAdmin(page, funder, platformName);
+  await acceptThroughThePage(browser, funder, platformName);
+  await twoAdmins(page, funder);
   await addCoAdmin(page, funder);
 
   const fundId = await buildFund(page, funder.id);
@@ -355,6 +440,7 @@ try {
   const fund = await call("GET", `/funds/${fundId}`);
   assert.equal(fund.budget_pence, 1_000_000);
   assert.deepEqual([fund.rule.ratio_num, fund.rule.ratio_den, fund.rule.per_pledge_cap_pence, fund.rule.per_offer_cap_pence], [1, 1, 25_000, 500_000]);
+  assert.equal(fund.second_approval_threshold_pence, 0, "a new fund needs a second admin for every approval");
 
   step("A sets every approval to need a second admin (threshold £0)");
   await page.locator('main [name="threshold"]').fill("0");

@@ -8,8 +8,10 @@
 // closes the open offer early after the confirmation (the API says closed or beyond); registers
 // a funder by keyboard alone with one mistake first (a blank name: the API's message under the
 // field, focus on it); adds an admin with an unknown email (the API's message under the field),
-// then a registered one (listed), then the same again (409 under the field, the earlier success
-// message gone); runs the ledger check (balanced); and,
+// then a registered one (an invitation: the message says they must accept), then itself (the
+// API's 403 and its reason, the earlier success message gone); once the invitee accepts (API)
+// the funder lists them, and adding them again is the 409 under the field; runs the ledger
+// check (balanced); and,
 // given DEAD_RECIPIENT, retries a dead email (the row says queued again; the API's dead list no
 // longer has it). A society admin gets the 403 page and no console link; a visitor's page loads
 // no platform code; a 390 px phone shows the lists without sideways scrolling. axe-core on every
@@ -40,7 +42,7 @@ const { shot, visited } = recorder(SHOTS, summary);
 // ---------------------------------------------------------------------------------------------
 // The API side
 
-const { call, login, account, waitForStatus } = apiClient(BASE);
+const { call, login, account, waitForStatus, accept } = apiClient(BASE);
 
 const key = () => crypto.randomUUID();
 
@@ -202,7 +204,7 @@ async function funders(page, platform) {
   assert.equal(await page.locator("main form.admin-form select[name=funder]").inputValue(), funder.id, "the new funder is chosen for its first admin");
   await visited(page, "funders with the new one", "Funders");
 
-  step("an admin: an unknown email (the API's message under it), then a registered one, then again (409)");
+  step("an admin: an unknown email (the API's message under it), then a registered one (invited), then itself (403), then again once accepted (409)");
   const email = page.locator("main form.admin-form [name=email]");
   const add = page.getByRole("button", { name: "Add admin" });
   await email.fill(`nobody-${RUN}@example.org`);
@@ -212,18 +214,30 @@ async function funders(page, platform) {
   assert.ok(await page.evaluate(focusedIs("email")), "focus is on the email");
   summary.adminEmailError = await emailError.textContent();
   await accessible(page, "admin form with an error");
-  await account(FUNDER_ADMIN.email, FUNDER_ADMIN.name);
+  const invitee = await account(FUNDER_ADMIN.email, FUNDER_ADMIN.name);
   await email.fill(FUNDER_ADMIN.email);
   await add.click();
-  const added = page.getByRole("status").filter({ hasText: `${FUNDER_ADMIN.name} (${FUNDER_ADMIN.email}) is now an admin of ${FUNDER_NAME}.` });
+  const added = page.getByRole("status").filter({ hasText: `Invitation sent to ${FUNDER_ADMIN.email}: they must accept it on their page.` });
   await added.waitFor();
+  assert.match(await row.textContent(), /None yet/, "no admin until they accept");
+  await visited(page, "funders with an invitation sent", "Funders");
+  await email.fill(env("PLATFORM_EMAIL"));
+  await add.click();
+  const refusal = page.locator("main form.admin-form .summary");
+  await refusal.waitFor({ state: "visible" });
+  assert.match(await refusal.textContent(), /platform admin/i, "the 403's reason");
+  assert.ok(await refusal.evaluate((el) => el === document.activeElement), "focus moves to the reason");
+  assert.equal(await added.count(), 0, "the earlier success message goes once a new attempt starts (no success above the error)");
+  summary.adminSelfRefused = (await refusal.textContent()).trim();
+  await accessible(page, "admin form refusing a platform admin");
+  await accept(invitee, funder.id);
+  await go(page, `/platform/funders?funder=${funder.id}`);
   await row.filter({ hasText: `${FUNDER_ADMIN.name} (${FUNDER_ADMIN.email})` }).waitFor();
   const listed = (await all("/funders", platform)).find((f) => f.id === funder.id);
   assert.deepEqual(listed.admins.map((a) => a.email), [FUNDER_ADMIN.email]);
   await email.fill(FUNDER_ADMIN.email);
   await add.click();
   await (await errorNextTo(email)).filter({ hasText: /already an admin/i }).waitFor();
-  assert.equal(await added.count(), 0, "the earlier success message goes once a new attempt starts (no success above the error)");
   await visited(page, "funders with an admin", "Funders");
   return funder;
 }

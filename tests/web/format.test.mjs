@@ -328,6 +328,34 @@ test("a second approval names who asked and who answered", () => {
   assert.match(confirmationWords({ ...c, requested_by_name: undefined }, "x"), /^Approved by another admin at /);
 });
 
+import { adminWords, invitationStatusWords, needsSecondAdmin } from "../../web/funder-format.js";
+import { consoleHref, invitationSentWords, invitationWords } from "../../web/format.js";
+
+test("an invitation to be an admin, as the invitee and the one who added them read it", () => {
+  const inv = { id: "i1", kind: "funder", organisation_id: "f 1", organisation_name: "Stroud Community Fund", invited_by_name: "Alex Grants", created_at: "2026-06-30T23:30:00Z" };
+  assert.equal(invitationWords(inv), "Join Stroud Community Fund as an admin of this funder — invited by Alex Grants on 1 July 2026");
+  assert.equal(invitationWords({ ...inv, kind: "society", organisation_name: "Mill Lane Energy" }), "Join Mill Lane Energy as an admin of this society — invited by Alex Grants on 1 July 2026");
+  assert.equal(invitationWords({ ...inv, invited_by_name: null }), "Join Stroud Community Fund as an admin of this funder — invited on 1 July 2026");
+  assert.equal(consoleHref("funder", "f 1"), "#/funder/f%201");
+  assert.equal(consoleHref("society", "s1"), "#/console/societies/s1");
+  assert.equal(invitationSentWords("invited", "bea@example.org"), "Invitation sent to bea@example.org: they must accept it on their page.");
+  assert.equal(invitationSentWords("awaiting_second_admin", "bea@example.org"), "Waiting for a second admin of this funder to agree: ask another admin to add bea@example.org too.");
+  assert.equal(invitationSentWords(undefined, "kit@example.org"), "Invitation sent to kit@example.org: they must accept it on their page.");
+});
+
+test("a funder's admins and open invitations in words; fewer than two admins cannot approve", () => {
+  assert.equal(adminWords({ display_name: "Bea", email: "b@x", since: "2026-12-08T10:00:00Z", invited_by_name: "Pat Platform" }), "admin since 8 December 2026, invited by Pat Platform");
+  assert.equal(adminWords({ since: "2026-12-08T10:00:00Z", invited_by_name: null }), "admin since 8 December 2026");
+  const open = { id: "i", email: "c@x", display_name: "Cy", invited_by_name: "Alex Grants", seconded_by_name: null, created_at: "2026-12-08T10:00:00Z" };
+  assert.equal(invitationStatusWords({ ...open, status: "awaiting_second_admin" }), "Waiting for a second admin of this funder to agree. Asked by Alex Grants on 8 December 2026.");
+  assert.equal(invitationStatusWords({ ...open, status: "invited", seconded_by_name: "Bea Trustee" }), "Waiting for them to accept. Invited by Alex Grants, agreed by Bea Trustee, on 8 December 2026.");
+  assert.equal(invitationStatusWords({ ...open, status: "invited" }), "Waiting for them to accept. Invited by Alex Grants on 8 December 2026.");
+  assert.equal(needsSecondAdmin([{}]), true);
+  assert.equal(needsSecondAdmin([]), true);
+  assert.equal(needsSecondAdmin([{}, {}]), false);
+  assert.equal(needsSecondAdmin(undefined), false, "unknown (the list could not be read): no notice");
+});
+
 import { approvalWords, closeWords, emailKind, progressWords, verdictWords } from "../../web/platform-format.js";
 
 test("the platform console says what approving and closing early do", () => {

@@ -5,16 +5,18 @@
 use diesel::prelude::*;
 use serde_json::json;
 
-use super::{confirmation, get_fund, summary, ApplicationRow, ApplicationView, FundRow};
+use super::{confirmation, get_fund, summary, ApplicationRow, ApplicationView, Decider, FundRow};
 use crate::clock;
 use crate::db::schema::{funds, match_applications, offers};
 use crate::db::DbConnection;
+use crate::domain::governance::AuditAction;
 use crate::domain::matching::{ApplicationStatus, Rule, Timing};
 use crate::domain::money::Pence;
 use crate::domain::offer::OfferStatus;
 use crate::error::AppError;
 use crate::ledger::{self, AccountKind, LedgerError, NewTransfer};
 use crate::notify::{self, Kind};
+use crate::services::audit;
 use crate::services::offers::{self as offer_service, OfferRow};
 use crate::services::page::{Page, PageRequest};
 
@@ -201,8 +203,9 @@ pub fn approve(
     fund_id: &str,
     application_id: &str,
     commitment: Pence,
-    decided_by: &str,
+    by: &Decider<'_>,
 ) -> Result<Approval, AppError> {
+    let decided_by = by.user_id();
     let now = clock::now();
     let (_, offer) = pending_application(conn, fund_id, application_id, now)?;
     check_matchable(&offer, now)?;
@@ -214,20 +217,33 @@ pub fn approve(
     }
     check_exclusive(conn, &offer.id, &rule)?;
     if confirmation::needs_second(fund.second_approval_threshold_pence, commitment) {
-        let second = confirmation::second_admins(conn, &fund, &offer, decided_by)?;
+        let second = confirmation::second_admins(conn, &fund, &offer, decided_by, by.cooling_off)?;
         if second.is_empty() {
             // Held, it would wait for an answer no one may give.
-            return Err(AppError::conflict(
-                "this approval needs a second funder admin, and the funder has no other admin who may confirm it \
-                 (not you, not an admin of the society that applied): add one first",
-            ));
+            return Err(confirmation::no_second_admin(conn, &fund.funder_id)?);
         }
         confirmation::hold(conn, fund_id, application_id, commitment, decided_by)?;
         confirmation::tell_second_admins(conn, &fund, &offer, commitment, decided_by, &second)?;
+        let detail = format!(
+            "approved {}'s application to {} for {commitment}; held until a second admin confirms",
+            offer.title, fund.name
+        );
+        audit::record(conn, &fund.funder_id, by.actor, AuditAction::ApprovalHeld, &detail)?;
         return Ok(Approval::Awaiting(view_of(conn, application_id)?));
     }
     reserve_commitment(conn, fund_id, application_id, &offer.id, commitment)?;
     finish_approval(conn, &fund, &offer, application_id, commitment, decided_by, now)?;
+    let detail = format!(
+        "approved {}'s application to {} for {commitment} (below the fund's threshold for a second admin)",
+        offer.title, fund.name
+    );
+    audit::record(
+        conn,
+        &fund.funder_id,
+        by.actor,
+        AuditAction::ApplicationApproved,
+        &detail,
+    )?;
     Ok(Approval::Approved(view_of(conn, application_id)?))
 }
 
@@ -238,13 +254,14 @@ pub fn confirm(
     conn: &mut DbConnection,
     fund_id: &str,
     application_id: &str,
-    by: &str,
+    decider: &Decider<'_>,
 ) -> Result<ApplicationView, AppError> {
+    let by = decider.user_id();
     let now = clock::now();
     let (_, offer) = pending_application(conn, fund_id, application_id, now)?;
-    let request = second_admin(conn, application_id, by, &offer)?;
-    check_matchable(&offer, now)?;
     let fund = get_fund(conn, fund_id)?;
+    let request = second_admin(conn, application_id, decider, &offer, &fund)?;
+    check_matchable(&offer, now)?;
     check_exclusive(conn, &offer.id, &fund.rule()?)?;
     confirmation::resolve(conn, &request, "confirmed", Some(by), None)?;
     // The held commitment is where an approval puts it: in the application's commitment account.
@@ -258,6 +275,19 @@ pub fn confirm(
         by,
         now,
     )?;
+    let detail = format!(
+        "confirmed the approval of {}'s application to {} for {}",
+        offer.title,
+        fund.name,
+        Pence::new(request.commitment_pence)
+    );
+    audit::record(
+        conn,
+        &fund.funder_id,
+        decider.actor,
+        AuditAction::ApprovalConfirmed,
+        &detail,
+    )?;
     view_of(conn, application_id)
 }
 
@@ -267,31 +297,42 @@ pub fn decline(
     conn: &mut DbConnection,
     fund_id: &str,
     application_id: &str,
-    by: &str,
+    decider: &Decider<'_>,
     reason: &str,
 ) -> Result<ApplicationView, AppError> {
     let (_, offer) = pending_application(conn, fund_id, application_id, clock::now())?;
-    let request = second_admin(conn, application_id, by, &offer)?;
-    confirmation::resolve(conn, &request, "declined", Some(by), Some(reason))?;
+    let fund = get_fund(conn, fund_id)?;
+    let request = second_admin(conn, application_id, decider, &offer, &fund)?;
+    confirmation::resolve(conn, &request, "declined", Some(decider.user_id()), Some(reason))?;
     confirmation::release_hold(conn, fund_id, &request)?;
+    let detail = format!(
+        "declined the approval of {}'s application to {}: {reason}",
+        offer.title, fund.name
+    );
+    audit::record(
+        conn,
+        &fund.funder_id,
+        decider.actor,
+        AuditAction::ApprovalDeclined,
+        &detail,
+    )?;
     view_of(conn, application_id)
 }
 
-/// The request awaiting, when `by` may answer it: not the admin who asked, not an admin of
-/// the applying society.
+/// The request awaiting, when `by` may answer it: the second person on the request
+/// ([`crate::domain::governance::may_second`]: not the admin who asked, an admin from before
+/// the request, not brought in by the asker within the cooling-off), and not an admin of the
+/// applying society.
 fn second_admin(
     conn: &mut DbConnection,
     application_id: &str,
-    by: &str,
+    by: &Decider<'_>,
     offer: &OfferRow,
+    fund: &FundRow,
 ) -> Result<confirmation::RequestRow, AppError> {
     let request = confirmation::awaiting(conn, application_id)?;
-    if request.requested_by == by {
-        return Err(AppError::ForbiddenBecause(
-            "you asked for this approval: a second, different funder admin must confirm or decline it".into(),
-        ));
-    }
-    confirmation::check_not_interested(conn, by, &offer.society_id)?;
+    confirmation::check_second(conn, &fund.funder_id, &request.requested_by, request.requested_at, by)?;
+    confirmation::check_not_interested(conn, by.user_id(), &offer.society_id)?;
     Ok(request)
 }
 
@@ -417,8 +458,9 @@ pub fn reject(
     fund_id: &str,
     application_id: &str,
     reason: &str,
-    decided_by: &str,
+    by: &Decider<'_>,
 ) -> Result<ApplicationView, AppError> {
+    let decided_by = by.user_id();
     let application = application_of(conn, fund_id, application_id)?;
     offer_service::lock(conn, &application.offer_id, clock::now())?;
     let changed = diesel::update(
@@ -451,6 +493,14 @@ pub fn reject(
         &offer,
         &fund,
         json!({"decision": "rejected", "commitment": "", "reason": reason}),
+    )?;
+    let detail = format!("rejected {}'s application to {}: {reason}", offer.title, fund.name);
+    audit::record(
+        conn,
+        &fund.funder_id,
+        by.actor,
+        AuditAction::ApplicationRejected,
+        &detail,
     )?;
     view_of(conn, application_id)
 }

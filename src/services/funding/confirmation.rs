@@ -18,12 +18,16 @@ use utoipa::ToSchema;
 
 use super::ApplicationView;
 use crate::clock;
-use crate::db::schema::{commitment_requests, funder_admins, match_applications, society_admins, users};
+use chrono::Duration;
+
+use crate::db::schema::{commitment_requests, match_applications, society_admins, users};
 use crate::db::DbConnection;
+use crate::domain::governance;
 use crate::domain::money::Pence;
 use crate::error::AppError;
 use crate::ledger::{self, AccountKind, LedgerError, NewTransfer};
 use crate::notify;
+use crate::services::organisations;
 
 /// A request for a second admin's confirmation, as stored.
 #[derive(Debug, Clone, Queryable, Selectable)]
@@ -195,25 +199,64 @@ pub fn hold(
     }
 }
 
-/// The email addresses of the fund's admins who may answer a request made by `requested_by`
-/// for this offer: not the one who asked, not an admin of the applying society.
+/// The email addresses of the fund's admins who may answer a request `requested_by` makes now
+/// for this offer: each may be its second person ([`governance::may_second`]) and none is an
+/// admin of the applying society.
 pub fn second_admins(
     conn: &mut DbConnection,
     fund: &super::funds::FundRow,
     offer: &crate::services::offers::OfferRow,
     requested_by: &str,
+    cooling_off: Duration,
 ) -> Result<Vec<String>, AppError> {
-    let society_admins_ids = society_admins::table
+    let now = clock::now();
+    let interested: Vec<String> = society_admins::table
         .filter(society_admins::society_id.eq(&offer.society_id))
-        .select(society_admins::user_id);
-    Ok(funder_admins::table
-        .inner_join(users::table)
-        .filter(funder_admins::funder_id.eq(&fund.funder_id))
-        .filter(users::id.ne(requested_by))
-        .filter(users::id.ne_all(society_admins_ids))
+        .select(society_admins::user_id)
+        .load(conn)?;
+    let eligible: Vec<String> = organisations::funder_seats(conn, &fund.funder_id)?
+        .into_iter()
+        .filter(|seat| !interested.contains(&seat.user_id))
+        .filter(|seat| governance::may_second(requested_by, now, seat, cooling_off).is_ok())
+        .map(|seat| seat.user_id)
+        .collect();
+    Ok(users::table
+        .filter(users::id.eq_any(&eligible))
         .select(users::email)
         .order(users::email)
         .load(conn)?)
+}
+
+/// Why an approval that needs a second admin cannot be asked for (409): the funder has one
+/// admin, or none of the others may be the second person.
+pub fn no_second_admin(conn: &mut DbConnection, funder_id: &str) -> Result<AppError, AppError> {
+    let admins = organisations::funder_seats(conn, funder_id)?.len();
+    Ok(AppError::conflict(if admins < 2 {
+        "approving needs a second admin of this funder, and it has only you: invite a colleague \
+         (Add an admin in the funder console). Until then you can create funds and simulate."
+    } else {
+        "this approval needs a second funder admin, and no other admin of the funder may confirm it \
+         (not you, not an admin of the society that applied, not someone you brought in within the cooling-off): \
+         invite a colleague first"
+    }))
+}
+
+/// 403 unless `by` may be the second person on a request `requested_by` made at
+/// `requested_at` ([`governance::may_second`]).
+pub fn check_second(
+    conn: &mut DbConnection,
+    funder_id: &str,
+    requested_by: &str,
+    requested_at: NaiveDateTime,
+    by: &super::Decider<'_>,
+) -> Result<(), AppError> {
+    let seats = organisations::funder_seats(conn, funder_id)?;
+    let seat = seats
+        .iter()
+        .find(|s| s.user_id == by.user_id())
+        .ok_or(AppError::Forbidden)?;
+    governance::may_second(requested_by, requested_at, seat, by.cooling_off)
+        .map_err(|why| AppError::ForbiddenBecause(why.explain(by.cooling_off)))
 }
 
 /// Emails `recipients` (from [`second_admins`]) that an approval awaits their confirmation.

@@ -12,10 +12,12 @@ use crate::clock;
 use crate::db::fixed::{Fixed, Param};
 use crate::db::schema::{funders, funds, match_applications, offers};
 use crate::db::DbConnection;
+use crate::domain::governance::AuditAction;
 use crate::domain::matching::{ApplicationStatus, Rule};
 use crate::domain::money::Pence;
 use crate::error::AppError;
 use crate::ledger::{self, AccountKind, NewTransfer};
+use crate::services::audit::{self, Actor};
 
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = funds)]
@@ -228,8 +230,9 @@ pub fn set_second_approval(
     conn: &mut DbConnection,
     fund_id: &str,
     threshold: Option<Pence>,
-    by: &str,
+    decider: &super::Decider<'_>,
 ) -> Result<ThresholdOutcome, AppError> {
+    let by = decider.user_id();
     if threshold.is_some_and(|t| t.get() < 0) {
         return Err(AppError::field(
             "threshold_pence",
@@ -247,13 +250,16 @@ pub fn set_second_approval(
     let fund = get_fund(conn, fund_id)?;
     let wanted = threshold.map(|t| t.get());
     if !relaxes(fund.second_approval_threshold_pence, wanted) {
-        apply_threshold(conn, &fund, wanted)?;
+        apply_threshold(conn, &fund, wanted, decider)?;
         return Ok(ThresholdOutcome::Set(summary(conn, fund_id)?));
     }
     let pending = fund.threshold_change_by.as_deref();
-    if pending.is_some_and(|asker| asker != by) && fund.threshold_change_to == wanted {
-        apply_threshold(conn, &fund, wanted)?;
-        return Ok(ThresholdOutcome::Set(summary(conn, fund_id)?));
+    if let (Some(asker), Some(asked_at)) = (pending, fund.threshold_change_at) {
+        if asker != by && fund.threshold_change_to == wanted {
+            super::confirmation::check_second(conn, &fund.funder_id, asker, asked_at, decider)?;
+            apply_threshold(conn, &fund, wanted, decider)?;
+            return Ok(ThresholdOutcome::Set(summary(conn, fund_id)?));
+        }
     }
     if pending != Some(by) || fund.threshold_change_to != wanted {
         diesel::update(funds::table.find(fund_id))
@@ -264,12 +270,42 @@ pub fn set_second_approval(
             ))
             .execute(conn)?;
         tell_admins_of_relaxation(conn, &fund, wanted, by)?;
+        let detail = format!(
+            "asked that {} {}; a second admin must ask for the same",
+            fund.name,
+            threshold_words(wanted)
+        );
+        audit::record(
+            conn,
+            &fund.funder_id,
+            decider.actor,
+            AuditAction::ThresholdChangeAsked,
+            &detail,
+        )?;
     }
     Ok(ThresholdOutcome::Awaiting(summary(conn, fund_id)?))
 }
 
+/// What a threshold means, in words.
+fn threshold_words(threshold: Option<i64>) -> String {
+    match threshold {
+        None => "no longer need a second admin for any approval".to_owned(),
+        Some(0) => "need a second admin for every approval".to_owned(),
+        Some(t) => format!("need a second admin only for approvals of {} or more", Pence::new(t)),
+    }
+}
+
 /// Sets the threshold and drops any change pending.
-fn apply_threshold(conn: &mut DbConnection, fund: &FundRow, wanted: Option<i64>) -> Result<(), AppError> {
+fn apply_threshold(
+    conn: &mut DbConnection,
+    fund: &FundRow,
+    wanted: Option<i64>,
+    decider: &super::Decider<'_>,
+) -> Result<(), AppError> {
+    if fund.second_approval_threshold_pence != wanted {
+        let detail = format!("set {}'s rule: approvals {}", fund.name, threshold_words(wanted));
+        audit::record(conn, &fund.funder_id, decider.actor, AuditAction::ThresholdSet, &detail)?;
+    }
     diesel::update(funds::table.find(&fund.id))
         .set((
             funds::second_approval_threshold_pence.eq(wanted),
@@ -289,10 +325,7 @@ fn tell_admins_of_relaxation(
     by: &str,
 ) -> Result<(), AppError> {
     let (asker_email, name) = crate::notify::user_contact(conn, by)?;
-    let asked = match wanted {
-        None => "no longer need a second admin for any approval".to_owned(),
-        Some(t) => format!("need a second admin only for approvals of {} or more", Pence::new(t)),
-    };
+    let asked = threshold_words(wanted);
     let context = serde_json::json!({"name": name, "fund": fund.name, "asked": asked});
     for email in crate::notify::funder_admin_emails(conn, &fund.funder_id)? {
         if email != asker_email {
@@ -309,6 +342,7 @@ pub fn create_fund(
     name: &str,
     budget: Pence,
     rule: &Rule,
+    by: Actor<'_>,
 ) -> Result<FundSummary, AppError> {
     let errors = rule.check();
     if !errors.is_empty() {
@@ -324,8 +358,12 @@ pub fn create_fund(
             funds::budget_pence.eq(budget.get()),
             funds::rule.eq(&rule_json),
             funds::created_at.eq(clock::now()),
+            // Two people for every approval until two admins agree otherwise.
+            funds::second_approval_threshold_pence.eq(Some(0_i64)),
         ))
         .execute(conn)?;
+    let detail = format!("created the fund {name} with a budget of {budget}; every approval needs a second admin");
+    audit::record(conn, funder_id, by, AuditAction::FundCreated, &detail)?;
     let [source, fund_account] =
         ledger::ensure_accounts(conn, [(AccountKind::Funder, funder_id), (AccountKind::Fund, &id)])?;
     ledger::create_posted(

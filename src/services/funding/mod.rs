@@ -20,3 +20,17 @@ pub use funds::{
 };
 pub use rematch::{match_new_pledge, refresh_offer, release_offer, NewlyPledged};
 pub use simulate::{simulate, SimulatedPledge, Simulation};
+
+/// A funder admin deciding: who (for the audit trail) and the cooling-off that the two-person
+/// rule applies to the second person ([`crate::domain::governance::may_second`]).
+#[derive(Debug, Clone, Copy)]
+pub struct Decider<'a> {
+    pub actor: crate::services::audit::Actor<'a>,
+    pub cooling_off: chrono::Duration,
+}
+
+impl Decider<'_> {
+    pub fn user_id(&self) -> &str {
+        self.actor.user_id
+    }
+}

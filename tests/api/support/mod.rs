@@ -162,6 +162,9 @@ pub struct TestApp {
     pub settings: Settings,
     pub database: TestDatabase,
     counter: AtomicU64,
+    /// Each funder made by [`TestApp::funder`] gets a second admin (a colleague), who agrees
+    /// when a helper needs two people (see [`TestApp::fund`]).
+    colleagues: std::sync::Mutex<std::collections::HashMap<String, TestUser>>,
 }
 
 /// An answer: status, headers and the body parsed as JSON (`Value::Null` when empty or not JSON).
@@ -237,6 +240,7 @@ impl TestApp {
             settings,
             database,
             counter: AtomicU64::new(0),
+            colleagues: Default::default(),
         }
     }
 
@@ -335,8 +339,23 @@ impl TestApp {
         answer.body["id"].as_str().expect("society id").to_owned()
     }
 
-    /// Creates a funder (by `platform_admin`) administered by `admin`; returns its id.
+    /// Creates a funder (by `platform_admin`) administered by `admin` and a colleague (both
+    /// invited by the platform admin as the funder's first admins, and accepted); returns its
+    /// id. The colleague is [`TestApp::colleague`].
     pub async fn funder(&self, platform_admin: &TestUser, admin: &TestUser) -> String {
+        let id = self.bare_funder(platform_admin).await;
+        self.make_funder_admin(platform_admin, &id, admin).await;
+        let colleague = self.user("funder-colleague").await;
+        self.make_funder_admin(platform_admin, &id, &colleague).await;
+        self.colleagues
+            .lock()
+            .expect("colleagues")
+            .insert(id.clone(), colleague);
+        id
+    }
+
+    /// Creates a funder with no admins yet (by `platform_admin`); returns its id.
+    pub async fn bare_funder(&self, platform_admin: &TestUser) -> String {
         let answer = self
             .post(
                 "/api/v1/funders",
@@ -345,15 +364,77 @@ impl TestApp {
             )
             .await;
         answer.expect(201);
-        let id = answer.body["id"].as_str().expect("funder id").to_owned();
+        answer.body["id"].as_str().expect("funder id").to_owned()
+    }
+
+    /// Two admins of the funder, `first` and `second`, add `user` as an admin (the first asks,
+    /// the second agrees), and `user` accepts.
+    pub async fn add_funder_admin_by_two(&self, first: &TestUser, second: &TestUser, funder: &str, user: &TestUser) {
+        let path = format!("/api/v1/funders/{funder}/admins");
+        let asked = self
+            .post(&path, Some(&first.access_token), &json!({"email": user.email}))
+            .await;
+        asked.expect(202);
+        assert_eq!(asked.body["status"], "awaiting_second_admin", "{asked:?}");
+        let agreed = self
+            .post(&path, Some(&second.access_token), &json!({"email": user.email}))
+            .await;
+        agreed.expect(202);
+        assert_eq!(agreed.body["status"], "invited", "{agreed:?}");
+        self.accept_invitation(user, agreed.body["invitation_id"].as_str().expect("invitation id"))
+            .await;
+    }
+
+    /// The second admin [`TestApp::funder`] gave the funder.
+    pub fn colleague(&self, funder: &str) -> TestUser {
+        self.colleagues.lock().expect("colleagues")[funder].clone()
+    }
+
+    /// `by` invites `user` to administer the funder (expecting them invited at once, as a
+    /// platform admin's invitation of a funder's first admins is), and `user` accepts.
+    pub async fn make_funder_admin(&self, by: &TestUser, funder: &str, user: &TestUser) {
+        let invited = self
+            .post(
+                &format!("/api/v1/funders/{funder}/admins"),
+                Some(&by.access_token),
+                &json!({"email": user.email}),
+            )
+            .await;
+        invited.expect(202);
+        assert_eq!(invited.body["status"], "invited", "{invited:?}");
+        self.accept_invitation(user, invited.body["invitation_id"].as_str().expect("invitation id"))
+            .await;
+    }
+
+    /// `user` accepts their invitation `id` (it must be among their open invitations).
+    pub async fn accept_invitation(&self, user: &TestUser, id: &str) {
+        let mine = self.get("/api/v1/me/invitations", Some(&user.access_token)).await;
+        mine.expect(200);
+        assert!(
+            mine.body.as_array().expect("a list").iter().any(|i| i["id"] == id),
+            "the invitation is among theirs: {mine:?}"
+        );
         self.post(
-            &format!("/api/v1/funders/{id}/admins"),
-            Some(&platform_admin.access_token),
-            &json!({"email": admin.email}),
+            &format!("/api/v1/me/invitations/{id}/accept"),
+            Some(&user.access_token),
+            &json!({}),
         )
         .await
-        .expect(201);
-        id
+        .expect(200);
+    }
+
+    /// `admin` invites `user` to administer the society too, and `user` accepts.
+    pub async fn make_society_admin(&self, admin: &TestUser, society: &str, user: &TestUser) {
+        let invited = self
+            .post(
+                &format!("/api/v1/societies/{society}/admins"),
+                Some(&admin.access_token),
+                &json!({"email": user.email}),
+            )
+            .await;
+        invited.expect(202);
+        self.accept_invitation(user, invited.body["invitation_id"].as_str().expect("invitation id"))
+            .await;
     }
 
     /// Sets the society's bank details (needed before an offer is submitted).
@@ -520,8 +601,31 @@ impl TestApp {
         (funder_admin, fund)
     }
 
-    /// Creates a fund of `funder` (by one of its admins); returns its id.
+    /// Creates a fund of `funder` (by one of its admins); returns its id. A new fund needs a
+    /// second admin for every approval; tests not about that rule relax it with two admins
+    /// (`funder_admin` asks, the funder's colleague agrees), so one admin approves alone.
     pub async fn fund(&self, funder_admin: &TestUser, funder: &str, budget_pence: i64, rule: Value) -> String {
+        let fund = self.fund_needing_two(funder_admin, funder, budget_pence, rule).await;
+        let relax = |who: TestUser| {
+            let path = format!("/api/v1/funds/{fund}/second-approval");
+            async move {
+                self.put(&path, Some(&who.access_token), &json!({"threshold_pence": null}))
+                    .await
+            }
+        };
+        relax(funder_admin.clone()).await.expect(202);
+        relax(self.colleague(funder)).await.expect(200);
+        fund
+    }
+
+    /// Creates a fund as it starts: every approval needs a second admin.
+    pub async fn fund_needing_two(
+        &self,
+        funder_admin: &TestUser,
+        funder: &str,
+        budget_pence: i64,
+        rule: Value,
+    ) -> String {
         let answer = self
             .post(
                 &format!("/api/v1/funders/{funder}/funds"),
@@ -530,6 +634,7 @@ impl TestApp {
             )
             .await;
         answer.expect(201);
+        assert_eq!(answer.body["second_approval_threshold_pence"], json!(0), "{answer:?}");
         answer.body["id"].as_str().expect("fund id").to_owned()
     }
 
