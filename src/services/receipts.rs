@@ -154,15 +154,16 @@ pub fn record(
 /// payment of the same amount is recorded when the statement that shows it is imported.
 fn refuse_if_on_a_statement(conn: &mut DbConnection, row: &PledgeRow, receipt: &Receipt) -> Result<(), AppError> {
     let window = chrono::Duration::days(reconcile::WINDOW_DAYS + 1);
-    let on_statement: Option<NaiveDateTime> = bank_receipts::table
+    // Every candidate, not only the first: the one in the window of UK days may not be the
+    // earliest the wider UTC window finds.
+    let on_statement: Vec<NaiveDateTime> = bank_receipts::table
         .filter(bank_receipts::pledge_id.eq(&row.id))
         .filter(bank_receipts::by_hand.eq(false))
         .filter(bank_receipts::amount_pence.eq(receipt.amount.get()))
         .filter(bank_receipts::received_at.between(receipt.received_at - window, receipt.received_at + window))
         .select(bank_receipts::received_at)
-        .first(conn)
-        .optional()?;
-    let near = on_statement.filter(|at| {
+        .load(conn)?;
+    let near = on_statement.into_iter().find(|at| {
         let days = (clock::uk_date(*at) - clock::uk_date(receipt.received_at)).num_days();
         days.abs() <= reconcile::WINDOW_DAYS
     });

@@ -524,7 +524,9 @@ both_backends! {
         assert_balanced(&s).await;
 
         // The other order: a £10 part imported from a statement, then typed by hand as well.
-        let part = format!("date,reference,amount\n02/12/2026,{parts},10.00\n");
+        // An earlier £10 six UK days before stands first in the database; it is another payment
+        // and must not hide the one within the window.
+        let part = format!("date,reference,amount\n27/11/2026,{parts},10.00\n02/12/2026,{parts},10.00\n");
         import(&s, &offer, "", "text/csv", part.into_bytes()).await.expect(200);
         let typed = |at: &'static str| {
             let (s, offer) = (&s, offer.clone());
@@ -536,10 +538,10 @@ both_backends! {
         let twice = typed("2026-12-03T09:00:00Z").await;
         twice.expect(409);
         assert!(twice.text.contains("already recorded from a bank statement (a line dated 2 December 2026)"), "{}", twice.text);
-        assert_eq!(pledge(&s, &ids[1]).await["received_pence"], 21_000);
-        // Three weeks apart, it is another payment.
-        typed("2026-11-10T09:00:00Z").await.expect(201);
         assert_eq!(pledge(&s, &ids[1]).await["received_pence"], 22_000);
+        // Weeks apart, it is another payment.
+        typed("2026-11-10T09:00:00Z").await.expect(201);
+        assert_eq!(pledge(&s, &ids[1]).await["received_pence"], 23_000);
         assert_balanced(&s).await;
     }
 
