@@ -1,7 +1,7 @@
 // Pure helpers of the society console (no DOM, no network; tested by tests/web/format.test.mjs).
 // Money is integer pence; dates typed by people are UK wall-clock times (Europe/London).
 
-import { formWords, formatPounds, parsePounds } from "./format.js";
+import { formWords, formatDate, formatPounds, parsePounds, partPaid, pledgeStatus } from "./format.js";
 
 /** A sort code as typed ("12-34-56", "12 34 56", "123456") → `{value: "123456"}` or `{error}`. */
 export function parseSortCode(text) {
@@ -150,6 +150,34 @@ const IMPORT_WORDS = {
 
 /** A statement line's outcome in words. */
 export const importOutcome = (outcome) => IMPORT_WORDS[outcome] ?? outcome;
+
+/**
+ * What recording a bank receipt by hand did (`sent` is what was sent, `answer` the API's 201): on
+ * an offer holding match money it counts only once a second admin confirms it.
+ */
+export function receiptRecordedWords(sent, answer) {
+  const amount = formatPounds(sent.amount_pence);
+  if (answer.receipt?.status === "awaiting_confirmation") {
+    return `Recorded ${amount} for ${sent.reference}: it counts once another admin of the society confirms it (this offer has match funding, so a receipt typed by hand needs a second person).`;
+  }
+  const words = answer.status === "paid" ? "The pledge is paid in full." : partPaid(answer) ? `Part payment recorded: ${partPaid(answer)}.` : `The pledge is ${pledgeStatus(answer.status).toLowerCase()}.`;
+  return `Recorded ${amount} against ${sent.reference}. ${words}`;
+}
+
+/** A receipt typed by hand that waits for a second admin (one of a pledge's `awaiting_confirmation`). */
+export const awaitingReceiptWords = (r) => `${formatPounds(r.amount_pence)} received on ${formatDate(r.received_at)}, typed by hand: awaiting a second admin's confirmation`;
+
+/** An API refusal's detail as a sentence: "you typed this receipt: …" → "You typed this receipt: ….". */
+export function asSentence(text) {
+  const t = String(text ?? "").trim();
+  return t ? t[0].toUpperCase() + t.slice(1) + (/[.!?]$/.test(t) ? "" : ".") : "";
+}
+
+/** How many receipts typed by hand wait for a second admin, or "" for none. */
+export function awaitingCountWords(n) {
+  if (!(n > 0)) return "";
+  return n === 1 ? "1 receipt typed by hand awaits a second admin's confirmation" : `${n} receipts typed by hand await a second admin's confirmation`;
+}
 
 /** The API's names (and units) in its offer messages, in the offer form's words. */
 const OFFER_WORDS = {

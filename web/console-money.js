@@ -1,11 +1,12 @@
 // The society console's money pages: an open offer's dashboard and pledges, bank receipts by
-// hand and by statement (previewed before it is applied), cancelling, and after the close the
-// close-out, the share register, the bank refunds to make and the offer's ledger.
+// hand (on an offer with match funding confirmed by a second admin) and by statement (previewed
+// before it is applied), cancelling, and after the close the close-out, the share register, the
+// bank refunds to make and the offer's ledger.
 
 import * as api from "./api.js";
 import { chartScale, formatAxisPounds, formatPounds, formatWhen, partPaid, pledgeStatus, parsePounds } from "./format.js";
 import { busy, clearErrors, field, h, progressBar, showErrors, summary, svg } from "./ui.js";
-import { importOutcome, ukDayToIso } from "./console-format.js";
+import { asSentence, awaitingCountWords, awaitingReceiptWords, importOutcome, receiptRecordedWords, ukDayToIso } from "./console-format.js";
 import { enc, link, offerNav, offerOf, page, row, stateWords } from "./console.js";
 
 const cell = (text, num = false) => h("td", { class: num ? "num" : null }, text);
@@ -116,19 +117,82 @@ export async function pledges({ id, status = "", q = "", cursor = "" }, navigate
   const paging = h("p", { class: "paging" }, cursor ? link(`#${base}${more.size ? `?${more}` : ""}`, "First page") : null, cursor && list.next_cursor ? " · " : null,
     list.next_cursor ? link(`#${base}?${new URLSearchParams({ ...Object.fromEntries(more), cursor: list.next_cursor })}`, "Next page") : null);
   const found = h("p", { role: "status", class: "meta" }, `${list.items.length} ${list.items.length === 1 ? "pledge" : "pledges"} on this page${status || q ? " (filtered)" : ""}.`);
-  return page(`Pledges: ${o.title}`, offerNav(o, "/pledges"), filter, found, list.items.length ? pledgeTable(list.items) : h("p", {}, "No pledges match."), paging);
+  const waiting = h("p", { class: "notice awaiting-count" });
+  const done = h("p", { class: "success", role: "status" });
+  countAwaiting(waiting, list.items);
+  return page(`Pledges: ${o.title}`, offerNav(o, "/pledges"), filter, found, waiting, done, list.items.length ? pledgeTable(list.items, { offerId: id, done, waiting }) : h("p", {}, "No pledges match."), paging);
 }
 
-function pledgeTable(items) {
+/** How many receipts typed by hand these pledges have awaiting a second admin. */
+const awaitingCount = (items) => items.reduce((sum, p) => sum + (p.awaiting_confirmation?.length ?? 0), 0);
+
+/** The line saying how many receipts on the page await a second admin (hidden for none). */
+function countAwaiting(waiting, items) {
+  const n = awaitingCount(items);
+  waiting.hidden = n === 0;
+  waiting.textContent = n ? `${awaitingCountWords(n)}.` : "";
+}
+
+/** The pledges, each receipt typed by hand that awaits a second admin with its buttons. */
+function pledgeTable(items, { offerId, done, waiting }) {
+  const shown = new Map(items.map((p) => [p.id, p]));
+  // A receipt confirmed or withdrawn: its pledge's row is drawn again as the API now has it.
+  const draw = (p) => {
+    const tr = pledgeRow(p, offerId, (answer, words) => {
+      const now = { ...shown.get(answer.id), ...answer };
+      shown.set(now.id, now);
+      const fresh = draw(now);
+      tr.replaceWith(fresh);
+      countAwaiting(waiting, [...shown.values()]);
+      done.textContent = words;
+      const th = fresh.querySelector("th");
+      th.setAttribute("tabindex", "-1"); // focus stays on the row whose button was pressed
+      th.focus();
+    });
+    return tr;
+  };
   return h("table", { class: "pledges console-pledges" }, h("caption", { class: "visually-hidden" }, "Pledges, newest first"),
     heads("Reference", "Investor", "Amount", "Received", "Status", "Pledged (UK time)"),
-    h("tbody", {}, items.map((p) => h("tr", { "data-pledge": p.id },
-      h("th", { scope: "row", class: "reference" }, p.payment?.bank_reference ?? (p.payment?.method === "card" ? "Card" : "—")),
-      cell(p.investor_name ?? "Name not given"),
-      cell(`${formatPounds(p.amount_pence)} (${p.shares} shares)`),
-      cell(partPaid(p) || (p.received_pence ? formatPounds(p.received_pence) : "—")),
-      cell([pledgeStatus(p.status), p.refund ? ` (refund ${p.refund.status})` : ""]),
-      cell(formatWhen(p.created_at))))));
+    h("tbody", {}, items.map(draw)));
+}
+
+/** A pledge's row; `decided(answer, words)` runs once one of its awaiting receipts is confirmed or withdrawn. */
+function pledgeRow(p, offerId, decided) {
+  const reference = p.payment?.bank_reference ?? (p.payment?.method === "card" ? "Card" : "—");
+  const waiting = p.awaiting_confirmation ?? [];
+  return h("tr", { "data-pledge": p.id },
+    h("th", { scope: "row", class: "reference" }, reference),
+    cell(p.investor_name ?? "Name not given"),
+    cell(`${formatPounds(p.amount_pence)} (${p.shares} shares)`),
+    h("td", {}, partPaid(p) || (p.received_pence ? formatPounds(p.received_pence) : "—"),
+      waiting.length ? h("ul", { class: "awaiting-receipts" }, waiting.map((r) => awaitingItem(offerId, r, reference, decided))) : null),
+    cell([pledgeStatus(p.status), p.refund ? ` (refund ${p.refund.status})` : ""]),
+    cell(formatWhen(p.created_at)));
+}
+
+/**
+ * A receipt typed by hand awaiting a second admin, with "Confirm receipt" and "Withdraw": a
+ * refusal (the API's 403, e.g. to the admin who typed it) is said next to the buttons.
+ */
+function awaitingItem(offerId, r, reference, decided) {
+  const which = (words) => h("span", { class: "visually-hidden" }, `${words} ${formatPounds(r.amount_pence)} for ${reference}`);
+  const confirm = h("button", { type: "button" }, "Confirm receipt", which(" of"));
+  const withdraw = h("button", { type: "button", class: "secondary" }, "Withdraw", which(" the receipt of"));
+  const error = h("p", { class: "error", role: "alert" });
+  const act = (button, action, words) => button.addEventListener("click", async () => {
+    confirm.disabled = withdraw.disabled = true;
+    error.textContent = "";
+    try {
+      const answer = await api.post(`/offers/${enc(offerId)}/bank-receipts/${enc(r.id)}/${action}`, {}, { auth: true });
+      decided(answer, words);
+    } catch (err) {
+      confirm.disabled = withdraw.disabled = false;
+      error.textContent = asSentence(err.message);
+    }
+  });
+  act(confirm, "confirm", `Confirmed: ${formatPounds(r.amount_pence)} now counts.`);
+  act(withdraw, "withdraw", `Withdrawn. The ${formatPounds(r.amount_pence)} typed for ${reference} never counted.`);
+  return h("li", { "data-receipt": r.id }, h("p", {}, awaitingReceiptWords(r)), h("p", { class: "receipt-actions" }, confirm, " ", withdraw), error);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -155,8 +219,7 @@ export async function receipt({ id }) {
     if (!attempt || JSON.stringify(attempt.body) !== JSON.stringify(body)) attempt = { body, key: api.newKey() };
     try {
       const p = await busy(form, "Recording…", () => api.post(`/offers/${enc(id)}/bank-receipts`, body, { auth: true, headers: { "Idempotency-Key": attempt.key } }));
-      const words = p.status === "paid" ? "The pledge is paid in full." : partPaid(p) ? `Part payment recorded: ${partPaid(p)}.` : `The pledge is ${pledgeStatus(p.status).toLowerCase()}.`;
-      result.replaceChildren(h("p", { class: "success" }, `Recorded ${formatPounds(body.amount_pence)} against ${body.reference}. ${words}`));
+      result.replaceChildren(h("p", { class: p.receipt?.status === "awaiting_confirmation" ? "notice awaiting" : "success" }, receiptRecordedWords(body, p)));
       form.reset();
       form.elements.received_on.value = today();
       attempt = null;

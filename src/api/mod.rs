@@ -116,6 +116,8 @@ fn offer_routes(cfg: &mut web::ServiceConfig) {
     )
     .service(web::resource("/offers/{id}/bank-receipts").post(pledges::record_receipt))
     .service(web::resource("/offers/{id}/bank-receipts/import").post(pledges::import_receipts))
+    .service(web::resource("/offers/{id}/bank-receipts/{receipt_id}/confirm").post(pledges::confirm_receipt))
+    .service(web::resource("/offers/{id}/bank-receipts/{receipt_id}/withdraw").post(pledges::withdraw_receipt))
     .service(web::resource("/pledges/{id}").get(pledges::get_pledge))
     .service(web::resource("/pledges/{id}/cancel").post(pledges::cancel_pledge))
     .service(web::resource("/admin/offers").get(offers::admin_offers))
@@ -228,6 +230,8 @@ pub async fn not_found() -> Result<HttpResponse, AppError> {
         pledges::cancel_pledge,
         pledges::offer_pledges,
         pledges::record_receipt,
+        pledges::confirm_receipt,
+        pledges::withdraw_receipt,
         pledges::import_receipts,
         pledges::offer_ledger,
         offers::admin_offers,

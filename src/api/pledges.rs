@@ -17,12 +17,13 @@ use crate::domain::pledge::PledgeStatus;
 use crate::error::AppError;
 use crate::ledger::{self, verify::Verification, AccountKind, TransferRow};
 use crate::payments::statement::Mapping;
+use crate::services::hand_receipts::{self, ReceiptStatus};
 use crate::services::idempotency::Request;
 use crate::services::page::{Page, PageRequest};
 use crate::services::pledges::{
     self, NewPledge, OfferPledgeView, PaymentMethod, PledgeFilter, PledgePolicy, PledgeView, PledgesOf, Viewer,
 };
-use crate::services::receipts::{self, Receipt};
+use crate::services::receipts::Receipt;
 use crate::services::sessions::Caller;
 use crate::services::statements::{self, ImportOptions, ImportResult};
 use crate::state::AppState;
@@ -220,7 +221,10 @@ pub struct ReceiptRequest {
 /// Records a bank transfer received, of any amount: it pays towards the pending pledge with
 /// this reference, which becomes `paid` when what it has received reaches its amount; less is a
 /// part payment (`received_pence` shows it), more is paid and the excess owed back as a bank
-/// refund instruction. Takes an optional `Idempotency-Key`.
+/// refund instruction. On an offer that holds match money the receipt does not count yet: it
+/// waits for a second person (`receipt.status` `awaiting_confirmation`, and the pledge's
+/// `awaiting_confirmation`) who confirms it with `POST …/bank-receipts/{receipt_id}/confirm`.
+/// Takes an optional `Idempotency-Key`.
 ///
 /// Departs from the first contract (which refused an amount other than the pledge's, 422):
 /// money arrives in parts, and refusing a receipt does not send the money back (issue 18).
@@ -228,7 +232,7 @@ pub struct ReceiptRequest {
     params(("id" = String, Path), ("Idempotency-Key" = Option<String>, Header)),
     request_body = ReceiptRequest,
     responses(
-        (status = 201, body = PledgeView),
+        (status = 201, body = TypedReceipt),
         (status = 409, description = "Already paid", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "No pledge of this offer has the reference, or it has ended", body = Problem, content_type = "application/problem+json"),
     ))]
@@ -250,11 +254,91 @@ pub async fn record_receipt(
     // Queued at the offer with its pledges (it moves the offer's paid total).
     let row = format!("offer:{offer_id}");
     run_idempotent(&state, Some(&row), &user_id, key, &path, &body.0, move |conn| {
-        let pledge_id = receipts::record_by_hand(conn, &offer_id, &receipt, &recorder)?;
-        let row = pledges::get(conn, &pledge_id)?;
-        Ok((201, pledges::view(conn, row, &recorder)?))
+        let typed = hand_receipts::record(conn, &offer_id, &receipt, &recorder)?;
+        let row = pledges::get(conn, &typed.pledge_id)?;
+        let pledge = pledges::view(conn, row, &recorder)?;
+        Ok((
+            201,
+            TypedReceipt {
+                pledge,
+                receipt: typed.receipt,
+            },
+        ))
     })
     .await
+}
+
+/// The pledge a receipt typed by hand is for, and where the receipt stands.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TypedReceipt {
+    #[serde(flatten)]
+    pub pledge: PledgeView,
+    pub receipt: ReceiptStatus,
+}
+
+/// A second person confirms a receipt typed by hand that awaits them: it counts now. Another
+/// admin of the society (an admin before it was typed, not brought in by the one who typed it
+/// within the cooling-off, not the pledge's investor) or a platform admin; anyone else is 403,
+/// saying why. Confirmed or withdrawn already is 409; money for a pledge paid or ended
+/// meanwhile is refused as it would be typed now.
+#[utoipa::path(post, path = "/api/v1/offers/{id}/bank-receipts/{receipt_id}/confirm", tag = "pledges", security(("bearer" = ["society_admin", "platform_admin"])),
+    params(("id" = String, Path), ("receipt_id" = String, Path)),
+    responses(
+        (status = 200, description = "The receipt counts; the pledge as it now stands", body = PledgeView),
+        (status = 403, description = "Not a second person who may confirm it (the reason is in `detail`)", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such receipt of this offer", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Confirmed or withdrawn already, or the pledge is paid", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "The pledge has ended: return the money to the payer", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn confirm_receipt(
+    state: web::Data<AppState>,
+    manager: OfferManager,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, AppError> {
+    let (offer_id, receipt_id) = (manager.offer.id, path.into_inner().1);
+    let cooling_off = state.settings.governance.cooling_off();
+    let caller = manager.caller;
+    let row = format!("offer:{offer_id}");
+    let pledge = state
+        .db
+        .write_at(&row, move |conn| {
+            let by = hand_receipts::Confirmer {
+                caller: &caller,
+                cooling_off,
+            };
+            let pledge_id = hand_receipts::confirm(conn, &offer_id, &receipt_id, &by)?;
+            let row = pledges::get(conn, &pledge_id)?;
+            pledges::view(conn, row, &caller.user_id)
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(pledge))
+}
+
+/// Withdraws a receipt typed by hand that awaits confirmation (typed in error). It never
+/// counted. Confirmed or withdrawn already is 409.
+#[utoipa::path(post, path = "/api/v1/offers/{id}/bank-receipts/{receipt_id}/withdraw", tag = "pledges", security(("bearer" = ["society_admin", "platform_admin"])),
+    params(("id" = String, Path), ("receipt_id" = String, Path)),
+    responses(
+        (status = 200, description = "Withdrawn; the pledge as it stands", body = PledgeView),
+        (status = 404, description = "No such receipt of this offer", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Confirmed or withdrawn already", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn withdraw_receipt(
+    state: web::Data<AppState>,
+    manager: OfferManager,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, AppError> {
+    let (offer_id, receipt_id) = (manager.offer.id, path.into_inner().1);
+    let user_id = manager.caller.user_id;
+    let pledge = state
+        .db
+        .write(move |conn| {
+            let pledge_id = hand_receipts::withdraw(conn, &offer_id, &receipt_id, &user_id)?;
+            let row = pledges::get(conn, &pledge_id)?;
+            pledges::view(conn, row, &user_id)
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(pledge))
 }
 
 /// How to read a statement: whether to keep what it does, and the admin's names for its

@@ -282,6 +282,26 @@ diesel::table! {
         recorded_by -> Text,
         created_at -> Timestamp,
         by_hand -> Bool,
+        confirmed_by -> Nullable<Text>,
+        statement_sha256 -> Nullable<Text>,
+        statement_line -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    receipt_confirmations (id) {
+        id -> Text,
+        offer_id -> Text,
+        pledge_id -> Text,
+        reference -> Text,
+        amount_pence -> BigInt,
+        received_at -> Timestamp,
+        recorded_by -> Text,
+        recorded_at -> Timestamp,
+        status -> Text,
+        decided_by -> Nullable<Text>,
+        decided_at -> Nullable<Timestamp>,
+        receipt_id -> Nullable<Text>,
     }
 }
 
@@ -496,6 +516,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     funder_admins,
     funder_audit,
     invitations,
+    receipt_confirmations,
     offers,
     offer_audit,
     ledger_accounts,

@@ -96,7 +96,7 @@ struct Id {
 
 /// Pending transfers whose state disagrees with their resolving record, and records that do not
 /// match the transfer they resolve.
-const TRANSFER_CHECKS: [(&str, &str); 12] = [
+const TRANSFER_CHECKS: [(&str, &str); 13] = [
     (
         "SELECT p.id FROM ledger_transfers p LEFT JOIN ledger_transfers r ON r.pending_id = p.id
          WHERE p.phase = 'pending' AND ((p.state = 'pending' AND r.id IS NOT NULL)
@@ -172,6 +172,21 @@ const TRANSFER_CHECKS: [(&str, &str); 12] = [
          WHERE p.payment_method = 'bank_transfer' AND p.received_pence <> CAST(COALESCE((SELECT SUM(b.applied_pence)
             FROM bank_receipts b WHERE b.pledge_id = p.id), 0) AS BIGINT)",
         "bank pledge's receipts do not add up to what it has received",
+    ),
+    // Match only on money that exists: a receipt typed by hand while its offer held match money
+    // (an approval decided before it, or a commitment held for a second funder admin) counts
+    // only with a second person's confirmation, unless a bank statement line has since shown it.
+    (
+        "SELECT b.id FROM bank_receipts b
+         WHERE b.by_hand AND b.fingerprint IS NULL
+           AND (b.confirmed_by IS NULL OR b.confirmed_by = b.recorded_by)
+           AND EXISTS (SELECT 1 FROM pledge_matches pm WHERE pm.pledge_id = b.pledge_id AND pm.amount_pence > 0)
+           AND (EXISTS (SELECT 1 FROM match_applications a WHERE a.offer_id = b.offer_id
+                        AND a.status IN ('approved', 'released') AND a.decided_at <= b.created_at)
+             OR EXISTS (SELECT 1 FROM commitment_requests c JOIN match_applications a ON a.id = c.application_id
+                        WHERE a.offer_id = b.offer_id AND c.requested_at <= b.created_at
+                          AND (c.resolved_at IS NULL OR c.resolved_at > b.created_at)))",
+        "match rests on a receipt typed by hand that no second person confirmed",
     ),
     (
         "SELECT b.id FROM bank_receipts b LEFT JOIN refunds r ON r.id = b.refund_id

@@ -5,6 +5,7 @@ pub mod accounts;
 pub mod audit;
 pub mod closeout;
 pub mod funding;
+pub mod hand_receipts;
 pub mod idempotency;
 pub mod invitations;
 pub mod offers;

@@ -118,41 +118,11 @@ pub fn owed_back_why(already_paid: bool) -> &'static str {
 /// A reference no pledge of the offer has.
 pub const NO_SUCH_PLEDGE: &str = "no pledge to this offer has this reference";
 
-/// Records a receipt in the caller's write transaction: finds its pledge in the offer (422 on
-/// `reference` when it is not one of ours, or no pledge of this offer has it), then pays,
-/// or owes back.
-pub fn record(
-    conn: &mut DbConnection,
-    offer_id: &str,
-    receipt: &Receipt,
-    recorded_by: &str,
-    source: Source<'_>,
-) -> Result<Recorded, AppError> {
-    let now = clock::now();
-    let reference = parse_bank_reference(&receipt.reference)
-        .ok_or_else(|| AppError::field("reference", "is not a pledge reference (e.g. CSK7M29QXT2)"))?;
-    // Lock first, so that the pledge's status read below is the one the update will meet.
-    offer_service::lock(conn, offer_id, now)?;
-    if let Source::Statement { fingerprint } = source {
-        if let Some(line) = imported(conn, offer_id, &[fingerprint])?.values().next() {
-            return Ok(line.recorded());
-        }
-    }
-    let row = by_reference(conn, offer_id, &[reference])?
-        .into_values()
-        .next()
-        .ok_or_else(|| AppError::field("reference", NO_SUCH_PLEDGE))?;
-    if let Source::ByHand = source {
-        refuse_if_on_a_statement(conn, &row, receipt)?;
-    }
-    record_locked(conn, &row, receipt, recorded_by, source, now)
-}
-
 /// A receipt typed by hand that repeats money already imported from a statement (the same
 /// pledge and amount, dated within `domain::reconcile::WINDOW_DAYS` of the line) is refused
 /// (409): it is most likely that money, and recording it would count it twice. A second
 /// payment of the same amount is recorded when the statement that shows it is imported.
-fn refuse_if_on_a_statement(conn: &mut DbConnection, row: &PledgeRow, receipt: &Receipt) -> Result<(), AppError> {
+pub fn refuse_if_on_a_statement(conn: &mut DbConnection, row: &PledgeRow, receipt: &Receipt) -> Result<(), AppError> {
     let window = chrono::Duration::days(reconcile::WINDOW_DAYS + 1);
     // Every candidate, not only the first: the one in the window of UK days may not be the
     // earliest the wider UTC window finds.
@@ -178,19 +148,90 @@ fn refuse_if_on_a_statement(conn: &mut DbConnection, row: &PledgeRow, receipt: &
     }
 }
 
-/// Records a receipt an admin typed (`Source::ByHand`); answers its pledge's id.
+/// Keeps on each receipt that now holds one of these statement lines (by fingerprint, with
+/// its line number: imported, or typed by hand and matched to the line) where it came from:
+/// the file's SHA-256 and the line. A receipt keeps the first file that showed it.
+pub fn note_statement(
+    conn: &mut DbConnection,
+    offer_id: &str,
+    sha256: &str,
+    lines: &[(&str, u64)],
+) -> Result<(), AppError> {
+    for (fingerprint, line) in lines {
+        diesel::update(
+            bank_receipts::table
+                .filter(bank_receipts::offer_id.eq(offer_id))
+                .filter(bank_receipts::fingerprint.eq(fingerprint))
+                .filter(bank_receipts::statement_sha256.is_null()),
+        )
+        .set((
+            bank_receipts::statement_sha256.eq(sha256),
+            bank_receipts::statement_line.eq(i64::try_from(*line).unwrap_or(i64::MAX)),
+        ))
+        .execute(conn)?;
+    }
+    Ok(())
+}
+
+/// Records a receipt an admin typed (`Source::ByHand`) so that it counts at once; answers its
+/// pledge's id. (Whether it may count at once, or waits for a second person, is
+/// [`crate::services::hand_receipts`]' to decide.)
 pub fn record_by_hand(
     conn: &mut DbConnection,
     offer_id: &str,
     receipt: &Receipt,
     recorded_by: &str,
 ) -> Result<String, AppError> {
-    match record(conn, offer_id, receipt, recorded_by, Source::ByHand)? {
+    let now = clock::now();
+    let row = typed_pledge(conn, offer_id, receipt, now)?;
+    match record_locked(conn, &row, receipt, recorded_by, Source::ByHand, now)? {
         Recorded::Applied { pledge_id, .. } | Recorded::OwedBack { pledge_id, .. } => Ok(pledge_id),
         Recorded::AlreadyImported | Recorded::RecordedByHand { .. } => {
             Err(AppError::conflict("this receipt was recorded before"))
         }
     }
+}
+
+/// The pledge a receipt typed by hand is for, read under the offer's row lock (taken here): 422
+/// on `reference` when the offer has no such pledge; 409 when the receipt repeats a statement
+/// line already imported ([`refuse_if_on_a_statement`]).
+pub fn typed_pledge(
+    conn: &mut DbConnection,
+    offer_id: &str,
+    receipt: &Receipt,
+    now: NaiveDateTime,
+) -> Result<PledgeRow, AppError> {
+    let reference = parse_bank_reference(&receipt.reference)
+        .ok_or_else(|| AppError::field("reference", "is not a pledge reference (e.g. CSK7M29QXT2)"))?;
+    offer_service::lock(conn, offer_id, now)?;
+    let row = by_reference(conn, offer_id, &[reference])?
+        .into_values()
+        .next()
+        .ok_or_else(|| AppError::field("reference", NO_SUCH_PLEDGE))?;
+    refuse_if_on_a_statement(conn, &row, receipt)?;
+    Ok(row)
+}
+
+/// Why money typed by hand for `row` is refused when it would all be owed back: the pledge is
+/// paid (409; most likely typed twice) or has ended (422; return the money to the payer).
+pub fn refuse_by_hand(row: &PledgeRow, receipt: &Receipt) -> Result<(), AppError> {
+    match receipt_effect(owing(row)?, receipt.amount) {
+        ReceiptEffect::Pays(_) => Ok(()),
+        ReceiptEffect::OwedBack { already_paid } => Err(by_hand_refusal(row, already_paid)),
+    }
+}
+
+fn by_hand_refusal(row: &PledgeRow, already_paid: bool) -> AppError {
+    if already_paid {
+        return AppError::conflict("this pledge is already paid");
+    }
+    AppError::field(
+        "reference",
+        format!(
+            "the pledge with this reference is {}; return the money to the payer",
+            row.status
+        ),
+    )
 }
 
 /// Records a receipt for `row`, read under the offer's row lock, whose statement line (if it
@@ -203,28 +244,29 @@ pub fn record_locked(
     source: Source<'_>,
     now: NaiveDateTime,
 ) -> Result<Recorded, AppError> {
-    let receipt_id = clock::new_id();
+    record_locked_as(conn, row, receipt, recorded_by, source, now, &clock::new_id())
+}
+
+/// As [`record_locked`], with the bank receipt's id given.
+pub fn record_locked_as(
+    conn: &mut DbConnection,
+    row: &PledgeRow,
+    receipt: &Receipt,
+    recorded_by: &str,
+    source: Source<'_>,
+    now: NaiveDateTime,
+    receipt_id: &str,
+) -> Result<Recorded, AppError> {
     let recorded = match (receipt_effect(owing(row)?, receipt.amount), source) {
-        (ReceiptEffect::Pays(split), _) => apply(conn, row, &receipt_id, receipt, split, now)?,
-        (ReceiptEffect::OwedBack { already_paid: true }, Source::ByHand) => {
-            return Err(AppError::conflict("this pledge is already paid"));
-        }
-        (ReceiptEffect::OwedBack { .. }, Source::ByHand) => {
-            return Err(AppError::field(
-                "reference",
-                format!(
-                    "the pledge with this reference is {}; return the money to the payer",
-                    row.status
-                ),
-            ));
-        }
+        (ReceiptEffect::Pays(split), _) => apply(conn, row, receipt_id, receipt, split, now)?,
+        (ReceiptEffect::OwedBack { already_paid }, Source::ByHand) => return Err(by_hand_refusal(row, already_paid)),
         (ReceiptEffect::OwedBack { already_paid }, Source::Statement { .. }) => {
             let reason = if already_paid {
                 RefundReason::OverPayment
             } else {
                 RefundReason::LatePayment
             };
-            let refund_id = owe_back_from_suspense(conn, row, &receipt_id, receipt.amount, reason, now)?;
+            let refund_id = owe_back_from_suspense(conn, row, receipt_id, receipt.amount, reason, now)?;
             Recorded::OwedBack {
                 pledge_id: row.id.clone(),
                 refund_id,
@@ -236,7 +278,7 @@ pub fn record_locked(
     insert_receipt(
         conn,
         row,
-        &receipt_id,
+        receipt_id,
         reference,
         receipt,
         &recorded,

@@ -189,7 +189,16 @@ pub async fn import(
         let mut outcomes = Vec::with_capacity(credits.len());
         for chunk in credits.chunks(CHUNK) {
             let (offer_id, by, chunk) = (offer_id.to_owned(), recorded_by.to_owned(), chunk.to_vec());
-            outcomes.extend(db.write(move |conn| record_chunk(conn, &offer_id, &chunk, &by)).await?);
+            let sha256 = statement.sha256.clone();
+            outcomes.extend(
+                db.write(move |conn| {
+                    let outcomes = record_chunk(conn, &offer_id, &chunk, &by)?;
+                    let lines: Vec<(&str, u64)> = chunk.iter().map(|c| (c.fingerprint.as_str(), c.line)).collect();
+                    receipts::note_statement(conn, &offer_id, &sha256, &lines)?;
+                    Ok(outcomes)
+                })
+                .await?,
+            );
         }
         outcomes
     };

@@ -517,6 +517,25 @@ fn rows() -> Vec<Row> {
             fresh_session: false,
             special: Special::None,
         },
+        // The offer's admins and platform admins reach the receipt (none has this id: 404).
+        Row {
+            method: "post",
+            path: "/api/v1/offers/{id}/bank-receipts/{receipt_id}/confirm",
+            id: |ctx, _| format!("{}/bank-receipts/no-such-receipt", ctx.pledged_offer),
+            expect: [401, 403, 403, 404, 403, 403, 404],
+            body: |_, _| Some(json!({})),
+            fresh_session: false,
+            special: Special::None,
+        },
+        Row {
+            method: "post",
+            path: "/api/v1/offers/{id}/bank-receipts/{receipt_id}/withdraw",
+            id: |ctx, _| format!("{}/bank-receipts/no-such-receipt", ctx.pledged_offer),
+            expect: [401, 403, 403, 404, 403, 403, 404],
+            body: |_, _| Some(json!({})),
+            fresh_session: false,
+            special: Special::None,
+        },
         Row {
             method: "post",
             path: "/api/v1/offers/{id}/refunds/{refund_id}/complete",
@@ -1076,6 +1095,7 @@ both_backends! {
                     .path
                     .replace("{id}/applications/{app_id}", "{id}")
                     .replace("{id}/refunds/{refund_id}", "{id}")
+                    .replace("{id}/bank-receipts/{receipt_id}", "{id}")
                     .replace("{index}", "0")
                     .replace("{id}", &(row.id)(&ctx, role));
                 let token = match (&ctx.callers[role], row.fresh_session) {

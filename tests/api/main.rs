@@ -16,6 +16,7 @@ mod faults;
 mod funding;
 mod fuzz;
 mod governance;
+mod hand_receipts;
 mod health;
 mod ledger_batch;
 mod local;

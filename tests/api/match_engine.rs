@@ -210,14 +210,20 @@ fn take_step(conn: &mut DbConnection, scene: &Scene, step: &Step) -> Result<(), 
             }
             Step::Pay { nth: n } => {
                 if let Some((id, _)) = nth(&pledges_in(conn, offer, &["pending"])?, *n) {
-                    // The society's treasurer records the bank transfer.
+                    // The bank statement shows the transfer (a receipt typed by hand would wait
+                    // for a second person: the offer holds match money).
                     let row = pledge_service::get(conn, &id)?;
                     let receipt = Receipt {
                         reference: row.bank_reference.clone().unwrap_or_default(),
                         amount: Pence::new(row.amount_pence - row.received_pence),
                         received_at: now,
                     };
-                    receipts::record_by_hand(conn, offer, &receipt, &scene.funder_admin.id)?;
+                    let row = receipts::typed_pledge(conn, offer, &receipt, now)?;
+                    let fingerprint = format!("engine:{}:{}", row.id, row.received_pence);
+                    let source = receipts::Source::Statement {
+                        fingerprint: &fingerprint,
+                    };
+                    receipts::record_locked(conn, &row, &receipt, &scene.funder_admin.id, source, now)?;
                 }
             }
             Step::Cancel { nth: n } => {

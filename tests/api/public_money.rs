@@ -42,17 +42,26 @@ async fn approve(app: &TestApp, admin: &TestUser, fund: &str, application: &str,
     .expect(200);
 }
 
-async fn paid_pledge(app: &TestApp, admin: &TestUser, investor: &TestUser, offer: &str, amount: i64) {
+/// A bank pledge paid by a receipt `admin` types (confirmed by `platform` when the offer holds
+/// match money).
+async fn paid_pledge(
+    app: &TestApp,
+    admin: &TestUser,
+    platform: &TestUser,
+    investor: &TestUser,
+    offer: &str,
+    amount: i64,
+) {
     let pledge = app.pledge(investor, offer, amount).await;
     pledge.expect(201);
-    app.post(
-        &format!("/api/v1/offers/{offer}/bank-receipts"),
-        Some(&admin.access_token),
-        &json!({"reference": pledge.body["payment"]["bank_reference"], "amount_pence": amount,
-                "received_at": chrono::Utc::now().to_rfc3339()}),
+    app.receipt_by_hand(
+        admin,
+        platform,
+        offer,
+        &pledge.body["payment"]["bank_reference"],
+        amount,
     )
-    .await
-    .expect(201);
+    .await;
 }
 
 pub async fn scene(backend: Backend) -> Scene {
@@ -90,7 +99,7 @@ pub async fn scene(backend: Backend) -> Scene {
                 .await
                 .expect(200);
         }
-        paid_pledge(&app, &society_admin, &investor, offer, amount).await;
+        paid_pledge(&app, &society_admin, &platform, &investor, offer, amount).await;
         investors.push(investor);
     }
     for offer in [&allocated, &failed] {

@@ -200,11 +200,7 @@ both_backends! {
             let investor = s.app.investor(&format!("member{n}")).await;
             let pledge = s.app.pledge(&investor, &offer, 400_000).await;
             pledge.expect(201);
-            s.app.post(&format!("/api/v1/offers/{offer}/bank-receipts"), Some(&s.society_admin.access_token),
-                &json!({"reference": pledge.body["payment"]["bank_reference"], "amount_pence": 400_000,
-                        "received_at": chrono::Utc::now().to_rfc3339()}))
-                .await
-                .expect(201);
+            s.app.receipt_by_hand(&s.society_admin, &s.platform, &offer, &pledge.body["payment"]["bank_reference"], 400_000).await;
         }
         s.app.post(&format!("/api/v1/offers/{offer}/close"), Some(&s.platform.access_token), &json!({})).await.expect(200);
         let allocated = s.app.wait_for_status(&offer, Some(&s.society_admin.access_token), "allocated").await;

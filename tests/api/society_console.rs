@@ -60,9 +60,7 @@ both_backends! {
         let paid = app.pledge(&sian, &offer, 50_000).await;
         paid.expect(201);
         let reference = paid.body["payment"]["bank_reference"].as_str().unwrap().to_owned();
-        app.post(&format!("/api/v1/offers/{offer}/bank-receipts"), Some(&admin.access_token),
-            &json!({"reference": reference, "amount_pence": 50_000, "received_at": chrono::Utc::now().to_rfc3339()}))
-            .await.expect(201);
+        app.receipt_by_hand(&admin, &platform, &offer, &json!(reference), 50_000).await;
         let pending = app.pledge(&bob, &offer, 20_000).await;
         pending.expect(201);
         let (paid, pending) = (paid.body["id"].as_str().unwrap().to_owned(), pending.body["id"].as_str().unwrap().to_owned());

@@ -5,8 +5,11 @@
 // API field names), fixes it, empties the minimum age on editing (the hint's usual 16 is
 // stored), applies for match funding and submits; the funder's two admins (invited by the
 // platform, each accepting) commit to the application, one approving and the other confirming;
-// the platform approves and investors pledge (through the API); the admin records a receipt by
-// hand and imports a statement (preview, then apply); the platform closes it; the admin sees the
+// the platform approves and investors pledge (through the API); the admin records receipts by
+// hand, which wait for a second person since the offer holds match money (the admin who typed
+// them may not confirm one, nor may the co-admin they brought in less than 7 days before; the
+// admin withdraws one typed in error; a platform admin confirms the other in the browser), and
+// imports a statement (preview, then apply); the platform closes it; the admin sees the
 // close-out, the register and downloads its CSV. Then the offer form again, by keyboard alone;
 // the error pages (403, 409, 503); a 390 px phone. axe-core on every page; no console errors, no
 // 5xx. Exits non-zero with the reason on the first failure; prints a JSON summary on success.
@@ -248,19 +251,81 @@ async function dashboardAndPledges(page, offerId, investors) {
   await visited(page, "the pledges table (filtered)");
 }
 
-async function receiptByHand(page, offerId, ada) {
-  step("a part payment recorded by hand");
-  await go(page, `/console/offers/${offerId}/receipts`);
-  await page.getByLabel("Payment reference").fill(ada.reference.toLowerCase());
-  await page.getByLabel("Amount received (£)").fill("100");
-  await visited(page, "record a receipt", /Record a bank receipt/);
+/** Another computer: a browser context of its own, signed in as `email` at `path`. */
+async function elsewhere(browser, email, password, path) {
+  const context = await browser.newContext({ viewport: { width: 1280, height: 900 }, locale: "en-GB" });
+  const page = await context.newPage();
+  watch(page, problems);
+  await signIn(page, BASE, email, password, path);
+  return { context, page };
+}
+
+/** Records a receipt by hand in the browser; the offer holds match money, so it waits for a second person. */
+async function typeReceipt(page, inv, pounds) {
+  await page.getByLabel("Payment reference").fill(inv.reference.toLowerCase());
+  await page.getByLabel("Amount received (£)").fill(String(pounds));
   await page.getByRole("button", { name: "Record the receipt" }).click();
-  await page.getByText(`Part payment recorded: £100.00 received, ${formatPounds(ada.amount - 10_000)} still to pay.`).waitFor();
+  const words = `Recorded ${formatPounds(pounds * 100)} for ${inv.reference}: it counts once another admin of the society confirms it (this offer has match funding, so a receipt typed by hand needs a second person).`;
+  await page.getByRole("status").getByText(words, { exact: true }).waitFor();
+}
+
+async function receiptByHand(browser, page, offerId, [ada, ben]) {
+  step("a part payment recorded by hand: the offer holds match money, so it waits for a second admin");
+  await go(page, `/console/offers/${offerId}/receipts`);
+  await visited(page, "record a receipt", /Record a bank receipt/);
+  await typeReceipt(page, ada, 100);
+  const typed = await call("GET", `/pledges/${ada.id}`, { token: ada.token, expect: 200 });
+  assert.equal(typed.received_pence, 0, "a receipt awaiting a second admin does not count");
+  assert.equal(typed.status, "pending");
+  assert.deepEqual(typed.awaiting_confirmation.map((r) => r.amount_pence), [10_000], "the pledge shows the receipt awaiting confirmation");
+  await visited(page, "a receipt awaiting a second admin");
+  await typeReceipt(page, ben, 1); // typed in error: withdrawn below
   await page.getByLabel("Payment reference").fill("CSNOSUCHREF");
   await page.getByLabel("Amount received (£)").fill("5");
   await page.getByRole("button", { name: "Record the receipt" }).click();
   await (await errorNextTo(page.getByLabel("Payment reference"))).filter({ hasText: /reference/ }).waitFor();
   await visited(page, "a receipt the API refuses");
+
+  step("the admin who typed them sees each on its pledge: may not confirm it (the API's reason beside the buttons); withdraws the one typed in error");
+  const pledges = `/console/offers/${offerId}/pledges`;
+  await go(page, pledges);
+  const adaRow = page.locator(`tr[data-pledge="${ada.id}"]`);
+  const benRow = page.locator(`tr[data-pledge="${ben.id}"]`);
+  await adaRow.getByText(/^£100\.00 received on \d{1,2} \w+ \d{4}, typed by hand: awaiting a second admin's confirmation$/).waitFor();
+  await page.getByText("2 receipts typed by hand await a second admin's confirmation.").waitFor();
+  await visited(page, "pledges with receipts awaiting a second admin", /Pledges/);
+  await adaRow.getByRole("button", { name: `Confirm receipt of £100.00 for ${ada.reference}` }).click();
+  await adaRow.getByRole("alert").filter({ hasText: "you typed this receipt: another admin of the society must confirm it" }).waitFor();
+  await visited(page, "a confirmation refused to the admin who typed it");
+  await benRow.getByRole("button", { name: `Withdraw the receipt of £1.00 for ${ben.reference}` }).click();
+  await page.getByRole("status").filter({ hasText: `Withdrawn. The £1.00 typed for ${ben.reference} never counted.` }).waitFor();
+  assert.equal(await benRow.getByRole("button").count(), 0, "nothing awaits on Ben's pledge any more");
+  await page.getByText("1 receipt typed by hand awaits a second admin's confirmation.").waitFor();
+  assert.deepEqual((await call("GET", `/pledges/${ben.id}`, { token: ben.token, expect: 200 })).awaiting_confirmation, [], "withdrawn, it never counted");
+
+  step("the co-admin may not confirm it either: the admin who typed it brought them in less than 7 days before");
+  const co = await elsewhere(browser, CO_ADMIN.email, PASSWORD, pledges);
+  const coRow = co.page.locator(`tr[data-pledge="${ada.id}"]`);
+  await coRow.getByRole("button", { name: `Confirm receipt of £100.00 for ${ada.reference}` }).click();
+  await coRow.getByRole("alert").filter({ hasText: /brought you in less than 7 days/ }).waitFor();
+  await visited(co.page, "a confirmation refused to an admin the typist brought in");
+  await co.context.close();
+
+  step("a platform admin confirms it in the browser: the part payment counts");
+  const second = await elsewhere(browser, env("PLATFORM_EMAIL"), env("PLATFORM_PASSWORD"), pledges);
+  const row = second.page.locator(`tr[data-pledge="${ada.id}"]`);
+  await row.getByRole("button", { name: `Confirm receipt of £100.00 for ${ada.reference}` }).click();
+  await second.page.getByRole("status").filter({ hasText: "Confirmed: £100.00 now counts." }).waitFor();
+  await row.getByText(`£100.00 received, ${formatPounds(ada.amount - 10_000)} still to pay`).waitFor();
+  assert.equal(await row.getByRole("button").count(), 0, "nothing awaits on Ada's pledge any more");
+  assert.equal(await second.page.getByText(/typed by hand await/).count(), 0, "no receipt awaits a second admin");
+  await visited(second.page, "a receipt confirmed by a second person");
+  await second.context.close();
+  const counted = await call("GET", `/pledges/${ada.id}`, { token: ada.token, expect: 200 });
+  assert.equal(counted.received_pence, 10_000, "confirmed, the £100 counts");
+  assert.deepEqual(counted.awaiting_confirmation, []);
+  await go(page, pledges);
+  await adaRow.getByText(`£100.00 received, ${formatPounds(ada.amount - 10_000)} still to pay`).waitFor();
 }
 
 function statement(investors) {
@@ -501,7 +566,7 @@ try {
   investors.forEach((inv, i) => (inv.email = `console-investor${i}-${RUN}@example.org`));
 
   await dashboardAndPledges(page, offerId, investors);
-  await receiptByHand(page, offerId, investors[0]);
+  await receiptByHand(browser, page, offerId, investors);
   await importStatement(page, offerId, investors);
   await phone(browser, offerId);
   await bankRefund(page, offerId, investors[3]);

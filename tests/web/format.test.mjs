@@ -152,8 +152,8 @@ test("a chart's text alternative sums it up", () => {
 // The society console's helpers (web/console-format.js)
 
 import {
-  importOutcome, offerRules, offerWords, parseAccountNumber, parsePercent, parsePrefixes, parseSortCode, parseUkDateTime, parseWhole,
-  ukDayToIso, ukInput, ukText, ukToIso,
+  asSentence, awaitingCountWords, awaitingReceiptWords, importOutcome, offerRules, offerWords, parseAccountNumber, parsePercent, parsePrefixes,
+  parseSortCode, parseUkDateTime, parseWhole, receiptRecordedWords, ukDayToIso, ukInput, ukText, ukToIso,
 } from "../../web/console-format.js";
 
 test("sort codes and account numbers are checked as typed", () => {
@@ -226,6 +226,24 @@ test("local areas and statement outcomes", () => {
   assert.deepEqual(parsePrefixes(""), []);
   assert.equal(importOutcome("part_payment"), "Part payment");
   assert.equal(importOutcome("something_new"), "something_new");
+});
+
+test("a receipt typed by hand: counted at once, or awaiting a second admin on an offer with match funding", () => {
+  const sent = { reference: "CSK7M29QXT2", amount_pence: 10_000 };
+  assert.equal(receiptRecordedWords(sent, { status: "pending", amount_pence: 25_000, received_pence: 10_000, receipt: { id: "r1", status: "confirmed" } }),
+    "Recorded £100.00 against CSK7M29QXT2. Part payment recorded: £100.00 received, £150.00 still to pay.");
+  assert.equal(receiptRecordedWords(sent, { status: "paid", amount_pence: 10_000, received_pence: 10_000 }), "Recorded £100.00 against CSK7M29QXT2. The pledge is paid in full.");
+  assert.equal(receiptRecordedWords(sent, { status: "pending", amount_pence: 25_000, received_pence: 0, receipt: { id: "r1", status: "awaiting_confirmation" } }),
+    "Recorded £100.00 for CSK7M29QXT2: it counts once another admin of the society confirms it (this offer has match funding, so a receipt typed by hand needs a second person).");
+  assert.equal(awaitingReceiptWords({ id: "r1", amount_pence: 10_000, received_at: "2026-07-01T11:00:00Z", recorded_at: "2026-07-02T09:00:00Z" }),
+    "£100.00 received on 1 July 2026, typed by hand: awaiting a second admin's confirmation");
+  assert.equal(awaitingReceiptWords({ amount_pence: 500, received_at: "2026-12-31T23:30:00Z" }), "£5.00 received on 31 December 2026, typed by hand: awaiting a second admin's confirmation", "the UK day (GMT)");
+  assert.equal(awaitingCountWords(0), "");
+  assert.equal(awaitingCountWords(1), "1 receipt typed by hand awaits a second admin's confirmation");
+  assert.equal(awaitingCountWords(3), "3 receipts typed by hand await a second admin's confirmation");
+  assert.equal(asSentence("you typed this receipt: another admin of the society must confirm it"), "You typed this receipt: another admin of the society must confirm it.");
+  assert.equal(asSentence("Already confirmed."), "Already confirmed.");
+  assert.equal(asSentence(""), "");
 });
 
 test("the API's field names in its messages become the offer form's words", () => {

@@ -24,6 +24,8 @@ pub struct Statement {
     /// The encoding its bytes were read in (`UTF-8` or `windows-1252`).
     pub encoding: &'static str,
     pub lines: Vec<StatementLine>,
+    /// The file's SHA-256 (lower-case hex): kept on every receipt imported from it.
+    pub sha256: String,
 }
 
 /// One line (transaction) of a statement.
@@ -81,6 +83,7 @@ pub fn read(bytes: &[u8], mapping: &Mapping, today: NaiveDate) -> Result<Stateme
         layout,
         encoding,
         lines: finish(raw, today),
+        sha256: format!("{:x}", Sha256::digest(bytes)),
     })
 }
 

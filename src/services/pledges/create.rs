@@ -120,9 +120,11 @@ fn answer(
         )?),
         _ => None,
     };
+    // A new pledge has no receipts yet.
     let extras = Extras {
         card,
         refund: None,
+        awaiting: Vec::new(),
         for_investor: true,
     };
     PledgeView::build(row, bank_details, extras)

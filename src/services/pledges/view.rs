@@ -12,6 +12,7 @@ use crate::db::schema::{offers, pledges};
 use crate::db::DbConnection;
 use crate::domain::money::Pence;
 use crate::error::AppError;
+use crate::services::hand_receipts::{self, AwaitingReceipt};
 use crate::services::organisations::{self, BankDetails};
 use crate::services::page::{Page, PageRequest};
 use crate::services::payments::{self as payment_service, CardRow};
@@ -60,6 +61,9 @@ pub struct PledgeView {
     /// The latest money owed back for this pledge, once one is started: the refund of its
     /// payment when it ended, or what a bank transfer paid beyond its amount.
     pub refund: Option<RefundView>,
+    /// Receipts typed by hand for this pledge that wait for a second person before they count
+    /// (on an offer holding match money).
+    pub awaiting_confirmation: Vec<AwaitingReceipt>,
 }
 
 /// What a view shows beside the pledge row.
@@ -67,6 +71,7 @@ pub struct PledgeView {
 pub struct Extras {
     pub card: Option<CardRow>,
     pub refund: Option<RefundRow>,
+    pub awaiting: Vec<AwaitingReceipt>,
     /// The viewer is the pledge's investor (who alone sees the card client secret).
     pub for_investor: bool,
 }
@@ -102,6 +107,7 @@ impl PledgeView {
                 flag: card.as_ref().and_then(|c| c.flag.clone()),
             },
             refund: extras.refund.map(RefundView::from),
+            awaiting_confirmation: extras.awaiting,
             id: row.id,
             offer_id: row.offer_id,
             investor_id: row.investor_id,
@@ -110,8 +116,12 @@ impl PledgeView {
     }
 }
 
-/// Card payments and refunds, by pledge id.
-type ExtrasByPledge = (HashMap<String, CardRow>, HashMap<String, RefundRow>);
+/// Card payments, refunds and receipts awaiting confirmation, by pledge id.
+type ExtrasByPledge = (
+    HashMap<String, CardRow>,
+    HashMap<String, RefundRow>,
+    HashMap<String, Vec<AwaitingReceipt>>,
+);
 
 /// The card payments and refunds of these pledges, one query each.
 fn extras_of(conn: &mut DbConnection, rows: &[PledgeRow]) -> Result<ExtrasByPledge, AppError> {
@@ -132,16 +142,28 @@ fn extras_of(conn: &mut DbConnection, rows: &[PledgeRow]) -> Result<ExtrasByPled
     } else {
         refunds::of_pledges(conn, &ids)?
     };
-    Ok((cards, refunds))
+    // Only a pending bank transfer takes receipts typed by hand.
+    let pending: Vec<&str> = rows
+        .iter()
+        .filter(|r| r.payment_method == PaymentMethod::BankTransfer && r.status == PledgeStatus::Pending)
+        .map(|r| r.id.as_str())
+        .collect();
+    let awaiting = if pending.is_empty() {
+        HashMap::new()
+    } else {
+        hand_receipts::awaiting_of(conn, &pending)?
+    };
+    Ok((cards, refunds, awaiting))
 }
 
 /// A pledge as `viewer` sees it (the investor alone sees the card client secret).
 pub fn view(conn: &mut DbConnection, row: PledgeRow, viewer: &str) -> Result<PledgeView, AppError> {
     let details = offer_bank_details(conn, &row.offer_id)?;
-    let (mut cards, mut refunds) = extras_of(conn, std::slice::from_ref(&row))?;
+    let (mut cards, mut refunds, mut awaiting) = extras_of(conn, std::slice::from_ref(&row))?;
     let extras = Extras {
         card: cards.remove(&row.id),
         refund: refunds.remove(&row.id),
+        awaiting: awaiting.remove(&row.id).unwrap_or_default(),
         for_investor: row.investor_id == viewer,
     };
     PledgeView::build(row, details, extras)
@@ -175,7 +197,7 @@ fn page_of(
     viewer: &str,
 ) -> Result<Page<PledgeView>, AppError> {
     let mut details_by_offer: HashMap<String, Option<BankDetails>> = Default::default();
-    let (mut cards, mut refunds) = extras_of(conn, &rows)?;
+    let (mut cards, mut refunds, mut awaiting) = extras_of(conn, &rows)?;
     let mut with_details = Vec::with_capacity(rows.len());
     for row in rows {
         if !details_by_offer.contains_key(&row.offer_id) {
@@ -185,6 +207,7 @@ fn page_of(
         let extras = Extras {
             card: cards.remove(&row.id),
             refund: refunds.remove(&row.id),
+            awaiting: awaiting.remove(&row.id).unwrap_or_default(),
             for_investor: row.investor_id == viewer,
         };
         with_details.push((row, details, extras));

@@ -304,6 +304,38 @@ impl TestApp {
         }
     }
 
+    /// `admin` types a bank receipt of `amount_pence` for the pledge with `reference`, received
+    /// now; when the offer holds match money and it awaits a second person, `second` (another
+    /// admin of the society, or a platform admin) confirms it. Answers the typed receipt.
+    pub async fn receipt_by_hand(
+        &self,
+        admin: &TestUser,
+        second: &TestUser,
+        offer: &str,
+        reference: &Value,
+        amount_pence: i64,
+    ) -> Answer {
+        let typed = self
+            .post(
+                &format!("/api/v1/offers/{offer}/bank-receipts"),
+                Some(&admin.access_token),
+                &json!({"reference": reference, "amount_pence": amount_pence, "received_at": chrono::Utc::now().to_rfc3339()}),
+            )
+            .await;
+        typed.expect(201);
+        if typed.body["receipt"]["status"] == "awaiting_confirmation" {
+            let id = typed.body["receipt"]["id"].as_str().expect("receipt id");
+            self.post(
+                &format!("/api/v1/offers/{offer}/bank-receipts/{id}/confirm"),
+                Some(&second.access_token),
+                &json!({}),
+            )
+            .await
+            .expect(200);
+        }
+        typed
+    }
+
     /// A platform admin (the CLI's job in production; here the flag is set in the database).
     pub async fn platform_admin(&self) -> TestUser {
         let user = self.user("platform-admin").await;
