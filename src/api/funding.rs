@@ -138,6 +138,31 @@ pub async fn apply(
     Ok(HttpResponse::Created().json(application))
 }
 
+/// The society withdraws its offer's application before the offer opens: a commitment approved
+/// (or held for a second funder admin) returns to the fund, the application is `released`, and
+/// the funder's admins are told. This is how a society changes terms a fund approved. Applying
+/// to the same fund again afterwards is not possible (409, one application per fund and offer).
+#[utoipa::path(post, path = "/api/v1/offers/{id}/match-applications/{app_id}/withdraw", tag = "funding", security(("bearer" = ["society_admin"])),
+    params(("id" = String, Path), ("app_id" = String, Path)),
+    responses(
+        (status = 200, body = ApplicationView),
+        (status = 404, description = "No such application of this offer", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The offer is open or has ended, or the application was rejected or released already", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn withdraw_application(
+    state: web::Data<AppState>,
+    admin: OfferAdmin,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, AppError> {
+    let application_id = path.into_inner().1;
+    let (offer_id, caller) = (admin.offer.id, admin.caller);
+    let application = state
+        .db
+        .write(move |conn| funding::applications::withdraw(conn, &offer_id, &application_id, caller.actor()))
+        .await?;
+    Ok(HttpResponse::Ok().json(application))
+}
+
 /// The fund's applications, newest first, each with the offer that applied (terms and progress,
 /// in any state) and its society.
 #[utoipa::path(get, path = "/api/v1/funds/{id}/applications", tag = "funding", security(("bearer" = ["funder_admin"])),

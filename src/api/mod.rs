@@ -148,6 +148,7 @@ fn funding_routes(cfg: &mut web::ServiceConfig) {
                 .post(funding::apply)
                 .get(funding::offer_applications),
         )
+        .service(web::resource("/offers/{id}/match-applications/{app_id}/withdraw").post(funding::withdraw_application))
         .service(web::resource("/offers/{id}/progress").get(pledges::offer_progress))
         .service(web::resource("/funds").get(funding::list_funds))
         .service(web::resource("/offers/{id}/match-funders").get(funding::match_funders))
@@ -250,6 +251,7 @@ pub async fn not_found() -> Result<HttpResponse, AppError> {
         funding::get_fund,
         funding::match_funders,
         funding::apply,
+        funding::withdraw_application,
         funding::applications,
         funding::approve,
         funding::reject,

@@ -168,7 +168,7 @@ pub async fn patch_offer(
     let policy = state.settings.offers.policy();
     let offer = state
         .db
-        .write(move |conn| offers::patch(conn, &admin.offer.id, &patch, &policy))
+        .write(move |conn| offers::patch(conn, &admin.offer.id, &patch, &policy, admin.caller.actor()))
         .await?;
     Ok(HttpResponse::Ok().json(offer))
 }

@@ -106,6 +106,8 @@ pub enum AuditAction {
     ThresholdChangeAsked,
     ThresholdSet,
     WitnessKeySet,
+    OfferCorrected,
+    ApplicationWithdrawn,
 }
 
 text_names!(AuditAction {
@@ -122,6 +124,8 @@ text_names!(AuditAction {
     ThresholdChangeAsked => "threshold_change_asked",
     ThresholdSet => "threshold_set",
     WitnessKeySet => "witness_key_set",
+    OfferCorrected => "offer_corrected",
+    ApplicationWithdrawn => "application_withdrawn",
 });
 
 /// One person's seat as an admin: since when, and who brought them in.

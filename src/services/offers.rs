@@ -8,13 +8,16 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::clock;
-use crate::db::schema::{offer_audit, offers, societies};
+use crate::db::schema::{commitment_requests, funds, match_applications, offer_audit, offers, societies};
 use crate::db::{write_transaction, DbConnection};
+use crate::domain::governance::AuditAction;
+use crate::domain::matching::ApplicationStatus;
 use crate::domain::money::Pence;
 use crate::domain::offer::{
     check_terms, next_status, OfferAction, OfferStatus, Terms, TermsPolicy, COMMUNITY_SHARES_MINIMUM,
 };
 use crate::error::AppError;
+use crate::services::audit;
 use crate::services::page::{Page, PageRequest};
 
 #[derive(Debug, Clone, Queryable, Selectable)]
@@ -300,6 +303,7 @@ pub fn patch(
     id: &str,
     patch: &OfferPatch,
     policy: &TermsPolicy,
+    by: audit::Actor<'_>,
 ) -> Result<OfferView, AppError> {
     let now = clock::now();
     let row = get(conn, id)?;
@@ -318,6 +322,12 @@ pub fn patch(
         interest_rate_bps: patch.interest_rate_bps.unwrap_or(old.interest_rate_bps),
     };
     terms_or_422(&terms, policy, now)?;
+    let funds = funds_committed(conn, id)?;
+    let document_changes = patch.document_url.is_some() && patch.document_url != row.document_url;
+    if terms != old || document_changes {
+        refuse_while_committed(&funds)?;
+    }
+    tell_funders_of_corrections(conn, &funds, &row, patch, by)?;
     let changed = diesel::update(
         offers::table
             .filter(offers::id.eq(id))
@@ -349,6 +359,9 @@ pub fn set_eligibility(
     require_draft(&row, "edited")?;
     let min_age = min_age.unwrap_or(row.min_age);
     let prefixes = prefixes.unwrap_or_else(|| row.postcode_prefixes());
+    if min_age != row.min_age || prefixes != row.postcode_prefixes() {
+        refuse_while_committed(&funds_committed(conn, id)?)?;
+    }
     let changed = diesel::update(
         offers::table
             .filter(offers::id.eq(id))
@@ -364,6 +377,84 @@ pub fn set_eligibility(
         return Err(AppError::conflict("the offer left draft while it was being edited"));
     }
     OfferView::from_row(get(conn, id)?)
+}
+
+/// A fund that approved the offer's terms, or holds a commitment to them awaiting a second
+/// funder admin.
+struct Committed {
+    fund: String,
+    funder_id: String,
+}
+
+/// The funds committed to the offer's terms (see [`Committed`]), by name.
+fn funds_committed(conn: &mut DbConnection, offer_id: &str) -> Result<Vec<Committed>, AppError> {
+    let held = commitment_requests::table
+        .filter(commitment_requests::state.eq("awaiting"))
+        .select(commitment_requests::application_id);
+    let rows: Vec<(String, String)> = match_applications::table
+        .inner_join(funds::table)
+        .filter(match_applications::offer_id.eq(offer_id))
+        .filter(
+            match_applications::status
+                .eq(ApplicationStatus::Approved)
+                .or(match_applications::id.eq_any(held)),
+        )
+        .select((funds::name, funds::funder_id))
+        .order(funds::name)
+        .load(conn)?;
+    Ok(rows
+        .into_iter()
+        .map(|(fund, funder_id)| Committed { fund, funder_id })
+        .collect())
+}
+
+/// 409 naming the funds, when any fund is committed to the terms: what a funder approved stays
+/// what it approved. The society withdraws its application first (the commitment returns).
+fn refuse_while_committed(funds: &[Committed]) -> Result<(), AppError> {
+    if funds.is_empty() {
+        return Ok(());
+    }
+    let names: Vec<&str> = funds.iter().map(|f| f.fund.as_str()).collect();
+    Err(AppError::conflict(format!(
+        "{} approved these terms (or holds a commitment to them): they cannot change while it does. \
+         Withdraw the application to {} first; the title and summary may still be corrected",
+        names.join(", "),
+        if names.len() == 1 { "it" } else { "each" }
+    )))
+}
+
+/// A corrected title or summary is written to the audit trail of each funder committed to
+/// the offer, so that the funder sees what changed in what it approved.
+fn tell_funders_of_corrections(
+    conn: &mut DbConnection,
+    funds: &[Committed],
+    row: &OfferRow,
+    patch: &OfferPatch,
+    by: audit::Actor<'_>,
+) -> Result<(), AppError> {
+    let mut changes = Vec::new();
+    if let Some(title) = patch.title.as_ref().filter(|t| **t != row.title) {
+        changes.push(format!("its title from \"{}\" to \"{title}\"", row.title));
+    }
+    if patch.summary.as_ref().is_some_and(|s| *s != row.summary) {
+        changes.push("its summary".to_owned());
+    }
+    if changes.is_empty() {
+        return Ok(());
+    }
+    let detail = format!(
+        "the society corrected {} of the offer {}",
+        changes.join(" and "),
+        row.id
+    );
+    for funder_id in funds
+        .iter()
+        .map(|f| f.funder_id.as_str())
+        .collect::<std::collections::BTreeSet<_>>()
+    {
+        audit::record(conn, funder_id, by, AuditAction::OfferCorrected, &detail)?;
+    }
+    Ok(())
 }
 
 fn require_draft(row: &OfferRow, what: &str) -> Result<(), AppError> {

@@ -517,6 +517,17 @@ fn rows() -> Vec<Row> {
             fresh_session: false,
             special: Special::None,
         },
+        // Only the society withdraws its application; a draft is hidden from all but its society
+        // (404) and platform admins (403); none has this application (404).
+        Row {
+            method: "post",
+            path: "/api/v1/offers/{id}/match-applications/{app_id}/withdraw",
+            id: |ctx, _| format!("{}/match-applications/no-such-application", ctx.draft),
+            expect: [401, 404, 404, 404, 404, 404, 403],
+            body: |_, _| Some(json!({})),
+            fresh_session: false,
+            special: Special::None,
+        },
         // The offer's admins and platform admins reach the receipt (none has this id: 404).
         Row {
             method: "post",
@@ -1096,6 +1107,7 @@ both_backends! {
                     .replace("{id}/applications/{app_id}", "{id}")
                     .replace("{id}/refunds/{refund_id}", "{id}")
                     .replace("{id}/bank-receipts/{receipt_id}", "{id}")
+                    .replace("{id}/match-applications/{app_id}", "{id}")
                     .replace("{index}", "0")
                     .replace("{id}", &(row.id)(&ctx, role));
                 let token = match (&ctx.callers[role], row.fresh_session) {

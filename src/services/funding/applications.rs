@@ -453,6 +453,61 @@ pub(super) fn tell_funder(
     Ok(())
 }
 
+/// The society withdraws its offer's application, before the offer opens (so that it may
+/// change terms a fund approved): a commitment approved, or held for a second funder admin,
+/// returns to the fund; the application is `released`; the funder's admins are e-mailed and it
+/// is in the funder's audit trail. Another offer's application is 404; an open offer, or an
+/// application decided otherwise already, is 409.
+pub fn withdraw(
+    conn: &mut DbConnection,
+    offer_id: &str,
+    application_id: &str,
+    by: crate::services::audit::Actor<'_>,
+) -> Result<ApplicationView, AppError> {
+    offer_service::lock(conn, offer_id, clock::now())?;
+    let application = get_application(conn, application_id)?;
+    if application.offer_id != offer_id {
+        return Err(AppError::NotFound("application"));
+    }
+    let offer = offer_service::get(conn, offer_id)?;
+    let status = offer.status()?;
+    if !matches!(
+        status,
+        OfferStatus::Draft | OfferStatus::Submitted | OfferStatus::Approved
+    ) {
+        return Err(AppError::conflict(format!(
+            "the offer is {}: its match belongs to its investors now, and the application stays",
+            status.as_str()
+        )));
+    }
+    let fund = get_fund(conn, &application.fund_id)?;
+    match application.status {
+        ApplicationStatus::Approved => {
+            super::rematch::release_application(conn, offer_id, &application, "withdrawn by the society")?;
+        }
+        ApplicationStatus::Pending => {
+            if let Ok(request) = confirmation::awaiting(conn, &application.id) {
+                confirmation::resolve(conn, &request, "released", None, None)?;
+                confirmation::release_hold(conn, &fund.id, &request)?;
+            }
+        }
+        other => return Err(AppError::conflict(format!("the application is {other} already"))),
+    }
+    diesel::update(match_applications::table.find(&application.id))
+        .set((
+            match_applications::status.eq(ApplicationStatus::Released),
+            match_applications::reason.eq("withdrawn by the society"),
+        ))
+        .execute(conn)?;
+    // No pledges before the offer opens: the match is nothing, and the room is the commitments
+    // of the live funds still approved.
+    crate::ledger::totals::set_match(conn, offer_id, 0, 0)?;
+    super::refresh_offer(conn, offer_id)?;
+    let detail = format!("the society withdrew {}'s application to {}", offer.title, fund.name);
+    audit::record(conn, &fund.funder_id, by, AuditAction::ApplicationWithdrawn, &detail)?;
+    view_of(conn, application_id)
+}
+
 pub fn reject(
     conn: &mut DbConnection,
     fund_id: &str,

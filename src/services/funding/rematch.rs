@@ -533,59 +533,71 @@ pub fn release_offer(conn: &mut DbConnection, offer_id: &str) -> Result<(), AppE
         .select(ApplicationRow::as_select())
         .load(conn)?;
     for application in applications {
-        let matches: Vec<(String, Option<String>)> = pledge_matches::table
-            .filter(pledge_matches::application_id.eq(&application.id))
-            .select((pledge_matches::pledge_id, pledge_matches::transfer_id))
-            .load(conn)?;
-        for (pledge_id, transfer) in matches {
-            if let Some(transfer) = transfer {
-                ledger::resolve_pending(conn, &transfer, Resolution::Void, &format!("release:{pledge_id}"))?;
-            }
-            diesel::update(pledge_matches::table.find((&application.id, &pledge_id)))
-                .set((
-                    pledge_matches::amount_pence.eq(0),
-                    pledge_matches::transfer_id.eq(None::<String>),
-                ))
-                .execute(conn)?;
-            diesel::update(pledges::table.find(&pledge_id))
-                .set(pledges::match_pence.eq(0))
-                .execute(conn)?;
-        }
-        diesel::delete(match_investor_totals::table.filter(match_investor_totals::application_id.eq(&application.id)))
-            .execute(conn)?;
-        let fund_account = AccountKind::Fund.account_id(&application.fund_id);
-        let commitment_account = AccountKind::Commitment.account_id(&application.id);
-        ledger::create_posted(
-            conn,
-            &NewTransfer {
-                id: &format!("commitment:{}:release", application.id),
-                debit_account_id: &commitment_account,
-                credit_account_id: &fund_account,
-                amount: Pence::new(application.commitment_pence),
-                kind: "release",
-                cause: &format!("offer:{offer_id}"),
-            },
-        )?;
-        diesel::update(match_applications::table.find(&application.id))
-            .set((
-                match_applications::status.eq(ApplicationStatus::Released),
-                match_applications::match_pence.eq(0),
-            ))
-            .execute(conn)?;
-        let (offer, fund) = (
-            offer_service::get(conn, offer_id)?,
-            get_fund(conn, &application.fund_id)?,
-        );
-        let available = summary(conn, &fund.id)?.available_pence;
-        tell_funder(
-            conn,
-            &offer,
-            &fund,
-            "released",
-            Pence::new(application.commitment_pence),
-            available,
-        )?;
+        release_application(conn, offer_id, &application, "released")?;
     }
     totals::set_match(conn, offer_id, 0, 0)?;
     Ok(())
+}
+
+/// One approved application's commitment returns to its fund: its pending matches voided, the
+/// application `released`, the funder's admins told (`event`: what happened to it, in words).
+/// Call with the offer row locked.
+pub fn release_application(
+    conn: &mut DbConnection,
+    offer_id: &str,
+    application: &ApplicationRow,
+    event: &str,
+) -> Result<(), AppError> {
+    let matches: Vec<(String, Option<String>)> = pledge_matches::table
+        .filter(pledge_matches::application_id.eq(&application.id))
+        .select((pledge_matches::pledge_id, pledge_matches::transfer_id))
+        .load(conn)?;
+    for (pledge_id, transfer) in matches {
+        if let Some(transfer) = transfer {
+            ledger::resolve_pending(conn, &transfer, Resolution::Void, &format!("release:{pledge_id}"))?;
+        }
+        diesel::update(pledge_matches::table.find((&application.id, &pledge_id)))
+            .set((
+                pledge_matches::amount_pence.eq(0),
+                pledge_matches::transfer_id.eq(None::<String>),
+            ))
+            .execute(conn)?;
+        diesel::update(pledges::table.find(&pledge_id))
+            .set(pledges::match_pence.eq(0))
+            .execute(conn)?;
+    }
+    diesel::delete(match_investor_totals::table.filter(match_investor_totals::application_id.eq(&application.id)))
+        .execute(conn)?;
+    let fund_account = AccountKind::Fund.account_id(&application.fund_id);
+    let commitment_account = AccountKind::Commitment.account_id(&application.id);
+    ledger::create_posted(
+        conn,
+        &NewTransfer {
+            id: &format!("commitment:{}:release", application.id),
+            debit_account_id: &commitment_account,
+            credit_account_id: &fund_account,
+            amount: Pence::new(application.commitment_pence),
+            kind: "release",
+            cause: &format!("offer:{offer_id}"),
+        },
+    )?;
+    diesel::update(match_applications::table.find(&application.id))
+        .set((
+            match_applications::status.eq(ApplicationStatus::Released),
+            match_applications::match_pence.eq(0),
+        ))
+        .execute(conn)?;
+    let (offer, fund) = (
+        offer_service::get(conn, offer_id)?,
+        get_fund(conn, &application.fund_id)?,
+    );
+    let available = summary(conn, &fund.id)?.available_pence;
+    tell_funder(
+        conn,
+        &offer,
+        &fund,
+        event,
+        Pence::new(application.commitment_pence),
+        available,
+    )
 }
