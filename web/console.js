@@ -334,7 +334,7 @@ async function overview({ id }, navigate) {
   if (["draft", "submitted", "approved", "open"].includes(o.status)) {
     out.body.append(h("p", {}, link(`#/console${path}/cancel`, "Cancel this offer…")));
   }
-  out.body.append(h("h2", {}, "Terms"), termsList(o), h("h2", {}, "Match funding"), applicationList(applications), h("h2", {}, "Audit trail"), auditTable(audit, me));
+  out.body.append(h("h2", {}, "Terms"), termsList(o), h("h2", {}, "Match funding"), applicationList(applications, o), withdrawable(o) && applications?.length ? approvalNote() : "", h("h2", {}, "Audit trail"), auditTable(audit, me));
   return out;
 }
 
@@ -376,19 +376,68 @@ function termsList(o) {
 }
 
 const APPLICATION_WORDS = { pending: "Waiting for the funder", approved: "Approved", rejected: "Rejected", released: "Released (commitment returned to the fund)" };
+const WITHDRAWN = "withdrawn by the society"; // the API's reason for an application the society withdrew
+/** The offer states in which the society may withdraw an application (before the offer opens). */
+const withdrawable = (o) => ["draft", "submitted", "approved"].includes(o?.status);
+/** Why withdrawing exists, under the applications. */
+const approvalNote = () => h("p", { class: "hint" }, "A fund's approval fixes the offer's terms; to change them, withdraw the application first (you cannot apply to the same fund again).");
 
-function applicationList(list) {
+/** The offer's applications; with the offer `o` before it opens, each pending or approved one can be withdrawn. */
+function applicationList(list, o = null) {
   if (list === null) return h("p", {}, "Applications could not be loaded.");
   if (!list.length) return h("p", {}, "No applications yet.");
-  return h(
-    "ul",
-    { class: "applications" },
-    list.map((a) =>
-      h("li", { "data-application": a.id }, h("strong", {}, a.fund_name), ` from ${a.funder_name}: ${APPLICATION_WORDS[a.status] ?? a.status}`,
-        a.status === "pending" ? "" : `, commitment ${formatPounds(a.commitment_pence)}, matched ${formatPounds(a.match_pence)}`,
-        a.reason ? ` (reason: ${a.reason})` : "", a.decided_at ? `, decided ${formatWhen(a.decided_at)}` : `, applied ${formatWhen(a.created_at)}`),
-    ),
-  );
+  // Withdrawn: the item is drawn again as the API now has it, focus kept on it.
+  const draw = (a) => {
+    const li = applicationItem(a, o, (answer) => {
+      const fresh = draw({ ...a, ...answer });
+      li.replaceWith(fresh);
+      const done = fresh.querySelector(".withdrawn");
+      done.setAttribute("tabindex", "-1");
+      done.focus();
+    });
+    return li;
+  };
+  return h("ul", { class: "applications" }, list.map(draw));
+}
+
+function applicationItem(a, o, withdrawn) {
+  const byUs = a.status === "released" && a.reason === WITHDRAWN;
+  return h("li", { "data-application": a.id }, h("strong", {}, a.fund_name), ` from ${a.funder_name}: `,
+    byUs ? h("span", { class: "withdrawn", role: "status" }, "Withdrawn by the society: the commitment went back to the fund.") : APPLICATION_WORDS[a.status] ?? a.status,
+    a.status === "pending" || byUs ? "" : `, commitment ${formatPounds(a.commitment_pence)}, matched ${formatPounds(a.match_pence)}`,
+    a.reason && !byUs ? ` (reason: ${a.reason})` : "", a.decided_at ? `, decided ${formatWhen(a.decided_at)}` : `, applied ${formatWhen(a.created_at)}`,
+    withdrawable(o) && ["pending", "approved"].includes(a.status) ? withdrawControl(o, a, withdrawn) : null);
+}
+
+/** "Withdraw the application to …", asked again in place before it is sent; a refusal (409) is said beside it. */
+function withdrawControl(o, a, withdrawn) {
+  const start = h("button", { type: "button", class: "secondary" }, `Withdraw the application to ${a.fund_name}`);
+  const yes = h("button", { type: "button", class: "danger" }, "Yes, withdraw it");
+  const no = h("button", { type: "button", class: "secondary" }, "Keep it");
+  const error = h("p", { class: "error", role: "alert" });
+  const ask = h("div", { class: "confirm", role: "group", "aria-label": `Confirm withdrawing the application to ${a.fund_name}`, hidden: true },
+    h("p", {}, `Withdraw the application to ${a.fund_name}? ${a.status === "approved" ? "Its commitment goes back to the fund and the funder is told" : "The funder is told"}; you cannot apply to this fund again.`), yes, " ", no);
+  const asking = (on) => {
+    ask.hidden = !on;
+    start.hidden = on;
+    (on ? yes : start).focus();
+  };
+  start.addEventListener("click", () => {
+    error.textContent = "";
+    asking(true);
+  });
+  no.addEventListener("click", () => asking(false));
+  yes.addEventListener("click", async () => {
+    yes.disabled = no.disabled = true;
+    error.textContent = "";
+    try {
+      withdrawn(await api.post(`/offers/${enc(o.id)}/match-applications/${enc(a.id)}/withdraw`, {}, { auth: true }));
+    } catch (err) {
+      yes.disabled = no.disabled = false;
+      error.textContent = upper(err.message);
+    }
+  });
+  return h("div", { class: "withdraw" }, start, ask, error);
 }
 
 /** Who did it, in words: you, another account (by the end of its id), or the scheduler. */
@@ -426,7 +475,7 @@ async function funds({ id }, navigate) {
       h("p", {}, `How it matches: ${f.rule_text}.`),
       h("p", { class: "meta" }, `Budget ${formatPounds(f.budget_pence)}, ${formatPounds(f.available_pence)} still available. `, link(`#/funds/${enc(f.id)}`, ["Its public page", h("span", { class: "visually-hidden" }, ` (${f.name})`)])), action);
   });
-  return page(`Match funding: ${o.title}`, offerNav(o, "/funds"), status, h("h2", {}, "Your applications"), applicationList(mine),
+  return page(`Match funding: ${o.title}`, offerNav(o, "/funds"), status, h("h2", {}, "Your applications"), applicationList(mine, o), withdrawable(o) && mine.length ? approvalNote() : "",
     h("h2", {}, "Funds"), all.length ? h("ul", { class: "cards" }, cards) : h("p", {}, "No match funds exist yet."));
 }
 

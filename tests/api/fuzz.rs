@@ -59,8 +59,15 @@ async fn post_with_key(app: &TestApp, path: &str, user: &TestUser, body: &Value)
     crate::support::Answer::read(response).await
 }
 
-/// A paid £`pounds` bank pledge of `investor` to `offer`; returns its id.
-async fn paid_pledge(app: &TestApp, investor: &TestUser, admin: &TestUser, offer: &str, pence: i64) -> String {
+/// A paid £`pounds` bank pledge of `investor` to `offer` (its receipt typed by `admin`, and
+/// confirmed by `platform` when the offer holds match money); returns its id.
+async fn paid_pledge(
+    app: &TestApp,
+    investor: &TestUser,
+    (admin, platform): (&TestUser, &TestUser),
+    offer: &str,
+    pence: i64,
+) -> String {
     let pledge = app.pledge(investor, offer, pence).await;
     pledge.expect(201);
     let receipt = json!({
@@ -68,9 +75,18 @@ async fn paid_pledge(app: &TestApp, investor: &TestUser, admin: &TestUser, offer
         "amount_pence": pence,
         "received_at": chrono::Utc::now().to_rfc3339(),
     });
-    post_with_key(app, &format!("/api/v1/offers/{offer}/bank-receipts"), admin, &receipt)
+    let typed = post_with_key(app, &format!("/api/v1/offers/{offer}/bank-receipts"), admin, &receipt).await;
+    typed.expect(201);
+    if typed.body["receipt"]["status"] == "awaiting_confirmation" {
+        let id = typed.body["receipt"]["id"].as_str().expect("receipt id");
+        app.post(
+            &format!("/api/v1/offers/{offer}/bank-receipts/{id}/confirm"),
+            Some(&platform.access_token),
+            &json!({}),
+        )
         .await
-        .expect(201);
+        .expect(200);
+    }
     pledge.body["id"].as_str().expect("pledge id").to_owned()
 }
 
@@ -93,7 +109,7 @@ async fn allocated_offer(
     }
     let offer = app.approved_offer(admin, platform, society, &terms).await;
     app.wait_for_status(&offer, Some(&admin.access_token), "open").await;
-    paid_pledge(app, investor, admin, &offer, 10_000).await;
+    paid_pledge(app, investor, (admin, platform), &offer, 10_000).await;
     app.post(
         &format!("/api/v1/offers/{offer}/close"),
         Some(&platform.access_token),
@@ -128,8 +144,8 @@ async fn scene(app: &TestApp) -> Scene {
         .as_str()
         .unwrap_or_default()
         .to_owned();
-    let paid = paid_pledge(app, &other, &society_admin, &open, 30_000).await;
-    let refunded = paid_pledge(app, &investor, &society_admin, &open, 12_000).await;
+    let paid = paid_pledge(app, &other, (&society_admin, &platform), &open, 30_000).await;
+    let refunded = paid_pledge(app, &investor, (&society_admin, &platform), &open, 12_000).await;
     let cancelled = app
         .post(
             &format!("/api/v1/pledges/{refunded}/cancel"),

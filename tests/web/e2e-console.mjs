@@ -451,6 +451,33 @@ async function keyboardOffer(page, societyId) {
   return ring;
 }
 
+/**
+ * The keyboard-made offer (submitted, not yet open) applies to the fund and the funder approves
+ * (API); the admin withdraws the application in the browser, asked once more in place, and the
+ * commitment goes back to the fund. The first offer's approval is untouched.
+ */
+async function withdrawApplication(page, offerId, fund, funderAdmins, platform) {
+  step("withdrawing an approved application before the offer opens (a second click confirms)");
+  const society = await login(ADMIN.email, PASSWORD);
+  await call("POST", `/offers/${offerId}/match-applications`, { token: society, body: { fund_id: fund.id }, expect: 201 });
+  await funderCommits(offerId, fund, funderAdmins, platform);
+  await go(page, `/console/offers/${offerId}`);
+  await page.getByText("A fund's approval fixes the offer's terms; to change them, withdraw the application first (you cannot apply to the same fund again).").waitFor();
+  const item = page.locator(".applications li").filter({ hasText: fund.name });
+  await item.getByRole("button", { name: `Withdraw the application to ${fund.name}` }).click();
+  const ask = item.getByRole("group", { name: `Confirm withdrawing the application to ${fund.name}` });
+  await ask.getByText("Its commitment goes back to the fund").waitFor();
+  await visited(page, "withdraw an application");
+  await ask.getByRole("button", { name: "Yes, withdraw it" }).click();
+  const done = page.locator(".applications li").filter({ hasText: fund.name }).getByText("Withdrawn by the society: the commitment went back to the fund.");
+  await done.waitFor();
+  assert.ok(await done.evaluate((el) => el === document.activeElement), "focus stays on the withdrawn application");
+  assert.equal(await page.getByRole("button", { name: /Withdraw the application/ }).count(), 0, "nothing left to withdraw");
+  const [released] = await call("GET", `/offers/${offerId}/match-applications`, { token: society, expect: 200 });
+  assert.deepEqual([released.status, released.reason], ["released", "withdrawn by the society"]);
+  await call("POST", `/offers/${offerId}/match-applications/${released.id}/withdraw`, { token: society, body: {}, expect: 409 });
+}
+
 async function errorPages(browser, page, offerId, investor) {
   step("errors that are not a field's: 409, 403, 503 (with Retry-After), each a clear page");
   await go(page, `/console/offers/${summary.keyboardOffer}/register`);
@@ -577,6 +604,7 @@ try {
   assert.equal(summary.finalStatus, "allocated");
   await afterClose(page, offerId, investors);
   summary.keyboardFocusVisible = await keyboardOffer(page, societyId);
+  await withdrawApplication(page, summary.keyboardOffer, fund, funderAdmins, platform);
   await errorPages(browser, page, offerId, investors[0]);
   await cancelOffer(page, summary.keyboardOffer);
 
