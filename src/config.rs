@@ -46,6 +46,16 @@ impl Default for GovernanceSettings {
 }
 
 impl GovernanceSettings {
+    fn validate(&self) -> Result<(), ConfigError> {
+        if !(0..=90).contains(&self.admin_cooling_off_days) {
+            return Err(ConfigError::new(
+                "governance.admin_cooling_off_days",
+                "must be between 0 and 90",
+            ));
+        }
+        Ok(())
+    }
+
     pub fn cooling_off(&self) -> chrono::Duration {
         chrono::Duration::days(self.admin_cooling_off_days)
     }
@@ -592,12 +602,7 @@ impl Settings {
                 "must be between 0 and offers.max_cooling_off_days",
             ));
         }
-        if !(0..=90).contains(&self.governance.admin_cooling_off_days) {
-            return Err(ConfigError::new(
-                "governance.admin_cooling_off_days",
-                "must be between 0 and 90",
-            ));
-        }
+        self.governance.validate()?;
         if !(1..=60).contains(&self.pledges.payment_deadline_days) {
             return Err(ConfigError::new(
                 "pledges.payment_deadline_days",

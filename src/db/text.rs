@@ -15,6 +15,7 @@ use super::MultiBackend;
 use crate::domain::governance::{AuditAction, InvitationKind, InvitationStatus};
 use crate::domain::matching::ApplicationStatus;
 use crate::domain::pledge::{PaymentMethod, PledgeStatus};
+use crate::domain::reconcile::ReceiptConfirmation;
 
 /// Each type has `as_str(self) -> &'static str` and `from_text(&str) -> Option<Self>`.
 macro_rules! stored_as_text {
@@ -71,5 +72,6 @@ stored_as_text!(
     ApplicationStatus,
     InvitationKind,
     InvitationStatus,
-    AuditAction
+    AuditAction,
+    ReceiptConfirmation
 );

@@ -11,6 +11,35 @@ use chrono::NaiveDate;
 
 use crate::domain::money::Pence;
 
+/// Where a receipt typed by hand on an offer holding match money stands.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    serde::Serialize,
+    utoipa::ToSchema,
+    diesel::expression::AsExpression,
+    diesel::deserialize::FromSqlRow,
+)]
+#[diesel(sql_type = diesel::sql_types::Text)]
+#[serde(rename_all = "snake_case")]
+pub enum ReceiptConfirmation {
+    /// It counts only once a second person confirms it.
+    AwaitingConfirmation,
+    /// It counts.
+    Confirmed,
+    /// Typed in error; it never counted.
+    Withdrawn,
+}
+
+text_names!(ReceiptConfirmation {
+    AwaitingConfirmation => "awaiting_confirmation",
+    Confirmed => "confirmed",
+    Withdrawn => "withdrawn",
+});
+
 /// How many days apart a statement line and the hand receipt it repeats may be dated.
 pub const WINDOW_DAYS: i64 = 5;
 

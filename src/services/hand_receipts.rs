@@ -15,28 +15,26 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::clock::{self, Timestamp};
-use crate::db::schema::{
-    bank_receipts, commitment_requests, match_applications, receipt_confirmations, society_admins,
-};
+use crate::db::schema::{bank_receipts, receipt_confirmations, society_admins};
 use crate::db::DbConnection;
 use crate::domain::governance::{self, Seat};
-use crate::domain::matching::ApplicationStatus;
 use crate::domain::money::Pence;
 use crate::domain::pledge::{receipt_effect, ReceiptEffect};
+use crate::domain::reconcile::ReceiptConfirmation;
 use crate::error::AppError;
 use crate::services::offers as offer_service;
 use crate::services::pledges::{self as pledge_service, PledgeRow};
 use crate::services::receipts::{self, Receipt, Recorded, Source};
 use crate::services::sessions::Caller;
 
-const AWAITING: &str = "awaiting_confirmation";
+const AWAITING: ReceiptConfirmation = ReceiptConfirmation::AwaitingConfirmation;
 
 /// A receipt typed by hand, as its answer says.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct ReceiptStatus {
     pub id: String,
     /// `confirmed`: it counts; `awaiting_confirmation`: a second person must confirm it.
-    pub status: &'static str,
+    pub status: ReceiptConfirmation,
 }
 
 /// What typing a receipt did, and for which pledge.
@@ -45,25 +43,10 @@ pub struct Typed {
     pub receipt: ReceiptStatus,
 }
 
-/// Whether the offer holds match money: an approved commitment, or one held awaiting a second
-/// funder admin.
+/// Whether the offer holds match money: a fund approved it, or holds a commitment to it
+/// awaiting a second funder admin.
 pub fn holds_match(conn: &mut DbConnection, offer_id: &str) -> Result<bool, AppError> {
-    let approved = diesel::select(diesel::dsl::exists(
-        match_applications::table
-            .filter(match_applications::offer_id.eq(offer_id))
-            .filter(match_applications::status.eq(ApplicationStatus::Approved)),
-    ))
-    .get_result::<bool>(conn)?;
-    if approved {
-        return Ok(true);
-    }
-    Ok(diesel::select(diesel::dsl::exists(
-        commitment_requests::table
-            .inner_join(match_applications::table)
-            .filter(match_applications::offer_id.eq(offer_id))
-            .filter(commitment_requests::state.eq("awaiting")),
-    ))
-    .get_result::<bool>(conn)?)
+    Ok(!offer_service::funds_committed(conn, offer_id)?.is_empty())
 }
 
 /// Records a receipt an admin typed: at once on an offer without match money, else awaiting a
@@ -81,7 +64,7 @@ pub fn record(
         receipts::record_locked_as(conn, &row, receipt, recorded_by, Source::ByHand, now, &id)?;
         let receipt = ReceiptStatus {
             id,
-            status: "confirmed",
+            status: ReceiptConfirmation::Confirmed,
         };
         return Ok(Typed {
             pledge_id: row.id,
@@ -128,7 +111,7 @@ struct AwaitingRow {
 /// The offer's receipt `id` awaiting confirmation: 404 when there is no such receipt, 409 when
 /// it was confirmed or withdrawn.
 fn awaiting(conn: &mut DbConnection, offer_id: &str, id: &str) -> Result<AwaitingRow, AppError> {
-    let status: String = receipt_confirmations::table
+    let status: ReceiptConfirmation = receipt_confirmations::table
         .find(id)
         .filter(receipt_confirmations::offer_id.eq(offer_id))
         .select(receipt_confirmations::status)
@@ -138,7 +121,7 @@ fn awaiting(conn: &mut DbConnection, offer_id: &str, id: &str) -> Result<Awaitin
     if status != AWAITING {
         return Err(AppError::conflict(format!(
             "this receipt is {} already",
-            status.replace('_', " ")
+            status.as_str().replace('_', " ")
         )));
     }
     Ok(receipt_confirmations::table
@@ -182,7 +165,14 @@ pub fn confirm(conn: &mut DbConnection, offer_id: &str, id: &str, by: &Confirmer
     diesel::update(bank_receipts::table.find(&receipt_id))
         .set(bank_receipts::confirmed_by.eq(&by.caller.user_id))
         .execute(conn)?;
-    decide(conn, &typed.id, "confirmed", &by.caller.user_id, Some(&receipt_id), now)?;
+    decide(
+        conn,
+        &typed.id,
+        ReceiptConfirmation::Confirmed,
+        &by.caller.user_id,
+        Some(&receipt_id),
+        now,
+    )?;
     Ok(row.id)
 }
 
@@ -192,14 +182,14 @@ pub fn withdraw(conn: &mut DbConnection, offer_id: &str, id: &str, by: &str) -> 
     let now = clock::now();
     offer_service::lock(conn, offer_id, now)?;
     let typed = awaiting(conn, offer_id, id)?;
-    decide(conn, &typed.id, "withdrawn", by, None, now)?;
+    decide(conn, &typed.id, ReceiptConfirmation::Withdrawn, by, None, now)?;
     Ok(typed.pledge_id)
 }
 
 fn decide(
     conn: &mut DbConnection,
     id: &str,
-    status: &str,
+    status: ReceiptConfirmation,
     by: &str,
     receipt_id: Option<&str>,
     now: NaiveDateTime,

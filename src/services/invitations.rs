@@ -276,15 +276,18 @@ struct Names {
 
 impl Names {
     fn of(conn: &mut DbConnection, row: &InvitationRow) -> Result<Self, AppError> {
-        let (_, inviter) = notify::user_contact(conn, &row.invited_by)?;
-        let seconder = match &row.seconded_by {
-            Some(id) => Some(notify::user_contact(conn, id)?.1),
-            None => None,
-        };
-        let (email, invitee) = notify::user_contact(conn, &row.user_id)?;
+        let ids = [
+            Some(row.invited_by.as_str()),
+            row.seconded_by.as_deref(),
+            Some(row.user_id.as_str()),
+        ];
+        let ids: Vec<&str> = ids.into_iter().flatten().collect();
+        let contacts = notify::user_contacts(conn, &ids)?;
+        let contact = |id: &str| contacts.get(id).cloned().unwrap_or_default();
+        let (email, invitee) = contact(&row.user_id);
         Ok(Names {
-            inviter,
-            seconder,
+            inviter: contact(&row.invited_by).1,
+            seconder: row.seconded_by.as_deref().map(|id| contact(id).1),
             invitee: format!("{invitee} ({email})"),
         })
     }

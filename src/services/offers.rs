@@ -381,13 +381,13 @@ pub fn set_eligibility(
 
 /// A fund that approved the offer's terms, or holds a commitment to them awaiting a second
 /// funder admin.
-struct Committed {
-    fund: String,
-    funder_id: String,
+pub struct Committed {
+    pub fund: String,
+    pub funder_id: String,
 }
 
 /// The funds committed to the offer's terms (see [`Committed`]), by name.
-fn funds_committed(conn: &mut DbConnection, offer_id: &str) -> Result<Vec<Committed>, AppError> {
+pub fn funds_committed(conn: &mut DbConnection, offer_id: &str) -> Result<Vec<Committed>, AppError> {
     let held = commitment_requests::table
         .filter(commitment_requests::state.eq("awaiting"))
         .select(commitment_requests::application_id);
